@@ -1,0 +1,105 @@
+# brain-plasma build.
+#
+#   make            build/libbrain.so, build/libbrain.a, build/brain (the CLI)
+#   make test       set up (.venv, Debian packages when missing), build, run
+#                   every test: C tests, the same under ASan+UBSan, CLI tests
+#   make demo       set up, build, run a demo of two processes sharing values
+#   make bench      the C benchmark against LMDB and memcpy (needs liblmdb-dev,
+#                   installed by `make deps-bench`)
+#
+# Variables: BUILD (output folder), SAN=1 (ASan+UBSan build), CC, OPT.
+
+CC ?= cc
+BUILD ?= build
+OPT ?= -O2
+PYTHON ?= python3
+VENV ?= .venv
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wformat=2 -Wno-missing-field-initializers
+CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden $(WARN) \
+              -Iinclude -Isrc -D_GNU_SOURCE $(CFLAGS)
+LDLIBS_ALL := -lpthread $(LDLIBS)
+
+ifeq ($(SAN),1)
+CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRCS := $(wildcard src/*.c)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_HDRS := include/brain.h $(wildcard src/*.h)
+CLI_SRCS := $(wildcard cli/*.c)
+TEST_SRCS := $(wildcard tests/c/*.c)
+TEST_HDRS := $(wildcard tests/c/*.h)
+
+.PHONY: all lib cli test test-c test-san test-cli demo bench deps deps-bench \
+        venv clean
+
+all: lib cli
+
+lib: $(BUILD)/libbrain.so $(BUILD)/libbrain.a
+cli: $(BUILD)/brain
+
+$(BUILD)/obj/%.o: src/%.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/libbrain.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libbrain.so: $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libbrain.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/brain: $(CLI_SRCS) $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $(CLI_SRCS) $(BUILD)/libbrain.a $(LDLIBS_ALL)
+
+$(BUILD)/run-tests: $(TEST_SRCS) $(TEST_HDRS) $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) -DBRAIN_TEST_CLI='"$(abspath $(BUILD))/brain"' \
+	    $(LDFLAGS) -o $@ $(TEST_SRCS) $(BUILD)/libbrain.a $(LDLIBS_ALL)
+
+# --- set-up: Debian packages when missing, then the virtual environment ----
+deps:
+	@sh scripts/setup.sh
+
+deps-bench:
+	@sh scripts/setup.sh bench
+
+$(VENV)/.done: requirements-dev.txt scripts/setup.sh
+	@sh scripts/setup.sh venv
+	@touch $@
+
+venv: $(VENV)/.done
+
+# --- tests ------------------------------------------------------------------
+test: deps venv
+	$(MAKE) test-c
+	$(MAKE) test-san
+	$(MAKE) test-cli
+
+test-c: all $(BUILD)/run-tests
+	$(BUILD)/run-tests
+
+test-san:
+	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c
+
+test-cli: all venv
+	BRAIN_CLI=$(abspath $(BUILD))/brain $(VENV)/bin/python -m pytest -q tests/cli
+
+# --- demo and benchmark -------------------------------------------------------
+$(BUILD)/demo: examples/demo.c $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ examples/demo.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
+
+demo: deps all $(BUILD)/demo
+	$(BUILD)/demo
+
+$(BUILD)/bench-store: bench/bench_store.c $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ bench/bench_store.c $(BUILD)/libbrain.a -llmdb $(LDLIBS_ALL)
+
+bench: deps-bench all $(BUILD)/bench-store
+	$(BUILD)/bench-store
+
+clean:
+	rm -rf build

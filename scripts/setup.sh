@@ -1,0 +1,54 @@
+#!/bin/sh
+# Installs what the build and the tests need, only when it is missing.
+#   setup.sh          Debian packages for building and testing
+#   setup.sh bench    also liblmdb-dev (the C benchmark's peer)
+#   setup.sh venv     the Python virtual environment .venv with the test tools
+# Runs as root on a fresh Debian 12 machine (as CI does) or as a user who
+# already has the packages; it never asks questions.
+set -eu
+cd "$(dirname "$0")/.."
+
+need=""
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+apt_install() {
+    [ -n "$need" ] || return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup: missing packages:$need; install them with: sudo apt-get install$need" >&2
+        exit 1
+    fi
+    echo "setup: installing$need" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $need >/dev/null
+}
+
+case "${1:-}" in
+venv)
+    PY=${PYTHON:-python3}
+    if ! $PY -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        have_pkg python3-venv || need="$need python3-venv"
+        apt_install
+    fi
+    [ -x .venv/bin/python ] || $PY -m venv .venv
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+    ;;
+bench)
+    have_cmd cc || need="$need gcc"
+    have_cmd make || need="$need make"
+    have_pkg liblmdb-dev || need="$need liblmdb-dev"
+    apt_install
+    ;;
+*)
+    have_cmd cc || need="$need gcc"
+    have_cmd make || need="$need make"
+    # ASan/UBSan runtimes come with gcc on Debian; check they link.
+    if have_cmd cc && ! echo 'int main(void){return 0;}' | cc -x c -fsanitize=address,undefined -o /tmp/brain-san-probe - >/dev/null 2>&1; then
+        need="$need libasan8 libubsan1"
+    fi
+    rm -f /tmp/brain-san-probe
+    apt_install
+    ;;
+esac

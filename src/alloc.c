@@ -1,0 +1,352 @@
+/*
+ * alloc.c - the arena: a two-level segregated-fit allocator (TLSF) over
+ * 64-byte-aligned blocks inside the store file.
+ *
+ * O(1) allocate and free, good-fit placement (low fragmentation), immediate
+ * coalescing through boundary tags, and LIFO reuse within a size class so
+ * freed memory is handed out again while it is still warm in the page
+ * tables.  The file grows in chunks, each reserved with fallocate, up to
+ * the store's capacity.
+ *
+ * Everything here runs under the writers' lock.  Every block header change
+ * keeps the block chain walkable: a split writes the tail's header before
+ * shrinking the head (one 8-byte store); a merge grows the surviving block
+ * in one store.  Free lists, counters and prev_size tags are derived state
+ * that recover.c can rebuild.
+ */
+#include "internal.h"
+
+#include <errno.h>
+
+static inline unsigned flsu64(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+
+static void mapping_insert(uint64_t size, unsigned *fl, unsigned *sl)
+{
+    uint64_t u = size >> 6;
+    if (u < SL_COUNT) {
+        *fl = 0;
+        *sl = (unsigned)u;
+        return;
+    }
+    unsigned t = flsu64(u);
+    *fl = t - SL_LOG2 + 1;
+    *sl = (unsigned)((u >> (t - SL_LOG2)) ^ SL_COUNT);
+}
+
+static void mapping_search(uint64_t size, unsigned *fl, unsigned *sl)
+{
+    uint64_t u = size >> 6;
+    if (u >= SL_COUNT) {
+        unsigned t = flsu64(u);
+        u += (1ull << (t - SL_LOG2)) - 1;
+    }
+    mapping_insert(u << 6, fl, sl);
+}
+
+void alloc_insert_free(brain *b, uint64_t off, uint64_t size)
+{
+    struct bh_header *h = b->h;
+    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    unsigned fl, sl;
+    mapping_insert(size, &fl, &sl);
+    if (fl >= FL_COUNT)
+        fl = FL_COUNT - 1;
+    uint64_t head = h->heads[fl][sl];
+    blk->next = head;
+    blk->prev = 0;
+    if (head)
+        ((struct bh_block *)(b->rw + head))->prev = off;
+    h->heads[fl][sl] = off;
+    h->fl_bitmap |= 1ull << fl;
+    h->sl_bitmap[fl] |= 1u << sl;
+    h->nfree++;
+}
+
+void alloc_remove_free(brain *b, uint64_t off, uint64_t size)
+{
+    struct bh_header *h = b->h;
+    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    unsigned fl, sl;
+    mapping_insert(size, &fl, &sl);
+    if (fl >= FL_COUNT)
+        fl = FL_COUNT - 1;
+    if (blk->prev)
+        ((struct bh_block *)(b->rw + blk->prev))->next = blk->next;
+    else
+        h->heads[fl][sl] = blk->next;
+    if (blk->next)
+        ((struct bh_block *)(b->rw + blk->next))->prev = blk->prev;
+    if (!h->heads[fl][sl]) {
+        h->sl_bitmap[fl] &= ~(1u << sl);
+        if (!h->sl_bitmap[fl])
+            h->fl_bitmap &= ~(1ull << fl);
+    }
+    blk->next = blk->prev = 0;
+    h->nfree--;
+}
+
+void alloc_reset_lists(brain *b)
+{
+    struct bh_header *h = b->h;
+    h->fl_bitmap = 0;
+    memset(h->sl_bitmap, 0, sizeof h->sl_bitmap);
+    memset(h->heads, 0, sizeof h->heads);
+    h->nfree = 0;
+}
+
+static uint64_t find_suitable(brain *b, uint64_t size)
+{
+    struct bh_header *h = b->h;
+    unsigned fl, sl;
+    mapping_search(size, &fl, &sl);
+    if (fl >= FL_COUNT)
+        return 0;
+    uint32_t slmap = sl < 32 ? h->sl_bitmap[fl] & (~0u << sl) : 0;
+    if (!slmap) {
+        uint64_t flmap = fl + 1 < 64 ? h->fl_bitmap & (~0ull << (fl + 1)) : 0;
+        if (!flmap)
+            return 0;
+        fl = (unsigned)__builtin_ctzll(flmap);
+        slmap = h->sl_bitmap[fl];
+    }
+    sl = (unsigned)__builtin_ctz(slmap);
+    return h->heads[fl][sl];
+}
+
+/* Sets the prev_size tag of the block that follows [off, off+size). */
+static void set_next_prev(brain *b, uint64_t off, uint64_t size)
+{
+    uint64_t nxt = off + size;
+    if (nxt + BLOCK_HDR <= atomic_load(&b->h->file_size))
+        ((struct bh_block *)(b->rw + nxt))->prev_size = size;
+}
+
+/* Takes NEED bytes from the front of free block OFF (already off its list). */
+static void carve(brain *b, uint64_t off, uint64_t need, unsigned state,
+                  unsigned kind)
+{
+    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    uint64_t size = bs_size(atomic_load(&blk->sizestate));
+    if (size - need >= MIN_BLOCK) {
+        uint64_t rest = off + need;
+        struct bh_block *r = (struct bh_block *)(b->rw + rest);
+        r->prev_size = need;
+        r->kind = BK_NONE;
+        r->owner = 0;
+        atomic_store(&r->sizestate, (size - need) | BS_FREE);
+        blk->kind = kind;
+        blk->owner = 0;
+        atomic_store(&blk->sizestate, need | state);
+        set_next_prev(b, rest, size - need);
+        alloc_insert_free(b, rest, size - need);
+        b->h->nblocks++;
+        size = need;
+    } else {
+        blk->kind = kind;
+        blk->owner = 0;
+        atomic_store(&blk->sizestate, size | state);
+    }
+    b->h->used += size;
+}
+
+static uint64_t block_need(uint64_t payload)
+{
+    return align_up(payload + BLOCK_HDR, BRAIN_ALIGN);
+}
+
+int alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
+                uint64_t *out)
+{
+    struct bh_header *h = b->h;
+    char s1[32], s2[32], s3[32], s4[32];
+    if (payload > BRAIN_MAX_CAPACITY)
+        return bh_fail(BRAIN_ETOOBIG, "a value of %s is larger than any store can hold",
+                       bh_fmt_size(payload, s1, sizeof s1));
+    uint64_t need = block_need(payload);
+    uint64_t cap = atomic_load(&h->capacity);
+    if (need > cap - h->arena_off)
+        return bh_fail(BRAIN_ETOOBIG,
+                       "store '%s' cannot hold a value of %s: its capacity is %s; "
+                       "create a larger store or grow it with resize",
+                       b->path, bh_fmt_size(payload, s1, sizeof s1),
+                       bh_fmt_size(cap, s2, sizeof s2));
+    uint64_t off = find_suitable(b, need);
+    if (!off) {
+        limbo_reclaim(b, 0);
+        off = find_suitable(b, need);
+    }
+    if (!off) {
+        int rc = alloc_grow(b, need);
+        if (rc == BRAIN_ENOSPC)
+            return rc;
+        off = find_suitable(b, need);
+    }
+    if (!off) {
+        limbo_reclaim(b, 1);
+        off = find_suitable(b, need);
+        if (!off && alloc_grow(b, need) == BRAIN_ENOSPC)
+            return BRAIN_ENOSPC;
+        if (!off)
+            off = find_suitable(b, need);
+    }
+    if (!off) {
+        uint64_t used = h->used, limbo = h->limbo_bytes;
+        uint64_t total = cap - h->arena_off;
+        uint64_t freeb = total > used + limbo ? total - used - limbo : 0;
+        return bh_fail(BRAIN_EFULL,
+                       "store '%s' is full: the value needs %s, %s are free "
+                       "(largest free block %s) of %s capacity%s; delete names "
+                       "or grow the store with resize",
+                       b->path, bh_fmt_size(payload, s1, sizeof s1),
+                       bh_fmt_size(freeb, s2, sizeof s2),
+                       bh_fmt_size(alloc_largest_free(b), s3, sizeof s3),
+                       bh_fmt_size(cap, s4, sizeof s4),
+                       limbo ? " (some space is still held by views of replaced values)" : "");
+    }
+    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    alloc_remove_free(b, off, bs_size(atomic_load(&blk->sizestate)));
+    carve(b, off, need, state, kind);
+    *out = off;
+    return 0;
+}
+
+int alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
+                uint64_t *out)
+{
+    struct bh_header *h = b->h;
+    uint64_t need = block_need(payload);
+    for (unsigned fl = 0; fl < FL_COUNT; fl++) {
+        if (!(h->fl_bitmap & (1ull << fl)))
+            continue;
+        for (unsigned sl = 0; sl < SL_COUNT; sl++) {
+            for (uint64_t off = h->heads[fl][sl]; off;) {
+                struct bh_block *blk = (struct bh_block *)(b->rw + off);
+                uint64_t size = bs_size(atomic_load(&blk->sizestate));
+                if (size >= need && off + need <= limit) {
+                    alloc_remove_free(b, off, size);
+                    carve(b, off, need, BS_USED, kind);
+                    *out = off;
+                    return 0;
+                }
+                off = blk->next;
+            }
+        }
+    }
+    return BRAIN_EFULL;
+}
+
+/* Frees block OFF (USED, RESERVED or LIMBO), merging with free neighbours. */
+void alloc_free(brain *b, uint64_t off)
+{
+    struct bh_header *h = b->h;
+    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    uint64_t size = bs_size(atomic_load(&blk->sizestate));
+    h->used -= size;
+    blk->kind = BK_NONE;
+    blk->owner = 0;
+    atomic_store(&blk->sizestate, size | BS_FREE);
+
+    uint64_t nxt = off + size;
+    struct bh_block *nb = (struct bh_block *)(b->rw + nxt);
+    uint64_t nss = atomic_load(&nb->sizestate);
+    if (bs_state(nss) == BS_FREE) {
+        alloc_remove_free(b, nxt, bs_size(nss));
+        size += bs_size(nss);
+        atomic_store(&blk->sizestate, size | BS_FREE);
+        h->nblocks--;
+    }
+    if (off > h->arena_off && blk->prev_size) {
+        uint64_t poff = off - blk->prev_size;
+        struct bh_block *pb = (struct bh_block *)(b->rw + poff);
+        uint64_t pss = atomic_load(&pb->sizestate);
+        if (poff >= h->arena_off && bs_state(pss) == BS_FREE &&
+            bs_size(pss) == blk->prev_size) {
+            alloc_remove_free(b, poff, bs_size(pss));
+            size += bs_size(pss);
+            atomic_store(&pb->sizestate, size | BS_FREE);
+            off = poff;
+            h->nblocks--;
+        }
+    }
+    set_next_prev(b, off, size);
+    alloc_insert_free(b, off, size);
+}
+
+/* Grows the file so that a block of NEED bytes can be placed, up to the
+ * capacity.  Returns 0, BRAIN_EFULL (capacity reached) or BRAIN_ENOSPC. */
+int alloc_grow(brain *b, uint64_t need)
+{
+    struct bh_header *h = b->h;
+    uint64_t fs = atomic_load(&h->file_size);
+    uint64_t cap = atomic_load(&h->capacity);
+    if (cap > b->reserve)
+        cap = b->reserve;
+    if (fs >= cap)
+        return BRAIN_EFULL;
+    uint64_t sent = fs - BLOCK_HDR;
+    struct bh_block *sb = (struct bh_block *)(b->rw + sent);
+    /* the free block just before the sentinel counts towards NEED */
+    uint64_t tail_free = 0;
+    if (sb->prev_size) {
+        struct bh_block *pb = (struct bh_block *)(b->rw + sent - sb->prev_size);
+        uint64_t pss = atomic_load(&pb->sizestate);
+        if (bs_state(pss) == BS_FREE)
+            tail_free = bs_size(pss);
+    }
+    uint64_t want = need > tail_free ? need - tail_free : 0;
+    uint64_t grow = want + BLOCK_HDR;
+    if (grow < fs / 4)
+        grow = fs / 4;
+    if (grow < (4ull << 20))
+        grow = 4ull << 20;
+    grow = align_up(grow, 1ull << 16);
+    if (grow > cap - fs)
+        grow = cap - fs;
+    if (grow < want)
+        return BRAIN_EFULL;
+    uint64_t new_end = fs + grow;
+    int err = plat_reserve_space(b->fd, fs, grow);
+    if (err) {
+        char s1[32], s2[32];
+        if (err == ENOSPC || err == EFBIG || err == ENOMEM)
+            return bh_fail(BRAIN_ENOSPC,
+                           "the host has no room to grow store '%s' by %s "
+                           "(file system of %s is full: %s); free memory in /dev/shm "
+                           "or use a store on disk",
+                           b->path, bh_fmt_size(grow, s1, sizeof s1),
+                           bh_fmt_size(fs, s2, sizeof s2), strerror(err));
+        return bh_fail(BRAIN_EIO, "cannot grow store '%s': fallocate: %s", b->path,
+                       strerror(err));
+    }
+    /* new sentinel first, then the size, then the old sentinel becomes a
+     * free block (repair knows how to finish this if we die between). */
+    struct bh_block *ns = (struct bh_block *)(b->rw + new_end - BLOCK_HDR);
+    memset(ns, 0, sizeof *ns);
+    ns->prev_size = new_end - BLOCK_HDR - sent;
+    atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
+    atomic_store_explicit(&h->file_size, new_end, memory_order_release);
+    h->used += new_end - BLOCK_HDR - sent; /* alloc_free subtracts it */
+    sb->kind = BK_NONE;
+    atomic_store(&sb->sizestate, (new_end - BLOCK_HDR - sent) | BS_USED);
+    h->nblocks++;
+    alloc_free(b, sent);
+    return 0;
+}
+
+uint64_t alloc_largest_free(brain *b)
+{
+    struct bh_header *h = b->h;
+    if (!h->fl_bitmap)
+        return 0;
+    unsigned fl = flsu64(h->fl_bitmap);
+    unsigned sl = 31u - (unsigned)__builtin_clz(h->sl_bitmap[fl]);
+    uint64_t best = 0;
+    for (uint64_t off = h->heads[fl][sl]; off;) {
+        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        uint64_t s = bs_size(atomic_load(&blk->sizestate));
+        if (s > best)
+            best = s;
+        off = blk->next;
+    }
+    return best > BLOCK_HDR ? best - BLOCK_HDR : 0;
+}

@@ -1,0 +1,241 @@
+/*
+ * index.c - the name index: an open-addressing hash table from
+ * (namespace, name) to the entry block that holds the current value.
+ *
+ * The table is itself an arena block; the header's `index` word holds its
+ * offset and log2(slots).  Each slot is one 64-bit word, (tag << 40) |
+ * (entry block >> 6), 0 for empty or 1 for a tombstone, so readers see
+ * every change as one atomic store and never need a lock.  Growing or
+ * cleaning the table builds a new block and swaps the header word; the old
+ * table goes to limbo like any replaced value, so a reader still probing
+ * it stays safe.
+ *
+ * Entries are immutable once linked, and are validated (magic, lengths,
+ * offsets within the file) before any field is trusted.
+ */
+#include "internal.h"
+
+#define TAG_OF(h) ((h) >> 40)
+
+const char *entry_ns(const struct bh_entry *e) { return e->strings; }
+const char *entry_name(const struct bh_entry *e) { return e->strings + e->ns_len + 1; }
+const char *entry_desc(const struct bh_entry *e)
+{
+    return e->strings + e->ns_len + 1 + e->name_len + 1;
+}
+
+const struct bh_entry *entry_at(const brain *b, uint64_t block)
+{
+    uint64_t fs = atomic_load_explicit(&b->h->file_size, memory_order_acquire);
+    if (block < b->h->arena_off || block % 64 || fs > b->reserve ||
+        block + BLOCK_HDR + ENTRY_FIXED > fs)
+        return NULL;
+    const struct bh_entry *e = (const struct bh_entry *)(b->rw + block + BLOCK_HDR);
+    if (e->magic != ENTRY_MAGIC || e->ns_len == 0 || e->ns_len > BRAIN_NS_MAX ||
+        e->name_len == 0 || e->name_len > BRAIN_NAME_MAX || e->desc_len > BRAIN_DESC_MAX)
+        return NULL;
+    uint64_t strings = ENTRY_FIXED + e->ns_len + 1u + e->name_len + 1u + e->desc_len + 1u;
+    if (e->data_off % BRAIN_ALIGN || e->data_off < strings)
+        return NULL;
+    uint64_t start = block + BLOCK_HDR + e->data_off;
+    if (start > fs || e->size > fs - start)
+        return NULL;
+    return e;
+}
+
+int entry_key_eq(const struct bh_entry *e, const char *ns, size_t nslen,
+                 const char *name, size_t namelen)
+{
+    return e->ns_len == nslen && e->name_len == namelen &&
+           memcmp(e->strings, ns, nslen) == 0 &&
+           memcmp(e->strings + nslen + 1, name, namelen) == 0;
+}
+
+int entry_expired(const struct bh_entry *e, int64_t now)
+{
+    return e->expires_ns && now >= e->expires_ns;
+}
+
+void entry_fill_info(const brain *b, const struct bh_entry *e, brain_info *info,
+                     int with_strings)
+{
+    info->type = e->type;
+    info->flags = 0;
+    info->size = e->size;
+    info->version = e->version;
+    info->created_ns = e->created_ns;
+    info->updated_ns = e->updated_ns;
+    info->expires_ns = e->expires_ns;
+    memcpy(info->object_id, e->object_id, BRAIN_OBJECT_ID_SIZE);
+    info->ns_len = e->ns_len;
+    info->name_len = e->name_len;
+    info->desc_len = e->desc_len;
+    if (with_strings) {
+        const char *base = (const char *)b->ro + ((const uint8_t *)e - b->rw);
+        const char *s = base + offsetof(struct bh_entry, strings);
+        info->ns = s;
+        info->name = s + e->ns_len + 1;
+        info->desc = s + e->ns_len + 1 + e->name_len + 1;
+    } else {
+        info->ns = info->name = info->desc = NULL;
+    }
+}
+
+/* The table's slots, validated; NULL when the header word is bad. */
+static _Atomic uint64_t *table_of(const brain *b, uint64_t packed, uint64_t *nslots)
+{
+    unsigned lg = (unsigned)(packed & 63);
+    uint64_t off = packed & ~63ull;
+    if (lg < IDX_MIN_LOG2 || lg > 36 || off < b->h->arena_off)
+        return NULL;
+    *nslots = 1ull << lg;
+    return (_Atomic uint64_t *)bh_ptr(b, off + BLOCK_HDR, *nslots * 8);
+}
+
+const struct bh_entry *index_find(brain *b, uint64_t hash, const char *ns,
+                                  size_t nslen, const char *name, size_t namelen,
+                                  uint64_t *block, int *corrupt)
+{
+    uint64_t nslots;
+    _Atomic uint64_t *t = table_of(b, atomic_load(&b->h->index), &nslots);
+    if (!t) {
+        *corrupt = 1;
+        return NULL;
+    }
+    uint64_t mask = nslots - 1, tag = TAG_OF(hash);
+    uint64_t i = hash & mask;
+    for (uint64_t n = 0; n < nslots; n++, i = (i + 1) & mask) {
+        uint64_t w = atomic_load(&t[i]);
+        if (w == IDX_EMPTY)
+            return NULL;
+        if (w == IDX_TOMB || TAG_OF(w) != tag)
+            continue;
+        uint64_t blk = (w & IDX_OFF_MASK) << 6;
+        const struct bh_entry *e = entry_at(b, blk);
+        if (!e) {
+            *corrupt = 1;
+            continue;
+        }
+        if (e->hash == hash && entry_key_eq(e, ns, nslen, name, namelen)) {
+            *block = blk;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Under the lock: the slot holding the key, or the first free one on its
+ * probe path.  NULL only if the table is full (it never is: it grows). */
+uint64_t *index_slot_for(brain *b, uint64_t hash, const char *ns, size_t nslen,
+                         const char *name, size_t namelen, int *existing)
+{
+    uint64_t nslots;
+    _Atomic uint64_t *t = table_of(b, atomic_load(&b->h->index), &nslots);
+    if (!t)
+        return NULL;
+    uint64_t mask = nslots - 1, tag = TAG_OF(hash), i = hash & mask;
+    _Atomic uint64_t *first_free = NULL;
+    for (uint64_t n = 0; n < nslots; n++, i = (i + 1) & mask) {
+        uint64_t w = atomic_load_explicit(&t[i], memory_order_relaxed);
+        if (w == IDX_EMPTY) {
+            *existing = 0;
+            return (uint64_t *)(first_free ? first_free : &t[i]);
+        }
+        if (w == IDX_TOMB) {
+            if (!first_free)
+                first_free = &t[i];
+            continue;
+        }
+        if (TAG_OF(w) != tag)
+            continue;
+        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
+        if (e && e->hash == hash && entry_key_eq(e, ns, nslen, name, namelen)) {
+            *existing = 1;
+            return (uint64_t *)&t[i];
+        }
+    }
+    *existing = 0;
+    return (uint64_t *)first_free;
+}
+
+static void table_insert(_Atomic uint64_t *t, uint64_t mask, uint64_t hash, uint64_t w)
+{
+    uint64_t i = hash & mask;
+    while (atomic_load_explicit(&t[i], memory_order_relaxed) != IDX_EMPTY)
+        i = (i + 1) & mask;
+    atomic_store_explicit(&t[i], w, memory_order_relaxed);
+}
+
+int index_create(brain *b, uint32_t log2cap)
+{
+    uint64_t nslots = 1ull << log2cap, blk;
+    int rc = alloc_block(b, nslots * 8, BS_USED, BK_INDEX, &blk);
+    if (rc)
+        return rc;
+    memset(b->rw + blk + BLOCK_HDR, 0, nslots * 8);
+    atomic_store(&b->h->index, blk | log2cap);
+    b->h->index_count = 0;
+    b->h->index_tombs = 0;
+    return 0;
+}
+
+/* Rebuilds the table into a new block of 2^lg slots (lg may equal the old
+ * size, to drop tombstones), optionally below LIMIT (for shrinking). */
+static int index_rebuild(brain *b, unsigned lg, uint64_t limit)
+{
+    struct bh_header *h = b->h;
+    uint64_t old = atomic_load(&h->index), onslots;
+    _Atomic uint64_t *ot = table_of(b, old, &onslots);
+    if (!ot)
+        return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index header word is invalid", b->path);
+    uint64_t nslots = 1ull << lg, nb;
+    int rc = limit ? alloc_below(b, nslots * 8, limit, BK_INDEX, &nb)
+                   : alloc_block(b, nslots * 8, BS_USED, BK_INDEX, &nb);
+    if (rc)
+        return rc;
+    _Atomic uint64_t *nt = (_Atomic uint64_t *)(b->rw + nb + BLOCK_HDR);
+    memset((void *)nt, 0, nslots * 8);
+    uint64_t count = 0;
+    for (uint64_t i = 0; i < onslots; i++) {
+        uint64_t w = atomic_load_explicit(&ot[i], memory_order_relaxed);
+        if (w == IDX_EMPTY || w == IDX_TOMB)
+            continue;
+        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
+        if (!e)
+            continue; /* damaged word: dropped (repair reports it) */
+        table_insert(nt, nslots - 1, e->hash, w);
+        count++;
+    }
+    atomic_store(&h->index, nb | lg);
+    h->index_count = count;
+    h->index_tombs = 0;
+    limbo_retire(b, old & ~63ull);
+    return 0;
+}
+
+int index_relocate(brain *b, uint64_t limit);
+int index_relocate(brain *b, uint64_t limit)
+{
+    return index_rebuild(b, (unsigned)(atomic_load(&b->h->index) & 63), limit);
+}
+
+/* Makes room for one more name.  When the store is too full to build a
+ * bigger table, the old one keeps serving up to 90% load. */
+int index_maybe_grow(brain *b)
+{
+    struct bh_header *h = b->h;
+    uint64_t packed = atomic_load(&h->index);
+    unsigned lg = (unsigned)(packed & 63);
+    uint64_t nslots = 1ull << lg;
+    if ((h->index_count + h->index_tombs + 1) * 4 <= nslots * 3)
+        return 0;
+    unsigned nl = lg;
+    while ((h->index_count + 1) * 2 > (1ull << nl))
+        nl++;
+    if (nl < IDX_MIN_LOG2)
+        nl = IDX_MIN_LOG2;
+    int rc = index_rebuild(b, nl, 0);
+    if (rc && (h->index_count + h->index_tombs + 1) * 10 <= nslots * 9)
+        return 0;
+    return rc;
+}

@@ -1,0 +1,353 @@
+/*
+ * internal.h - the layout of a store file and the library's private API.
+ *
+ * A store file is, in order:
+ *
+ *   header      struct bh_header, HEADER_SIZE bytes (one page multiple)
+ *   procs       max_procs slots of SLOT_SIZE bytes (struct bh_slot)
+ *   namespaces  max_namespaces records of NSREC_SIZE bytes (struct bh_nsrec)
+ *   arena       blocks, from arena_off to file_size; the last 64 bytes are a
+ *               sentinel block.  The name index is itself a block.
+ *
+ * Everything is addressed by byte offsets from the start of the file, never
+ * by pointers.  Every offset read from the file goes through bh_ptr() (or
+ * a caller-side bounds check against a snapshot of file_size) before use.
+ *
+ * Who writes what:
+ *   - The immutable part of the header (magic .. hcheck) is written once at
+ *     creation.
+ *   - Everything else in the header, the arena's block headers, the name
+ *     index and the namespace table are written only by the holder of the
+ *     writers' robust mutex (h->lock).
+ *   - A process slot's lanes and pins are written only by the process that
+ *     owns the slot (readers), and cleared by the writer that reaps it after
+ *     the owner died.
+ *
+ * Crash invariant: at every instruction of a writer, the block chain (walk
+ * from arena_off by size to the sentinel) is a valid partition of the arena,
+ * and every index word is 0, a tombstone, or the offset of a published
+ * entry block.  Free lists, counters, limbo list and namespace counters are
+ * derived state, rebuilt by repair (recover.c) after a writer died.
+ */
+#ifndef BRAIN_INTERNAL_H
+#define BRAIN_INTERNAL_H
+
+#include "brain.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define BH_MAGIC "BRAINPL\x01"
+#define BH_LAYOUT_VERSION 1u
+
+#define HEADER_SIZE 16384u
+#define SLOT_SIZE 8192u
+#define NSREC_SIZE 128u
+#define LANES BRAIN_LANES_PER_PROC
+#define PINS BRAIN_PINS_PER_PROC
+#define WAIT_BUCKETS 256u
+
+#define BLOCK_HDR 64u
+#define MIN_BLOCK 64u
+
+/* TLSF geometry: sizes in 64-byte units; 16 second-level classes. */
+#define SL_LOG2 4u
+#define SL_COUNT (1u << SL_LOG2)
+#define FL_COUNT 40u
+
+/* Index words: (tag << 40) | (entry block offset >> 6). */
+#define IDX_EMPTY 0ull
+#define IDX_TOMB 1ull
+#define IDX_OFF_BITS 40u
+#define IDX_OFF_MASK ((1ull << IDX_OFF_BITS) - 1)
+#define IDX_MIN_LOG2 10u
+
+/* Block states, in the low 6 bits of sizestate. */
+enum {
+    BS_FREE = 1,
+    BS_USED = 2,     /* a published entry, a built-but-unlinked entry, or
+                        the index (kind tells) */
+    BS_LIMBO = 3,    /* unlinked, waiting for readers to leave */
+    BS_RESERVED = 4, /* reserve()d, not yet published; owner = slot + 1 */
+    BS_SENTINEL = 5,
+};
+enum { BK_NONE = 0, BK_ENTRY = 1, BK_INDEX = 2 };
+
+/* Slot owner word: pid | state << 32. */
+enum { SLOT_FREE = 0, SLOT_ACTIVE = 1, SLOT_PENDING = 2 };
+
+/* ---- structures that live in the file ---------------------------------- */
+
+struct bh_block { /* 64 bytes at the start of every block */
+    _Atomic uint64_t sizestate; /* size (multiple of 64) | state */
+    uint64_t prev_size;         /* size of the physically previous block */
+    uint64_t next, prev;        /* FREE: free-list links; LIMBO: next */
+    uint64_t epoch;             /* LIMBO: global epoch when retired */
+    uint32_t owner;             /* RESERVED: slot index + 1 */
+    uint32_t kind;              /* BK_* */
+    uint64_t pad[2];
+};
+
+struct bh_entry { /* at block + 64; immutable once published */
+    uint32_t magic;
+    uint32_t data_off; /* from the entry's start, multiple of 64 */
+    uint64_t hash;
+    uint64_t size;
+    uint64_t version;
+    int64_t created_ns, updated_ns, expires_ns;
+    uint32_t type, flags;
+    uint16_t ns_len, name_len, desc_len, ns_idx;
+    uint8_t object_id[BRAIN_OBJECT_ID_SIZE];
+    uint32_t pad;
+    char strings[]; /* ns NUL name NUL desc NUL */
+};
+#define ENTRY_MAGIC 0x45545242u /* "BRTE" */
+#define ENTRY_FIXED 96u
+
+struct bh_lane {
+    _Atomic uint64_t epoch; /* 0 = idle, else the epoch it reads at */
+    uint64_t pad[7];
+};
+
+struct bh_slot {
+    _Atomic uint64_t owner;       /* pid | state << 32; 0 = free */
+    uint64_t start_time;          /* /proc start time of the owner */
+    int64_t pending_since_ns;     /* SLOT_PENDING: when reserved */
+    _Atomic uint32_t npins_hw;    /* pins[] used up to here */
+    _Atomic uint32_t nreserved;   /* reservations this slot holds */
+    uint64_t pad0[4];
+    struct bh_lane lanes[LANES];
+    _Atomic uint64_t pins[PINS];  /* pinned entry block offsets; 0 = none */
+};
+
+struct bh_nsrec {
+    _Atomic uint32_t used;
+    uint32_t len;
+    uint64_t names, bytes, version;
+    char name[BRAIN_NS_MAX + 8];
+    uint64_t pad[3];
+};
+
+struct bh_header {
+    /* immutable after creation */
+    char magic[8];
+    uint32_t layout_version;
+    uint32_t header_size;
+    uint32_t slot_size, nsrec_size;
+    uint32_t max_procs, max_namespaces;
+    uint64_t procs_off, ns_off, arena_off;
+    uint64_t hash_seed;
+    uint8_t store_id[16];
+    uint64_t created_ns;
+    uint64_t hcheck; /* checksum of the fields above */
+    uint64_t pad0[3];
+
+    /* hot, read by readers on every call (one cache line) */
+    _Alignas(64) _Atomic uint64_t index; /* table block | log2(slots) */
+    _Atomic uint64_t epoch;     /* global epoch, starts at 1 */
+    _Atomic uint64_t batch_seq; /* odd while a writer changes names */
+    _Atomic uint64_t file_size; /* arena end, sentinel at file_size - 64 */
+    _Atomic uint64_t version;   /* store version counter */
+    _Atomic uint64_t capacity;
+    uint64_t pad1[2];
+
+    /* writer state, under the lock */
+    _Alignas(64) uint64_t dirty; /* 1 while a writer holds the lock */
+    uint64_t index_count, index_tombs;
+    uint64_t used, limbo_bytes, limbo_head, limbo_count;
+    uint64_t nblocks, nfree;
+    uint64_t recoveries, reaped;
+    uint64_t corrupt; /* non-zero: repair found damage it cannot mend */
+    uint64_t pad2[3];
+
+    /* the arena's free lists (TLSF) */
+    uint64_t fl_bitmap;
+    uint32_t sl_bitmap[FL_COUNT];
+    uint64_t heads[FL_COUNT][SL_COUNT];
+
+    /* futex words for brain_wait */
+    _Atomic uint32_t wait_seq[WAIT_BUCKETS];
+    _Atomic uint32_t waiters[WAIT_BUCKETS];
+
+    /* the writers' robust process-shared mutex, in a line of its own */
+    _Alignas(64) pthread_mutex_t lock;
+};
+
+_Static_assert(sizeof(struct bh_block) == 64, "block header is one line");
+_Static_assert(sizeof(struct bh_entry) == ENTRY_FIXED, "entry header size");
+_Static_assert(sizeof(struct bh_slot) <= SLOT_SIZE, "slot fits");
+_Static_assert(sizeof(struct bh_nsrec) <= NSREC_SIZE, "ns record fits");
+_Static_assert(sizeof(struct bh_header) <= HEADER_SIZE, "header fits");
+_Static_assert(offsetof(struct bh_header, index) % 64 == 0, "hot line");
+
+/* ---- the process-local handle ----------------------------------------- */
+
+#define PINMAP_SIZE 2048u
+
+struct brain_reservation {
+    struct brain_reservation *next;
+    brain *owner;
+    uint64_t block;      /* block offset */
+    uint64_t hash;
+    uint32_t slot;       /* the slot that reserved it */
+    uint64_t size;
+    brain_put_opts opts;
+    int stale;           /* inherited through fork */
+};
+
+struct brain {
+    int fd;
+    char path[BRAIN_PATH_MAX];
+    uint8_t *rw;    /* read-write view of the reserved range */
+    uint8_t *ro;    /* read-only view, handed to callers */
+    size_t reserve; /* bytes of address space reserved per view */
+    struct bh_header *h;
+    struct bh_slot *slot;
+    uint32_t slot_idx;
+    int closed;
+    int no_slot; /* a fork child that could not get a slot */
+
+    pthread_mutex_t mu; /* guards everything below */
+    uint64_t pin_off[PINS];
+    uint32_t pin_count[PINS];
+    int16_t pinmap[PINMAP_SIZE];
+    uint32_t pin_free[PINS];
+    uint32_t npin_free;
+    struct brain_reservation *reservations;
+    uint32_t child_slot; /* reserved in the fork prepare handler */
+    int child_slot_ok;
+
+    uint8_t id_prefix[12];
+    struct brain *next_open, *prev_open;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static inline uint64_t align_up(uint64_t x, uint64_t a)
+{
+    return (x + a - 1) & ~(a - 1);
+}
+
+/* A pointer to [off, off+len) of the read-write view, or NULL when the
+ * range is not within the file's current size (as the header says). */
+static inline void *bh_ptr(const brain *b, uint64_t off, uint64_t len)
+{
+    uint64_t end = atomic_load_explicit(&b->h->file_size, memory_order_acquire);
+    if (off > end || len > end - off || end > b->reserve)
+        return NULL;
+    return b->rw + off;
+}
+
+static inline struct bh_block *bh_block_at(const brain *b, uint64_t off)
+{
+    return (struct bh_block *)bh_ptr(b, off, BLOCK_HDR);
+}
+
+static inline uint64_t bs_size(uint64_t ss) { return ss & ~63ull; }
+static inline unsigned bs_state(uint64_t ss) { return (unsigned)(ss & 63u); }
+
+static inline struct bh_slot *bh_slot_at(const brain *b, uint32_t i)
+{
+    return (struct bh_slot *)(b->rw + b->h->procs_off + (uint64_t)i * SLOT_SIZE);
+}
+
+static inline struct bh_nsrec *bh_ns_at(const brain *b, uint32_t i)
+{
+    return (struct bh_nsrec *)(b->rw + b->h->ns_off + (uint64_t)i * NSREC_SIZE);
+}
+
+/* error.c: sets the thread's detail message, returns code. */
+int bh_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void bh_clear_error(void);
+const char *bh_fmt_size(uint64_t n, char *buf, size_t cap);
+
+/* platform_linux.c: the OS-specific calls, one place. */
+int64_t plat_now_ns(void);
+int64_t plat_mono_ns(void);
+uint64_t plat_proc_start_time(pid_t pid); /* 0 when unknown */
+int plat_proc_alive(pid_t pid, uint64_t start_time);
+int plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
+void plat_futex_wake(_Atomic uint32_t *addr);
+void plat_random(void *buf, size_t len);
+int plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
+void plat_populate(void *addr, size_t len);
+int plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
+
+/* value.c */
+int bh_check_name(const char *s, size_t max, int code, const char *what,
+                  size_t *len);
+int bh_utf8_valid(const void *s, size_t n);
+int bh_validate_value(uint32_t type, const void *data, size_t size);
+uint64_t bh_hash(uint64_t seed, const char *ns, size_t nslen,
+                 const char *name, size_t namelen);
+
+/* alloc.c: the arena; all under the writers' lock. */
+int alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
+                uint64_t *out);
+void alloc_free(brain *b, uint64_t off);
+int alloc_grow(brain *b, uint64_t need);
+void alloc_insert_free(brain *b, uint64_t off, uint64_t size);
+void alloc_remove_free(brain *b, uint64_t off, uint64_t size);
+uint64_t alloc_largest_free(brain *b);
+void alloc_reset_lists(brain *b);
+int alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
+                uint64_t *out);
+
+/* reclaim.c: epochs, lanes, pins, limbo. */
+struct bh_lane *lane_enter(brain *b);
+void lane_leave(struct bh_lane *lane);
+int pin_add(brain *b, uint64_t block);
+void pin_drop(brain *b, uint64_t block);
+void limbo_retire(brain *b, uint64_t block);
+size_t limbo_reclaim(brain *b, int force_reap);
+void local_pins_reset(brain *b);
+
+/* index.c */
+const struct bh_entry *index_find(brain *b, uint64_t hash, const char *ns,
+                                  size_t nslen, const char *name,
+                                  size_t namelen, uint64_t *block,
+                                  int *corrupt);
+uint64_t *index_slot_for(brain *b, uint64_t hash, const char *ns, size_t nslen,
+                         const char *name, size_t namelen, int *existing);
+int index_maybe_grow(brain *b);
+int index_create(brain *b, uint32_t log2cap);
+const struct bh_entry *entry_at(const brain *b, uint64_t block);
+const char *entry_ns(const struct bh_entry *e);
+const char *entry_name(const struct bh_entry *e);
+const char *entry_desc(const struct bh_entry *e);
+int entry_expired(const struct bh_entry *e, int64_t now);
+int entry_key_eq(const struct bh_entry *e, const char *ns, size_t nslen,
+                 const char *name, size_t namelen);
+void entry_fill_info(const brain *b, const struct bh_entry *e, brain_info *info,
+                     int with_strings);
+
+/* namespace.c, under the lock unless noted */
+int ns_find(brain *b, const char *ns, size_t len); /* lock-free ok */
+int ns_get_or_add(brain *b, const char *ns, size_t len);
+void ns_account(brain *b, int idx, int64_t dnames, int64_t dbytes,
+                uint64_t version);
+
+/* store.c */
+int writer_lock(brain *b);
+void writer_unlock(brain *b);
+int handle_ok(brain *b);
+int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out);
+void wake_key(brain *b, uint64_t name_hash, uint64_t ns_hash);
+uint64_t ns_hash(const brain *b, const char *ns, size_t len);
+
+/* recover.c */
+int repair(brain *b, int all_dead);
+int reap_dead(brain *b, size_t *reaped, int all_dead);
+void slot_reap(brain *b, uint32_t i);
+
+/* ops.c */
+int put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns,
+               size_t nslen, const char *name, size_t namelen,
+               const brain_put_opts *opts, uint64_t *version);
+
+#endif

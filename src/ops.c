@@ -1,0 +1,1252 @@
+/*
+ * ops.c - the operations on names: put, reserve/publish, get, read, meta,
+ * exists, delete, the batched forms, listing, namespaces, wait, expiry,
+ * stats and resize.
+ *
+ * Reads run without the writers' lock: lane_enter() announces an epoch,
+ * index_find() walks the lock-free index, and the value is copied or
+ * pinned before lane_leave().  Writes take the lock, build the new entry
+ * in a block of its own (large values are copied outside the lock, in a
+ * reservation), then link it with one atomic store inside a batch_seq
+ * bracket, and retire what it replaced to limbo.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define UNLOCKED_COPY_MIN (64u << 10)
+
+struct key {
+    const char *ns, *name;
+    size_t nslen, namelen;
+    uint64_t hash;
+};
+
+static int key_init(brain *b, const char *ns, const char *name, struct key *k, int name_optional)
+{
+    int rc;
+    k->ns = ns ? ns : "default";
+    if ((rc = bh_check_name(k->ns, BRAIN_NS_MAX, BRAIN_ENAMESPACE, "namespace", &k->nslen)))
+        return rc;
+    k->name = name;
+    k->namelen = 0;
+    if (name || !name_optional) {
+        if ((rc = bh_check_name(name, BRAIN_NAME_MAX, BRAIN_ENAME, "name", &k->namelen)))
+            return rc;
+        k->hash = bh_hash(b->h->hash_seed, k->ns, k->nslen, name, k->namelen);
+    } else {
+        k->hash = 0;
+    }
+    return 0;
+}
+
+static int not_found(brain *b, const struct key *k, int corrupt)
+{
+    if (corrupt)
+        return bh_fail(BRAIN_ECORRUPT,
+                       "store '%s': the index is damaged near name '%s'; run `brain check`",
+                       b->path, k->name);
+    return bh_fail(BRAIN_ENOTFOUND, "name '%s' not found in namespace '%s' of store '%s'",
+                   k->name, k->ns, b->path);
+}
+
+static int opts_check(const brain_put_opts *o, size_t *desclen)
+{
+    *desclen = 0;
+    if (!o)
+        return 0;
+    if (o->flags & ~(uint32_t)BRAIN_PUT_IF_VERSION)
+        return bh_fail(BRAIN_EINVAL, "unknown put flags 0x%x", o->flags);
+    if (o->ttl_ms < 0)
+        return bh_fail(BRAIN_EINVAL, "ttl of %lld ms is negative; pass 0 for no expiry",
+                       (long long)o->ttl_ms);
+    if (o->ttl_ms > 100ll * 365 * 24 * 3600 * 1000)
+        return bh_fail(BRAIN_EINVAL, "ttl of %lld ms is more than a century", (long long)o->ttl_ms);
+    if (o->type > BRAIN_TYPE_JSON && o->type < BRAIN_TYPE_USER)
+        return bh_fail(BRAIN_EINVAL, "type tag %u is reserved; use BRAIN_TYPE_USER (%d) and up",
+                       o->type, BRAIN_TYPE_USER);
+    if (o->desc) {
+        size_t n = strnlen(o->desc, BRAIN_DESC_MAX + 1);
+        if (n > BRAIN_DESC_MAX)
+            return bh_fail(BRAIN_EINVAL, "description is longer than %d bytes", BRAIN_DESC_MAX);
+        if (!bh_utf8_valid(o->desc, n))
+            return bh_fail(BRAIN_EINVAL, "description is not valid UTF-8");
+        *desclen = n;
+    }
+    return 0;
+}
+
+static uint64_t entry_hdr_size(const struct key *k, size_t desclen)
+{
+    return align_up(ENTRY_FIXED + k->nslen + 1 + k->namelen + 1 + desclen + 1, BRAIN_ALIGN);
+}
+
+/* Writes the entry's key part into block BLK. */
+static struct bh_entry *entry_build(brain *b, uint64_t blk, const struct key *k,
+                                    const brain_put_opts *o, size_t desclen, uint64_t size)
+{
+    struct bh_entry *e = (struct bh_entry *)(b->rw + blk + BLOCK_HDR);
+    memset(e, 0, ENTRY_FIXED);
+    e->magic = ENTRY_MAGIC;
+    e->data_off = (uint32_t)entry_hdr_size(k, desclen);
+    e->hash = k->hash;
+    e->size = size;
+    e->type = o ? o->type : BRAIN_TYPE_BYTES;
+    e->ns_len = (uint16_t)k->nslen;
+    e->name_len = (uint16_t)k->namelen;
+    e->desc_len = (uint16_t)desclen;
+    char *s = e->strings;
+    memcpy(s, k->ns, k->nslen);
+    s[k->nslen] = 0;
+    s += k->nslen + 1;
+    memcpy(s, k->name, k->namelen);
+    s[k->namelen] = 0;
+    s += k->namelen + 1;
+    if (desclen)
+        memcpy(s, o->desc, desclen);
+    s[desclen] = 0;
+    return e;
+}
+
+static void *entry_data_rw(brain *b, uint64_t blk)
+{
+    struct bh_entry *e = (struct bh_entry *)(b->rw + blk + BLOCK_HDR);
+    return (uint8_t *)e + e->data_off;
+}
+
+static void batch_begin(brain *b) { atomic_fetch_add(&b->h->batch_seq, 1); }
+static void batch_end(brain *b) { atomic_fetch_add(&b->h->batch_seq, 1); }
+
+/* Under the lock, inside a batch bracket: links entry block BLOCK (whose key
+ * part is built and value written) under its name, replacing any value. */
+int put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns, size_t nslen,
+               const char *name, size_t namelen, const brain_put_opts *opts, uint64_t *version)
+{
+    struct bh_header *h = b->h;
+    int existing = 0;
+    uint64_t *slot = index_slot_for(b, hash, ns, nslen, name, namelen, &existing);
+    if (!slot)
+        return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    const struct bh_entry *old = NULL;
+    uint64_t oldblk = 0;
+    int64_t now = plat_now_ns();
+    if (existing) {
+        oldblk = (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6;
+        old = entry_at(b, oldblk);
+    }
+    if (opts && (opts->flags & BRAIN_PUT_IF_VERSION)) {
+        uint64_t cur = old && !entry_expired(old, now) ? old->version : 0;
+        if (cur != opts->if_version)
+            return bh_fail(BRAIN_ECONFLICT,
+                           "name '%s' in namespace '%s' is at version %llu, not %llu as expected; "
+                           "read it again and retry",
+                           name, ns, (unsigned long long)cur, (unsigned long long)opts->if_version);
+    }
+    int ni = ns_get_or_add(b, ns, nslen);
+    if (ni < 0)
+        return ni;
+    struct bh_entry *e = (struct bh_entry *)(b->rw + block + BLOCK_HDR);
+    uint64_t ver = atomic_fetch_add(&h->version, 1) + 1;
+    e->version = ver;
+    e->updated_ns = now;
+    e->created_ns = old && !entry_expired(old, now) ? old->created_ns : now;
+    e->expires_ns = opts && opts->ttl_ms > 0 ? now + opts->ttl_ms * 1000000 : 0;
+    memcpy(e->object_id, b->id_prefix, 12);
+    memcpy(e->object_id + 12, &ver, 8);
+    struct bh_block *blk = (struct bh_block *)(b->rw + block);
+    blk->owner = 0;
+    atomic_store(&blk->sizestate, bs_size(atomic_load(&blk->sizestate)) | BS_USED);
+    int was_tomb = !existing && *slot == IDX_TOMB;
+    atomic_store((_Atomic uint64_t *)slot, ((hash >> 40) << IDX_OFF_BITS) | (block >> 6));
+    if (old) {
+        ns_account(b, ni, -1, -(int64_t)old->size, 0);
+        limbo_retire(b, oldblk);
+    } else {
+        h->index_count++;
+        if (was_tomb)
+            h->index_tombs--;
+    }
+    ns_account(b, ni, 1, (int64_t)e->size, ver);
+    wake_key(b, hash, ns_hash(b, ns, nslen));
+    if (version)
+        *version = ver;
+    return 0;
+}
+
+static void reclaim_some(brain *b)
+{
+    if (b->h->limbo_head)
+        limbo_reclaim(b, 0);
+}
+
+/* ---- put --------------------------------------------------------------- */
+
+static int reserve_block(brain *b, const struct key *k, const brain_put_opts *opts,
+                         size_t desclen, uint64_t size, unsigned state, uint64_t *blk)
+{
+    uint64_t payload = entry_hdr_size(k, desclen) + size;
+    if (size > BRAIN_MAX_CAPACITY)
+        payload = size;
+    int rc = alloc_block(b, payload, state, BK_ENTRY, blk);
+    if (rc)
+        return rc;
+    if (state == BS_RESERVED) {
+        struct bh_block *bb = (struct bh_block *)(b->rw + *blk);
+        bb->owner = b->slot_idx + 1;
+        bb->pad[0] = atomic_load(&b->slot->owner);
+        atomic_fetch_add(&b->slot->nreserved, 1);
+    }
+    entry_build(b, *blk, k, opts, desclen, size);
+    return 0;
+}
+
+static int link_one(brain *b, uint64_t blk, const struct key *k, const brain_put_opts *opts,
+                    uint64_t *version)
+{
+    int rc = index_maybe_grow(b);
+    if (rc)
+        return rc;
+    batch_begin(b);
+    rc = put_locked(b, blk, k->hash, k->ns, k->nslen, k->name, k->namelen, opts, version);
+    batch_end(b);
+    return rc;
+}
+
+int brain_put(brain *b, const char *ns, const char *name, const void *data, size_t size,
+              const brain_put_opts *opts, uint64_t *version)
+{
+    bh_clear_error();
+    struct key k;
+    size_t desclen;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, name, &k, 0)) || (rc = opts_check(opts, &desclen)))
+        return rc;
+    if (!data && size)
+        return bh_fail(BRAIN_EINVAL, "data is NULL but size is %zu", size);
+    if (opts && (rc = bh_validate_value(opts->type, data ? data : "", size)))
+        return rc;
+    uint64_t blk;
+    if (size >= UNLOCKED_COPY_MIN) {
+        /* copy outside the lock: reserve, write, publish */
+        if ((rc = writer_lock(b)))
+            return rc;
+        reclaim_some(b);
+        rc = reserve_block(b, &k, opts, desclen, size, BS_RESERVED, &blk);
+        writer_unlock(b);
+        if (rc)
+            return rc;
+        memcpy(entry_data_rw(b, blk), data, size);
+        if ((rc = writer_lock(b)))
+            return rc; /* the block is reclaimed as this process's reservation */
+        rc = link_one(b, blk, &k, opts, version);
+        atomic_fetch_sub(&b->slot->nreserved, 1);
+        if (rc)
+            alloc_free(b, blk);
+        writer_unlock(b);
+        return rc;
+    }
+    if ((rc = writer_lock(b)))
+        return rc;
+    reclaim_some(b);
+    rc = reserve_block(b, &k, opts, desclen, size, BS_USED, &blk);
+    if (rc == 0) {
+        if (size)
+            memcpy(entry_data_rw(b, blk), data, size);
+        rc = link_one(b, blk, &k, opts, version);
+        if (rc)
+            alloc_free(b, blk);
+    }
+    writer_unlock(b);
+    return rc;
+}
+
+int brain_reserve(brain *b, const char *ns, const char *name, size_t size,
+                  const brain_put_opts *opts, brain_reservation **res, void **data)
+{
+    bh_clear_error();
+    struct key k;
+    size_t desclen;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, name, &k, 0)) || (rc = opts_check(opts, &desclen)))
+        return rc;
+    if (!res || !data)
+        return bh_fail(BRAIN_EINVAL, "brain_reserve: res and data must not be NULL");
+    brain_reservation *r = calloc(1, sizeof *r);
+    if (!r)
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    if ((rc = writer_lock(b))) {
+        free(r);
+        return rc;
+    }
+    reclaim_some(b);
+    rc = reserve_block(b, &k, opts, desclen, size, BS_RESERVED, &r->block);
+    writer_unlock(b);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    r->owner = b;
+    r->hash = k.hash;
+    r->slot = b->slot_idx;
+    r->size = size;
+    if (opts) {
+        r->opts = *opts;
+        r->opts.desc = NULL; /* already written into the entry */
+    }
+    pthread_mutex_lock(&b->mu);
+    r->next = b->reservations;
+    b->reservations = r;
+    pthread_mutex_unlock(&b->mu);
+    *res = r;
+    *data = entry_data_rw(b, r->block);
+    return 0;
+}
+
+static int unlist_reservation(brain *b, brain_reservation *res)
+{
+    int found = 0;
+    pthread_mutex_lock(&b->mu);
+    for (brain_reservation **p = &b->reservations; *p; p = &(*p)->next)
+        if (*p == res) {
+            *p = res->next;
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&b->mu);
+    return found;
+}
+
+int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if (!res)
+        return bh_fail(BRAIN_EINVAL, "brain_publish: reservation is NULL");
+    if (res->stale || res->owner != b || !unlist_reservation(b, res)) {
+        free(res);
+        return bh_fail(BRAIN_ESTALE,
+                       "the reservation was made by another process or handle (for example "
+                       "before fork); reserve again in this process");
+    }
+    const struct bh_entry *e = (const struct bh_entry *)(b->rw + res->block + BLOCK_HDR);
+    rc = bh_validate_value(e->type, (const uint8_t *)e + e->data_off, e->size);
+    int lrc = writer_lock(b);
+    if (lrc) {
+        free(res);
+        return lrc;
+    }
+    if (rc == 0) {
+        struct key k = {entry_ns(e), entry_name(e), e->ns_len, e->name_len, e->hash};
+        rc = link_one(b, res->block, &k, &res->opts, version);
+    }
+    atomic_fetch_sub(&b->slot->nreserved, 1);
+    if (rc)
+        alloc_free(b, res->block);
+    writer_unlock(b);
+    free(res);
+    return rc;
+}
+
+void brain_abort(brain *b, brain_reservation *res)
+{
+    if (!b || !res)
+        return;
+    if (res->stale || res->owner != b || !unlist_reservation(b, res)) {
+        free(res);
+        return;
+    }
+    if (!b->closed && !b->no_slot && writer_lock(b) == 0) {
+        atomic_fetch_sub(&b->slot->nreserved, 1);
+        alloc_free(b, res->block);
+        writer_unlock(b);
+    }
+    free(res);
+}
+
+int brain_put_array(brain *b, const char *ns, const char *name, const brain_array *a,
+                    const void *data, const brain_put_opts *opts, uint64_t *version)
+{
+    bh_clear_error();
+    if (!a || (!data && a->nbytes))
+        return bh_fail(BRAIN_EINVAL, "brain_put_array: array description or data is NULL");
+    brain_array chk;
+    int rc = brain_array_init(&chk, a->dtype, a->ndim, a->shape);
+    if (rc)
+        return rc;
+    brain_put_opts o = opts ? *opts : (brain_put_opts){0};
+    o.type = BRAIN_TYPE_ARRAY;
+    brain_reservation *res;
+    void *dst;
+    rc = brain_reserve(b, ns, name, chk.data_offset + chk.nbytes, &o, &res, &dst);
+    if (rc)
+        return rc;
+    brain_array_write_header(&chk, dst, chk.data_offset);
+    if (chk.nbytes)
+        memcpy((uint8_t *)dst + chk.data_offset, data, chk.nbytes);
+    return brain_publish(b, res, version);
+}
+
+/* ---- reads ------------------------------------------------------------- */
+
+static void view_fill(brain *b, brain_view *v, const struct bh_entry *e, uint64_t blk)
+{
+    v->data = b->ro + blk + BLOCK_HDR + e->data_off;
+    v->size = e->size;
+    entry_fill_info(b, e, &v->info, 1);
+    v->pin_ = blk;
+}
+
+int brain_get(brain *b, const char *ns, const char *name, brain_view *view)
+{
+    bh_clear_error();
+    struct key k;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, name, &k, 0)))
+        return rc;
+    if (!view)
+        return bh_fail(BRAIN_EINVAL, "brain_get: view is NULL");
+    memset(view, 0, sizeof *view);
+    struct bh_lane *lane = lane_enter(b);
+    uint64_t blk;
+    int corrupt = 0;
+    const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
+    if (!e || (e->expires_ns && entry_expired(e, plat_now_ns()))) {
+        lane_leave(lane);
+        return not_found(b, &k, corrupt && !e);
+    }
+    rc = pin_add(b, blk);
+    if (rc == 0)
+        view_fill(b, view, e, blk);
+    lane_leave(lane);
+    return rc;
+}
+
+void brain_view_release(brain *b, brain_view *view)
+{
+    if (!b || !view || !view->pin_)
+        return;
+    pin_drop(b, view->pin_);
+    memset(view, 0, sizeof *view);
+}
+
+int brain_read(brain *b, const char *ns, const char *name, void *buf, size_t cap, size_t *size,
+               brain_info *info)
+{
+    bh_clear_error();
+    struct key k;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, name, &k, 0)))
+        return rc;
+    if (!size || (!buf && cap))
+        return bh_fail(BRAIN_EINVAL, "brain_read: size is NULL, or buf is NULL with cap > 0");
+    struct bh_lane *lane = lane_enter(b);
+    uint64_t blk;
+    int corrupt = 0;
+    const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
+    if (!e || (e->expires_ns && entry_expired(e, plat_now_ns()))) {
+        lane_leave(lane);
+        return not_found(b, &k, corrupt && !e);
+    }
+    uint64_t n = e->size;
+    *size = n;
+    if (info)
+        entry_fill_info(b, e, info, 0);
+    if (n > cap) {
+        lane_leave(lane);
+        return bh_fail(BRAIN_ERANGE, "value of '%s' is %llu bytes; the buffer holds %zu", k.name,
+                       (unsigned long long)n, cap);
+    }
+    if (n)
+        memcpy(buf, b->ro + blk + BLOCK_HDR + e->data_off, n);
+    lane_leave(lane);
+    return 0;
+}
+
+int brain_meta(brain *b, const char *ns, const char *name, brain_info *info, char *strbuf, size_t cap)
+{
+    bh_clear_error();
+    struct key k;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, name, &k, 0)))
+        return rc;
+    if (!info || (!strbuf && cap))
+        return bh_fail(BRAIN_EINVAL, "brain_meta: info is NULL, or strbuf is NULL with cap > 0");
+    struct bh_lane *lane = lane_enter(b);
+    uint64_t blk;
+    int corrupt = 0;
+    const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
+    if (!e || (e->expires_ns && entry_expired(e, plat_now_ns()))) {
+        lane_leave(lane);
+        return not_found(b, &k, corrupt && !e);
+    }
+    entry_fill_info(b, e, info, 0);
+    size_t need = (size_t)e->ns_len + e->name_len + e->desc_len + 3;
+    if (strbuf && cap >= need) {
+        memcpy(strbuf, e->strings, need);
+        info->ns = strbuf;
+        info->name = strbuf + e->ns_len + 1;
+        info->desc = strbuf + e->ns_len + 1 + e->name_len + 1;
+    } else if (strbuf) {
+        lane_leave(lane);
+        return bh_fail(BRAIN_ERANGE, "metadata strings need %zu bytes; strbuf holds %zu", need, cap);
+    }
+    lane_leave(lane);
+    return 0;
+}
+
+int brain_exists(brain *b, const char *ns, const char *name)
+{
+    bh_clear_error();
+    struct key k;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, name, &k, 0)))
+        return rc;
+    struct bh_lane *lane = lane_enter(b);
+    uint64_t blk;
+    int corrupt = 0;
+    const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
+    int found = e && !(e->expires_ns && entry_expired(e, plat_now_ns()));
+    lane_leave(lane);
+    if (!found && corrupt)
+        return not_found(b, &k, 1);
+    return found;
+}
+
+/* ---- delete ------------------------------------------------------------ */
+
+/* Under the lock, inside a batch bracket: unlinks the entry in SLOT. */
+static void unlink_locked(brain *b, uint64_t *slot)
+{
+    struct bh_header *h = b->h;
+    uint64_t blk = (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6;
+    const struct bh_entry *e = entry_at(b, blk);
+    atomic_store((_Atomic uint64_t *)slot, IDX_TOMB);
+    h->index_count--;
+    h->index_tombs++;
+    uint64_t ver = atomic_fetch_add(&h->version, 1) + 1;
+    if (e) {
+        int ni = ns_find(b, entry_ns(e), e->ns_len);
+        ns_account(b, ni, -1, -(int64_t)e->size, ver);
+        wake_key(b, e->hash, ns_hash(b, entry_ns(e), e->ns_len));
+    }
+    limbo_retire(b, blk);
+}
+
+int brain_delete(brain *b, const char *ns, const char *name)
+{
+    bh_clear_error();
+    struct key k;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, name, &k, 0)))
+        return rc;
+    if ((rc = writer_lock(b)))
+        return rc;
+    reclaim_some(b);
+    int existing = 0;
+    uint64_t *slot = index_slot_for(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &existing);
+    if (!slot || !existing) {
+        writer_unlock(b);
+        return not_found(b, &k, !slot);
+    }
+    const struct bh_entry *e = entry_at(b, (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6);
+    int expired = e && e->expires_ns && entry_expired(e, plat_now_ns());
+    batch_begin(b);
+    unlink_locked(b, slot);
+    batch_end(b);
+    writer_unlock(b);
+    return expired ? not_found(b, &k, 0) : 0;
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+struct pending {
+    struct key k;
+    size_t desclen;
+    uint64_t blk;
+};
+
+static int cmp_pending(const void *a, const void *b)
+{
+    const struct pending *x = *(struct pending *const *)a, *y = *(struct pending *const *)b;
+    if (x->k.hash != y->k.hash)
+        return x->k.hash < y->k.hash ? -1 : 1;
+    if (x->k.nslen != y->k.nslen)
+        return x->k.nslen < y->k.nslen ? -1 : 1;
+    if (x->k.namelen != y->k.namelen)
+        return x->k.namelen < y->k.namelen ? -1 : 1;
+    int c = memcmp(x->k.ns, y->k.ns, x->k.nslen);
+    return c ? c : memcmp(x->k.name, y->k.name, x->k.namelen);
+}
+
+int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versions, size_t *failed)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if (n == 0)
+        return 0;
+    if (!items)
+        return bh_fail(BRAIN_EINVAL, "brain_put_many: items is NULL");
+    if (n > (1u << 24))
+        return bh_fail(BRAIN_EINVAL, "brain_put_many: %zu items; at most %u per call", n, 1u << 24);
+    struct pending *p = calloc(n, sizeof *p);
+    struct pending **sorted = calloc(n, sizeof *sorted);
+    size_t i = 0, done = 0;
+    if (!p || !sorted) {
+        rc = bh_fail(BRAIN_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const brain_item *it = &items[i];
+        if ((rc = key_init(b, it->ns, it->name, &p[i].k, 0)) || (rc = opts_check(it->opts, &p[i].desclen)))
+            goto fail_item;
+        if (!it->data && it->size) {
+            rc = bh_fail(BRAIN_EINVAL, "item %zu: data is NULL but size is %zu", i, it->size);
+            goto fail_item;
+        }
+        if (it->opts && (rc = bh_validate_value(it->opts->type, it->data ? it->data : "", it->size)))
+            goto fail_item;
+        sorted[i] = &p[i];
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_pending);
+    for (size_t j = 1; j < n; j++)
+        if (cmp_pending(&sorted[j - 1], &sorted[j]) == 0) {
+            i = (size_t)(sorted[j] - p);
+            rc = bh_fail(BRAIN_EINVAL, "name '%s' appears twice in one brain_put_many", p[i].k.name);
+            goto fail_item;
+        }
+    if ((rc = writer_lock(b)))
+        goto out;
+    reclaim_some(b);
+    for (i = 0; i < n; i++) {
+        rc = reserve_block(b, &p[i].k, items[i].opts, p[i].desclen, items[i].size, BS_USED, &p[i].blk);
+        if (rc)
+            break;
+        if (items[i].size)
+            memcpy(entry_data_rw(b, p[i].blk), items[i].data, items[i].size);
+    }
+    /* checks that must not fail halfway: versions, namespaces, index room */
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        const brain_put_opts *o = items[j].opts;
+        if ((rc = ns_get_or_add(b, p[j].k.ns, p[j].k.nslen)) >= 0)
+            rc = 0;
+        else {
+            i = j;
+            break;
+        }
+        if (o && (o->flags & BRAIN_PUT_IF_VERSION)) {
+            uint64_t blk;
+            int corrupt = 0;
+            const struct bh_entry *e = index_find(b, p[j].k.hash, p[j].k.ns, p[j].k.nslen, p[j].k.name,
+                                                  p[j].k.namelen, &blk, &corrupt);
+            uint64_t cur = e && !entry_expired(e, plat_now_ns()) ? e->version : 0;
+            if (cur != o->if_version) {
+                rc = bh_fail(BRAIN_ECONFLICT,
+                             "name '%s' in namespace '%s' is at version %llu, not %llu as expected",
+                             p[j].k.name, p[j].k.ns, (unsigned long long)cur,
+                             (unsigned long long)o->if_version);
+                i = j;
+            }
+        }
+    }
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        if ((rc = index_maybe_grow(b))) {
+            i = j;
+            break;
+        }
+        /* grow for the whole batch up front by pretending the names exist */
+        b->h->index_count++;
+        done++;
+    }
+    b->h->index_count -= done;
+    if (rc) {
+        for (size_t j = 0; j < n; j++)
+            if (p[j].blk)
+                alloc_free(b, p[j].blk);
+        writer_unlock(b);
+        goto fail_item;
+    }
+    batch_begin(b);
+    for (size_t j = 0; j < n; j++) {
+        rc = put_locked(b, p[j].blk, p[j].k.hash, p[j].k.ns, p[j].k.nslen, p[j].k.name, p[j].k.namelen,
+                        items[j].opts, versions ? &versions[j] : NULL);
+        if (rc) /* cannot happen after the checks above; keep the store sane */
+            alloc_free(b, p[j].blk);
+    }
+    batch_end(b);
+    writer_unlock(b);
+    goto out;
+fail_item:
+    if (failed)
+        *failed = i;
+out:
+    free(p);
+    free(sorted);
+    return rc;
+}
+
+int brain_get_many(brain *b, size_t n, const brain_key *keys, brain_view *views, size_t *failed)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if (n == 0)
+        return 0;
+    if (!keys || !views)
+        return bh_fail(BRAIN_EINVAL, "brain_get_many: keys or views is NULL");
+    struct key *k = malloc(n * sizeof *k);
+    if (!k)
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        memset(&views[i], 0, sizeof views[i]);
+        if ((rc = key_init(b, keys[i].ns, keys[i].name, &k[i], 0))) {
+            if (failed)
+                *failed = i;
+            free(k);
+            return rc;
+        }
+    }
+    struct bh_header *h = b->h;
+    int locked = 0;
+    for (int attempt = 0;; attempt++) {
+        if (attempt >= 16 && !locked) {
+            /* writers keep changing names (or one died mid-change): take
+             * the lock, which also repairs after a dead writer */
+            if ((rc = writer_lock(b)))
+                break;
+            locked = 1;
+        }
+        struct bh_lane *lane = lane_enter(b);
+        uint64_t s1 = atomic_load(&h->batch_seq);
+        if ((s1 & 1) && !locked) {
+            lane_leave(lane);
+            sched_yield();
+            continue;
+        }
+        size_t i;
+        rc = 0;
+        int64_t now = plat_now_ns();
+        for (i = 0; i < n; i++) {
+            uint64_t blk;
+            int corrupt = 0;
+            const struct bh_entry *e = index_find(b, k[i].hash, k[i].ns, k[i].nslen, k[i].name,
+                                                  k[i].namelen, &blk, &corrupt);
+            if (!e || (e->expires_ns && entry_expired(e, now))) {
+                rc = not_found(b, &k[i], corrupt && !e);
+                break;
+            }
+            if ((rc = pin_add(b, blk)))
+                break;
+            view_fill(b, &views[i], e, blk);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        uint64_t s2 = atomic_load(&h->batch_seq);
+        lane_leave(lane);
+        if (rc || (s1 != s2 && !locked)) {
+            for (size_t j = 0; j < i; j++)
+                brain_view_release(b, &views[j]);
+            if (rc == BRAIN_ENOTFOUND && s1 != s2 && !locked)
+                continue; /* maybe a concurrent batch: look again */
+            if (rc) {
+                if (failed)
+                    *failed = i;
+                break;
+            }
+            continue;
+        }
+        break;
+    }
+    if (locked)
+        writer_unlock(b);
+    free(k);
+    return rc;
+}
+
+/* ---- listing and namespaces -------------------------------------------- */
+
+struct list_impl {
+    brain_list pub;
+    char *strings;
+};
+
+int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
+{
+    bh_clear_error();
+    struct key k;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, NULL, &k, 1)))
+        return rc;
+    if (!out)
+        return bh_fail(BRAIN_EINVAL, "brain_list_names: out is NULL");
+    *out = NULL;
+    struct list_impl *L = calloc(1, sizeof *L);
+    size_t cap = 64, scap = 4096, slen = 0;
+    brain_info *items = malloc(cap * sizeof *items);
+    char *strings = malloc(scap);
+    if (!L || !items || !strings) {
+        free(L);
+        free(items);
+        free(strings);
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    }
+    size_t count = 0;
+    struct bh_lane *lane = lane_enter(b);
+    uint64_t packed = atomic_load(&b->h->index);
+    uint64_t nslots = 1ull << (packed & 63);
+    _Atomic uint64_t *t = (_Atomic uint64_t *)bh_ptr(b, (packed & ~63ull) + BLOCK_HDR, nslots * 8);
+    int64_t now = plat_now_ns();
+    rc = t ? 0 : bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    for (uint64_t i = 0; t && i < nslots; i++) {
+        uint64_t w = atomic_load(&t[i]);
+        if (w == IDX_EMPTY || w == IDX_TOMB)
+            continue;
+        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
+        if (!e || entry_expired(e, now))
+            continue;
+        if (!all_ns && !(e->ns_len == k.nslen && memcmp(e->strings, k.ns, k.nslen) == 0))
+            continue;
+        size_t need = (size_t)e->ns_len + e->name_len + e->desc_len + 3;
+        if (count == cap || slen + need > scap) {
+            size_t ncap = count == cap ? cap * 2 : cap;
+            size_t nscap = slen + need > scap ? (scap + need) * 2 : scap;
+            brain_info *ni = realloc(items, ncap * sizeof *ni);
+            if (ni)
+                items = ni;
+            char *nsb = ni ? realloc(strings, nscap) : NULL;
+            if (nsb)
+                strings = nsb;
+            if (!ni || !nsb) {
+                rc = bh_fail(BRAIN_ENOMEM, "out of memory while listing");
+                break;
+            }
+            cap = ncap;
+            scap = nscap;
+        }
+        entry_fill_info(b, e, &items[count], 0);
+        memcpy(strings + slen, e->strings, need);
+        /* offsets for now; pointers once the buffer stops moving */
+        items[count].ns = (const char *)(uintptr_t)slen;
+        slen += need;
+        count++;
+    }
+    lane_leave(lane);
+    if (rc) {
+        free(items);
+        free(strings);
+        free(L);
+        return rc;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const char *s = strings + (uintptr_t)items[i].ns;
+        items[i].ns = s;
+        items[i].name = s + items[i].ns_len + 1;
+        items[i].desc = items[i].name + items[i].name_len + 1;
+    }
+    L->pub.count = count;
+    L->pub.items = items;
+    L->strings = strings;
+    *out = &L->pub;
+    return 0;
+}
+
+void brain_list_free(brain_list *list)
+{
+    if (!list)
+        return;
+    struct list_impl *L = (struct list_impl *)list;
+    free(L->pub.items);
+    free(L->strings);
+    free(L);
+}
+
+int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if (!out || !count)
+        return bh_fail(BRAIN_EINVAL, "brain_namespaces: out or count is NULL");
+    struct bh_header *h = b->h;
+    brain_ns_info *arr = calloc(h->max_namespaces, sizeof *arr);
+    if (!arr)
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    size_t n = 0;
+    int locked = 0;
+    for (int attempt = 0;; attempt++) {
+        if (attempt == 64) {
+            if ((rc = writer_lock(b))) {
+                free(arr);
+                return rc;
+            }
+            locked = 1;
+        }
+        uint64_t s1 = atomic_load(&h->batch_seq);
+        if ((s1 & 1) && !locked) {
+            sched_yield();
+            continue;
+        }
+        n = 0;
+        for (uint32_t i = 0; i < h->max_namespaces; i++) {
+            struct bh_nsrec *r = bh_ns_at(b, i);
+            if (!atomic_load_explicit(&r->used, memory_order_acquire))
+                continue;
+            uint32_t len = r->len;
+            if (len == 0 || len > BRAIN_NS_MAX)
+                continue;
+            int is_default = len == 7 && memcmp(r->name, "default", 7) == 0;
+            if (!r->names && !is_default)
+                continue;
+            memcpy(arr[n].name, r->name, len);
+            arr[n].name[len] = 0;
+            arr[n].names = r->names;
+            arr[n].bytes = r->bytes;
+            arr[n].version = r->version;
+            n++;
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (locked || atomic_load(&h->batch_seq) == s1)
+            break;
+    }
+    if (locked)
+        writer_unlock(b);
+    *out = arr;
+    *count = n;
+    return 0;
+}
+
+int brain_ns_clear(brain *b, const char *ns, size_t *removed)
+{
+    bh_clear_error();
+    struct key k;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, NULL, &k, 1)))
+        return rc;
+    if ((rc = writer_lock(b)))
+        return rc;
+    uint64_t packed = atomic_load(&b->h->index), nslots = 1ull << (packed & 63);
+    uint64_t *t = (uint64_t *)(b->rw + (packed & ~63ull) + BLOCK_HDR);
+    size_t n = 0;
+    batch_begin(b);
+    for (uint64_t i = 0; i < nslots; i++) {
+        uint64_t w = atomic_load((_Atomic uint64_t *)&t[i]);
+        if (w == IDX_EMPTY || w == IDX_TOMB)
+            continue;
+        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
+        if (e && e->ns_len == k.nslen && memcmp(e->strings, k.ns, k.nslen) == 0) {
+            unlink_locked(b, &t[i]);
+            n++;
+        }
+    }
+    batch_end(b);
+    reclaim_some(b);
+    writer_unlock(b);
+    if (removed)
+        *removed = n;
+    return 0;
+}
+
+/* ---- wait, version, expiry ---------------------------------------------- */
+
+int brain_version(brain *b, uint64_t *version)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if (!version)
+        return bh_fail(BRAIN_EINVAL, "brain_version: version is NULL");
+    *version = atomic_load(&b->h->version);
+    return 0;
+}
+
+int brain_wait(brain *b, const char *ns, const char *name, uint64_t after_version, int64_t timeout_ms,
+               uint64_t *version)
+{
+    bh_clear_error();
+    struct key k;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, name, &k, 1)))
+        return rc;
+    struct bh_header *h = b->h;
+    uint64_t nsh = ns_hash(b, k.ns, k.nslen);
+    unsigned bucket = (unsigned)((name ? k.hash : nsh) % WAIT_BUCKETS);
+    int64_t deadline = timeout_ms >= 0 ? plat_mono_ns() + timeout_ms * 1000000 : -1;
+    for (;;) {
+        atomic_fetch_add(&h->waiters[bucket], 1);
+        uint32_t seq = atomic_load(&h->wait_seq[bucket]);
+        uint64_t cur = 0;
+        int64_t expires = 0, now = plat_now_ns();
+        if (name) {
+            struct bh_lane *lane = lane_enter(b);
+            uint64_t blk;
+            int corrupt = 0;
+            const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
+            if (e && !entry_expired(e, now)) {
+                cur = e->version;
+                expires = e->expires_ns;
+            }
+            lane_leave(lane);
+        } else {
+            int ni = ns_find(b, k.ns, k.nslen);
+            cur = ni >= 0 ? bh_ns_at(b, (uint32_t)ni)->version : 0;
+        }
+        if (cur != after_version) {
+            atomic_fetch_sub(&h->waiters[bucket], 1);
+            if (version)
+                *version = cur;
+            return 0;
+        }
+        int64_t left = -1;
+        if (deadline >= 0) {
+            left = deadline - plat_mono_ns();
+            if (left <= 0) {
+                atomic_fetch_sub(&h->waiters[bucket], 1);
+                if (version)
+                    *version = cur;
+                return bh_fail(BRAIN_ETIMEDOUT, "no change to '%s' in namespace '%s' within %lld ms",
+                               name ? name : "*", k.ns, (long long)timeout_ms);
+            }
+        }
+        if (expires) {
+            int64_t until = expires - now;
+            if (until < 0)
+                until = 0;
+            if (left < 0 || until < left)
+                left = until + 1000000;
+        }
+        plat_futex_wait(&h->wait_seq[bucket], seq, left);
+        atomic_fetch_sub(&h->waiters[bucket], 1);
+    }
+}
+
+int brain_expire(brain *b, size_t *removed)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if ((rc = writer_lock(b)))
+        return rc;
+    uint64_t packed = atomic_load(&b->h->index), nslots = 1ull << (packed & 63);
+    uint64_t *t = (uint64_t *)(b->rw + (packed & ~63ull) + BLOCK_HDR);
+    int64_t now = plat_now_ns();
+    size_t n = 0;
+    batch_begin(b);
+    for (uint64_t i = 0; i < nslots; i++) {
+        uint64_t w = atomic_load((_Atomic uint64_t *)&t[i]);
+        if (w == IDX_EMPTY || w == IDX_TOMB)
+            continue;
+        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
+        if (e && entry_expired(e, now)) {
+            unlink_locked(b, &t[i]);
+            n++;
+        }
+    }
+    batch_end(b);
+    reclaim_some(b);
+    writer_unlock(b);
+    if (removed)
+        *removed = n;
+    return 0;
+}
+
+/* ---- stats and resize ----------------------------------------------------- */
+
+int brain_stats_get(brain *b, brain_stats *st)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if (!st)
+        return bh_fail(BRAIN_EINVAL, "brain_stats_get: st is NULL");
+    if ((rc = writer_lock(b)))
+        return rc;
+    struct bh_header *h = b->h;
+    reap_dead(b, NULL, 0);
+    reclaim_some(b);
+    memset(st, 0, sizeof *st);
+    st->capacity = atomic_load(&h->capacity);
+    st->file_size = atomic_load(&h->file_size);
+    st->used = h->used;
+    st->limbo = h->limbo_bytes;
+    uint64_t total = st->capacity - h->arena_off - BLOCK_HDR;
+    st->free = total > h->used + h->limbo_bytes ? total - h->used - h->limbo_bytes : 0;
+    uint64_t lf = alloc_largest_free(b);
+    uint64_t tail = st->capacity - st->file_size; /* room the file can still grow */
+    st->largest_free = lf + tail > st->free ? st->free : lf + tail;
+    st->names = h->index_count;
+    st->version = atomic_load(&h->version);
+    st->index_slots = 1ull << (atomic_load(&h->index) & 63);
+    st->blocks = h->nblocks;
+    st->free_blocks = h->nfree;
+    st->recoveries = h->recoveries;
+    st->reaped = h->reaped;
+    st->max_procs = h->max_procs;
+    st->max_namespaces = h->max_namespaces;
+    for (uint32_t i = 0; i < h->max_procs; i++) {
+        struct bh_slot *s = bh_slot_at(b, i);
+        if (!atomic_load(&s->owner))
+            continue;
+        st->procs++;
+        uint32_t hw = atomic_load(&s->npins_hw);
+        for (uint32_t p = 0; p < hw && p < PINS; p++)
+            if (atomic_load(&s->pins[p]))
+                st->pins++;
+    }
+    for (uint32_t i = 0; i < h->max_namespaces; i++) {
+        struct bh_nsrec *r = bh_ns_at(b, i);
+        if (atomic_load(&r->used) && (r->names || (r->len == 7 && !memcmp(r->name, "default", 7))))
+            st->namespaces++;
+    }
+    writer_unlock(b);
+    return 0;
+}
+
+int index_relocate(brain *b, uint64_t limit);
+
+/* Moves every value lying at or beyond LIMIT into free space below it. */
+static int move_down(brain *b, uint64_t limit)
+{
+    struct bh_header *h = b->h;
+    uint64_t fs = atomic_load(&h->file_size);
+    uint64_t tblk = atomic_load(&h->index) & ~63ull;
+    limit -= BLOCK_HDR; /* the sentinel takes the last line */
+    if (tblk + bs_size(atomic_load(&((struct bh_block *)(b->rw + tblk))->sizestate)) > limit) {
+        int rc = index_relocate(b, limit);
+        if (rc)
+            return rc;
+    }
+    for (uint64_t off = h->arena_off; off + BLOCK_HDR < fs;) {
+        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
+        if (bs_state(ss) == BS_SENTINEL)
+            break;
+        if (off + size > limit && bs_state(ss) == BS_RESERVED)
+            return bh_fail(BRAIN_EBUSY,
+                           "store '%s' cannot shrink: a value being written (reserved) lies beyond "
+                           "the new size; retry when it is published", b->path);
+        if (off + size > limit && bs_state(ss) == BS_USED && blk->kind == BK_ENTRY) {
+            const struct bh_entry *e = entry_at(b, off);
+            if (!e)
+                return bh_fail(BRAIN_ECORRUPT, "store '%s': damaged entry at %llu", b->path,
+                               (unsigned long long)off);
+            uint64_t nb;
+            uint64_t payload = size - BLOCK_HDR;
+            if (alloc_below(b, payload, limit, BK_ENTRY, &nb))
+                return bh_fail(BRAIN_EFULL,
+                               "store '%s' cannot shrink: the values do not fit below the new size "
+                               "(too fragmented or too full)", b->path);
+            memcpy(b->rw + nb + BLOCK_HDR, e, payload);
+            struct bh_entry *ne = (struct bh_entry *)(b->rw + nb + BLOCK_HDR);
+            int existing = 0;
+            uint64_t *slot = index_slot_for(b, e->hash, entry_ns(e), e->ns_len, entry_name(e), e->name_len,
+                                            &existing);
+            if (!slot || !existing)
+                return bh_fail(BRAIN_ECORRUPT, "store '%s': entry at %llu is not in the index", b->path,
+                               (unsigned long long)off);
+            (void)ne;
+            atomic_store((_Atomic uint64_t *)slot, ((e->hash >> 40) << IDX_OFF_BITS) | (nb >> 6));
+            limbo_retire(b, off);
+        }
+        off += size;
+    }
+    return 0;
+}
+
+int brain_resize(brain *b, uint64_t capacity)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    struct bh_header *h = b->h;
+    char s1[32], s2[32], s3[32];
+    uint64_t cap = capacity & ~4095ull;
+    if (cap > BRAIN_MAX_CAPACITY || cap > b->reserve)
+        return bh_fail(BRAIN_EINVAL, "capacity %s is larger than the limit of %s",
+                       bh_fmt_size(capacity, s1, sizeof s1), bh_fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
+    if (cap < BRAIN_MIN_CAPACITY || cap < h->arena_off + (1u << 18))
+        return bh_fail(BRAIN_EINVAL, "capacity %s is too small for this store (at least %s)",
+                       bh_fmt_size(capacity, s1, sizeof s1),
+                       bh_fmt_size(h->arena_off + (1u << 18) > BRAIN_MIN_CAPACITY ? h->arena_off + (1u << 18)
+                                                                                   : BRAIN_MIN_CAPACITY,
+                                   s2, sizeof s2));
+    if ((rc = writer_lock(b)))
+        return rc;
+    uint64_t fs = atomic_load(&h->file_size);
+    if (cap >= fs) {
+        atomic_store(&h->capacity, cap);
+        writer_unlock(b);
+        return 0;
+    }
+    /* shrinking below the file's size: values beyond cap move down */
+    limbo_reclaim(b, 1);
+    if (h->used + h->limbo_bytes + BLOCK_HDR > cap - h->arena_off) {
+        rc = bh_fail(BRAIN_EFULL,
+                     "store '%s' holds %s; it cannot shrink to %s (%s of it is usable); delete names first",
+                     b->path, bh_fmt_size(h->used + h->limbo_bytes, s1, sizeof s1),
+                     bh_fmt_size(capacity, s2, sizeof s2), bh_fmt_size(cap - h->arena_off, s3, sizeof s3));
+        writer_unlock(b);
+        return rc;
+    }
+    batch_begin(b);
+    rc = move_down(b, cap);
+    batch_end(b);
+    limbo_reclaim(b, 1);
+    if (rc == 0) {
+        /* everything from the new end on must now be one free block */
+        struct bh_block *sent = (struct bh_block *)(b->rw + fs - BLOCK_HDR);
+        uint64_t last = fs - BLOCK_HDR - sent->prev_size;
+        struct bh_block *lb = (struct bh_block *)(b->rw + last);
+        uint64_t lss = atomic_load(&lb->sizestate);
+        if (bs_state(lss) != BS_FREE || last > cap - BLOCK_HDR) {
+            pid_t who = 0;
+            for (uint32_t i = 0; i < h->max_procs && !who; i++) {
+                struct bh_slot *s = bh_slot_at(b, i);
+                uint32_t hw = atomic_load(&s->npins_hw);
+                for (uint32_t p = 0; p < hw && p < PINS; p++)
+                    if (atomic_load(&s->pins[p]) >= cap - BLOCK_HDR)
+                        who = (pid_t)(atomic_load(&s->owner) & 0xffffffffu);
+            }
+            rc = bh_fail(BRAIN_EBUSY,
+                         "store '%s' cannot shrink to %s yet: values beyond that size are still "
+                         "viewed%s%d; release those views and retry (nothing was lost)",
+                         b->path, bh_fmt_size(capacity, s1, sizeof s1), who ? " by process " : "",
+                         who ? (int)who : 0);
+        } else {
+            uint64_t new_end = cap;
+            uint64_t nsent = new_end - BLOCK_HDR;
+            alloc_remove_free(b, last, bs_size(lss));
+            struct bh_block *ns = (struct bh_block *)(b->rw + nsent);
+            uint64_t keep = nsent - last;
+            if (keep) {
+                ns->prev_size = keep;
+                ns->kind = BK_NONE;
+                atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
+                atomic_store(&lb->sizestate, keep | BS_FREE);
+            } else {
+                ns->prev_size = lb->prev_size;
+                atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
+                h->nblocks--;
+            }
+            atomic_store(&h->file_size, new_end);
+            atomic_store(&h->capacity, cap);
+            if (keep)
+                alloc_insert_free(b, last, keep);
+            if (ftruncate(b->fd, (off_t)new_end) != 0)
+                rc = bh_fail(BRAIN_EIO, "store '%s': truncating the file failed: %s", b->path, strerror(errno));
+        }
+    }
+    writer_unlock(b);
+    return rc;
+}

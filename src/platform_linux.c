@@ -1,0 +1,164 @@
+/*
+ * platform_linux.c - every OS-specific call of the library, in one file.
+ *
+ * Linux: futexes on the shared mapping, process start times from /proc,
+ * fallocate to reserve tmpfs pages, OFD locks for "am I alone", getrandom.
+ * A macOS port replaces this file (os_sync_wait_on_address, file locks for
+ * liveness, $TMPDIR) and touches nothing else.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t plat_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t plat_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Field 22 of /proc/PID/stat: start time in clock ticks after boot.  The
+ * command name (field 2) may hold spaces and parentheses, so parse from the
+ * last ')'. */
+uint64_t plat_proc_start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    p++;
+    /* after ')' come fields 3.. ; we want field 22, i.e. the 20th token */
+    for (int field = 3; field < 22; field++) {
+        while (*p == ' ')
+            p++;
+        while (*p && *p != ' ')
+            p++;
+        if (!*p)
+            return 0;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+/* 1 when PID is alive and (when known) started at START_TIME. */
+int plat_proc_alive(pid_t pid, uint64_t start_time)
+{
+    if (pid <= 0)
+        return 0;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    if (start_time == 0)
+        return 1;
+    uint64_t st = plat_proc_start_time(pid);
+    if (st == 0) /* /proc unreadable: trust kill() */
+        return kill(pid, 0) == 0 || errno == EPERM;
+    return st == start_time;
+}
+
+int plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
+{
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tsp = &ts;
+    }
+    long rc = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, val, tsp, NULL, 0);
+    return rc == 0 ? 0 : errno;
+}
+
+void plat_futex_wake(_Atomic uint32_t *addr)
+{
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+void plat_random(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            /* no entropy source: fall back to time and pid mixing */
+            uint64_t x = (uint64_t)plat_mono_ns() ^ ((uint64_t)getpid() << 32);
+            for (size_t i = 0; i < len; i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                p[i] = (uint8_t)x;
+            }
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Backs [off, off+len) of the file with real pages or blocks now, so a
+ * full /dev/shm is an ENOSPC here and never a SIGBUS during a write. */
+int plat_reserve_space(int fd, uint64_t off, uint64_t len)
+{
+    int rc;
+    do
+        rc = posix_fallocate(fd, (off_t)off, (off_t)len);
+    while (rc == EINTR);
+    return rc;
+}
+
+void plat_populate(void *addr, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t a = (uintptr_t)addr & ~(uintptr_t)4095;
+    madvise((void *)a, len + ((uintptr_t)addr - a), MADV_POPULATE_WRITE);
+#else
+    (void)addr;
+    (void)len;
+#endif
+}
+
+/* An OFD lock on byte 0: every attached process holds it shared; a process
+ * that gets it exclusive knows it is alone.  Converting exclusive to shared
+ * with F_OFD_SETLK is atomic. */
+int plat_lock_file(int fd, int exclusive, int wait)
+{
+    struct flock fl = {0};
+    fl.l_type = exclusive ? F_WRLCK : F_RDLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    for (;;) {
+        if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EACCES)
+            return 1;
+        return -1;
+    }
+}

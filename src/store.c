@@ -1,0 +1,665 @@
+/*
+ * store.c - opening, creating, mapping, attaching and closing a store;
+ * the writers' lock; the process table; fork.
+ *
+ * A new store is built in a temporary file beside its final path and
+ * linked into place, so no process ever sees a half-initialised store.
+ * Every process maps the file twice over one large reservation of address
+ * space (read-write for the library, read-only for views handed out), so
+ * growing the file never moves a mapping.  Attached processes hold a shared
+ * OFD lock on the file; a process that can take it exclusively is alone,
+ * and then resets the writers' mutex and process table and repairs what
+ * dead processes (or a reboot, for a store on disk) left behind.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RESERVE_MAX (BRAIN_MAX_CAPACITY)
+#define INITIAL_ARENA (1ull << 20)
+
+static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
+static brain *g_open;
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+
+/* ---- paths ------------------------------------------------------------- */
+
+int brain_resolve(const char *store, char *buf, size_t cap)
+{
+    if (!store || !buf)
+        return bh_fail(BRAIN_EINVAL, "store name is NULL; pass a name such as \"app1\" or an absolute path");
+    size_t n = strlen(store);
+    int w;
+    if (n == 0 || strcmp(store, ".") == 0 || strcmp(store, "..") == 0)
+        return bh_fail(BRAIN_EINVAL, "store name '%s' is not valid; pass a name such as \"app1\" or an absolute path", store);
+    if (store[0] == '/') {
+        if (n >= BRAIN_PATH_MAX)
+            return bh_fail(BRAIN_EINVAL, "store path is %zu bytes long; the limit is %d", n, BRAIN_PATH_MAX - 1);
+        w = snprintf(buf, cap, "%s", store);
+    } else {
+        if (strchr(store, '/'))
+            return bh_fail(BRAIN_EINVAL,
+                           "store '%s' is a relative path; pass a bare name (kept in /dev/shm) or an absolute path",
+                           store);
+        if (n > 200)
+            return bh_fail(BRAIN_EINVAL, "store name is %zu bytes long; the limit for a bare name is 200", n);
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)store[i] < 0x20)
+                return bh_fail(BRAIN_EINVAL, "store name contains a control character");
+        w = snprintf(buf, cap, "/dev/shm/brain-%s", store);
+    }
+    if (w < 0 || (size_t)w >= cap)
+        return bh_fail(BRAIN_ERANGE, "buffer of %zu bytes is too small for the store path", cap);
+    return 0;
+}
+
+const char *brain_path(const brain *b) { return b ? b->path : ""; }
+
+/* ---- header ------------------------------------------------------------ */
+
+static uint64_t header_check(const struct bh_header *h)
+{
+    return bh_hash(0x6272616e6221ull, (const char *)h, offsetof(struct bh_header, hcheck), "", 0);
+}
+
+static uint64_t layout_arena_off(uint32_t max_procs, uint32_t max_ns)
+{
+    return align_up(HEADER_SIZE + (uint64_t)max_procs * SLOT_SIZE +
+                        (uint64_t)max_ns * NSREC_SIZE,
+                    4096);
+}
+
+static int validate_header(const char *path, const struct bh_header *h, uint64_t st_size)
+{
+    if (st_size < 8 || memcmp(h->magic, BH_MAGIC, 8) != 0)
+        return bh_fail(BRAIN_ENOTSTORE,
+                       "'%s' is not a brain store (its first bytes are not the store's magic); "
+                       "pick another name or remove the file", path);
+    if (st_size < HEADER_SIZE)
+        return bh_fail(BRAIN_ETRUNCATED,
+                       "store '%s' is truncated: the file has %llu bytes, less than its %u-byte header",
+                       path, (unsigned long long)st_size, HEADER_SIZE);
+    if (h->layout_version != BH_LAYOUT_VERSION)
+        return bh_fail(BRAIN_EVERSION,
+                       "store '%s' has layout version %u; this library (%s) reads version %u; "
+                       "open it with a matching brain-plasma or save and reload it",
+                       path, h->layout_version, BRAIN_VERSION_STRING, BH_LAYOUT_VERSION);
+    if (h->header_size != HEADER_SIZE || h->slot_size != SLOT_SIZE ||
+        h->nsrec_size != NSREC_SIZE || h->max_procs < 2 || h->max_procs > 4096 ||
+        h->max_namespaces < 1 || h->max_namespaces > 65536 ||
+        h->procs_off != HEADER_SIZE ||
+        h->ns_off != HEADER_SIZE + (uint64_t)h->max_procs * SLOT_SIZE ||
+        h->arena_off != layout_arena_off(h->max_procs, h->max_namespaces) ||
+        h->hcheck != header_check(h))
+        return bh_fail(BRAIN_ECORRUPT,
+                       "store '%s' has a corrupted header (its geometry or checksum is wrong); "
+                       "restore it from a snapshot or destroy it", path);
+    uint64_t fs = atomic_load(&h->file_size), cap = atomic_load(&h->capacity);
+    if (cap > BRAIN_MAX_CAPACITY || fs % 64 || fs < h->arena_off + 2 * BLOCK_HDR || fs > cap)
+        return bh_fail(BRAIN_ECORRUPT,
+                       "store '%s' has a corrupted header (file size %llu, capacity %llu)",
+                       path, (unsigned long long)fs, (unsigned long long)cap);
+    if (st_size < fs)
+        return bh_fail(BRAIN_ETRUNCATED,
+                       "store '%s' is truncated: the header says %llu bytes, the file has %llu",
+                       path, (unsigned long long)fs, (unsigned long long)st_size);
+    return 0;
+}
+
+/* ---- mapping ----------------------------------------------------------- */
+
+static int map_views(brain *b, uint64_t need)
+{
+    size_t r = RESERVE_MAX;
+    for (;;) {
+        void *rw = mmap(NULL, r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, b->fd, 0);
+        if (rw != MAP_FAILED) {
+            void *ro = mmap(NULL, r, PROT_READ, MAP_SHARED | MAP_NORESERVE, b->fd, 0);
+            if (ro != MAP_FAILED) {
+                b->rw = rw;
+                b->ro = ro;
+                b->reserve = r;
+                return 0;
+            }
+            munmap(rw, r);
+        }
+        if (errno != ENOMEM || r / 2 < need)
+            return bh_fail(BRAIN_ENOMEM,
+                           "cannot map store '%s': no address space for %zu bytes (%s)",
+                           b->path, r, strerror(errno));
+        r /= 2;
+    }
+}
+
+static void unmap_views(brain *b)
+{
+    if (b->rw)
+        munmap(b->rw, b->reserve);
+    if (b->ro)
+        munmap(b->ro, b->reserve);
+    b->rw = b->ro = NULL;
+}
+
+/* ---- the writers' lock ------------------------------------------------- */
+
+static int init_mutex(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    int rc = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return rc;
+}
+
+int writer_lock(brain *b)
+{
+    struct bh_header *h = b->h;
+    int rc = pthread_mutex_lock(&h->lock);
+    if (rc == EOWNERDEAD) {
+        /* a writer died holding the lock: rebuild derived state */
+        h->dirty = 1;
+        int r = repair(b, 0);
+        h->recoveries++;
+        pthread_mutex_consistent(&h->lock);
+        if (r) {
+            h->dirty = 0;
+            pthread_mutex_unlock(&h->lock);
+            return r;
+        }
+    } else if (rc == ENOTRECOVERABLE) {
+        return bh_fail(BRAIN_ECORRUPT,
+                       "store '%s': the writers' lock cannot be recovered; close every process "
+                       "using the store and open it again (the first opener resets the lock)",
+                       b->path);
+    } else if (rc) {
+        return bh_fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
+    }
+    if (h->corrupt) {
+        pthread_mutex_unlock(&h->lock);
+        return bh_fail(BRAIN_ECORRUPT,
+                       "store '%s' is damaged beyond automatic repair; run `brain check` for "
+                       "the report, save what reads back, and recreate it", b->path);
+    }
+    h->dirty = 1;
+    return 0;
+}
+
+void writer_unlock(brain *b)
+{
+    b->h->dirty = 0;
+    pthread_mutex_unlock(&b->h->lock);
+}
+
+int handle_ok(brain *b)
+{
+    if (!b)
+        return bh_fail(BRAIN_EINVAL, "store handle is NULL");
+    if (b->closed)
+        return bh_fail(BRAIN_ECLOSED, "store handle is closed; open the store again");
+    if (b->no_slot)
+        return bh_fail(BRAIN_EPROCS,
+                       "store '%s': this process was forked while the process table was full "
+                       "and has no slot; open the store again", b->path);
+    return 0;
+}
+
+void wake_key(brain *b, uint64_t name_hash, uint64_t nsh)
+{
+    struct bh_header *h = b->h;
+    unsigned i = (unsigned)(name_hash % WAIT_BUCKETS), j = (unsigned)(nsh % WAIT_BUCKETS);
+    atomic_fetch_add(&h->wait_seq[i], 1);
+    if (j != i)
+        atomic_fetch_add(&h->wait_seq[j], 1);
+    if (atomic_load(&h->waiters[i]))
+        plat_futex_wake(&h->wait_seq[i]);
+    if (j != i && atomic_load(&h->waiters[j]))
+        plat_futex_wake(&h->wait_seq[j]);
+}
+
+/* ---- process slots ----------------------------------------------------- */
+
+int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
+{
+    struct bh_header *h = b->h;
+    uint64_t want = (uint64_t)(uint32_t)pid | ((uint64_t)state << 32);
+    for (uint32_t i = 0; i < h->max_procs; i++) {
+        struct bh_slot *s = bh_slot_at(b, i);
+        uint64_t zero = 0;
+        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong(&s->owner, &zero, want)) {
+            s->start_time = state == SLOT_ACTIVE ? plat_proc_start_time(pid) : 0;
+            s->pending_since_ns = state == SLOT_PENDING ? plat_now_ns() : 0;
+            *out = i;
+            return 0;
+        }
+    }
+    return BRAIN_EPROCS;
+}
+
+static int attach_slot(brain *b)
+{
+    uint32_t idx;
+    int rc = slot_claim(b, SLOT_ACTIVE, getpid(), &idx);
+    if (rc) {
+        size_t reaped = 0;
+        if (writer_lock(b) == 0) {
+            reap_dead(b, &reaped, 0);
+            writer_unlock(b);
+        }
+        rc = slot_claim(b, SLOT_ACTIVE, getpid(), &idx);
+    }
+    if (rc)
+        return bh_fail(BRAIN_EPROCS,
+                       "store '%s' has all %u process slots taken by live processes; close "
+                       "handles you do not need or create the store with more max_procs",
+                       b->path, b->h->max_procs);
+    b->slot_idx = idx;
+    b->slot = bh_slot_at(b, idx);
+    return 0;
+}
+
+static void detach_slot(brain *b)
+{
+    struct bh_slot *s = b->slot;
+    if (!s)
+        return;
+    uint32_t hw = atomic_load(&s->npins_hw);
+    for (uint32_t p = 0; p < hw && p < PINS; p++)
+        atomic_store(&s->pins[p], 0);
+    atomic_store(&s->npins_hw, 0);
+    for (unsigned l = 0; l < LANES; l++)
+        atomic_store(&s->lanes[l].epoch, 0);
+    atomic_store(&s->nreserved, 0);
+    atomic_store_explicit(&s->owner, 0, memory_order_release);
+    b->slot = NULL;
+}
+
+/* ---- fork -------------------------------------------------------------- */
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&g_open_mu);
+    for (brain *b = g_open; b; b = b->next_open) {
+        pthread_mutex_lock(&b->mu);
+        b->child_slot_ok = 0;
+        if (b->closed || b->no_slot)
+            continue;
+        uint32_t idx;
+        if (slot_claim(b, SLOT_PENDING, getpid(), &idx) == 0) {
+            struct bh_slot *cs = bh_slot_at(b, idx);
+            uint32_t hw = 0;
+            for (uint32_t p = 0; p < PINS; p++)
+                if (b->pin_off[p]) {
+                    atomic_store(&cs->pins[p], b->pin_off[p]);
+                    hw = p + 1;
+                }
+            atomic_store(&cs->npins_hw, hw);
+            b->child_slot = idx;
+            b->child_slot_ok = 1;
+        }
+    }
+}
+
+static void atfork_parent(void)
+{
+    for (brain *b = g_open; b; b = b->next_open)
+        pthread_mutex_unlock(&b->mu);
+    pthread_mutex_unlock(&g_open_mu);
+}
+
+static void atfork_child(void)
+{
+    pid_t me = getpid();
+    for (brain *b = g_open; b; b = b->next_open) {
+        pthread_mutex_init(&b->mu, NULL);
+        for (struct brain_reservation *r = b->reservations; r; r = r->next)
+            r->stale = 1;
+        b->reservations = NULL;
+        if (b->closed || b->no_slot)
+            continue;
+        struct bh_slot *cs = b->child_slot_ok ? bh_slot_at(b, b->child_slot) : NULL;
+        uint64_t expect = cs ? atomic_load(&cs->owner) : 0;
+        if (cs && (expect >> 32) == SLOT_PENDING &&
+            atomic_compare_exchange_strong(&cs->owner, &expect,
+                                           (uint64_t)(uint32_t)me | ((uint64_t)SLOT_ACTIVE << 32))) {
+            cs->start_time = plat_proc_start_time(me);
+            cs->pending_since_ns = 0;
+            b->slot = cs;
+            b->slot_idx = b->child_slot;
+        } else {
+            b->slot = NULL;
+            b->no_slot = 1;
+        }
+        b->child_slot_ok = 0;
+    }
+    pthread_mutex_init(&g_open_mu, NULL);
+}
+
+static void atfork_register(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* ---- create ------------------------------------------------------------ */
+
+static int init_store(brain *b, const brain_config *cfg)
+{
+    uint64_t cap = cfg && cfg->capacity ? cfg->capacity : BRAIN_DEFAULT_CAPACITY;
+    uint32_t mp = cfg && cfg->max_procs ? cfg->max_procs : BRAIN_DEFAULT_MAX_PROCS;
+    uint32_t mn = cfg && cfg->max_namespaces ? cfg->max_namespaces : BRAIN_DEFAULT_MAX_NAMESPACES;
+    char s1[32], s2[32];
+    if (mp < 2 || mp > 4096)
+        return bh_fail(BRAIN_EINVAL, "max_procs is %u; it must be between 2 and 4096", mp);
+    if (mn < 1 || mn > 65536)
+        return bh_fail(BRAIN_EINVAL, "max_namespaces is %u; it must be between 1 and 65536", mn);
+    uint64_t arena_off = layout_arena_off(mp, mn);
+    cap &= ~4095ull;
+    if (cap < BRAIN_MIN_CAPACITY || cap < arena_off + INITIAL_ARENA / 4)
+        return bh_fail(BRAIN_EINVAL,
+                       "capacity %s is too small: a store with %u process slots needs at least %s",
+                       bh_fmt_size(cfg ? cfg->capacity : 0, s1, sizeof s1), mp,
+                       bh_fmt_size(arena_off + INITIAL_ARENA / 4 > BRAIN_MIN_CAPACITY
+                                       ? arena_off + INITIAL_ARENA / 4 : BRAIN_MIN_CAPACITY,
+                                   s2, sizeof s2));
+    if (cap > BRAIN_MAX_CAPACITY)
+        return bh_fail(BRAIN_EINVAL, "capacity %s is larger than the limit of %s",
+                       bh_fmt_size(cap, s1, sizeof s1),
+                       bh_fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
+    uint64_t fs = arena_off + INITIAL_ARENA;
+    if (fs > cap)
+        fs = cap;
+    int err = plat_reserve_space(b->fd, 0, fs);
+    if (err)
+        return bh_fail(err == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO,
+                       "cannot create store '%s' of %s: %s", b->path,
+                       bh_fmt_size(fs, s1, sizeof s1), strerror(err));
+    int rc = map_views(b, cap);
+    if (rc)
+        return rc;
+    struct bh_header *h = b->h = (struct bh_header *)b->rw;
+    memset(h, 0, HEADER_SIZE);
+    memcpy(h->magic, BH_MAGIC, 8);
+    h->layout_version = BH_LAYOUT_VERSION;
+    h->header_size = HEADER_SIZE;
+    h->slot_size = SLOT_SIZE;
+    h->nsrec_size = NSREC_SIZE;
+    h->max_procs = mp;
+    h->max_namespaces = mn;
+    h->procs_off = HEADER_SIZE;
+    h->ns_off = HEADER_SIZE + (uint64_t)mp * SLOT_SIZE;
+    h->arena_off = arena_off;
+    plat_random(&h->hash_seed, sizeof h->hash_seed);
+    plat_random(h->store_id, sizeof h->store_id);
+    h->created_ns = (uint64_t)plat_now_ns();
+    h->hcheck = header_check(h);
+    atomic_store(&h->epoch, 1);
+    atomic_store(&h->capacity, cap);
+    atomic_store(&h->file_size, fs);
+    if (init_mutex(&h->lock))
+        return bh_fail(BRAIN_EIO, "cannot initialise the store's mutex");
+    /* the arena: one free block and the sentinel */
+    struct bh_block *first = (struct bh_block *)(b->rw + arena_off);
+    struct bh_block *sent = (struct bh_block *)(b->rw + fs - BLOCK_HDR);
+    sent->prev_size = fs - BLOCK_HDR - arena_off;
+    atomic_store(&sent->sizestate, BLOCK_HDR | BS_SENTINEL);
+    atomic_store(&first->sizestate, (fs - BLOCK_HDR - arena_off) | BS_FREE);
+    h->nblocks = 1;
+    alloc_insert_free(b, arena_off, fs - BLOCK_HDR - arena_off);
+    rc = index_create(b, IDX_MIN_LOG2);
+    if (rc)
+        return rc;
+    if (ns_get_or_add(b, "default", 7) < 0)
+        return bh_fail(BRAIN_EIO, "cannot create the default namespace");
+    return 0;
+}
+
+static int errno_to_status(int e, const char *path, const char *what)
+{
+    switch (e) {
+    case ENOENT:
+        return bh_fail(BRAIN_ENOSTORE,
+                       "store '%s' does not exist; create it first (brain create, or open with BRAIN_CREATE)",
+                       path);
+    case ELOOP:
+        return bh_fail(BRAIN_ESYMLINK,
+                       "store path '%s' is a symbolic link; stores are never opened through links",
+                       path);
+    case EACCES:
+    case EPERM:
+        return bh_fail(BRAIN_EPERM, "cannot %s store '%s': permission denied", what, path);
+    case EEXIST:
+        return bh_fail(BRAIN_EEXIST, "store '%s' already exists", path);
+    case ENOSPC:
+        return bh_fail(BRAIN_ENOSPC, "cannot %s store '%s': no space left", what, path);
+    default:
+        return bh_fail(BRAIN_EIO, "cannot %s store '%s': %s", what, path, strerror(e));
+    }
+}
+
+/* Builds a new store in a temporary file and links it at b->path.
+ * Returns 0 with b->fd open on it, BRAIN_EEXIST when someone else's store
+ * is already there, or an error. */
+static int create_store(brain *b, const brain_config *cfg)
+{
+    char tmp[BRAIN_PATH_MAX + 64];
+    uint32_t rnd;
+    plat_random(&rnd, sizeof rnd);
+    snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", b->path, (int)getpid(), rnd);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno_to_status(errno, b->path, "create");
+    b->fd = fd;
+    int rc = init_store(b, cfg);
+    if (rc == 0 && link(tmp, b->path) != 0)
+        rc = errno == EEXIST ? BRAIN_EEXIST : errno_to_status(errno, b->path, "create");
+    unlink(tmp);
+    if (rc) {
+        unmap_views(b);
+        close(fd);
+        b->fd = -1;
+        b->h = NULL;
+    }
+    return rc;
+}
+
+static int open_existing(brain *b)
+{
+    int fd = open(b->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return BRAIN_ENOSTORE;
+        return errno_to_status(errno, b->path, "open");
+    }
+    b->fd = fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno_to_status(errno, b->path, "open");
+    if (!S_ISREG(st.st_mode))
+        return bh_fail(BRAIN_ENOTSTORE, "'%s' is not a regular file, so not a brain store", b->path);
+    if (st.st_uid != geteuid())
+        return bh_fail(BRAIN_EPERM,
+                       "store '%s' is owned by uid %u, not by this process's uid %u; "
+                       "stores are private to their owner", b->path, (unsigned)st.st_uid,
+                       (unsigned)geteuid());
+    char magic[8] = {0};
+    if (st.st_size < 8 || pread(fd, magic, 8, 0) != 8 || memcmp(magic, BH_MAGIC, 8) != 0)
+        return bh_fail(BRAIN_ENOTSTORE,
+                       "'%s' is not a brain store (its first bytes are not the store's magic); "
+                       "pick another name or remove the file", b->path);
+    if ((uint64_t)st.st_size < HEADER_SIZE)
+        return validate_header(b->path, (const struct bh_header *)magic, (uint64_t)st.st_size) == BRAIN_ENOTSTORE
+                   ? BRAIN_ENOTSTORE
+                   : bh_fail(BRAIN_ETRUNCATED,
+                             "store '%s' is truncated: the file has %lld bytes, less than its %u-byte header",
+                             b->path, (long long)st.st_size, HEADER_SIZE);
+    int rc = map_views(b, (uint64_t)st.st_size);
+    if (rc)
+        return rc;
+    b->h = (struct bh_header *)b->rw;
+    rc = validate_header(b->path, b->h, (uint64_t)st.st_size);
+    if (rc == 0 && atomic_load(&b->h->file_size) > b->reserve)
+        rc = bh_fail(BRAIN_ENOMEM, "store '%s' is larger than this process can map", b->path);
+    return rc;
+}
+
+/* Takes the shared attach lock; when alone, resets the lock and table. */
+static int attach_lock(brain *b)
+{
+    int r = plat_lock_file(b->fd, 1, 0);
+    if (r < 0)
+        return bh_fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+    if (r == 0) {
+        struct bh_header *h = b->h;
+        int needs = h->dirty || (atomic_load(&h->batch_seq) & 1);
+        for (uint32_t i = 0; i < h->max_procs && !needs; i++)
+            if (atomic_load(&bh_slot_at(b, i)->owner))
+                needs = 1;
+        if (init_mutex(&h->lock))
+            return bh_fail(BRAIN_EIO, "cannot initialise the store's mutex");
+        if (needs) {
+            pthread_mutex_lock(&h->lock);
+            int rc = repair(b, 1);
+            h->recoveries++;
+            h->dirty = 0;
+            pthread_mutex_unlock(&h->lock);
+            if (rc)
+                return rc;
+        }
+        if (plat_lock_file(b->fd, 0, 0) != 0)
+            return bh_fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+        return 0;
+    }
+    if (plat_lock_file(b->fd, 0, 1) != 0)
+        return bh_fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+    return 0;
+}
+
+int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain **out)
+{
+    bh_clear_error();
+    if (!out)
+        return bh_fail(BRAIN_EINVAL, "brain_open: out is NULL");
+    *out = NULL;
+    if (flags & ~(unsigned)(BRAIN_CREATE | BRAIN_EXCL))
+        return bh_fail(BRAIN_EINVAL, "brain_open: unknown flags 0x%x", flags & ~3u);
+    if ((flags & BRAIN_EXCL) && !(flags & BRAIN_CREATE))
+        return bh_fail(BRAIN_EINVAL, "brain_open: BRAIN_EXCL needs BRAIN_CREATE");
+    pthread_once(&g_atfork_once, atfork_register);
+    brain *b = calloc(1, sizeof *b);
+    if (!b)
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    b->fd = -1;
+    int rc = brain_resolve(store, b->path, sizeof b->path);
+    if (rc)
+        goto fail;
+    pthread_mutex_init(&b->mu, NULL);
+    local_pins_reset(b);
+    plat_random(b->id_prefix, sizeof b->id_prefix);
+
+    for (int attempt = 0;; attempt++) {
+        rc = open_existing(b);
+        if (rc == 0 && (flags & BRAIN_EXCL)) {
+            rc = bh_fail(BRAIN_EEXIST, "store '%s' already exists", b->path);
+            goto fail;
+        }
+        if (rc != BRAIN_ENOSTORE || !(flags & BRAIN_CREATE) || attempt > 3)
+            break;
+        if (b->fd >= 0)
+            close(b->fd);
+        b->fd = -1;
+        rc = create_store(b, cfg);
+        if (rc != BRAIN_EEXIST)
+            break;
+        if (flags & BRAIN_EXCL) {
+            rc = bh_fail(BRAIN_EEXIST, "store '%s' already exists", b->path);
+            goto fail;
+        }
+        /* someone else created it first: attach to theirs */
+    }
+    if (rc == BRAIN_ENOSTORE)
+        rc = errno_to_status(ENOENT, b->path, "open");
+    if (rc)
+        goto fail;
+    rc = attach_lock(b);
+    if (rc)
+        goto fail;
+    rc = attach_slot(b);
+    if (rc)
+        goto fail;
+    pthread_mutex_lock(&g_open_mu);
+    b->next_open = g_open;
+    if (g_open)
+        g_open->prev_open = b;
+    g_open = b;
+    pthread_mutex_unlock(&g_open_mu);
+    *out = b;
+    return 0;
+fail:
+    unmap_views(b);
+    if (b->fd >= 0)
+        close(b->fd);
+    free(b);
+    return rc;
+}
+
+void brain_abort(brain *b, brain_reservation *res);
+
+int brain_close(brain *b)
+{
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&g_open_mu);
+    if (b->prev_open)
+        b->prev_open->next_open = b->next_open;
+    else if (g_open == b)
+        g_open = b->next_open;
+    if (b->next_open)
+        b->next_open->prev_open = b->prev_open;
+    pthread_mutex_unlock(&g_open_mu);
+    while (b->reservations)
+        brain_abort(b, b->reservations);
+    if (!b->no_slot)
+        detach_slot(b);
+    b->closed = 1;
+    unmap_views(b);
+    if (b->fd >= 0)
+        close(b->fd);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+    return 0;
+}
+
+int brain_destroy(const char *store)
+{
+    bh_clear_error();
+    char path[BRAIN_PATH_MAX];
+    int rc = brain_resolve(store, path, sizeof path);
+    if (rc)
+        return rc;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno_to_status(errno, path, "destroy");
+    struct stat st;
+    char magic[8] = {0};
+    if (fstat(fd, &st) != 0) {
+        rc = errno_to_status(errno, path, "destroy");
+    } else if (!S_ISREG(st.st_mode) || st.st_size < 8 || pread(fd, magic, 8, 0) != 8 ||
+               memcmp(magic, BH_MAGIC, 8) != 0) {
+        rc = bh_fail(BRAIN_ENOTSTORE, "'%s' is not a brain store; refusing to remove it", path);
+    } else if (st.st_uid != geteuid()) {
+        rc = bh_fail(BRAIN_EPERM, "store '%s' is owned by uid %u; refusing to remove it", path,
+                     (unsigned)st.st_uid);
+    }
+    close(fd);
+    if (rc == 0 && unlink(path) != 0)
+        rc = errno_to_status(errno, path, "destroy");
+    return rc;
+}
