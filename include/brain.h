@@ -227,7 +227,8 @@ typedef struct brain_put_opts {
     uint32_t flags;      /* BRAIN_PUT_* below */
     uint64_t if_version; /* with BRAIN_PUT_IF_VERSION: store only if the
                             name's current version is this (0 = absent) */
-    int64_t ttl_ms;      /* > 0: the value expires after this long */
+    int64_t ttl_ms;      /* > 0: the value expires after this long;
+                            0 or less: it never expires */
     const char *desc;    /* description, NULL = none */
 } brain_put_opts;
 
@@ -391,7 +392,9 @@ BRAIN_API int brain_expire(brain *b, size_t *removed);
 typedef struct brain_stats {
     uint64_t capacity;      /* the limit, bytes */
     uint64_t file_size;     /* bytes the file occupies now */
-    uint64_t used;          /* bytes in live values and the index */
+    uint64_t used;          /* bytes taken: live values, the index and the
+                               store's own tables (header, process and
+                               namespace tables) */
     uint64_t free;          /* capacity - used - limbo */
     uint64_t largest_free;  /* largest value that fits now */
     uint64_t limbo;         /* replaced/deleted bytes awaiting readers */

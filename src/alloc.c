@@ -154,21 +154,23 @@ static uint64_t block_need(uint64_t payload)
     return align_up(payload + BLOCK_HDR, BRAIN_ALIGN);
 }
 
+/* SHOWN is the size named in error messages: the value the caller gave
+ * (PAYLOAD adds the entry's metadata). */
 int alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
-                uint64_t *out)
+                uint64_t shown, uint64_t *out)
 {
     struct bh_header *h = b->h;
     char s1[32], s2[32], s3[32], s4[32];
     if (payload > BRAIN_MAX_CAPACITY)
         return bh_fail(BRAIN_ETOOBIG, "a value of %s is larger than any store can hold",
-                       bh_fmt_size(payload, s1, sizeof s1));
+                       bh_fmt_size(shown, s1, sizeof s1));
     uint64_t need = block_need(payload);
     uint64_t cap = atomic_load(&h->capacity);
     if (need > cap - h->arena_off)
         return bh_fail(BRAIN_ETOOBIG,
                        "store '%s' cannot hold a value of %s: its capacity is %s; "
                        "create a larger store or grow it with resize",
-                       b->path, bh_fmt_size(payload, s1, sizeof s1),
+                       b->path, bh_fmt_size(shown, s1, sizeof s1),
                        bh_fmt_size(cap, s2, sizeof s2));
     uint64_t off = find_suitable(b, need);
     if (!off) {
@@ -197,7 +199,7 @@ int alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
                        "store '%s' is full: the value needs %s, %s are free "
                        "(largest free block %s) of %s capacity%s; delete names "
                        "or grow the store with resize",
-                       b->path, bh_fmt_size(payload, s1, sizeof s1),
+                       b->path, bh_fmt_size(shown, s1, sizeof s1),
                        bh_fmt_size(freeb, s2, sizeof s2),
                        bh_fmt_size(alloc_largest_free(b), s3, sizeof s3),
                        bh_fmt_size(cap, s4, sizeof s4),

@@ -169,7 +169,7 @@ static void table_insert(_Atomic uint64_t *t, uint64_t mask, uint64_t hash, uint
 int index_create(brain *b, uint32_t log2cap)
 {
     uint64_t nslots = 1ull << log2cap, blk;
-    int rc = alloc_block(b, nslots * 8, BS_USED, BK_INDEX, &blk);
+    int rc = alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, &blk);
     if (rc)
         return rc;
     memset(b->rw + blk + BLOCK_HDR, 0, nslots * 8);
@@ -190,7 +190,7 @@ static int index_rebuild(brain *b, unsigned lg, uint64_t limit)
         return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index header word is invalid", b->path);
     uint64_t nslots = 1ull << lg, nb;
     int rc = limit ? alloc_below(b, nslots * 8, limit, BK_INDEX, &nb)
-                   : alloc_block(b, nslots * 8, BS_USED, BK_INDEX, &nb);
+                   : alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, &nb);
     if (rc)
         return rc;
     _Atomic uint64_t *nt = (_Atomic uint64_t *)(b->rw + nb + BLOCK_HDR);
@@ -219,23 +219,27 @@ int index_relocate(brain *b, uint64_t limit)
     return index_rebuild(b, (unsigned)(atomic_load(&b->h->index) & 63), limit);
 }
 
-/* Makes room for one more name.  When the store is too full to build a
+/* Makes room for EXTRA more names.  When the store is too full to build a
  * bigger table, the old one keeps serving up to 90% load. */
-int index_maybe_grow(brain *b)
+int index_reserve(brain *b, uint64_t extra)
 {
     struct bh_header *h = b->h;
     uint64_t packed = atomic_load(&h->index);
     unsigned lg = (unsigned)(packed & 63);
     uint64_t nslots = 1ull << lg;
-    if ((h->index_count + h->index_tombs + 1) * 4 <= nslots * 3)
+    if ((h->index_count + h->index_tombs + extra) * 4 <= nslots * 3)
         return 0;
     unsigned nl = lg;
-    while ((h->index_count + 1) * 2 > (1ull << nl))
+    while ((h->index_count + extra) * 2 > (1ull << nl))
         nl++;
     if (nl < IDX_MIN_LOG2)
         nl = IDX_MIN_LOG2;
+    if (nl > 36)
+        return bh_fail(BRAIN_EFULL, "store '%s' cannot index more names", b->path);
     int rc = index_rebuild(b, nl, 0);
-    if (rc && (h->index_count + h->index_tombs + 1) * 10 <= nslots * 9)
+    if (rc && (h->index_count + h->index_tombs + extra) * 10 <= nslots * 9)
         return 0;
     return rc;
 }
+
+int index_maybe_grow(brain *b) { return index_reserve(b, 1); }

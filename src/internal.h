@@ -288,7 +288,7 @@ uint64_t bh_hash(uint64_t seed, const char *ns, size_t nslen,
 
 /* alloc.c: the arena; all under the writers' lock. */
 int alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
-                uint64_t *out);
+                uint64_t shown, uint64_t *out);
 void alloc_free(brain *b, uint64_t off);
 int alloc_grow(brain *b, uint64_t need);
 void alloc_insert_free(brain *b, uint64_t off, uint64_t size);
@@ -315,6 +315,7 @@ const struct bh_entry *index_find(brain *b, uint64_t hash, const char *ns,
 uint64_t *index_slot_for(brain *b, uint64_t hash, const char *ns, size_t nslen,
                          const char *name, size_t namelen, int *existing);
 int index_maybe_grow(brain *b);
+int index_reserve(brain *b, uint64_t extra);
 int index_create(brain *b, uint32_t log2cap);
 const struct bh_entry *entry_at(const brain *b, uint64_t block);
 const char *entry_ns(const struct bh_entry *e);

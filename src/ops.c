@@ -61,9 +61,6 @@ static int opts_check(const brain_put_opts *o, size_t *desclen)
         return 0;
     if (o->flags & ~(uint32_t)BRAIN_PUT_IF_VERSION)
         return bh_fail(BRAIN_EINVAL, "unknown put flags 0x%x", o->flags);
-    if (o->ttl_ms < 0)
-        return bh_fail(BRAIN_EINVAL, "ttl of %lld ms is negative; pass 0 for no expiry",
-                       (long long)o->ttl_ms);
     if (o->ttl_ms > 100ll * 365 * 24 * 3600 * 1000)
         return bh_fail(BRAIN_EINVAL, "ttl of %lld ms is more than a century", (long long)o->ttl_ms);
     if (o->type > BRAIN_TYPE_JSON && o->type < BRAIN_TYPE_USER)
@@ -191,7 +188,7 @@ static int reserve_block(brain *b, const struct key *k, const brain_put_opts *op
     uint64_t payload = entry_hdr_size(k, desclen) + size;
     if (size > BRAIN_MAX_CAPACITY)
         payload = size;
-    int rc = alloc_block(b, payload, state, BK_ENTRY, blk);
+    int rc = alloc_block(b, payload, state, BK_ENTRY, size, blk);
     if (rc)
         return rc;
     if (state == BS_RESERVED) {
@@ -598,7 +595,7 @@ int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versio
         return bh_fail(BRAIN_EINVAL, "brain_put_many: %zu items; at most %u per call", n, 1u << 24);
     struct pending *p = calloc(n, sizeof *p);
     struct pending **sorted = calloc(n, sizeof *sorted);
-    size_t i = 0, done = 0;
+    size_t i = 0;
     if (!p || !sorted) {
         rc = bh_fail(BRAIN_ENOMEM, "out of memory");
         goto out;
@@ -656,16 +653,8 @@ int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versio
             }
         }
     }
-    for (size_t j = 0; rc == 0 && j < n; j++) {
-        if ((rc = index_maybe_grow(b))) {
-            i = j;
-            break;
-        }
-        /* grow for the whole batch up front by pretending the names exist */
-        b->h->index_count++;
-        done++;
-    }
-    b->h->index_count -= done;
+    if (rc == 0 && (rc = index_reserve(b, n)))
+        i = 0;
     if (rc) {
         for (size_t j = 0; j < n; j++)
             if (p[j].blk)
@@ -1077,10 +1066,11 @@ int brain_stats_get(brain *b, brain_stats *st)
     memset(st, 0, sizeof *st);
     st->capacity = atomic_load(&h->capacity);
     st->file_size = atomic_load(&h->file_size);
-    st->used = h->used;
+    /* the header, process table, namespace table and sentinel count as
+     * used, so that used + free + limbo == capacity */
+    st->used = h->used + h->arena_off + BLOCK_HDR;
     st->limbo = h->limbo_bytes;
-    uint64_t total = st->capacity - h->arena_off - BLOCK_HDR;
-    st->free = total > h->used + h->limbo_bytes ? total - h->used - h->limbo_bytes : 0;
+    st->free = st->capacity > st->used + st->limbo ? st->capacity - st->used - st->limbo : 0;
     uint64_t lf = alloc_largest_free(b);
     uint64_t tail = st->capacity - st->file_size; /* room the file can still grow */
     st->largest_free = lf + tail > st->free ? st->free : lf + tail;
@@ -1095,9 +1085,11 @@ int brain_stats_get(brain *b, brain_stats *st)
     st->max_namespaces = h->max_namespaces;
     for (uint32_t i = 0; i < h->max_procs; i++) {
         struct bh_slot *s = bh_slot_at(b, i);
-        if (!atomic_load(&s->owner))
+        uint64_t owner = atomic_load(&s->owner);
+        if (!owner)
             continue;
-        st->procs++;
+        if ((owner >> 32) == SLOT_ACTIVE)
+            st->procs++;
         uint32_t hw = atomic_load(&s->npins_hw);
         for (uint32_t p = 0; p < hw && p < PINS; p++)
             if (atomic_load(&s->pins[p]))
@@ -1172,7 +1164,7 @@ int brain_resize(brain *b, uint64_t capacity)
     struct bh_header *h = b->h;
     char s1[32], s2[32], s3[32];
     uint64_t cap = capacity & ~4095ull;
-    if (cap > BRAIN_MAX_CAPACITY || cap > b->reserve)
+    if (capacity > BRAIN_MAX_CAPACITY || cap > b->reserve)
         return bh_fail(BRAIN_EINVAL, "capacity %s is larger than the limit of %s",
                        bh_fmt_size(capacity, s1, sizeof s1), bh_fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
     if (cap < BRAIN_MIN_CAPACITY || cap < h->arena_off + (1u << 18))

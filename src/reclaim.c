@@ -227,5 +227,19 @@ size_t limbo_reclaim(brain *b, int force_reap)
         }
     }
     free(pins);
+    /* Nothing came free and limbo keeps growing: a reader may have died
+     * inside a read or holding pins.  Look for the dead, at most every
+     * 100 ms per process. */
+    if (!freed && !force_reap &&
+        (h->limbo_count > 256 || h->limbo_bytes > atomic_load(&h->capacity) / 8)) {
+        static _Atomic int64_t last_reap;
+        int64_t now = plat_mono_ns(), last = atomic_load(&last_reap);
+        if (now - last > 100000000 && atomic_compare_exchange_strong(&last_reap, &last, now)) {
+            size_t n = 0;
+            reap_dead(b, &n, 0);
+            if (n)
+                return limbo_reclaim(b, 0);
+        }
+    }
     return freed;
 }

@@ -361,10 +361,15 @@ static int init_store(brain *b, const brain_config *cfg)
     if (mn < 1 || mn > 65536)
         return bh_fail(BRAIN_EINVAL, "max_namespaces is %u; it must be between 1 and 65536", mn);
     uint64_t arena_off = layout_arena_off(mp, mn);
+    if (cap > BRAIN_MAX_CAPACITY)
+        return bh_fail(BRAIN_EINVAL, "capacity of %llu bytes (%s) is larger than the limit of %s",
+                       (unsigned long long)cap, bh_fmt_size(cap, s1, sizeof s1),
+                       bh_fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
     cap &= ~4095ull;
     if (cap < BRAIN_MIN_CAPACITY || cap < arena_off + INITIAL_ARENA / 4)
         return bh_fail(BRAIN_EINVAL,
-                       "capacity %s is too small: a store with %u process slots needs at least %s",
+                       "capacity of %llu bytes (%s) is too small: a store with %u process slots needs at least %s",
+                       (unsigned long long)(cfg ? cfg->capacity : 0),
                        bh_fmt_size(cfg ? cfg->capacity : 0, s1, sizeof s1), mp,
                        bh_fmt_size(arena_off + INITIAL_ARENA / 4 > BRAIN_MIN_CAPACITY
                                        ? arena_off + INITIAL_ARENA / 4 : BRAIN_MIN_CAPACITY,

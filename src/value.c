@@ -83,7 +83,7 @@ int bh_check_name(const char *s, size_t max, int code, const char *what,
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
+        if (c < 0x20)
             return bh_fail(code,
                            "%s contains control character 0x%02x at byte %zu; "
                            "names may not hold control characters",
@@ -418,9 +418,10 @@ int brain_parse_size(const char *text, uint64_t *out)
                        text);
     uint64_t ip = 0, frac = 0, fscale = 1;
     while (isdigit((unsigned char)*p)) {
-        if (ip > (UINT64_MAX - 9) / 10)
+        uint64_t d = (uint64_t)(*p++ - '0');
+        if (ip > (UINT64_MAX - d) / 10)
             return bh_fail(BRAIN_EINVAL, "size '%.64s' is too large", text);
-        ip = ip * 10 + (uint64_t)(*p++ - '0');
+        ip = ip * 10 + d;
     }
     int has_frac = 0;
     if (*p == '.') {
