@@ -194,8 +194,8 @@ TEST_TIMEOUT(dead_reader_epoch_is_reaped, 20)
 {
     brain *b = t_create(0, 8 << 20);
     put_some(b, 5);
+    uint64_t used0 = t_used(b); /* (stats reap: measure before the death) */
     die_in_child(b, hold_lane);
-    uint64_t used0 = t_used(b);
     /* replaced values cannot be reused while the dead reader's epoch
      * stands; reaping releases them */
     char val[600];
