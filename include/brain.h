@@ -74,7 +74,7 @@ extern "C" {
 /* Capacities.  Capacity is a limit, not an allocation: the file grows in
  * chunks as values arrive, so an empty 100 GB store costs nothing. */
 #define BRAIN_DEFAULT_CAPACITY (256ull << 20)          /* 256 MiB */
-#define BRAIN_MIN_CAPACITY (1ull << 20)                /* 1 MiB */
+#define BRAIN_MIN_CAPACITY (2ull << 20)                /* 2 MiB */
 #define BRAIN_MAX_CAPACITY (1ull << 40)                /* 1 TiB */
 #define BRAIN_DEFAULT_MAX_PROCS 128
 #define BRAIN_DEFAULT_MAX_NAMESPACES 1024

@@ -54,8 +54,10 @@ void alloc_insert_free(brain *b, uint64_t off, uint64_t size)
     uint64_t head = h->heads[fl][sl];
     blk->next = head;
     blk->prev = 0;
-    if (head)
+    if (head && blk_valid(b, head))
         ((struct bh_block *)(b->rw + head))->prev = off;
+    else if (head)
+        bh_damaged(b);
     h->heads[fl][sl] = off;
     h->fl_bitmap |= 1ull << fl;
     h->sl_bitmap[fl] |= 1u << sl;
@@ -70,11 +72,17 @@ void alloc_remove_free(brain *b, uint64_t off, uint64_t size)
     mapping_insert(size, &fl, &sl);
     if (fl >= FL_COUNT)
         fl = FL_COUNT - 1;
-    if (blk->prev)
+    if (blk->prev && !blk_valid(b, blk->prev))
+        bh_damaged(b);
+    else if (blk->prev)
         ((struct bh_block *)(b->rw + blk->prev))->next = blk->next;
-    else
+    else if (h->heads[fl][sl] == off)
         h->heads[fl][sl] = blk->next;
-    if (blk->next)
+    else
+        bh_damaged(b);
+    if (blk->next && !blk_valid(b, blk->next))
+        bh_damaged(b);
+    else if (blk->next)
         ((struct bh_block *)(b->rw + blk->next))->prev = blk->prev;
     if (!h->heads[fl][sl]) {
         h->sl_bitmap[fl] &= ~(1u << sl);
@@ -94,10 +102,35 @@ void alloc_reset_lists(brain *b)
     h->nfree = 0;
 }
 
+/* A free block of at least SIZE bytes, or 0.  First a short scan of the
+ * class SIZE itself falls in (TLSF's rounded-up search would skip a block
+ * of exactly the size just freed, e.g. when a value is replaced by one of
+ * the same size), then the first non-empty larger class.  Every offset
+ * read from the file is checked; a list that does not add up marks the
+ * free lists for rebuilding and is not followed. */
 static uint64_t find_suitable(brain *b, uint64_t size)
 {
     struct bh_header *h = b->h;
     unsigned fl, sl;
+    mapping_insert(size, &fl, &sl);
+    if (fl >= FL_COUNT)
+        return 0;
+    uint64_t off = h->heads[fl][sl];
+    for (int n = 0; off && n < 8; n++) {
+        if (!blk_valid(b, off)) {
+            bh_damaged(b);
+            break;
+        }
+        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        uint64_t ss = atomic_load(&blk->sizestate);
+        if (bs_state(ss) != BS_FREE) {
+            bh_damaged(b);
+            break;
+        }
+        if (bs_size(ss) >= size)
+            return off;
+        off = blk->next;
+    }
     mapping_search(size, &fl, &sl);
     if (fl >= FL_COUNT)
         return 0;
@@ -107,10 +140,23 @@ static uint64_t find_suitable(brain *b, uint64_t size)
         if (!flmap)
             return 0;
         fl = (unsigned)__builtin_ctzll(flmap);
-        slmap = h->sl_bitmap[fl];
+        if (fl >= FL_COUNT || !(slmap = h->sl_bitmap[fl])) {
+            bh_damaged(b);
+            return 0;
+        }
     }
     sl = (unsigned)__builtin_ctz(slmap);
-    return h->heads[fl][sl];
+    off = h->heads[fl][sl];
+    if (!off)
+        return 0;
+    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    if (!blk_valid(b, off) || bs_state(atomic_load(&blk->sizestate)) != BS_FREE ||
+        bs_size(atomic_load(&blk->sizestate)) < size ||
+        off + bs_size(atomic_load(&blk->sizestate)) > atomic_load(&h->file_size) - BLOCK_HDR) {
+        bh_damaged(b);
+        return 0;
+    }
+    return off;
 }
 
 /* Sets the prev_size tag of the block that follows [off, off+size). */
@@ -217,11 +263,17 @@ int alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
 {
     struct bh_header *h = b->h;
     uint64_t need = block_need(payload);
+    uint64_t guard = h->nblocks + 1;
     for (unsigned fl = 0; fl < FL_COUNT; fl++) {
         if (!(h->fl_bitmap & (1ull << fl)))
             continue;
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-            for (uint64_t off = h->heads[fl][sl]; off;) {
+            for (uint64_t off = h->heads[fl][sl]; off && guard--;) {
+                if (!blk_valid(b, off) ||
+                    bs_state(atomic_load(&((struct bh_block *)(b->rw + off))->sizestate)) != BS_FREE) {
+                    bh_damaged(b);
+                    return BRAIN_EFULL;
+                }
                 struct bh_block *blk = (struct bh_block *)(b->rw + off);
                 uint64_t size = bs_size(atomic_load(&blk->sizestate));
                 if (size >= need && off + need <= limit) {
@@ -249,9 +301,13 @@ void alloc_free(brain *b, uint64_t off)
     atomic_store(&blk->sizestate, size | BS_FREE);
 
     uint64_t nxt = off + size;
+    if (nxt + BLOCK_HDR > atomic_load(&h->file_size)) {
+        bh_damaged(b);
+        return;
+    }
     struct bh_block *nb = (struct bh_block *)(b->rw + nxt);
     uint64_t nss = atomic_load(&nb->sizestate);
-    if (bs_state(nss) == BS_FREE) {
+    if (bs_state(nss) == BS_FREE && nxt + bs_size(nss) + BLOCK_HDR <= atomic_load(&h->file_size)) {
         alloc_remove_free(b, nxt, bs_size(nss));
         size += bs_size(nss);
         atomic_store(&blk->sizestate, size | BS_FREE);
@@ -341,9 +397,14 @@ uint64_t alloc_largest_free(brain *b)
     if (!h->fl_bitmap)
         return 0;
     unsigned fl = flsu64(h->fl_bitmap);
+    if (fl >= FL_COUNT || !h->sl_bitmap[fl])
+        return 0;
     unsigned sl = 31u - (unsigned)__builtin_clz(h->sl_bitmap[fl]);
     uint64_t best = 0;
-    for (uint64_t off = h->heads[fl][sl]; off;) {
+    int n = 0;
+    for (uint64_t off = h->heads[fl][sl]; off && n < 4096; n++) {
+        if (!blk_valid(b, off))
+            break;
         struct bh_block *blk = (struct bh_block *)(b->rw + off);
         uint64_t s = bs_size(atomic_load(&blk->sizestate));
         if (s > best)

@@ -163,7 +163,8 @@ struct bh_header {
     uint64_t nblocks, nfree;
     uint64_t recoveries, reaped;
     uint64_t corrupt; /* non-zero: repair found damage it cannot mend */
-    uint64_t pad2[3];
+    uint64_t needs_repair; /* derived state found inconsistent */
+    uint64_t pad2[2];
 
     /* the arena's free lists (TLSF) */
     uint64_t fl_bitmap;
@@ -210,7 +211,7 @@ struct brain {
     struct bh_slot *slot;
     uint32_t slot_idx;
     int closed;
-    int no_slot; /* a fork child that could not get a slot */
+    int no_slot; /* a fork child without a slot yet: attaches on its next call */
 
     pthread_mutex_t mu; /* guards everything below */
     uint64_t pin_off[PINS];
@@ -242,6 +243,18 @@ static inline void *bh_ptr(const brain *b, uint64_t off, uint64_t len)
         return NULL;
     return b->rw + off;
 }
+
+/* 1 when OFF can be the start of a block other than the sentinel. */
+static inline int blk_valid(const brain *b, uint64_t off)
+{
+    uint64_t fs = atomic_load_explicit(&b->h->file_size, memory_order_relaxed);
+    return off >= b->h->arena_off && off % 64 == 0 && fs <= b->reserve &&
+           off + 2 * 64 <= fs;
+}
+
+/* Derived state (free lists, limbo list, counters) does not add up: the
+ * writer rebuilds it from the block chain before it unlocks. */
+static inline void bh_damaged(brain *b) { b->h->needs_repair = 1; }
 
 static inline struct bh_block *bh_block_at(const brain *b, uint64_t off)
 {
@@ -343,7 +356,12 @@ uint64_t ns_hash(const brain *b, const char *ns, size_t len);
 
 /* recover.c */
 int repair(brain *b, int all_dead);
-int reap_dead(brain *b, size_t *reaped, int all_dead);
+/* mode: REAP_DEAD (dead owners, pending slots older than a second),
+ * REAP_FULL (the table is full: also every pending slot), REAP_ALL (the
+ * caller is alone: every slot) */
+enum { REAP_DEAD = 0, REAP_ALL = 1, REAP_FULL = 2 };
+int reap_dead(brain *b, size_t *reaped, int mode);
+int attach_slot(brain *b);
 void slot_reap(brain *b, uint32_t i);
 
 /* ops.c */

@@ -61,7 +61,7 @@ static void ns_compact(brain *b)
     uint32_t nk = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct bh_nsrec *r = bh_ns_at(b, i);
-        if (atomic_load(&r->used) &&
+        if (atomic_load(&r->used) && r->len > 0 && r->len <= BRAIN_NS_MAX &&
             (r->names || (r->len == 7 && memcmp(r->name, "default", 7) == 0)))
             keep[nk++] = *r;
     }

@@ -358,7 +358,7 @@ void brain_abort(brain *b, brain_reservation *res)
         free(res);
         return;
     }
-    if (!b->closed && !b->no_slot && writer_lock(b) == 0) {
+    if (!b->closed && handle_ok(b) == 0 && writer_lock(b) == 0) {
         atomic_fetch_sub(&b->slot->nreserved, 1);
         alloc_free(b, res->block);
         writer_unlock(b);

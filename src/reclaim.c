@@ -210,9 +210,15 @@ size_t limbo_reclaim(brain *b, int force_reap)
 
     size_t freed = 0;
     uint64_t *link = &h->limbo_head;
+    uint64_t guard = h->limbo_count + 1;
     while (*link) {
         uint64_t off = *link;
         struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        if (!blk_valid(b, off) || bs_state(atomic_load(&blk->sizestate)) != BS_LIMBO || !guard--) {
+            *link = 0; /* the rest is found again by repair */
+            bh_damaged(b);
+            break;
+        }
         int pinned = npins && bsearch(&off, pins, npins, sizeof *pins, cmp_u64);
         if (blk->epoch < min_epoch && !pinned) {
             uint64_t size = bs_size(atomic_load(&blk->sizestate));

@@ -17,18 +17,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int slot_dead(brain *b, struct bh_slot *s, int all_dead)
+/* A pending slot was reserved for a child by its parent's fork handler;
+ * the child claims it within microseconds unless it died first.  The
+ * parent cannot learn the child's pid from the handler, so a pending slot
+ * is given up after a second, or at once when the table is full (the
+ * child, if it lives, then attaches on its next call). */
+static int slot_dead(brain *b, struct bh_slot *s, int mode)
 {
     uint64_t owner = atomic_load(&s->owner);
     if (!owner || s == b->slot)
         return 0;
-    if (all_dead)
+    if (mode == REAP_ALL)
         return 1;
     pid_t pid = (pid_t)(owner & 0xffffffffu);
     unsigned st = (unsigned)(owner >> 32);
     if (st == SLOT_PENDING)
-        return !plat_proc_alive(pid, 0) ||
-               plat_now_ns() - s->pending_since_ns > 10ll * 1000000000;
+        return mode == REAP_FULL || !plat_proc_alive(pid, 0) ||
+               plat_now_ns() - s->pending_since_ns > 1000000000ll;
     if (st != SLOT_ACTIVE)
         return 1;
     return !plat_proc_alive(pid, s->start_time);
@@ -88,14 +93,14 @@ static void free_orphan_reservations(brain *b)
     free(orphans);
 }
 
-int reap_dead(brain *b, size_t *reaped, int all_dead)
+int reap_dead(brain *b, size_t *reaped, int mode)
 {
     struct bh_header *h = b->h;
     size_t n = 0;
     int had_res = 0;
     for (uint32_t i = 0; i < h->max_procs; i++) {
         struct bh_slot *s = bh_slot_at(b, i);
-        if (slot_dead(b, s, all_dead)) {
+        if (slot_dead(b, s, mode)) {
             if (atomic_load(&s->nreserved))
                 had_res = 1;
             slot_reap(b, i);
@@ -206,11 +211,12 @@ int repair(brain *b, int all_dead)
     uint64_t *blocks = NULL;
     size_t nblocks = 0;
 
+    h->needs_repair = 0;
     /* 1. the dead leave the process table */
     size_t reaped = 0;
     for (uint32_t i = 0; i < h->max_procs; i++) {
         struct bh_slot *s = bh_slot_at(b, i);
-        if (slot_dead(b, s, all_dead)) {
+        if (slot_dead(b, s, all_dead ? REAP_ALL : REAP_DEAD)) {
             slot_reap(b, i);
             reaped++;
         }

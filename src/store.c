@@ -194,6 +194,11 @@ int writer_lock(brain *b)
 
 void writer_unlock(brain *b)
 {
+    if (b->h->needs_repair) {
+        b->h->needs_repair = 0;
+        repair(b, 0);
+        b->h->recoveries++;
+    }
     b->h->dirty = 0;
     pthread_mutex_unlock(&b->h->lock);
 }
@@ -204,10 +209,24 @@ int handle_ok(brain *b)
         return bh_fail(BRAIN_EINVAL, "store handle is NULL");
     if (b->closed)
         return bh_fail(BRAIN_ECLOSED, "store handle is closed; open the store again");
-    if (b->no_slot)
-        return bh_fail(BRAIN_EPROCS,
-                       "store '%s': this process was forked while the process table was full "
-                       "and has no slot; open the store again", b->path);
+    if (b->no_slot) {
+        /* a fork child whose slot could not be reserved: attach now, and
+         * publish the pins of the views it inherited */
+        pthread_mutex_lock(&b->mu);
+        int rc = b->no_slot ? attach_slot(b) : 0;
+        if (rc == 0 && b->no_slot) {
+            uint32_t hw = 0;
+            for (uint32_t p = 0; p < PINS; p++)
+                if (b->pin_off[p]) {
+                    atomic_store(&b->slot->pins[p], b->pin_off[p]);
+                    hw = p + 1;
+                }
+            atomic_store(&b->slot->npins_hw, hw);
+            b->no_slot = 0;
+        }
+        pthread_mutex_unlock(&b->mu);
+        return rc;
+    }
     return 0;
 }
 
@@ -244,14 +263,14 @@ int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
     return BRAIN_EPROCS;
 }
 
-static int attach_slot(brain *b)
+int attach_slot(brain *b)
 {
     uint32_t idx;
     int rc = slot_claim(b, SLOT_ACTIVE, getpid(), &idx);
     if (rc) {
         size_t reaped = 0;
         if (writer_lock(b) == 0) {
-            reap_dead(b, &reaped, 0);
+            reap_dead(b, &reaped, REAP_FULL);
             writer_unlock(b);
         }
         rc = slot_claim(b, SLOT_ACTIVE, getpid(), &idx);
@@ -293,7 +312,13 @@ static void atfork_prepare(void)
         if (b->closed || b->no_slot)
             continue;
         uint32_t idx;
-        if (slot_claim(b, SLOT_PENDING, getpid(), &idx) == 0) {
+        int rc = slot_claim(b, SLOT_PENDING, getpid(), &idx);
+        if (rc && writer_lock(b) == 0) { /* full: make room */
+            reap_dead(b, NULL, REAP_FULL);
+            writer_unlock(b);
+            rc = slot_claim(b, SLOT_PENDING, getpid(), &idx);
+        }
+        if (rc == 0) {
             struct bh_slot *cs = bh_slot_at(b, idx);
             uint32_t hw = 0;
             for (uint32_t p = 0; p < PINS; p++)
@@ -336,7 +361,7 @@ static void atfork_child(void)
             b->slot_idx = b->child_slot;
         } else {
             b->slot = NULL;
-            b->no_slot = 1;
+            b->no_slot = 1; /* attaches on its next call */
         }
         b->child_slot_ok = 0;
     }
@@ -500,11 +525,9 @@ static int open_existing(brain *b)
                        "'%s' is not a brain store (its first bytes are not the store's magic); "
                        "pick another name or remove the file", b->path);
     if ((uint64_t)st.st_size < HEADER_SIZE)
-        return validate_header(b->path, (const struct bh_header *)magic, (uint64_t)st.st_size) == BRAIN_ENOTSTORE
-                   ? BRAIN_ENOTSTORE
-                   : bh_fail(BRAIN_ETRUNCATED,
-                             "store '%s' is truncated: the file has %lld bytes, less than its %u-byte header",
-                             b->path, (long long)st.st_size, HEADER_SIZE);
+        return bh_fail(BRAIN_ETRUNCATED,
+                       "store '%s' is truncated: the file has %lld bytes, less than its %u-byte header",
+                       b->path, (long long)st.st_size, HEADER_SIZE);
     int rc = map_views(b, (uint64_t)st.st_size);
     if (rc)
         return rc;

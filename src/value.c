@@ -333,8 +333,10 @@ int brain_pickle_write_header(void *value, size_t cap, uint64_t stream_len,
         memcpy(p + 8, &hs, 8);
         memcpy(p + 16, &offs[0], 8);
         memcpy(p + 24, &stream_len, 8);
-        memcpy(p + 32, offs + 1, 8ull * nbufs);
-        memcpy(p + 32 + 8ull * nbufs, buf_lens, 8ull * nbufs);
+        if (nbufs) {
+            memcpy(p + 32, offs + 1, 8ull * nbufs);
+            memcpy(p + 32 + 8ull * nbufs, buf_lens, 8ull * nbufs);
+        }
     }
     free(offs);
     return rc;

@@ -1,0 +1,250 @@
+/*
+ * main.c - the `brain` command: the table of subcommands and the dispatch.
+ *
+ * To add a subcommand: write its function in a cmd_*.c file, declare it in
+ * cli.h, and add a row (its options, positionals and help) below.
+ */
+#include "cli.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *cli_prog = "brain";
+
+/* ---- options shared by several commands --------------------------------- */
+
+#define OPT_NAMESPACE \
+    {"namespace", 'n', 1, "NS", "namespace of the name (default: \"default\")"}
+#define OPT_JSON {"json", 0, 0, NULL, "print JSON instead of a table"}
+#define OPT_END {NULL, 0, 0, NULL, NULL}
+
+/* ---- the subcommands ---------------------------------------------------- */
+
+static const struct cli_opt create_opts[] = {
+    {"size", 's', 1, "SIZE",
+     "capacity: plain bytes, 50MB, 2GiB, ... (default 256MiB); the file grows "
+     "as values arrive"},
+    {"max-procs", 0, 1, "N",
+     "process-table slots: processes that can have it open at once "
+     "(default 128)"},
+    OPT_END};
+static const char *const create_pos[] = {"STORE"};
+
+static const struct cli_opt put_opts[] = {
+    OPT_NAMESPACE,
+    {"type", 't', 1, "TYPE", "bytes (default), str or json; str and json "
+                             "must be UTF-8"},
+    {"desc", 'd', 1, "TEXT", "a description stored with the value"},
+    {"ttl", 0, 1, "SECONDS",
+     "the value expires after this long (also 90s, 5m, 2h, 1d)"},
+    OPT_END};
+static const char *const put_pos[] = {"STORE", "NAME", "FILE"};
+
+static const struct cli_opt get_opts[] = {
+    {"output", 'o', 1, "FILE", "write the value to FILE instead of stdout"},
+    OPT_NAMESPACE,
+    OPT_END};
+static const char *const get_pos[] = {"STORE", "NAME"};
+
+static const struct cli_opt rm_opts[] = {OPT_NAMESPACE, OPT_END};
+static const char *const rm_pos[] = {"STORE", "NAME"};
+
+static const struct cli_opt ls_opts[] = {
+    OPT_NAMESPACE,
+    {"all", 'a', 0, NULL, "list every namespace"},
+    OPT_JSON,
+    OPT_END};
+static const char *const ls_pos[] = {"STORE"};
+
+static const struct cli_opt info_opts[] = {OPT_JSON, OPT_END};
+static const char *const store_pos[] = {"STORE"};
+
+static const struct cli_opt check_opts[] = {OPT_END};
+
+static const struct cli_opt destroy_opts[] = {OPT_END};
+
+static const struct cli_cmd commands[] = {
+    {"create", "create a new store", "STORE [--size SIZE] [--max-procs N]",
+     "Creates the store STORE; fails when it exists already.", create_opts, 1,
+     1, create_pos, cmd_create},
+    {"put", "store a file or stdin under a name",
+     "STORE NAME FILE|- [--namespace NS] [--type bytes|str|json] "
+     "[--desc TEXT] [--ttl SECONDS]",
+     "Stores the contents of FILE ('-' for stdin) under NAME, replacing any "
+     "value the name had.  Prints the new version.",
+     put_opts, 3, 3, put_pos, cmd_put},
+    {"get", "write a value to stdout or a file",
+     "STORE NAME [-o FILE] [--namespace NS]",
+     "Writes the raw bytes of the value of NAME to stdout or FILE.", get_opts,
+     2, 2, get_pos, cmd_get},
+    {"rm", "delete names", "STORE NAME... [--namespace NS]",
+     "Deletes each NAME; a missing name is reported and the others are still "
+     "deleted (exit status 1 if any was missing).",
+     rm_opts, 2, -1, rm_pos, cmd_rm},
+    {"ls", "list names with their sizes and ages",
+     "STORE [--namespace NS | --all] [--json]",
+     "Lists the names of one namespace (\"default\" unless --namespace), or "
+     "of all with --all: type, size, version, age since the value was "
+     "stored, and time left before it expires.",
+     ls_opts, 1, 1, ls_pos, cmd_ls},
+    {"info", "show the store's statistics", "STORE [--json]", NULL, info_opts,
+     1, 1, store_pos, cmd_info},
+    {"check", "validate every structure of the store", "STORE",
+     "Checks the store's header, process table, blocks, free lists, index, "
+     "entries and counters.  Exit status 0 when consistent, 1 with the "
+     "problems found when not.",
+     check_opts, 1, 1, store_pos, cmd_check},
+    {"destroy", "remove a store", "STORE",
+     "Removes the store's file (a damaged one too, but never a file that is "
+     "not a store).  Processes that have it open keep working on it until "
+     "they close it.",
+     destroy_opts, 1, 1, store_pos, cmd_destroy},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct cli_cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void print_main_help(FILE *f)
+{
+    fprintf(f,
+            "usage: %s COMMAND [ARGS...]\n"
+            "       %s COMMAND --help | --help | --version\n\n"
+            "A shared-memory key/value store (libbrain %s).\n\n"
+            "commands:\n",
+            cli_prog, cli_prog, BRAIN_VERSION_STRING);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\nSTORE is a name (\"app1\" means /dev/shm/brain-app1) or an "
+            "absolute path.\n"
+            "SIZE is plain bytes or a number with a unit: 50MB, 1.5GB (powers "
+            "of 1000),\n512MiB, 2GiB (powers of 1024).\n"
+            "Exit status: 0 success, 1 error, 2 bad usage.\n\n"
+            "examples:\n"
+            "  %s create app1 --size 2GiB\n"
+            "  %s put app1 frame frame.parquet --desc \"daily frame\"\n"
+            "  echo '{\"a\": 1}' | %s put app1 cfg - --type json --ttl 1h\n"
+            "  %s get app1 frame -o copy.parquet\n"
+            "  %s ls app1 --all\n",
+            cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
+}
+
+/* Prints TEXT word-wrapped to WIDTH columns; continuation lines (and the
+ * first when first_col is 0) start with INDENT spaces. */
+static void wrap(FILE *f, const char *text, int indent, int first_col,
+                 int width)
+{
+    int col = first_col;
+    if (col < indent) {
+        fprintf(f, "%*s", indent - col, "");
+        col = indent;
+    }
+    const char *p = text;
+    int line_start = 1;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        int len = 0;
+        while (p[len] && p[len] != ' ')
+            len++;
+        if (!line_start && col + 1 + len > width) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+            line_start = 1;
+        }
+        if (!line_start) {
+            fputc(' ', f);
+            col++;
+        }
+        fprintf(f, "%.*s", len, p);
+        col += len;
+        line_start = 0;
+        p += len;
+    }
+    fputc('\n', f);
+}
+
+void cli_print_cmd_help(const struct cli_cmd *c, FILE *f)
+{
+    fprintf(f, "usage: %s %s %s\n\n%c%s.\n", cli_prog, c->name, c->usage,
+            toupper((unsigned char)c->summary[0]), c->summary + 1);
+    if (c->help) {
+        fputc('\n', f);
+        wrap(f, c->help, 0, 0, 78);
+    }
+    fprintf(f, "\noptions:\n");
+    for (const struct cli_opt *o = c->opts; o && o->name; o++) {
+        char left[64];
+        if (o->short_name)
+            snprintf(left, sizeof left, "-%c, --%s%s%s", o->short_name,
+                     o->name, o->has_arg ? " " : "",
+                     o->has_arg ? o->metavar : "");
+        else
+            snprintf(left, sizeof left, "    --%s%s%s", o->name,
+                     o->has_arg ? " " : "", o->has_arg ? o->metavar : "");
+        fprintf(f, "  %-24s ", left);
+        wrap(f, o->help, 27, 27, 78);
+    }
+    fprintf(f, "  %-24s %s\n", "-h, --help", "show this help");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_help(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        print_main_help(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+        printf("%s %s\n", cli_prog, BRAIN_VERSION_STRING);
+        return EXIT_OK;
+    }
+    if (strcmp(name, "help") == 0) {
+        if (argc < 3) {
+            print_main_help(stdout);
+            return EXIT_OK;
+        }
+        const struct cli_cmd *c = find_cmd(argv[2]);
+        if (!c) {
+            fprintf(stderr, "%s: unknown command '%s'; see '%s --help'\n",
+                    cli_prog, argv[2], cli_prog);
+            return EXIT_USAGE;
+        }
+        cli_print_cmd_help(c, stdout);
+        return EXIT_OK;
+    }
+    const struct cli_cmd *c = find_cmd(name);
+    if (!c) {
+        if (name[0] == '-')
+            fprintf(stderr, "%s: unknown option '%s'; see '%s --help'\n",
+                    cli_prog, name, cli_prog);
+        else
+            fprintf(stderr, "%s: unknown command '%s'; see '%s --help'\n",
+                    cli_prog, name, cli_prog);
+        return EXIT_USAGE;
+    }
+    struct cli_args a;
+    int rc = cli_parse(c, argc - 2, argv + 2, &a);
+    if (rc == 0)
+        rc = c->run(&a);
+    free(a.pos);
+    if (fflush(stdout) != 0 && rc == EXIT_OK) {
+        fprintf(stderr, "%s: %s: cannot write the output\n", cli_prog,
+                c->name);
+        rc = EXIT_FAIL;
+    }
+    return rc;
+}

@@ -1,0 +1,164 @@
+/* test-list.c - brain_list_names and brain_list_free. */
+#include "test.h"
+
+static const brain_info *find(const brain_list *l, const char *ns,
+                              const char *name)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (strcmp(l->items[i].name, name) == 0 &&
+            (ns == NULL || strcmp(l->items[i].ns, ns) == 0))
+            return &l->items[i];
+    return NULL;
+}
+
+TEST(list_one_namespace)
+{
+    brain *b = t_create(0, 0);
+    brain_list *l = NULL;
+    ASSERT_OK(brain_list_names(b, NULL, 0, &l));
+    ASSERT_NOT_NULL(l);
+    ASSERT_EQ_U64(l->count, 0);
+    brain_list_free(l);
+
+    uint64_t vers[20];
+    brain_put_opts o = {.type = BRAIN_TYPE_STR, .desc = "seventh"};
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "name-%02d", i);
+        ASSERT_OK(brain_put(b, "ns", name, "abcdefghijklmnopqrstuvwxyz",
+                            (size_t)i + 1, i == 7 ? &o : NULL, &vers[i]));
+    }
+    ASSERT_OK(brain_put(b, NULL, "elsewhere", "x", 1, NULL, NULL));
+    ASSERT_OK(brain_put(b, "ns2", "name-00", "x", 1, NULL, NULL));
+
+    ASSERT_OK(brain_list_names(b, "ns", 0, &l));
+    ASSERT_EQ_U64(l->count, 20);
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "name-%02d", i);
+        const brain_info *in = find(l, "ns", name);
+        ASSERT_MSG(in != NULL, "%s missing from the list", name);
+        ASSERT_EQ_U64(in->size, (uint64_t)i + 1);
+        ASSERT_EQ_U64(in->version, vers[i]);
+        ASSERT_EQ_INT(in->name_len, strlen(name));
+        ASSERT_STR_EQ(in->ns, "ns");
+        ASSERT_EQ_INT(in->type, i == 7 ? BRAIN_TYPE_STR : BRAIN_TYPE_BYTES);
+        ASSERT_STR_EQ(in->desc, i == 7 ? "seventh" : "");
+        ASSERT_GT(in->created_ns, 0);
+    }
+    ASSERT_NULL(find(l, NULL, "elsewhere"));
+    /* the list owns its strings: they outlive the names */
+    ASSERT_OK(brain_ns_clear(b, "ns", NULL));
+    ASSERT_STR_EQ(l->items[3].ns, "ns");
+    ASSERT_EQ_INT(strncmp(l->items[3].name, "name-", 5), 0);
+    brain_list_free(l);
+
+    ASSERT_OK(brain_list_names(b, "ns", 0, &l));
+    ASSERT_EQ_U64(l->count, 0);
+    brain_list_free(l);
+    ASSERT_OK(brain_list_names(b, "default", 0, &l));
+    ASSERT_EQ_U64(l->count, 1);
+    ASSERT_STR_EQ(l->items[0].name, "elsewhere");
+    ASSERT_STR_EQ(l->items[0].ns, "default");
+    brain_list_free(l);
+    ASSERT_OK(brain_list_names(b, "never-used", 0, &l));
+    ASSERT_EQ_U64(l->count, 0);
+    brain_list_free(l);
+    t_destroy(b, 0);
+}
+
+TEST(list_all_namespaces)
+{
+    brain *b = t_create(0, 0);
+    const char *spaces[] = {NULL, "a", "b/c", "d e"};
+    for (int s = 0; s < 4; s++)
+        for (int i = 0; i < 5; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "n%d", i);
+            ASSERT_OK(brain_put(b, spaces[s], name, "v", 1, NULL, NULL));
+        }
+    brain_list *l = NULL;
+    ASSERT_OK(brain_list_names(b, NULL, 1, &l));
+    ASSERT_EQ_U64(l->count, 20);
+    for (int s = 0; s < 4; s++)
+        for (int i = 0; i < 5; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "n%d", i);
+            ASSERT_NOT_NULL(find(l, spaces[s] ? spaces[s] : "default", name));
+        }
+    brain_list_free(l);
+    /* ns is ignored with all_ns */
+    ASSERT_OK(brain_list_names(b, "a", 1, &l));
+    ASSERT_EQ_U64(l->count, 20);
+    brain_list_free(l);
+    ASSERT_ERR(brain_list_names(b, NULL, 0, NULL), BRAIN_EINVAL);
+    ASSERT_ERR(brain_list_names(NULL, NULL, 0, &l), BRAIN_EINVAL);
+    ASSERT_ERR(brain_list_names(b, "", 0, &l), BRAIN_ENAMESPACE);
+    t_destroy(b, 0);
+}
+
+TEST(list_many_names_fast)
+{
+    brain *b = t_create(0, 256 << 20);
+    int n = T_SCALE(100000, 4);
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "key:%d", i);
+        ASSERT_OK(brain_put(b, "big", name, &i, sizeof i, NULL, NULL));
+    }
+    ASSERT_EQ_U64(t_stats(b).names, (uint64_t)n);
+    int64_t t0 = t_now_ms();
+    brain_list *l = NULL;
+    ASSERT_OK(brain_list_names(b, "big", 0, &l));
+    int64_t el = t_now_ms() - t0;
+    ASSERT_EQ_U64(l->count, (uint64_t)n);
+    t_log("listed %d names in %lld ms", n, (long long)el);
+    ASSERT_LT(el, T_SANITIZED ? 5000 : 1000);
+    /* every name exactly once */
+    char *seen = calloc((size_t)n, 1);
+    for (size_t i = 0; i < l->count; i++) {
+        int k = -1;
+        ASSERT_EQ_INT(sscanf(l->items[i].name, "key:%d", &k), 1);
+        ASSERT(k >= 0 && k < n);
+        ASSERT_MSG(!seen[k], "key:%d listed twice", k);
+        seen[k] = 1;
+        ASSERT_EQ_U64(l->items[i].size, sizeof(int));
+    }
+    free(seen);
+    brain_list_free(l);
+    /* lookups stay fast with many names */
+    t0 = t_now_ms();
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "key:%d", i);
+        int v;
+        size_t sz;
+        ASSERT_OK(brain_read(b, "big", name, &v, sizeof v, &sz, NULL));
+        ASSERT_EQ_INT(v, i);
+    }
+    ASSERT_LT(t_now_ms() - t0, T_SANITIZED ? 10000 : 2000);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
+TEST(list_skips_expired)
+{
+    brain *b = t_create(0, 0);
+    brain_put_opts ttl = {.ttl_ms = 50};
+    ASSERT_OK(brain_put(b, NULL, "short", "s", 1, &ttl, NULL));
+    ASSERT_OK(brain_put(b, NULL, "long", "l", 1, NULL, NULL));
+    brain_list *l = NULL;
+    ASSERT_OK(brain_list_names(b, NULL, 0, &l));
+    ASSERT_EQ_U64(l->count, 2);
+    const brain_info *in = find(l, NULL, "short");
+    ASSERT_NOT_NULL(in);
+    ASSERT_GT(in->expires_ns, 0);
+    brain_list_free(l);
+    t_sleep_ms(120);
+    ASSERT_OK(brain_list_names(b, NULL, 1, &l));
+    ASSERT_EQ_U64(l->count, 1);
+    ASSERT_STR_EQ(l->items[0].name, "long");
+    brain_list_free(l);
+    brain_list_free(NULL);
+    t_destroy(b, 0);
+}
