@@ -766,6 +766,52 @@ struct list_impl {
     char *strings;
 };
 
+struct list_key {
+    uint64_t hash;
+    size_t idx;
+};
+
+static int cmp_list_key(const void *a, const void *b)
+{
+    const struct list_key *x = a, *y = b;
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* A name deleted and stored again while the scan ran can sit in a slot
+ * the scan had not reached yet, and show up twice: keep its newest value.
+ * HASHES[i] is item i's hash; strings are still offsets into STRINGS. */
+static size_t list_dedupe(brain_info *items, const uint64_t *hashes, size_t count,
+                          const char *strings)
+{
+    struct list_key *k = malloc(count * sizeof *k);
+    uint8_t *drop = calloc(count, 1);
+    if (!k || !drop) {
+        free(k);
+        free(drop);
+        return count;
+    }
+    for (size_t i = 0; i < count; i++)
+        k[i] = (struct list_key){hashes[i], i};
+    qsort(k, count, sizeof *k, cmp_list_key);
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = i + 1; j < count && k[j].hash == k[i].hash; j++) {
+            brain_info *x = &items[k[i].idx], *y = &items[k[j].idx];
+            const char *xs = strings + (uintptr_t)x->ns, *ys = strings + (uintptr_t)y->ns;
+            if (drop[k[i].idx] || drop[k[j].idx] || x->ns_len != y->ns_len ||
+                x->name_len != y->name_len ||
+                memcmp(xs, ys, (size_t)x->ns_len + 1 + x->name_len) != 0)
+                continue;
+            drop[x->version < y->version ? k[i].idx : k[j].idx] = 1;
+        }
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!drop[i])
+            items[n++] = items[i];
+    free(k);
+    free(drop);
+    return n;
+}
+
 int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
 {
     bh_clear_error();
@@ -787,7 +833,15 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
         return bh_fail(BRAIN_ENOMEM, "out of memory");
     }
     size_t count = 0;
+    uint64_t *hashes = malloc(cap * sizeof *hashes);
+    if (!hashes) {
+        free(L);
+        free(items);
+        free(strings);
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    }
     struct bh_lane *lane = lane_enter(b);
+    uint64_t seq0 = atomic_load(&b->h->batch_seq);
     uint64_t packed = atomic_load(&b->h->index);
     uint64_t nslots = 1ull << (packed & 63);
     _Atomic uint64_t *t = (_Atomic uint64_t *)bh_ptr(b, (packed & ~63ull) + BLOCK_HDR, nslots * 8);
@@ -809,10 +863,13 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
             brain_info *ni = realloc(items, ncap * sizeof *ni);
             if (ni)
                 items = ni;
-            char *nsb = ni ? realloc(strings, nscap) : NULL;
+            uint64_t *nh = ni ? realloc(hashes, ncap * sizeof *nh) : NULL;
+            if (nh)
+                hashes = nh;
+            char *nsb = nh ? realloc(strings, nscap) : NULL;
             if (nsb)
                 strings = nsb;
-            if (!ni || !nsb) {
+            if (!ni || !nh || !nsb) {
                 rc = bh_fail(BRAIN_ENOMEM, "out of memory while listing");
                 break;
             }
@@ -820,19 +877,25 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
             scap = nscap;
         }
         entry_fill_info(b, e, &items[count], 0);
+        hashes[count] = e->hash;
         memcpy(strings + slen, e->strings, need);
         /* offsets for now; pointers once the buffer stops moving */
         items[count].ns = (const char *)(uintptr_t)slen;
         slen += need;
         count++;
     }
+    int moved = atomic_load(&b->h->batch_seq) != seq0;
     lane_leave(lane);
     if (rc) {
         free(items);
+        free(hashes);
         free(strings);
         free(L);
         return rc;
     }
+    if (moved)
+        count = list_dedupe(items, hashes, count, strings);
+    free(hashes);
     for (size_t i = 0; i < count; i++) {
         const char *s = strings + (uintptr_t)items[i].ns;
         items[i].ns = s;
@@ -912,17 +975,20 @@ int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
     return 0;
 }
 
-int brain_ns_clear(brain *b, const char *ns, size_t *removed)
+/* Takes the lock and unlinks every entry for which MATCH is true, in one
+ * batch; *removed (may be NULL) gets how many. */
+static int unlink_where(brain *b, int (*match)(const struct bh_entry *, const void *),
+                        const void *ctx, size_t *removed)
 {
-    bh_clear_error();
-    struct key k;
-    int rc = handle_ok(b);
-    if (rc || (rc = key_init(b, ns, NULL, &k, 1)))
-        return rc;
-    if ((rc = writer_lock(b)))
+    int rc = writer_lock(b);
+    if (rc)
         return rc;
     uint64_t packed = atomic_load(&b->h->index), nslots = 1ull << (packed & 63);
-    uint64_t *t = (uint64_t *)(b->rw + (packed & ~63ull) + BLOCK_HDR);
+    uint64_t *t = (uint64_t *)bh_ptr(b, (packed & ~63ull) + BLOCK_HDR, nslots * 8);
+    if (!t) {
+        writer_unlock(b);
+        return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    }
     size_t n = 0;
     batch_begin(b);
     for (uint64_t i = 0; i < nslots; i++) {
@@ -930,7 +996,7 @@ int brain_ns_clear(brain *b, const char *ns, size_t *removed)
         if (w == IDX_EMPTY || w == IDX_TOMB)
             continue;
         const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
-        if (e && e->ns_len == k.nslen && memcmp(e->strings, k.ns, k.nslen) == 0) {
+        if (e && match(e, ctx)) {
             unlink_locked(b, &t[i]);
             n++;
         }
@@ -941,6 +1007,27 @@ int brain_ns_clear(brain *b, const char *ns, size_t *removed)
     if (removed)
         *removed = n;
     return 0;
+}
+
+static int in_namespace(const struct bh_entry *e, const void *ctx)
+{
+    const struct key *k = ctx;
+    return e->ns_len == k->nslen && memcmp(e->strings, k->ns, k->nslen) == 0;
+}
+
+static int has_expired(const struct bh_entry *e, const void *ctx)
+{
+    return entry_expired(e, *(const int64_t *)ctx);
+}
+
+int brain_ns_clear(brain *b, const char *ns, size_t *removed)
+{
+    bh_clear_error();
+    struct key k;
+    int rc = handle_ok(b);
+    if (rc || (rc = key_init(b, ns, NULL, &k, 1)))
+        return rc;
+    return unlink_where(b, in_namespace, &k, removed);
 }
 
 /* ---- wait, version, expiry ---------------------------------------------- */
@@ -1023,29 +1110,8 @@ int brain_expire(brain *b, size_t *removed)
     int rc = handle_ok(b);
     if (rc)
         return rc;
-    if ((rc = writer_lock(b)))
-        return rc;
-    uint64_t packed = atomic_load(&b->h->index), nslots = 1ull << (packed & 63);
-    uint64_t *t = (uint64_t *)(b->rw + (packed & ~63ull) + BLOCK_HDR);
     int64_t now = plat_now_ns();
-    size_t n = 0;
-    batch_begin(b);
-    for (uint64_t i = 0; i < nslots; i++) {
-        uint64_t w = atomic_load((_Atomic uint64_t *)&t[i]);
-        if (w == IDX_EMPTY || w == IDX_TOMB)
-            continue;
-        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
-        if (e && entry_expired(e, now)) {
-            unlink_locked(b, &t[i]);
-            n++;
-        }
-    }
-    batch_end(b);
-    reclaim_some(b);
-    writer_unlock(b);
-    if (removed)
-        *removed = n;
-    return 0;
+    return unlink_where(b, has_expired, &now, removed);
 }
 
 /* ---- stats and resize ----------------------------------------------------- */

@@ -525,8 +525,6 @@ static void check_locked(struct checker *c)
     }
     _Atomic uint64_t *t = (_Atomic uint64_t *)(b->rw + tblk + BLOCK_HDR);
     uint64_t nslots = 1ull << lg, count = 0, tombs = 0, maxver = 0;
-    int64_t now = plat_now_ns();
-    (void)now;
     for (uint64_t i = 0; i < nslots; i++) {
         uint64_t w = atomic_load(&t[i]);
         if (w == IDX_EMPTY)
