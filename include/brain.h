@@ -111,8 +111,7 @@ extern "C" {
     XX(ENOMEM, -30878, "out of process memory")                                \
     XX(EIO, -30877, "system call failed")                                      \
     XX(ESTALE, -30876, "reservation does not belong to this process")          \
-    XX(ERANGE, -30875, "buffer too small")                                     \
-    XX(ECLOSED, -30874, "store handle is closed")
+    XX(ERANGE, -30875, "buffer too small")
 
 typedef enum {
     BRAIN_OK = 0,
@@ -194,7 +193,9 @@ BRAIN_API int brain_open(const char *store, unsigned flags,
 
 /* Closes the handle: releases its pins (views still held become invalid:
  * release them first), aborts its unpublished reservations, frees its
- * process-table slot and unmaps the file.  NULL is a no-op.  Returns 0. */
+ * process-table slot, unmaps the file and frees the handle, which must not
+ * be used again (as with free()).  No other thread may be using the handle.
+ * NULL is a no-op.  Returns 0. */
 BRAIN_API int brain_close(brain *b);
 
 /* Removes the store's file.  Processes that have it open keep working on

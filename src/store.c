@@ -207,8 +207,6 @@ int handle_ok(brain *b)
 {
     if (!b)
         return bh_fail(BRAIN_EINVAL, "store handle is NULL");
-    if (b->closed)
-        return bh_fail(BRAIN_ECLOSED, "store handle is closed; open the store again");
     if (b->no_slot) {
         /* a fork child whose slot could not be reserved: attach now, and
          * publish the pins of the views it inherited */

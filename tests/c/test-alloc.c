@@ -38,11 +38,11 @@ static int near_figure(const char *text, uint64_t want)
     return 0;
 }
 
-/* What holds whatever the layout: free never exceeds what is left. */
+/* brain.h: free = capacity - used - limbo; and the other bounds. */
 static void check_stats_identity(brain *b)
 {
     brain_stats st = t_stats(b);
-    ASSERT_LE_U64(st.free, st.capacity - st.used - st.limbo);
+    ASSERT_EQ_U64(st.free, st.capacity - st.used - st.limbo);
     ASSERT_LE_U64(st.largest_free, st.free);
     ASSERT_LE_U64(st.used, st.capacity);
     ASSERT_LE_U64(st.file_size, st.capacity);

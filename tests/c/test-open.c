@@ -202,7 +202,7 @@ TEST(open_defaults_and_limits)
     /* capacity is a limit, not an allocation */
     ASSERT_LT_U64(st.file_size, BRAIN_DEFAULT_CAPACITY / 4);
     ASSERT_LE_U64(st.used, st.file_size);
-    ASSERT_LE_U64(st.free, st.capacity - st.used - st.limbo);
+    ASSERT_EQ_U64(st.free, st.capacity - st.used - st.limbo);
     ASSERT_LE_U64(st.largest_free, st.free);
     ASSERT_EQ_INT(t_file_size(t_store(0)), (off_t)st.file_size);
     t_destroy(b, 0);
