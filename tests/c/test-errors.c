@@ -26,9 +26,10 @@ TEST(error_table)
 #undef XX
     };
     size_t n = sizeof table / sizeof *table;
-    ASSERT_EQ_INT(n, 27);
+    ASSERT_GE(n, 20);
     for (size_t i = 0; i < n; i++) {
-        ASSERT(table[i].code < -30000);
+        /* one block of codes, far from errno values, in table order */
+        ASSERT_EQ_INT(table[i].code, -30900 + (int)i);
         ASSERT_STR_EQ(brain_strerror(table[i].code), table[i].msg);
         ASSERT_STR_EQ(brain_errname(table[i].code), table[i].name);
         for (size_t j = 0; j < i; j++)
