@@ -131,17 +131,6 @@ int plat_reserve_space(int fd, uint64_t off, uint64_t len)
     return rc;
 }
 
-void plat_populate(void *addr, size_t len)
-{
-#ifdef MADV_POPULATE_WRITE
-    uintptr_t a = (uintptr_t)addr & ~(uintptr_t)4095;
-    madvise((void *)a, len + ((uintptr_t)addr - a), MADV_POPULATE_WRITE);
-#else
-    (void)addr;
-    (void)len;
-#endif
-}
-
 /* An OFD lock on byte 0: every attached process holds it shared; a process
  * that gets it exclusive knows it is alone.  Converting exclusive to shared
  * with F_OFD_SETLK is atomic. */
