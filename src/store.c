@@ -310,12 +310,10 @@ static void atfork_prepare(void)
         if (b->closed || b->no_slot)
             continue;
         uint32_t idx;
+        /* No writers' lock here (another thread may hold it and wait for
+         * b->mu): when the table is full the child attaches on its first
+         * call instead, reaping to make room. */
         int rc = slot_claim(b, SLOT_PENDING, getpid(), &idx);
-        if (rc && writer_lock(b) == 0) { /* full: make room */
-            reap_dead(b, NULL, REAP_FULL);
-            writer_unlock(b);
-            rc = slot_claim(b, SLOT_PENDING, getpid(), &idx);
-        }
         if (rc == 0) {
             struct bh_slot *cs = bh_slot_at(b, idx);
             uint32_t hw = 0;
