@@ -1,9 +1,13 @@
 # brain-plasma build.
 #
-#   make            build/libbrain.so, build/libbrain.a, build/brain (the CLI)
+#   make            build/libbrain.so, build/libbrain.a, build/brain (the CLI),
+#                   and the Python package brain_plasma installed (editable)
+#                   into .venv
 #   make test       set up (.venv, Debian packages when missing), build, run
-#                   every test: C tests, the same under ASan+UBSan, CLI tests
-#   make demo       set up, build, run a demo of two processes sharing values
+#                   every test: C tests, the same under ASan+UBSan, CLI tests,
+#                   Python tests
+#   make demo       set up, build, run the README's Basic Usage across two
+#                   Python processes, then the C demo
 #   make bench      the C benchmark against LMDB and memcpy (needs liblmdb-dev,
 #                   installed by `make deps-bench`)
 #
@@ -34,10 +38,10 @@ CLI_SRCS := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/c/*.c)
 TEST_HDRS := $(wildcard tests/c/*.h)
 
-.PHONY: all lib cli test test-c test-san test-cli demo bench deps deps-bench \
-        venv clean
+.PHONY: all lib cli python test test-c test-san test-cli test-python demo \
+        demo-c demo-python bench deps deps-bench venv clean
 
-all: lib cli
+all: lib cli python
 
 lib: $(BUILD)/libbrain.so $(BUILD)/libbrain.a
 cli: $(BUILD)/brain
@@ -73,26 +77,46 @@ $(VENV)/.done: requirements-dev.txt scripts/setup.sh
 
 venv: $(VENV)/.done
 
+# --- the Python package, compiled from the same src/*.c by setuptools ---------
+PY_PKG := $(wildcard python/brain_plasma/*.py python/brain_plasma/*.c \
+            python/brain_plasma/*.pyi) setup.py pyproject.toml
+$(VENV)/.python-done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e .
+	@touch $@
+
+python: $(VENV)/.python-done
+
 # --- tests ------------------------------------------------------------------
 test: deps venv
 	$(MAKE) test-c
 	$(MAKE) test-san
 	$(MAKE) test-cli
+	$(MAKE) test-python
 
-test-c: all $(BUILD)/run-tests
+test-c: lib cli $(BUILD)/run-tests
 	$(BUILD)/run-tests
 
 test-san:
 	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c
 
-test-cli: all venv
+test-cli: lib cli venv
 	BRAIN_CLI=$(abspath $(BUILD))/brain $(VENV)/bin/python -m pytest -q tests/cli
+
+test-python: lib python
+	$(VENV)/bin/python -m pytest -q tests/python
 
 # --- demo and benchmark -------------------------------------------------------
 $(BUILD)/demo: examples/demo.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ examples/demo.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
 
-demo: deps all $(BUILD)/demo
+demo: deps all
+	$(MAKE) demo-python
+	$(MAKE) demo-c
+
+demo-python: python
+	$(VENV)/bin/python examples/basic_usage.py
+
+demo-c: lib $(BUILD)/demo
 	$(BUILD)/demo
 
 $(BUILD)/bench-store: bench/bench_store.c $(BUILD)/libbrain.a $(LIB_HDRS)
@@ -102,4 +126,4 @@ bench: deps-bench all $(BUILD)/bench-store
 	$(BUILD)/bench-store
 
 clean:
-	rm -rf build
+	rm -rf build python/brain_plasma/*.so python/*.egg-info $(VENV)/.python-done

@@ -30,8 +30,12 @@ venv)
     PY=${PYTHON:-python3}
     if ! $PY -c 'import venv, ensurepip' >/dev/null 2>&1; then
         have_pkg python3-venv || need="$need python3-venv"
-        apt_install
     fi
+    # the extension is compiled against the interpreter's headers
+    if ! $PY -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' >/dev/null 2>&1; then
+        have_pkg python3-dev || need="$need python3-dev"
+    fi
+    apt_install
     [ -x .venv/bin/python ] || $PY -m venv .venv
     .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
     ;;

@@ -473,3 +473,32 @@ TEST(store_at_absolute_path_outside_dev_shm)
     ASSERT_ERR(brain_open(p, 0, NULL, &b), BRAIN_ENOSTORE);
     free(buf);
 }
+
+TEST(close_releases_views_pins)
+{
+    brain *a = t_create(0, 16 << 20);
+    brain *b = t_open(0);
+    uint64_t used0 = t_used(a);
+    char *buf = t_xmalloc(1 << 20);
+    memset(buf, 2, 1 << 20);
+    ASSERT_OK(brain_put(a, NULL, "v", buf, 1 << 20, NULL, NULL));
+    brain_view views[5];
+    for (int i = 0; i < 5; i++) {
+        memset(&views[i], 0, sizeof views[i]);
+        ASSERT_OK(brain_get(b, NULL, "v", &views[i]));
+    }
+    ASSERT_GE_U64(t_stats(a).pins, 1);
+    ASSERT_OK(brain_delete(a, NULL, "v"));
+    ASSERT_GT_U64(t_stats(a).limbo, 0);
+    /* closing the handle drops its pins without releasing the views */
+    ASSERT_OK(brain_close(b));
+    ASSERT_EQ_U64(t_stats(a).pins, 0);
+    ASSERT_OK(brain_put(a, NULL, "w", "w", 1, NULL, NULL));
+    ASSERT_OK(brain_delete(a, NULL, "w"));
+    brain_stats st = t_stats(a);
+    ASSERT_EQ_U64(st.limbo, 0);
+    ASSERT_EQ_U64(st.used, used0);
+    free(buf);
+    t_check_store(a);
+    t_destroy(a, 0);
+}

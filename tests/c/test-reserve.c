@@ -259,3 +259,26 @@ TEST(dead_reserver_space_reclaimed)
     t_check_store(b);
     t_destroy(b, 0);
 }
+
+TEST(publish_applies_type_desc_and_ttl)
+{
+    brain *b = t_create(0, 0);
+    brain_put_opts o = {.type = BRAIN_TYPE_JSON, .desc = "reserved json",
+                        .ttl_ms = 60000};
+    brain_reservation *res = NULL;
+    void *data = NULL;
+    int64_t before = t_real_ns();
+    ASSERT_OK(brain_reserve(b, "r", "doc", 7, &o, &res, &data));
+    memcpy(data, "{\"a\":1}", 7);
+    uint64_t v = 0;
+    ASSERT_OK(brain_publish(b, res, &v));
+    char sb[128];
+    brain_info m;
+    ASSERT_OK(brain_meta(b, "r", "doc", &m, sb, sizeof sb));
+    ASSERT_EQ_INT(m.type, BRAIN_TYPE_JSON);
+    ASSERT_STR_EQ(m.desc, "reserved json");
+    ASSERT_EQ_U64(m.version, v);
+    ASSERT_GE(m.expires_ns, before + 59000ll * 1000000);
+    ASSERT_EQ_U64(m.size, 7);
+    t_destroy(b, 0);
+}

@@ -1,0 +1,1813 @@
+/*
+ * _core.c - the CPython extension over libbrain.
+ *
+ * Two heap types: Store wraps one open `brain *`; View wraps one pinned
+ * brain_view and exports it through the buffer protocol, read-only, the way
+ * CPython's mmap module exports its mapping (an exports counter, no release
+ * while a buffer is alive).  The pin is released when the View is
+ * deallocated.  Everything else (what a value means, names, the Brain API)
+ * lives in the Python layer.
+ *
+ * Lifetimes: a View holds a strong reference to its Store.  Store.close()
+ * marks the handle closed at once (every later call raises ECLOSED's
+ * exception) but the brain handle itself is closed only when no View and no
+ * call that released the GIL still uses it, so an array that points into the
+ * store never outlives its mapping.
+ *
+ * Errors: every BRAIN_E* code raises the class registered for it with
+ * _set_exceptions() (the Python layer's tree), or _core.Error when none is,
+ * carrying brain_errdetail() as the message and the code as .code.
+ *
+ * The GIL is released around copies of more than SMALL_COPY bytes, around
+ * waits, and around operations that may scan the store (list, resize,
+ * check, expire, reap).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brain.h"
+
+#define SMALL_COPY (64 * 1024)   /* copies below this keep the GIL */
+#define READ_STACK 4096          /* first read attempt goes here */
+#define WAIT_SLICE_MS 200        /* waits wake this often to check signals */
+/* Not a libbrain code: a call on a Store after close(). */
+#define CORE_ECLOSED (-30800)
+/* Not a stored tag: fetch() returns it with the bare stream of a small
+ * pickle value that has no out-of-band buffers (pickle.loads it as is). */
+#define CORE_PICKLE_STREAM (-3)
+
+/* ---- module state ------------------------------------------------------- */
+
+typedef struct {
+    PyTypeObject *store_type;
+    PyTypeObject *view_type;
+    PyObject *error;    /* _core.Error */
+    PyObject *errmap;   /* dict: int code -> exception class */
+} core_state;
+
+static inline core_state *get_state(PyObject *module)
+{
+    return (core_state *)PyModule_GetState(module);
+}
+
+static struct PyModuleDef core_module;
+
+static core_state *state_of_type(PyTypeObject *tp)
+{
+    PyObject *m = PyType_GetModuleByDef(tp, &core_module);
+    return m ? get_state(m) : NULL;
+}
+
+/* Raises the exception for STATUS with the thread's last detail. */
+static PyObject *raise_status(core_state *st, int status)
+{
+    const char *detail = brain_errdetail();
+    PyObject *cls = NULL;
+    if (st && st->errmap) {
+        PyObject *key = PyLong_FromLong(status);
+        if (!key)
+            return NULL;
+        cls = PyDict_GetItemWithError(st->errmap, key);
+        Py_DECREF(key);
+        if (!cls && PyErr_Occurred())
+            return NULL;
+    }
+    if (!cls)
+        cls = st ? st->error : PyExc_RuntimeError;
+    PyObject *msg = PyUnicode_FromFormat("%s", (detail && *detail) ? detail
+                                                  : brain_strerror(status));
+    if (!msg)
+        return NULL;
+    PyObject *exc = PyObject_CallOneArg(cls, msg);
+    Py_DECREF(msg);
+    if (!exc)
+        return NULL;
+    PyObject *code = PyLong_FromLong(status);
+    if (code) {
+        if (PyObject_SetAttrString(exc, "code", code) < 0)
+            PyErr_Clear();
+        Py_DECREF(code);
+    }
+    PyObject *ename = PyUnicode_FromString(brain_errname(status));
+    if (ename) {
+        if (PyObject_SetAttrString(exc, "errname", ename) < 0)
+            PyErr_Clear();
+        Py_DECREF(ename);
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* ---- Store -------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    brain *b;
+    int closed;          /* close() was called */
+    Py_ssize_t users;    /* live Views + calls running without the GIL */
+    PyObject *weakrefs;
+} StoreObject;
+
+typedef struct {
+    PyObject_HEAD
+    StoreObject *store;
+    brain_view view;
+    Py_ssize_t exports;
+    int held;
+} ViewObject;
+
+/* Closes the handle once nothing uses it.  Called with the GIL. */
+static void store_maybe_close(StoreObject *s)
+{
+    if (s->closed && s->users == 0 && s->b) {
+        brain *b = s->b;
+        s->b = NULL;
+        brain_close(b);
+    }
+}
+
+/* Returns the open handle, or raises ECLOSED's exception. */
+static brain *store_handle(StoreObject *s)
+{
+    if (s->closed || !s->b) {
+        core_state *st = state_of_type(Py_TYPE(s));
+        PyErr_Clear();
+        PyObject *cls = NULL;
+        if (st && st->errmap) {
+            PyObject *key = PyLong_FromLong(CORE_ECLOSED);
+            cls = key ? PyDict_GetItemWithError(st->errmap, key) : NULL;
+            Py_XDECREF(key);
+        }
+        if (!cls)
+            cls = st ? st->error : PyExc_RuntimeError;
+        PyErr_SetString(cls, "the store handle is closed; open it again "
+                             "(Brain.wake_up() or Brain.start())");
+        return NULL;
+    }
+    return s->b;
+}
+
+#define ENTER(s) ((s)->users++)
+#define LEAVE(s) do { (s)->users--; store_maybe_close(s); } while (0)
+
+static PyObject *fail(StoreObject *s, int rc)
+{
+    return raise_status(state_of_type(Py_TYPE(s)), rc);
+}
+
+/* Converts an optional str argument to UTF-8; None -> NULL. */
+static int opt_utf8(PyObject *o, const char **out)
+{
+    if (o == NULL || o == Py_None) {
+        *out = NULL;
+        return 1;
+    }
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "expected str or None, got %.100s",
+                     Py_TYPE(o)->tp_name);
+        return 0;
+    }
+    *out = PyUnicode_AsUTF8(o);
+    return *out != NULL;
+}
+
+static int req_utf8(PyObject *o, const char **out)
+{
+    if (!PyUnicode_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "expected str, got %.100s",
+                     Py_TYPE(o)->tp_name);
+        return 0;
+    }
+    *out = PyUnicode_AsUTF8(o);
+    return *out != NULL;
+}
+
+static int fill_opts(brain_put_opts *o, unsigned type, PyObject *desc,
+                     long long ttl_ms, PyObject *if_version)
+{
+    memset(o, 0, sizeof *o);
+    o->type = type;
+    o->ttl_ms = ttl_ms;
+    if (!opt_utf8(desc, &o->desc))
+        return 0;
+    if (if_version && if_version != Py_None) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(if_version);
+        if (v == (unsigned long long)-1 && PyErr_Occurred())
+            return 0;
+        o->flags |= BRAIN_PUT_IF_VERSION;
+        o->if_version = v;
+    }
+    return 1;
+}
+
+static double ns_to_s(int64_t ns) { return (double)ns / 1e9; }
+
+static PyObject *info_to_dict(const brain_info *in)
+{
+    PyObject *expires = in->expires_ns ? PyFloat_FromDouble(ns_to_s(in->expires_ns))
+                                       : Py_NewRef(Py_None);
+    if (!expires)
+        return NULL;
+    PyObject *desc;
+    if (in->desc && in->desc_len)
+        desc = PyUnicode_DecodeUTF8(in->desc, in->desc_len, "replace");
+    else
+        desc = Py_NewRef(Py_None);
+    if (!desc) {
+        Py_DECREF(expires);
+        return NULL;
+    }
+    PyObject *d = Py_BuildValue(
+        "{s:s#,s:s#,s:I,s:s,s:K,s:K,s:d,s:d,s:N,s:y#,s:N}",
+        "namespace", in->ns ? in->ns : "", (Py_ssize_t)(in->ns ? in->ns_len : 0),
+        "name", in->name ? in->name : "", (Py_ssize_t)(in->name ? in->name_len : 0),
+        "type", (unsigned)in->type,
+        "type_name", brain_type_name(in->type),
+        "size", (unsigned long long)in->size,
+        "version", (unsigned long long)in->version,
+        "created", ns_to_s(in->created_ns),
+        "updated", ns_to_s(in->updated_ns),
+        "expires", expires,
+        "object_id", (const char *)in->object_id, (Py_ssize_t)BRAIN_OBJECT_ID_SIZE,
+        "description", desc);
+    return d;
+}
+
+static PyObject *Store_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"path", "create", "capacity", "exclusive",
+                             "max_procs", "max_namespaces", NULL};
+    const char *path;
+    int create = 1, excl = 0;
+    unsigned long long capacity = 0;
+    unsigned int max_procs = 0, max_ns = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|pKpII:Store", kwlist, &path,
+                                     &create, &capacity, &excl, &max_procs,
+                                     &max_ns))
+        return NULL;
+    brain_config cfg = {capacity, max_procs, max_ns};
+    unsigned flags = (create ? BRAIN_CREATE : 0) | (create && excl ? BRAIN_EXCL : 0);
+    brain *b = NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_open(path, flags, &cfg, &b);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_status(state_of_type(type), rc);
+    StoreObject *s = (StoreObject *)type->tp_alloc(type, 0);
+    if (!s) {
+        brain_close(b);
+        return NULL;
+    }
+    s->b = b;
+    return (PyObject *)s;
+}
+
+static void Store_dealloc(StoreObject *s)
+{
+    PyTypeObject *tp = Py_TYPE(s);
+    PyObject_GC_UnTrack(s);
+    if (s->weakrefs)
+        PyObject_ClearWeakRefs((PyObject *)s);
+    if (s->b) {
+        brain_close(s->b);
+        s->b = NULL;
+    }
+    tp->tp_free(s);
+    Py_DECREF(tp);
+}
+
+static int Store_traverse(StoreObject *s, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(s));
+    return 0;
+}
+
+static PyObject *Store_close(StoreObject *s, PyObject *Py_UNUSED(ignored))
+{
+    s->closed = 1;
+    store_maybe_close(s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Store_get_closed(StoreObject *s, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(s->closed);
+}
+
+static PyObject *Store_get_path(StoreObject *s, void *Py_UNUSED(c))
+{
+    brain *b = store_handle(s);
+    return b ? PyUnicode_FromString(brain_path(b)) : NULL;
+}
+
+static PyObject *Store_enter(StoreObject *s, PyObject *Py_UNUSED(a))
+{
+    return Py_NewRef(s);
+}
+
+static PyObject *Store_exit(StoreObject *s, PyObject *Py_UNUSED(a))
+{
+    return Store_close(s, NULL);
+}
+
+/* put(ns, name, data, type=0, desc=None, ttl_ms=0, if_version=None) -> version */
+static PyObject *Store_put(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", "name", "data", "type", "desc", "ttl_ms",
+                             "if_version", NULL};
+    PyObject *nso, *nameo, *desc = Py_None, *ifv = Py_None;
+    Py_buffer data;
+    unsigned int type = BRAIN_TYPE_BYTES;
+    long long ttl = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOy*|IOLO:put", kwlist, &nso,
+                                     &nameo, &data, &type, &desc, &ttl, &ifv))
+        return NULL;
+    PyObject *ret = NULL;
+    const char *ns, *name;
+    brain_put_opts o;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
+        !fill_opts(&o, type, desc, ttl, ifv))
+        goto done;
+    uint64_t version = 0;
+    int rc;
+    if (data.len > SMALL_COPY) {
+        ENTER(s);
+        Py_BEGIN_ALLOW_THREADS
+        rc = brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version);
+        Py_END_ALLOW_THREADS
+        LEAVE(s);
+    } else {
+        rc = brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version);
+    }
+    if (rc)
+        fail(s, rc);
+    else
+        ret = PyLong_FromUnsignedLongLong(version);
+done:
+    PyBuffer_Release(&data);
+    return ret;
+}
+
+/* Collects contiguous buffers from a sequence.  Returns count or -1. */
+static Py_ssize_t get_buffers(PyObject *seq, Py_buffer **out)
+{
+    PyObject *fast = PySequence_Fast(seq, "buffers must be a sequence");
+    if (!fast)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    Py_buffer *bufs = PyMem_Calloc(n ? (size_t)n : 1, sizeof *bufs);
+    if (!bufs) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, i), &bufs[i],
+                               PyBUF_C_CONTIGUOUS) < 0) {
+            for (Py_ssize_t j = 0; j < i; j++)
+                PyBuffer_Release(&bufs[j]);
+            PyMem_Free(bufs);
+            Py_DECREF(fast);
+            return -1;
+        }
+    }
+    Py_DECREF(fast);
+    *out = bufs;
+    return n;
+}
+
+static void release_buffers(Py_buffer *bufs, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyBuffer_Release(&bufs[i]);
+    PyMem_Free(bufs);
+}
+
+/* Lays out a pickle value (stream + buffers) into DST of TOTAL bytes. */
+static int pickle_fill(void *dst, uint64_t total, const Py_buffer *stream,
+                       const Py_buffer *bufs, uint32_t n, const uint64_t *lens,
+                       const uint64_t *offs)
+{
+    int rc = brain_pickle_write_header(dst, (size_t)total, (uint64_t)stream->len,
+                                       n, lens);
+    if (rc)
+        return rc;
+    char *p = dst;
+    memcpy(p + offs[0], stream->buf, (size_t)stream->len);
+    for (uint32_t i = 0; i < n; i++)
+        memcpy(p + offs[i + 1], bufs[i].buf, (size_t)bufs[i].len);
+    return 0;
+}
+
+/* Computes a pickle layout.  Returns 0 or a status; lens and offs are malloc'ed. */
+static int pickle_plan(const Py_buffer *stream, const Py_buffer *bufs,
+                       Py_ssize_t n, uint64_t **lens, uint64_t **offs,
+                       uint64_t *total)
+{
+    if ((unsigned long long)n > UINT32_MAX)
+        return BRAIN_ETYPE;
+    *lens = malloc(sizeof(uint64_t) * ((size_t)n + 1));
+    *offs = malloc(sizeof(uint64_t) * ((size_t)n + 1));
+    if (!*lens || !*offs) {
+        free(*lens);
+        free(*offs);
+        *lens = *offs = NULL;
+        return BRAIN_ENOMEM;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        (*lens)[i] = (uint64_t)bufs[i].len;
+    return brain_pickle_layout((uint64_t)stream->len, (uint32_t)n, *lens, *offs,
+                               total);
+}
+
+/* put_pickle(ns, name, stream, buffers, desc=None, ttl_ms=0, if_version=None)
+ * Reserves the whole layout in the store and writes the stream and every
+ * out-of-band buffer straight into it (GIL released), then publishes. */
+static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", "name", "stream", "buffers", "desc",
+                             "ttl_ms", "if_version", NULL};
+    PyObject *nso, *nameo, *bufseq, *desc = Py_None, *ifv = Py_None;
+    Py_buffer stream;
+    long long ttl = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOy*O|OLO:put_pickle", kwlist,
+                                     &nso, &nameo, &stream, &bufseq, &desc,
+                                     &ttl, &ifv))
+        return NULL;
+    PyObject *ret = NULL;
+    Py_buffer *bufs = NULL;
+    Py_ssize_t n = -1;
+    uint64_t *lens = NULL, *offs = NULL, total = 0, version = 0;
+    const char *ns, *name;
+    brain_put_opts o;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
+        !fill_opts(&o, BRAIN_TYPE_PICKLE, desc, ttl, ifv))
+        goto done;
+    n = get_buffers(bufseq, &bufs);
+    if (n < 0)
+        goto done;
+    int rc = pickle_plan(&stream, bufs, n, &lens, &offs, &total);
+    if (rc) {
+        fail(s, rc);
+        goto done;
+    }
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    brain_reservation *res = NULL;
+    void *dst = NULL;
+    rc = brain_reserve(b, ns, name, (size_t)total, &o, &res, &dst);
+    if (rc == 0) {
+        rc = pickle_fill(dst, total, &stream, bufs, (uint32_t)n, lens, offs);
+        if (rc)
+            brain_abort(b, res);
+        else
+            rc = brain_publish(b, res, &version);
+    }
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc)
+        fail(s, rc);
+    else
+        ret = PyLong_FromUnsignedLongLong(version);
+done:
+    free(lens);
+    free(offs);
+    if (n >= 0)
+        release_buffers(bufs, n);
+    PyBuffer_Release(&stream);
+    return ret;
+}
+
+/* Reads a shape tuple into SHAPE; returns ndim or -1. */
+static int parse_shape(PyObject *shapeo, uint64_t *shape)
+{
+    PyObject *fast = PySequence_Fast(shapeo, "shape must be a sequence");
+    if (!fast)
+        return -1;
+    Py_ssize_t nd = PySequence_Fast_GET_SIZE(fast);
+    if (nd > BRAIN_ARRAY_MAX_DIMS) {
+        Py_DECREF(fast);
+        PyErr_Format(PyExc_ValueError, "%zd dimensions; at most %d", nd,
+                     BRAIN_ARRAY_MAX_DIMS);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nd; i++) {
+        unsigned long long v =
+            PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(fast, i));
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        shape[i] = v;
+    }
+    Py_DECREF(fast);
+    return (int)nd;
+}
+
+/* put_array(ns, name, dtype, shape, data, desc=None, ttl_ms=0,
+ *           if_version=None) -> version.  DATA: the C-order bytes. */
+static PyObject *Store_put_array(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", "name", "dtype", "shape", "data", "desc",
+                             "ttl_ms", "if_version", NULL};
+    PyObject *nso, *nameo, *shapeo, *desc = Py_None, *ifv = Py_None;
+    const char *dtype;
+    Py_buffer data;
+    long long ttl = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOsOy*|OLO:put_array", kwlist,
+                                     &nso, &nameo, &dtype, &shapeo, &data,
+                                     &desc, &ttl, &ifv))
+        return NULL;
+    PyObject *ret = NULL;
+    const char *ns, *name;
+    brain_put_opts o;
+    uint64_t shape[BRAIN_ARRAY_MAX_DIMS];
+    brain_array a;
+    uint64_t version = 0;
+    int rc, nd;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
+        !fill_opts(&o, BRAIN_TYPE_ARRAY, desc, ttl, ifv))
+        goto done;
+    if ((nd = parse_shape(shapeo, shape)) < 0)
+        goto done;
+    if ((rc = brain_array_init(&a, dtype, (uint32_t)nd, shape))) {
+        fail(s, rc);
+        goto done;
+    }
+    if ((uint64_t)data.len != a.nbytes) {
+        PyErr_Format(PyExc_ValueError,
+                     "array data has %zd bytes; dtype %s and the shape need %llu",
+                     data.len, dtype, (unsigned long long)a.nbytes);
+        goto done;
+    }
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_put_array(b, ns, name, &a, data.buf, &o, &version);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc)
+        fail(s, rc);
+    else
+        ret = PyLong_FromUnsignedLongLong(version);
+done:
+    PyBuffer_Release(&data);
+    return ret;
+}
+
+static PyObject *new_view(StoreObject *s, const brain_view *v);
+
+/* fetch(ns, name, small=65536) -> (type, bytes | View)
+ * Copies values up to SMALL bytes out (no pin); pins larger ones. */
+static PyObject *Store_fetch(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", "name", "small", NULL};
+    PyObject *nso, *nameo;
+    Py_ssize_t small = SMALL_COPY;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|n:fetch", kwlist, &nso,
+                                     &nameo, &small))
+        return NULL;
+    if (small < 0)
+        small = 0;
+    const char *ns, *name;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+        return NULL;
+    char stack[READ_STACK];
+    size_t size = 0;
+    brain_info info;
+    int rc = brain_read(b, ns, name, stack, sizeof stack, &size, &info);
+    if (rc == 0) {
+        brain_pickle p;
+        if (info.type == BRAIN_TYPE_PICKLE &&
+            brain_pickle_parse(stack, size, &p) == 0 && p.nbufs == 0)
+            return Py_BuildValue("(iy#)", CORE_PICKLE_STREAM, stack + p.stream_offset,
+                                 (Py_ssize_t)p.stream_len);
+        return Py_BuildValue("(Iy#)", (unsigned)info.type, stack, (Py_ssize_t)size);
+    }
+    /* too big for the stack: copy into a bytes object, or pin */
+    while (rc == BRAIN_ERANGE && size <= (size_t)small) {
+        PyObject *bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+        if (!bytes)
+            return NULL;
+        size_t cap = size;
+        rc = brain_read(b, ns, name, PyBytes_AS_STRING(bytes), cap, &size, &info);
+        if (rc == 0) {
+            if (size != cap && _PyBytes_Resize(&bytes, (Py_ssize_t)size) < 0)
+                return NULL;
+            return Py_BuildValue("(IN)", (unsigned)info.type, bytes);
+        }
+        Py_DECREF(bytes);
+    }
+    if (rc && rc != BRAIN_ERANGE)
+        return fail(s, rc);
+    brain_view v;
+    rc = brain_get(b, ns, name, &v);
+    if (rc)
+        return fail(s, rc);
+    PyObject *view = new_view(s, &v);
+    if (!view)
+        return NULL;
+    return Py_BuildValue("(IN)", (unsigned)v.info.type, view);
+}
+
+/* read(ns, name, writable=False) -> (type, bytes | bytearray): a copy. */
+static PyObject *Store_read(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", "name", "writable", NULL};
+    PyObject *nso, *nameo;
+    int writable = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|p:read", kwlist, &nso,
+                                     &nameo, &writable))
+        return NULL;
+    const char *ns, *name;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+        return NULL;
+    brain_info info;
+    size_t size = 0, cap = 0;
+    int rc = brain_meta(b, ns, name, &info, NULL, 0);
+    if (rc)
+        return fail(s, rc);
+    cap = (size_t)info.size;
+    for (;;) {
+        PyObject *out = writable ? PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)cap)
+                                 : PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+        if (!out)
+            return NULL;
+        char *dst = writable ? PyByteArray_AS_STRING(out) : PyBytes_AS_STRING(out);
+        char dummy;
+        if (cap == 0)
+            dst = &dummy;
+        ENTER(s);
+        Py_BEGIN_ALLOW_THREADS
+        rc = brain_read(b, ns, name, dst, cap, &size, &info);
+        Py_END_ALLOW_THREADS
+        LEAVE(s);
+        if (rc == BRAIN_ERANGE) { /* replaced by a larger value meanwhile */
+            Py_DECREF(out);
+            cap = size;
+            continue;
+        }
+        if (rc) {
+            Py_DECREF(out);
+            return fail(s, rc);
+        }
+        if (size != cap) {
+            int r = writable ? PyByteArray_Resize(out, (Py_ssize_t)size)
+                             : _PyBytes_Resize(&out, (Py_ssize_t)size);
+            if (r < 0) {
+                Py_XDECREF(out);
+                return NULL;
+            }
+        }
+        return Py_BuildValue("(IN)", (unsigned)info.type, out);
+    }
+}
+
+/* get(ns, name) -> View (pinned, zero-copy) */
+static PyObject *Store_get(StoreObject *s, PyObject *args)
+{
+    PyObject *nso, *nameo;
+    if (!PyArg_ParseTuple(args, "OO:get", &nso, &nameo))
+        return NULL;
+    const char *ns, *name;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+        return NULL;
+    brain_view v;
+    int rc = brain_get(b, ns, name, &v);
+    if (rc)
+        return fail(s, rc);
+    return new_view(s, &v);
+}
+
+static PyObject *Store_meta(StoreObject *s, PyObject *args)
+{
+    PyObject *nso, *nameo;
+    if (!PyArg_ParseTuple(args, "OO:meta", &nso, &nameo))
+        return NULL;
+    const char *ns, *name;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+        return NULL;
+    char strbuf[BRAIN_NS_MAX + BRAIN_NAME_MAX + BRAIN_DESC_MAX + 3];
+    brain_info info;
+    int rc = brain_meta(b, ns, name, &info, strbuf, sizeof strbuf);
+    if (rc)
+        return fail(s, rc);
+    return info_to_dict(&info);
+}
+
+static PyObject *Store_exists(StoreObject *s, PyObject *args)
+{
+    PyObject *nso, *nameo;
+    if (!PyArg_ParseTuple(args, "OO:exists", &nso, &nameo))
+        return NULL;
+    const char *ns, *name;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+        return NULL;
+    int rc = brain_exists(b, ns, name);
+    if (rc < 0)
+        return fail(s, rc);
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *Store_delete(StoreObject *s, PyObject *args)
+{
+    PyObject *nso, *nameo;
+    if (!PyArg_ParseTuple(args, "OO:delete", &nso, &nameo))
+        return NULL;
+    const char *ns, *name;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+        return NULL;
+    int rc = brain_delete(b, ns, name);
+    if (rc)
+        return fail(s, rc);
+    Py_RETURN_NONE;
+}
+
+/* put_many([(ns, name, data, type, desc, ttl_ms, if_version), ...])
+ * -> [versions]; atomic.  On error the exception has .index. */
+static PyObject *Store_put_many(StoreObject *s, PyObject *arg)
+{
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    PyObject *fast = PySequence_Fast(arg, "put_many takes a sequence of tuples");
+    if (!fast)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *ret = NULL;
+    size_t alloc = n ? (size_t)n : 1;
+    brain_item *items = PyMem_Calloc(alloc, sizeof *items);
+    brain_put_opts *opts = PyMem_Calloc(alloc, sizeof *opts);
+    Py_buffer *bufs = PyMem_Calloc(alloc, sizeof *bufs);
+    uint64_t *versions = PyMem_Calloc(alloc, sizeof *versions);
+    Py_ssize_t got = 0;
+    size_t total = 0;
+    if (!items || !opts || !bufs || !versions) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < n; got++) {
+        PyObject *t = PySequence_Fast_GET_ITEM(fast, got);
+        PyObject *nso, *nameo, *desc = Py_None, *ifv = Py_None;
+        unsigned int type = 0;
+        long long ttl = 0;
+        if (!PyTuple_Check(t)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "put_many items are (ns, name, data, type, desc, ttl_ms, if_version)");
+            goto done;
+        }
+        if (!PyArg_ParseTuple(t, "OOy*|IOLO:put_many", &nso, &nameo, &bufs[got],
+                              &type, &desc, &ttl, &ifv))
+            goto done;
+        if (!opt_utf8(nso, &items[got].ns) || !req_utf8(nameo, &items[got].name) ||
+            !fill_opts(&opts[got], type, desc, ttl, ifv)) {
+            PyBuffer_Release(&bufs[got]);
+            goto done;
+        }
+        items[got].data = bufs[got].buf;
+        items[got].size = (size_t)bufs[got].len;
+        items[got].opts = &opts[got];
+        total += (size_t)bufs[got].len;
+    }
+    size_t failed = 0;
+    int rc;
+    ENTER(s);
+    if (total > SMALL_COPY) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = brain_put_many(b, (size_t)n, items, versions, &failed);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = brain_put_many(b, (size_t)n, items, versions, &failed);
+    }
+    LEAVE(s);
+    if (rc) {
+        fail(s, rc);
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        PyObject *idx = PyLong_FromSize_t(failed);
+        if (idx && ev && PyObject_SetAttrString(ev, "index", idx) < 0)
+            PyErr_Clear();
+        Py_XDECREF(idx);
+        PyErr_Restore(et, ev, tb);
+        goto done;
+    }
+    ret = PyList_New(n);
+    if (!ret)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(versions[i]);
+        if (!v) {
+            Py_CLEAR(ret);
+            goto done;
+        }
+        PyList_SET_ITEM(ret, i, v);
+    }
+done:
+    for (Py_ssize_t i = 0; i < got; i++)
+        PyBuffer_Release(&bufs[i]);
+    PyMem_Free(items);
+    PyMem_Free(opts);
+    PyMem_Free(bufs);
+    PyMem_Free(versions);
+    Py_DECREF(fast);
+    return ret;
+}
+
+/* get_many([(ns, name), ...]) -> [View]; one consistent snapshot. */
+static PyObject *Store_get_many(StoreObject *s, PyObject *arg)
+{
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    PyObject *fast = PySequence_Fast(arg, "get_many takes a sequence of (ns, name)");
+    if (!fast)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *ret = NULL;
+    size_t alloc = n ? (size_t)n : 1;
+    brain_key *keys = PyMem_Calloc(alloc, sizeof *keys);
+    brain_view *views = PyMem_Calloc(alloc, sizeof *views);
+    if (!keys || !views) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *nso, *nameo;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "OO:get_many",
+                              &nso, &nameo) ||
+            !opt_utf8(nso, &keys[i].ns) || !req_utf8(nameo, &keys[i].name))
+            goto done;
+    }
+    size_t failed = 0;
+    int rc = brain_get_many(b, (size_t)n, keys, views, &failed);
+    if (rc) {
+        fail(s, rc);
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        PyObject *idx = PyLong_FromSize_t(failed);
+        if (idx && ev && PyObject_SetAttrString(ev, "index", idx) < 0)
+            PyErr_Clear();
+        Py_XDECREF(idx);
+        PyErr_Restore(et, ev, tb);
+        goto done;
+    }
+    ret = PyList_New(n);
+    Py_ssize_t made = 0;
+    if (ret) {
+        for (; made < n; made++) {
+            PyObject *v = new_view(s, &views[made]);
+            if (!v)
+                break;
+            PyList_SET_ITEM(ret, made, v);
+        }
+    }
+    if (!ret || made < n) {
+        /* Views already made release their pins when the list goes;
+         * new_view released views[made] itself when it failed. */
+        for (Py_ssize_t i = ret ? made + 1 : 0; i < n; i++)
+            brain_view_release(b, &views[i]);
+        Py_CLEAR(ret);
+    }
+done:
+    PyMem_Free(keys);
+    PyMem_Free(views);
+    Py_DECREF(fast);
+    return ret;
+}
+
+/* list(ns=None, all=False) -> [info dict] */
+static PyObject *Store_list(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", "all", NULL};
+    PyObject *nso = Py_None;
+    int all = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Op:list", kwlist, &nso, &all))
+        return NULL;
+    const char *ns;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns))
+        return NULL;
+    brain_list *l = NULL;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_list_names(b, ns, all, &l);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc)
+        return fail(s, rc);
+    PyObject *out = PyList_New((Py_ssize_t)l->count);
+    for (size_t i = 0; out && i < l->count; i++) {
+        PyObject *d = info_to_dict(&l->items[i]);
+        if (!d) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, d);
+    }
+    brain_list_free(l);
+    return out;
+}
+
+/* names(ns=None, all=False) -> [str]: the names only, cheaper than list. */
+static PyObject *Store_names(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", "all", NULL};
+    PyObject *nso = Py_None;
+    int all = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Op:names", kwlist, &nso, &all))
+        return NULL;
+    const char *ns;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns))
+        return NULL;
+    brain_list *l = NULL;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_list_names(b, ns, all, &l);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc)
+        return fail(s, rc);
+    PyObject *out = PyList_New((Py_ssize_t)l->count);
+    for (size_t i = 0; out && i < l->count; i++) {
+        PyObject *d = PyUnicode_DecodeUTF8(l->items[i].name, l->items[i].name_len,
+                                           "replace");
+        if (!d) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, d);
+    }
+    brain_list_free(l);
+    return out;
+}
+
+static PyObject *Store_namespaces(StoreObject *s, PyObject *Py_UNUSED(a))
+{
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    brain_ns_info *v = NULL;
+    size_t n = 0;
+    int rc = brain_namespaces(b, &v, &n);
+    if (rc)
+        return fail(s, rc);
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; out && i < n; i++) {
+        PyObject *d = Py_BuildValue("{s:s,s:K,s:K,s:K}", "name", v[i].name,
+                                    "names", (unsigned long long)v[i].names,
+                                    "bytes", (unsigned long long)v[i].bytes,
+                                    "version", (unsigned long long)v[i].version);
+        if (!d) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, d);
+    }
+    free(v);
+    return out;
+}
+
+static PyObject *Store_ns_clear(StoreObject *s, PyObject *arg)
+{
+    const char *ns;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(arg, &ns))
+        return NULL;
+    size_t removed = 0;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_ns_clear(b, ns, &removed);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc)
+        return fail(s, rc);
+    return PyLong_FromSize_t(removed);
+}
+
+/* wait(ns, name, after_version, timeout_ms=-1) -> version
+ * name None waits on the namespace.  Wakes every WAIT_SLICE_MS to let
+ * signal handlers (KeyboardInterrupt) run. */
+static PyObject *Store_wait(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", "name", "after_version", "timeout_ms", NULL};
+    PyObject *nso, *nameo;
+    unsigned long long after = 0;
+    long long timeout = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOK|L:wait", kwlist, &nso,
+                                     &nameo, &after, &timeout))
+        return NULL;
+    const char *ns, *name;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !opt_utf8(nameo, &name))
+        return NULL;
+    uint64_t version = 0;
+    int rc;
+    long long left = timeout;
+    for (;;) {
+        long long slice = (left < 0 || left > WAIT_SLICE_MS) ? WAIT_SLICE_MS : left;
+        ENTER(s);
+        Py_BEGIN_ALLOW_THREADS
+        rc = brain_wait(b, ns, name, after, slice, &version);
+        Py_END_ALLOW_THREADS
+        LEAVE(s);
+        if (rc != BRAIN_ETIMEDOUT)
+            break;
+        if (left >= 0) {
+            left -= slice;
+            if (left <= 0)
+                break;
+        }
+        if (PyErr_CheckSignals() < 0)
+            return NULL;
+        if (!(b = store_handle(s)))
+            return NULL;
+    }
+    if (rc)
+        return fail(s, rc);
+    return PyLong_FromUnsignedLongLong(version);
+}
+
+static PyObject *Store_version(StoreObject *s, PyObject *Py_UNUSED(a))
+{
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    uint64_t v = 0;
+    int rc = brain_version(b, &v);
+    if (rc)
+        return fail(s, rc);
+    return PyLong_FromUnsignedLongLong(v);
+}
+
+typedef int (*count_fn)(brain *, size_t *);
+
+static PyObject *count_call(StoreObject *s, count_fn fn)
+{
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    size_t n = 0;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(b, &n);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc)
+        return fail(s, rc);
+    return PyLong_FromSize_t(n);
+}
+
+static PyObject *Store_expire(StoreObject *s, PyObject *Py_UNUSED(a))
+{
+    return count_call(s, brain_expire);
+}
+
+static PyObject *Store_reap(StoreObject *s, PyObject *Py_UNUSED(a))
+{
+    return count_call(s, brain_reap);
+}
+
+static PyObject *Store_stats(StoreObject *s, PyObject *Py_UNUSED(a))
+{
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    brain_stats st;
+    int rc = brain_stats_get(b, &st);
+    if (rc)
+        return fail(s, rc);
+#define K(f) #f, (unsigned long long)st.f
+    return Py_BuildValue(
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}",
+        K(capacity), K(file_size), K(used), K(free), K(largest_free), K(limbo),
+        K(names), K(namespaces), K(procs), K(pins), K(version), K(index_slots),
+        K(blocks), K(free_blocks), K(recoveries), K(reaped), K(max_procs),
+        K(max_namespaces));
+#undef K
+}
+
+static PyObject *Store_resize(StoreObject *s, PyObject *arg)
+{
+    unsigned long long cap = PyLong_AsUnsignedLongLong(arg);
+    if (cap == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_resize(b, cap);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc)
+        return fail(s, rc);
+    Py_RETURN_NONE;
+}
+
+typedef struct {
+    char **msgs;
+    size_t n, cap;
+    int oom;
+} report_ctx;
+
+static void collect_report(void *ctx, const char *message)
+{
+    report_ctx *r = ctx;
+    if (r->oom)
+        return;
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 8;
+        char **m = realloc(r->msgs, nc * sizeof *m);
+        if (!m) {
+            r->oom = 1;
+            return;
+        }
+        r->msgs = m;
+        r->cap = nc;
+    }
+    char *c = strdup(message ? message : "");
+    if (!c) {
+        r->oom = 1;
+        return;
+    }
+    r->msgs[r->n++] = c;
+}
+
+/* check() -> [problems]; empty when the store is consistent. */
+static PyObject *Store_check(StoreObject *s, PyObject *Py_UNUSED(a))
+{
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    report_ctx r = {0};
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_check(b, collect_report, &r);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    PyObject *out = NULL;
+    if (rc && rc != BRAIN_ECORRUPT) {
+        fail(s, rc);
+    } else {
+        out = PyList_New((Py_ssize_t)r.n);
+        for (size_t i = 0; out && i < r.n; i++) {
+            PyObject *m = PyUnicode_DecodeUTF8(r.msgs[i], (Py_ssize_t)strlen(r.msgs[i]),
+                                               "replace");
+            if (!m) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(out, (Py_ssize_t)i, m);
+        }
+        if (out && rc == BRAIN_ECORRUPT && r.n == 0) {
+            PyObject *m = PyUnicode_FromString("store is corrupted");
+            if (!m || PyList_Append(out, m) < 0)
+                Py_CLEAR(out);
+            Py_XDECREF(m);
+        }
+    }
+    for (size_t i = 0; i < r.n; i++)
+        free(r.msgs[i]);
+    free(r.msgs);
+    return out;
+}
+
+static PyMethodDef Store_methods[] = {
+    {"close", (PyCFunction)Store_close, METH_NOARGS,
+     "close()\n--\n\nDetaches from the store.  Views still alive keep the "
+     "mapping until they are released; every other call raises."},
+    {"put", (PyCFunction)(void (*)(void))Store_put, METH_VARARGS | METH_KEYWORDS,
+     "put(ns, name, data, type=0, desc=None, ttl_ms=0, if_version=None)\n--\n\n"
+     "Stores a copy of the bytes-like DATA; returns the new version."},
+    {"put_pickle", (PyCFunction)(void (*)(void))Store_put_pickle,
+     METH_VARARGS | METH_KEYWORDS,
+     "put_pickle(ns, name, stream, buffers, desc=None, ttl_ms=0, if_version=None)\n--\n\n"
+     "Writes a pickle-5 stream and its out-of-band buffers (each 64-byte "
+     "aligned) straight into the store; returns the new version."},
+    {"put_array", (PyCFunction)(void (*)(void))Store_put_array,
+     METH_VARARGS | METH_KEYWORDS,
+     "put_array(ns, name, dtype, shape, data, desc=None, ttl_ms=0, if_version=None)\n--\n\n"
+     "Stores an n-d array in the C layout; DATA holds the C-order bytes."},
+    {"fetch", (PyCFunction)(void (*)(void))Store_fetch, METH_VARARGS | METH_KEYWORDS,
+     "fetch(ns, name, small=65536)\n--\n\n"
+     "Returns (type, bytes) for values up to SMALL bytes (4096 at least), else "
+     "(type, View).  "
+     "For a small pickle without out-of-band buffers the type is "
+     "TYPE_PICKLE_STREAM and the bytes are the bare stream."},
+    {"read", (PyCFunction)(void (*)(void))Store_read, METH_VARARGS | METH_KEYWORDS,
+     "read(ns, name, writable=False)\n--\n\nReturns (type, a private copy)."},
+    {"get", (PyCFunction)Store_get, METH_VARARGS,
+     "get(ns, name)\n--\n\nReturns a pinned, read-only View of the value."},
+    {"meta", (PyCFunction)Store_meta, METH_VARARGS,
+     "meta(ns, name)\n--\n\nMetadata of a name, as a dict."},
+    {"exists", (PyCFunction)Store_exists, METH_VARARGS,
+     "exists(ns, name)\n--\n\nTrue when the name holds an unexpired value."},
+    {"delete", (PyCFunction)Store_delete, METH_VARARGS,
+     "delete(ns, name)\n--\n\nDeletes a name."},
+    {"put_many", (PyCFunction)Store_put_many, METH_O,
+     "put_many(items)\n--\n\nAtomic puts of (ns, name, data, type, desc, ttl_ms, "
+     "if_version) tuples; returns the versions."},
+    {"get_many", (PyCFunction)Store_get_many, METH_O,
+     "get_many(keys)\n--\n\nViews of (ns, name) keys from one snapshot."},
+    {"list", (PyCFunction)(void (*)(void))Store_list, METH_VARARGS | METH_KEYWORDS,
+     "list(ns=None, all=False)\n--\n\nMetadata dicts of the names."},
+    {"names", (PyCFunction)(void (*)(void))Store_names, METH_VARARGS | METH_KEYWORDS,
+     "names(ns=None, all=False)\n--\n\nThe names."},
+    {"namespaces", (PyCFunction)Store_namespaces, METH_NOARGS,
+     "namespaces()\n--\n\nThe namespaces, as dicts."},
+    {"ns_clear", (PyCFunction)Store_ns_clear, METH_O,
+     "ns_clear(ns)\n--\n\nDeletes every name of NS; returns how many."},
+    {"wait", (PyCFunction)(void (*)(void))Store_wait, METH_VARARGS | METH_KEYWORDS,
+     "wait(ns, name, after_version, timeout_ms=-1)\n--\n\n"
+     "Blocks until the name (or, with name None, the namespace) has a version "
+     "other than AFTER_VERSION; returns it."},
+    {"version", (PyCFunction)Store_version, METH_NOARGS,
+     "version()\n--\n\nThe store's current version."},
+    {"expire", (PyCFunction)Store_expire, METH_NOARGS,
+     "expire()\n--\n\nDeletes expired entries; returns how many."},
+    {"stats", (PyCFunction)Store_stats, METH_NOARGS, "stats()\n--\n\nStore statistics."},
+    {"resize", (PyCFunction)Store_resize, METH_O,
+     "resize(capacity)\n--\n\nChanges the capacity."},
+    {"reap", (PyCFunction)Store_reap, METH_NOARGS,
+     "reap()\n--\n\nReaps dead processes' slots; returns how many."},
+    {"check", (PyCFunction)Store_check, METH_NOARGS,
+     "check()\n--\n\nValidates the store; returns the problems found."},
+    {"__enter__", (PyCFunction)Store_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)Store_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Store_getset[] = {
+    {"path", (getter)Store_get_path, NULL, "The resolved path of the store file.", NULL},
+    {"closed", (getter)Store_get_closed, NULL, "True once close() was called.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef Store_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(StoreObject, weakrefs), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Store_slots[] = {
+    {Py_tp_doc, "Store(path, create=True, capacity=0, exclusive=False, "
+                "max_procs=0, max_namespaces=0)\n--\n\n"
+                "An open libbrain store: a name ('app1' -> /dev/shm/brain-app1) "
+                "or an absolute path."},
+    {Py_tp_new, Store_new},
+    {Py_tp_dealloc, Store_dealloc},
+    {Py_tp_traverse, Store_traverse},
+    {Py_tp_methods, Store_methods},
+    {Py_tp_getset, Store_getset},
+    {Py_tp_members, Store_members},
+    {0, NULL},
+};
+
+static PyType_Spec Store_spec = {
+    .name = "brain_plasma._core.Store",
+    .basicsize = sizeof(StoreObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Store_slots,
+};
+
+/* ---- View --------------------------------------------------------------- */
+
+static PyObject *new_view(StoreObject *s, const brain_view *v)
+{
+    core_state *st = state_of_type(Py_TYPE(s));
+    if (!st) {
+        brain_view tmp = *v;
+        brain_view_release(s->b, &tmp);
+        return NULL;
+    }
+    ViewObject *o = PyObject_GC_New(ViewObject, st->view_type);
+    if (!o) {
+        brain_view tmp = *v;
+        brain_view_release(s->b, &tmp);
+        return NULL;
+    }
+    o->store = (StoreObject *)Py_NewRef(s);
+    o->view = *v;
+    o->exports = 0;
+    o->held = 1;
+    s->users++;
+    PyObject_GC_Track(o);
+    return (PyObject *)o;
+}
+
+static void view_release_pin(ViewObject *o)
+{
+    if (o->held) {
+        o->held = 0;
+        StoreObject *s = o->store;
+        if (s->b)
+            brain_view_release(s->b, &o->view);
+        memset(&o->view, 0, sizeof o->view);
+        s->users--;
+        store_maybe_close(s);
+    }
+}
+
+static void View_dealloc(ViewObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    PyObject_GC_UnTrack(o);
+    view_release_pin(o);
+    Py_CLEAR(o->store);
+    tp->tp_free(o);
+    Py_DECREF(tp);
+}
+
+static int View_traverse(ViewObject *o, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(o));
+    Py_VISIT(o->store);
+    return 0;
+}
+
+static int View_getbuffer(ViewObject *o, Py_buffer *view, int flags)
+{
+    if (!o->held) {
+        PyErr_SetString(PyExc_ValueError, "the view was released");
+        return -1;
+    }
+    if (PyBuffer_FillInfo(view, (PyObject *)o, (void *)o->view.data,
+                          (Py_ssize_t)o->view.size, 1, flags) < 0)
+        return -1;
+    o->exports++;
+    return 0;
+}
+
+static void View_releasebuffer(ViewObject *o, Py_buffer *Py_UNUSED(view))
+{
+    o->exports--;
+}
+
+/* release(): releases the pin now; BufferError while buffers are exported. */
+static PyObject *View_release(ViewObject *o, PyObject *Py_UNUSED(a))
+{
+    if (o->exports > 0) {
+        PyErr_Format(PyExc_BufferError,
+                     "cannot release the view: %zd buffers exported from it "
+                     "are alive (arrays or memoryviews still use the value)",
+                     o->exports);
+        return NULL;
+    }
+    view_release_pin(o);
+    Py_RETURN_NONE;
+}
+
+static PyObject *View_tobytes(ViewObject *o, PyObject *Py_UNUSED(a))
+{
+    if (!o->held) {
+        PyErr_SetString(PyExc_ValueError, "the view was released");
+        return NULL;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)o->view.size);
+    if (!out)
+        return NULL;
+    if (o->view.size > SMALL_COPY) {
+        Py_BEGIN_ALLOW_THREADS
+        memcpy(PyBytes_AS_STRING(out), o->view.data, (size_t)o->view.size);
+        Py_END_ALLOW_THREADS
+    } else if (o->view.size) {
+        memcpy(PyBytes_AS_STRING(out), o->view.data, (size_t)o->view.size);
+    }
+    return out;
+}
+
+static PyObject *View_get_info(ViewObject *o, void *Py_UNUSED(c))
+{
+    if (!o->held) {
+        PyErr_SetString(PyExc_ValueError, "the view was released");
+        return NULL;
+    }
+    return info_to_dict(&o->view.info);
+}
+
+static PyObject *View_get_type(ViewObject *o, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLong(o->view.info.type);
+}
+
+static PyObject *View_get_version(ViewObject *o, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(o->view.info.version);
+}
+
+static PyObject *View_get_exports(ViewObject *o, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(o->exports);
+}
+
+static PyObject *View_get_released(ViewObject *o, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(!o->held);
+}
+
+static Py_ssize_t View_len(ViewObject *o)
+{
+    return o->held ? (Py_ssize_t)o->view.size : 0;
+}
+
+static PyObject *View_repr(ViewObject *o)
+{
+    if (!o->held)
+        return PyUnicode_FromString("<brain_plasma._core.View released>");
+    return PyUnicode_FromFormat("<brain_plasma._core.View %s/%s %s %llu bytes v%llu>",
+                                o->view.info.ns ? o->view.info.ns : "",
+                                o->view.info.name ? o->view.info.name : "",
+                                brain_type_name(o->view.info.type),
+                                (unsigned long long)o->view.size,
+                                (unsigned long long)o->view.info.version);
+}
+
+static PyMethodDef View_methods[] = {
+    {"release", (PyCFunction)View_release, METH_NOARGS,
+     "release()\n--\n\nReleases the pin now (BufferError while exported)."},
+    {"tobytes", (PyCFunction)View_tobytes, METH_NOARGS,
+     "tobytes()\n--\n\nA copy of the value as bytes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef View_getset[] = {
+    {"info", (getter)View_get_info, NULL, "Metadata of the viewed value.", NULL},
+    {"type", (getter)View_get_type, NULL, "The value's type tag.", NULL},
+    {"version", (getter)View_get_version, NULL, "The value's version.", NULL},
+    {"exports", (getter)View_get_exports, NULL, "Buffers exported and alive.", NULL},
+    {"released", (getter)View_get_released, NULL, "True once the pin is released.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot View_slots[] = {
+    {Py_tp_doc, "A pinned, read-only, zero-copy view of a stored value "
+                "(buffer protocol).  The pin is released when the View is "
+                "deallocated, which cannot happen while a buffer exported "
+                "from it is alive."},
+    {Py_tp_dealloc, View_dealloc},
+    {Py_tp_traverse, View_traverse},
+    {Py_tp_methods, View_methods},
+    {Py_tp_getset, View_getset},
+    {Py_tp_repr, View_repr},
+    {Py_bf_getbuffer, View_getbuffer},
+    {Py_bf_releasebuffer, View_releasebuffer},
+    {Py_sq_length, View_len},
+    {Py_mp_length, View_len},
+    {0, NULL},
+};
+
+static PyType_Spec View_spec = {
+    .name = "brain_plasma._core.View",
+    .basicsize = sizeof(ViewObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = View_slots,
+};
+
+/* ---- module functions --------------------------------------------------- */
+
+static PyObject *mod_raise(PyObject *m, int rc)
+{
+    return raise_status(get_state(m), rc);
+}
+
+static PyObject *mod_resolve(PyObject *m, PyObject *arg)
+{
+    const char *store;
+    if (!req_utf8(arg, &store))
+        return NULL;
+    char buf[BRAIN_PATH_MAX + 1];
+    int rc = brain_resolve(store, buf, sizeof buf);
+    if (rc)
+        return mod_raise(m, rc);
+    return PyUnicode_FromString(buf);
+}
+
+static PyObject *mod_destroy(PyObject *m, PyObject *arg)
+{
+    const char *store;
+    if (!req_utf8(arg, &store))
+        return NULL;
+    int rc = brain_destroy(store);
+    if (rc)
+        return mod_raise(m, rc);
+    Py_RETURN_NONE;
+}
+
+/* array_parse(buffer) -> (dtype, shape, data_offset, nbytes) */
+static PyObject *mod_array_parse(PyObject *m, PyObject *arg)
+{
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    brain_array a;
+    int rc = brain_array_parse(b.buf, (size_t)b.len, &a);
+    PyBuffer_Release(&b);
+    if (rc)
+        return mod_raise(m, rc);
+    PyObject *shape = PyTuple_New(a.ndim);
+    for (uint32_t i = 0; shape && i < a.ndim; i++) {
+        PyObject *d = PyLong_FromUnsignedLongLong(a.shape[i]);
+        if (!d) {
+            Py_CLEAR(shape);
+            break;
+        }
+        PyTuple_SET_ITEM(shape, i, d);
+    }
+    if (!shape)
+        return NULL;
+    return Py_BuildValue("(sNKK)", a.dtype, shape, (unsigned long long)a.data_offset,
+                         (unsigned long long)a.nbytes);
+}
+
+/* pickle_parse(buffer) -> ((stream_off, stream_len), [(off, len), ...]) */
+static PyObject *mod_pickle_parse(PyObject *m, PyObject *arg)
+{
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+        return NULL;
+    brain_pickle p;
+    int rc = brain_pickle_parse(b.buf, (size_t)b.len, &p);
+    if (rc) {
+        PyBuffer_Release(&b);
+        return mod_raise(m, rc);
+    }
+    PyObject *bufs = PyList_New(p.nbufs);
+    for (uint32_t i = 0; bufs && i < p.nbufs; i++) {
+        PyObject *t = Py_BuildValue("(KK)", (unsigned long long)p.buf_offsets[i],
+                                    (unsigned long long)p.buf_lens[i]);
+        if (!t) {
+            Py_CLEAR(bufs);
+            break;
+        }
+        PyList_SET_ITEM(bufs, i, t);
+    }
+    PyBuffer_Release(&b);
+    if (!bufs)
+        return NULL;
+    return Py_BuildValue("((KK)N)", (unsigned long long)p.stream_offset,
+                         (unsigned long long)p.stream_len, bufs);
+}
+
+/* pickle_pack(stream, buffers) -> bytes: the layout put_pickle writes. */
+static PyObject *mod_pickle_pack(PyObject *m, PyObject *args)
+{
+    Py_buffer stream;
+    PyObject *bufseq;
+    if (!PyArg_ParseTuple(args, "y*O:pickle_pack", &stream, &bufseq))
+        return NULL;
+    PyObject *out = NULL;
+    Py_buffer *bufs = NULL;
+    uint64_t *lens = NULL, *offs = NULL, total = 0;
+    Py_ssize_t n = get_buffers(bufseq, &bufs);
+    if (n < 0)
+        goto done;
+    int rc = pickle_plan(&stream, bufs, n, &lens, &offs, &total);
+    if (rc) {
+        mod_raise(m, rc);
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (!out)
+        goto done;
+    memset(PyBytes_AS_STRING(out), 0, (size_t)total);
+    rc = pickle_fill(PyBytes_AS_STRING(out), total, &stream, bufs, (uint32_t)n,
+                     lens, offs);
+    if (rc) {
+        Py_CLEAR(out);
+        mod_raise(m, rc);
+    }
+done:
+    free(lens);
+    free(offs);
+    if (n >= 0)
+        release_buffers(bufs, n);
+    PyBuffer_Release(&stream);
+    return out;
+}
+
+/* array_pack(dtype, shape, data) -> bytes: the layout put_array writes. */
+static PyObject *mod_array_pack(PyObject *m, PyObject *args)
+{
+    const char *dtype;
+    PyObject *shapeo;
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "sOy*:array_pack", &dtype, &shapeo, &data))
+        return NULL;
+    PyObject *out = NULL;
+    uint64_t shape[BRAIN_ARRAY_MAX_DIMS];
+    brain_array a;
+    int rc, nd = parse_shape(shapeo, shape);
+    if (nd < 0)
+        goto done;
+    if ((rc = brain_array_init(&a, dtype, (uint32_t)nd, shape))) {
+        mod_raise(m, rc);
+        goto done;
+    }
+    if ((uint64_t)data.len != a.nbytes) {
+        PyErr_Format(PyExc_ValueError,
+                     "array data has %zd bytes; dtype %s and the shape need %llu",
+                     data.len, dtype, (unsigned long long)a.nbytes);
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(a.data_offset + a.nbytes));
+    if (!out)
+        goto done;
+    if ((rc = brain_array_write_header(&a, PyBytes_AS_STRING(out), (size_t)a.data_offset))) {
+        Py_CLEAR(out);
+        mod_raise(m, rc);
+        goto done;
+    }
+    memcpy(PyBytes_AS_STRING(out) + a.data_offset, data.buf, (size_t)a.nbytes);
+done:
+    PyBuffer_Release(&data);
+    return out;
+}
+
+static PyObject *mod_parse_size(PyObject *m, PyObject *arg)
+{
+    const char *text;
+    if (!req_utf8(arg, &text))
+        return NULL;
+    uint64_t v;
+    int rc = brain_parse_size(text, &v);
+    if (rc)
+        return mod_raise(m, rc);
+    return PyLong_FromUnsignedLongLong(v);
+}
+
+static PyObject *mod_format_size(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    unsigned long long bytes;
+    int binary = 0;
+    if (!PyArg_ParseTuple(args, "K|p:format_size", &bytes, &binary))
+        return NULL;
+    char buf[64];
+    return PyUnicode_FromString(brain_format_size(bytes, binary, buf, sizeof buf));
+}
+
+static PyObject *mod_strerror(PyObject *Py_UNUSED(m), PyObject *arg)
+{
+    long c = PyLong_AsLong(arg);
+    if (c == -1 && PyErr_Occurred())
+        return NULL;
+    return PyUnicode_FromString(brain_strerror((int)c));
+}
+
+static PyObject *mod_type_name(PyObject *Py_UNUSED(m), PyObject *arg)
+{
+    unsigned long c = PyLong_AsUnsignedLong(arg);
+    if (c == (unsigned long)-1 && PyErr_Occurred())
+        return NULL;
+    return PyUnicode_FromString(brain_type_name((uint32_t)c));
+}
+
+/* _set_exceptions({code: class}): the Python layer's exception tree. */
+static PyObject *mod_set_exceptions(PyObject *m, PyObject *arg)
+{
+    if (!PyDict_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "_set_exceptions takes a dict");
+        return NULL;
+    }
+    core_state *st = get_state(m);
+    PyObject *copy = PyDict_Copy(arg);
+    if (!copy)
+        return NULL;
+    Py_XSETREF(st->errmap, copy);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef mod_methods[] = {
+    {"resolve", mod_resolve, METH_O, "resolve(store)\n--\n\nThe file path of a store name."},
+    {"destroy", mod_destroy, METH_O, "destroy(store)\n--\n\nRemoves a store's file."},
+    {"array_parse", mod_array_parse, METH_O,
+     "array_parse(buffer)\n--\n\n(dtype, shape, data_offset, nbytes) of an array value."},
+    {"pickle_parse", mod_pickle_parse, METH_O,
+     "pickle_parse(buffer)\n--\n\n((offset, length) of the stream, [(offset, length) "
+     "of each buffer]) of a pickle value."},
+    {"pickle_pack", mod_pickle_pack, METH_VARARGS,
+     "pickle_pack(stream, buffers)\n--\n\nThe pickle value layout as bytes."},
+    {"array_pack", mod_array_pack, METH_VARARGS,
+     "array_pack(dtype, shape, data)\n--\n\nThe array value layout as bytes."},
+    {"parse_size", mod_parse_size, METH_O, "parse_size(text)\n--\n\n'50MB' -> 50000000."},
+    {"format_size", mod_format_size, METH_VARARGS,
+     "format_size(bytes, binary=False)\n--\n\n50000000 -> '50.0 MB'."},
+    {"strerror", mod_strerror, METH_O, "strerror(code)\n--\n\nThe message of a status code."},
+    {"type_name", mod_type_name, METH_O, "type_name(tag)\n--\n\nThe name of a type tag."},
+    {"_set_exceptions", mod_set_exceptions, METH_O,
+     "_set_exceptions(mapping)\n--\n\nRegisters {code: exception class}."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int mod_exec(PyObject *m)
+{
+    core_state *st = get_state(m);
+    st->store_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &Store_spec, NULL);
+    if (!st->store_type || PyModule_AddType(m, st->store_type) < 0)
+        return -1;
+    st->view_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &View_spec, NULL);
+    if (!st->view_type || PyModule_AddType(m, st->view_type) < 0)
+        return -1;
+    st->error = PyErr_NewExceptionWithDoc("brain_plasma._core.Error",
+                                          "A libbrain failure; .code is the BRAIN_E* status.",
+                                          NULL, NULL);
+    if (!st->error || PyModule_AddObjectRef(m, "Error", st->error) < 0)
+        return -1;
+    st->errmap = PyDict_New();
+    if (!st->errmap)
+        return -1;
+#define XX(code, val, msg) \
+    if (PyModule_AddIntConstant(m, #code, val) < 0) return -1;
+    BRAIN_ERRNO_MAP(XX)
+#undef XX
+#define I(name, v) if (PyModule_AddIntConstant(m, name, v) < 0) return -1;
+    I("TYPE_BYTES", BRAIN_TYPE_BYTES) I("TYPE_STR", BRAIN_TYPE_STR)
+    I("TYPE_ARRAY", BRAIN_TYPE_ARRAY) I("TYPE_PICKLE", BRAIN_TYPE_PICKLE)
+    I("TYPE_JSON", BRAIN_TYPE_JSON) I("TYPE_USER", BRAIN_TYPE_USER)
+    I("NS_MAX", BRAIN_NS_MAX) I("NAME_MAX", BRAIN_NAME_MAX)
+    I("DESC_MAX", BRAIN_DESC_MAX) I("OBJECT_ID_SIZE", BRAIN_OBJECT_ID_SIZE)
+    I("ALIGN", BRAIN_ALIGN) I("ARRAY_MAX_DIMS", BRAIN_ARRAY_MAX_DIMS)
+    I("PINS_PER_PROC", BRAIN_PINS_PER_PROC)
+#undef I
+    if (PyModule_AddIntConstant(m, "ECLOSED", CORE_ECLOSED) < 0 ||
+        PyModule_AddIntConstant(m, "TYPE_PICKLE_STREAM", CORE_PICKLE_STREAM) < 0)
+        return -1;
+    if (PyModule_AddObject(m, "MIN_CAPACITY",
+                           PyLong_FromUnsignedLongLong(BRAIN_MIN_CAPACITY)) < 0 ||
+        PyModule_AddObject(m, "MAX_CAPACITY",
+                           PyLong_FromUnsignedLongLong(BRAIN_MAX_CAPACITY)) < 0 ||
+        PyModule_AddStringConstant(m, "LIB_VERSION", BRAIN_VERSION_STRING) < 0)
+        return -1;
+    return 0;
+}
+
+static int mod_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    core_state *st = get_state(m);
+    Py_VISIT(st->store_type);
+    Py_VISIT(st->view_type);
+    Py_VISIT(st->error);
+    Py_VISIT(st->errmap);
+    return 0;
+}
+
+static int mod_clear(PyObject *m)
+{
+    core_state *st = get_state(m);
+    Py_CLEAR(st->store_type);
+    Py_CLEAR(st->view_type);
+    Py_CLEAR(st->error);
+    Py_CLEAR(st->errmap);
+    return 0;
+}
+
+static void mod_free(void *m)
+{
+    mod_clear((PyObject *)m);
+}
+
+static PyModuleDef_Slot mod_slots[] = {
+    {Py_mod_exec, mod_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "brain_plasma._core",
+    .m_doc = "The C core of brain_plasma: libbrain's store, views and layouts.",
+    .m_size = sizeof(core_state),
+    .m_methods = mod_methods,
+    .m_slots = mod_slots,
+    .m_traverse = mod_traverse,
+    .m_clear = mod_clear,
+    .m_free = mod_free,
+};
+
+PyMODINIT_FUNC PyInit__core(void);
+PyMODINIT_FUNC PyInit__core(void)
+{
+    return PyModuleDef_Init(&core_module);
+}

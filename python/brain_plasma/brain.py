@@ -1,0 +1,668 @@
+"""Brain: the brain-plasma API over a libbrain store.
+
+A Brain is a handle on one store (a file, by default in /dev/shm) and one
+namespace in it.  Every process that opens the same store sees the same
+names; there is no server.  ``Brain()`` in two processes of the same user
+shares data with no configuration: the default store is the name
+``"default"``, the file ``/dev/shm/brain-default``.
+
+Thread-safety: one Brain may be used by any number of threads.  Fork: a
+child keeps using the Brain it inherited (gunicorn ``--preload``).
+"""
+import logging
+import os
+import threading
+import weakref
+
+from . import _core
+from . import serialize
+from .exceptions import (
+    BrainClientDisconnectedError,
+    BrainError,
+    BrainSerializationError,
+    BrainLimitError,
+    BrainNameLengthError,
+    BrainNameNotExistError,
+    BrainNameTypeError,
+    BrainNamespaceNameError,
+    BrainNamespaceNotExistError,
+    BrainNamespaceRemoveDefaultError,
+    BrainValueError,
+    BrainValueTypeError,
+)
+
+__all__ = ["Brain", "DEFAULT_STORE", "DEFAULT_NAMESPACE"]
+
+log = logging.getLogger("brain_plasma")
+
+DEFAULT_STORE = "default"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_SIZE = 50_000_000
+_MISSING = object()
+
+
+# One store handle per store file per process, shared by every Brain on it:
+# a handle takes a slot of the store's process table, and a Dash callback
+# that builds a Brain per request must not open the store each time.
+# resolved path -> (weak reference to the Store, (st_dev, st_ino) at open)
+_handles = {}
+_handles_lock = threading.Lock()
+
+
+def _reset_handles_lock():
+    global _handles_lock
+    _handles_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_handles_lock)
+
+
+def _file_id(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _open_store(store, create, capacity):
+    """The process's handle on STORE, opened when there is none (or when
+    the file was replaced since: destroyed and created again)."""
+    path = _core.resolve(store)
+    with _handles_lock:
+        entry = _handles.get(path)
+        if entry is not None:
+            s = entry[0]()
+            if s is not None and not s.closed and entry[1] == _file_id(path):
+                return s, True
+        s = _core.Store(store, create=create, capacity=capacity)
+        _handles[s.path] = (weakref.ref(s), _file_id(s.path))
+        return s, False
+
+
+def _forget_store(path):
+    with _handles_lock:
+        entry = _handles.pop(path, None)
+    s = entry[0]() if entry else None
+    if s is not None:
+        s.close()
+
+
+def _size_bytes(size, what="size"):
+    if isinstance(size, str):
+        return _core.parse_size(size)
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise BrainValueError(
+            "%s must be a number of bytes (int) or a string such as '50MB'; got %s %r"
+            % (what, type(size).__name__, size)
+        )
+    if size <= 0:
+        raise BrainValueError("%s must be positive; got %d bytes" % (what, size))
+    return size
+
+
+_SHORT_NAME = _core.NAME_MAX // 4  # any str this long fits in UTF-8
+
+
+def _check_name(name):
+    if type(name) is str and 0 < len(name) <= _SHORT_NAME:
+        return name
+    if not isinstance(name, str):
+        raise BrainNameTypeError(
+            "names are str; got %s %.60r. Use str(name) or a str key"
+            % (type(name).__name__, name)
+        )
+    n = len(name.encode("utf-8", "surrogatepass"))
+    if n == 0 or n > _core.NAME_MAX:
+        raise BrainNameLengthError(
+            "names are 1 to %d bytes of UTF-8; %.60r has %d. Use a shorter name"
+            % (_core.NAME_MAX, name, n)
+        )
+    return name
+
+
+def _check_namespace(namespace):
+    if not isinstance(namespace, str):
+        raise BrainNamespaceNameError(
+            "namespaces are str; got %s %.60r" % (type(namespace).__name__, namespace)
+        )
+    n = len(namespace.encode("utf-8", "surrogatepass"))
+    if n == 0 or n > _core.NS_MAX:
+        raise BrainNamespaceNameError(
+            "namespaces are 1 to %d bytes of UTF-8; %.60r has %d"
+            % (_core.NS_MAX, namespace, n)
+        )
+    if namespace == "all":
+        raise BrainNamespaceNameError(
+            "'all' is reserved (names(namespace='all') lists every namespace); "
+            "choose another namespace name"
+        )
+    return namespace
+
+
+def _missing(exc):
+    """EXC with what to do added to the library's sentence."""
+    new = BrainNameNotExistError(
+        "%s: it was never learned, was forgotten, or expired; brain.names() "
+        "lists the names there, brain.get(name, default) does not raise" % exc)
+    new.code, new.errname = exc.code, exc.errname
+    return new
+
+
+def _decode(name, tag, buf, safe):
+    """serialize.decode, with a failure to unpickle named for what it is."""
+    try:
+        return serialize.decode(tag, buf, safe)
+    except BrainError:
+        raise
+    except Exception as exc:  # the reader lacks a class, a module, ...
+        raise BrainSerializationError(
+            "cannot recall %r: its %s value could not be rebuilt in this "
+            "process (%s: %s). Import the modules that define its classes "
+            "here, or store it as plain data"
+            % (name, _core.type_name(tag) if tag >= 0 else "pickle",
+               type(exc).__name__, exc)
+        ) from exc
+
+
+def _ttl_ms(ttl):
+    if ttl is None:
+        return 0
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise BrainValueError("ttl is a positive number of seconds; got %r" % (ttl,))
+    return max(1, int(round(ttl * 1000)))
+
+
+class Brain:
+    """A named, shared-memory object store (the brain-plasma API).
+
+    Parameters:
+        path: the store: a bare name (``"app1"`` means
+            ``/dev/shm/brain-app1``) or an absolute path (a file on disk is
+            persistent).  None means the default store, ``"default"``.
+        start_process: True creates the store when it is missing and attaches
+            to it when it exists; it never wipes data.  False requires the
+            store to exist (BrainStoreNotFoundError otherwise).
+        size: the store's capacity in bytes (or a string such as ``"1GB"``)
+            when this call creates it; an existing store keeps its own.
+            Capacity is a limit, not an allocation.
+        namespace: the namespace this Brain's names live in.
+        serializer: "pickle" (default) stores any picklable value; "safe"
+            never unpickles: it stores bytes, str, NumPy arrays and JSON
+            values (dicts, lists, numbers, ...; tuples come back as lists)
+            and refuses to recall pickled values.  Use it where the
+            processes that write the store are not trusted: unpickling runs
+            code chosen by the writer.
+    """
+
+    def __init__(self, path=None, start_process=True, size=DEFAULT_SIZE,
+                 namespace=DEFAULT_NAMESPACE, serializer="pickle"):
+        if serializer not in ("pickle", "safe"):
+            raise BrainValueError(
+                "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
+        self.serializer = serializer
+        self._safe = serializer == "safe"
+        self._lock = threading.RLock()
+        self._client = None
+        self._store = DEFAULT_STORE if path is None else path
+        self._size = _size_bytes(size)
+        self.namespace = _check_namespace(namespace)
+        self.path = _core.resolve(self._store)
+        self._connect(create=bool(start_process))
+
+    # ---- connection ------------------------------------------------------
+
+    def _connect(self, create):
+        client, shared = _open_store(self._store, create, self._size)
+        self._client = client
+        self.path = client.path
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s store %s (capacity %d bytes, asked %d)",
+                      "reusing this process's handle on" if shared else "opened",
+                      self.path, client.stats()["capacity"], self._size)
+
+    def _c(self):
+        c = self._client
+        if c is None:
+            raise BrainClientDisconnectedError(
+                "this Brain (store %r) is disconnected: it was put to sleep() "
+                "or destroyed with dead(). Call brain.wake_up() or "
+                "brain.start() first" % (self.path,)
+            )
+        return c
+
+    @property
+    def client(self):
+        """The underlying store handle (brain_plasma._core.Store)."""
+        return self._c()
+
+    @property
+    def bytes(self):
+        """The store's capacity in bytes."""
+        return self.size()
+
+    @property
+    def mb(self):
+        """The store's capacity in megabytes, e.g. ``'50 MB'``."""
+        return "%d MB" % round(self.size() / 1_000_000)
+
+    def sleep(self):
+        """Detaches this Brain from the store.  Use wake_up() before using
+        it again; values already recalled stay valid.  (The process's handle
+        on the store closes when no Brain and no recalled value uses it.)"""
+        with self._lock:
+            if self._client is not None:
+                self._client = None
+                log.debug("detached from %s", self.path)
+
+    def wake_up(self):
+        """Re-attaches to the store after sleep().  The store must exist."""
+        with self._lock:
+            if self._client is None:
+                self._connect(create=False)
+        return self
+
+    def start(self, path=None, size=None):
+        """Creates (or attaches to) the store at PATH (default: this Brain's)
+        with capacity SIZE, and connects this Brain to it.  An existing store
+        is attached to, never restarted or wiped."""
+        with self._lock:
+            if size is not None:
+                self._size = _size_bytes(size)
+            if path is not None:
+                self._store = path
+            self._client = None
+            self._connect(create=True)
+        return self
+
+    def dead(self, i_am_sure=False):
+        """Destroys the store: every name in every namespace, for every
+        process.  Does nothing unless ``i_am_sure=True``.  Returns True when
+        the store was destroyed.  Every Brain of this process on the store is
+        disconnected; other processes keep working on the removed file until
+        they reopen it, as with any removed file."""
+        if not i_am_sure:
+            log.warning("dead() destroys store %s for every process; call "
+                        "dead(i_am_sure=True) to do it", self.path)
+            return False
+        with self._lock:
+            self._client = None
+            _forget_store(self.path)
+            try:
+                _core.destroy(self.path)
+            except FileNotFoundError:
+                pass
+            log.info("destroyed store %s", self.path)
+        return True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sleep()
+        return False
+
+    def __repr__(self):
+        c = self._client
+        if c is None:
+            return "<Brain path=%r namespace=%r asleep>" % (self.path, self.namespace)
+        try:
+            st = c.stats()
+            n = len(c.names(self.namespace))
+        except Exception:
+            return "<Brain path=%r namespace=%r>" % (self.path, self.namespace)
+        return "<Brain path=%r namespace=%r names=%d used=%s capacity=%s>" % (
+            self.path, self.namespace, n, _core.format_size(st["used"]),
+            _core.format_size(st["capacity"]))
+
+    # ---- storing ---------------------------------------------------------
+
+    def learn(self, thing, name, description=None, *, ttl=None, if_version=None):
+        """Stores THING under NAME in this Brain's namespace, replacing any
+        value the name had.  Every process sees the new value at once.
+
+        description: a short text kept with the value (see info()).
+        ttl: seconds after which the name expires.
+        if_version: store only if the name's current version is this
+            (0 = the name must be absent); BrainVersionConflictError if not.
+        Returns the value's version.  Raises BrainSerializationError (the
+        value cannot be pickled), BrainStoreFullError (it does not fit); in
+        both cases nothing stored changes."""
+        _check_name(name)
+        c = self._c()
+        kind, payload = serialize.encode(thing, name, self._safe)
+        kw = dict(desc=description, ttl_ms=_ttl_ms(ttl), if_version=if_version)
+        if kind == "array":
+            typestr, shape, data = payload
+            try:
+                return c.put_array(self.namespace, name, typestr, shape, data, **kw)
+            except BrainValueTypeError:  # a dtype the layout does not know
+                if self._safe:
+                    raise
+                kind, payload = "pickle", serialize._pickle(thing, name)
+        if kind == "pickle":
+            stream, buffers = payload
+            return c.put_pickle(self.namespace, name, stream, buffers, **kw)
+        return c.put(self.namespace, name, payload, type=serialize.TYPE_OF[kind], **kw)
+
+    def __setitem__(self, name, thing):
+        self.learn(thing, name)
+
+    def learn_many(self, mapping, *, ttl=None):
+        """Stores every (name, value) of MAPPING at once: all or nothing, and
+        a concurrent recall_many sees all of them or none.  Returns
+        {name: version}."""
+        items = list(mapping.items())
+        c = self._c()
+        ttl_ms = _ttl_ms(ttl)
+        rows = []
+        for name, thing in items:
+            _check_name(name)
+            kind, payload = serialize.encode(thing, name, self._safe)
+            if kind == "array":
+                try:
+                    packed = serialize.pack(kind, payload)
+                except BrainValueTypeError:
+                    if self._safe:
+                        raise
+                    kind, payload = "pickle", serialize._pickle(thing, name)
+                    packed = serialize.pack(kind, payload)
+            else:
+                packed = serialize.pack(kind, payload)
+            rows.append((self.namespace, name, packed, serialize.TYPE_OF[kind],
+                         None, ttl_ms, None))
+        versions = c.put_many(rows)
+        return {name: v for (name, _), v in zip(items, versions)}
+
+    def update(self, other=(), **kw):
+        """Like dict.update: learn_many of OTHER and the keywords."""
+        d = dict(other)
+        d.update(kw)
+        if d:
+            self.learn_many(d)
+
+    def setdefault(self, name, default=None):
+        """The value of NAME; when absent, stores DEFAULT (only if still
+        absent, atomically) and returns it."""
+        from .exceptions import BrainVersionConflictError
+
+        try:
+            return self.recall(name)
+        except BrainNameNotExistError:
+            pass
+        try:
+            self.learn(default, name, if_version=0)
+            return default
+        except BrainVersionConflictError:
+            return self.recall(name)
+
+    # ---- reading ---------------------------------------------------------
+
+    def recall(self, name, copy=False):
+        """The value stored under NAME.
+
+        Large NumPy arrays and pandas objects come back zero-copy: they point
+        into the store, read-only (writing raises ValueError), and keep the
+        stored value alive while they live even if the name is replaced or
+        forgotten.  copy=True returns a private, writable copy instead.
+        Raises BrainNameNotExistError (a KeyError) when NAME holds nothing."""
+        _check_name(name)
+        c = self._c()
+        try:
+            if copy:
+                tag, buf = c.read(self.namespace, name, writable=True)
+            else:
+                try:
+                    tag, buf = c.fetch(self.namespace, name)
+                except BrainLimitError as exc:
+                    if exc.code != _core.EPINS:
+                        raise
+                    # this process pins as many values as it may: copy instead
+                    log.debug("pin table full; recalling %r as a copy", name)
+                    tag, buf = c.read(self.namespace, name)
+        except BrainNameNotExistError as exc:
+            raise _missing(exc) from None
+        return _decode(name, tag, buf, self._safe)
+
+    def __getitem__(self, name):
+        return self.recall(name)
+
+    def get(self, name, default=None):
+        """The value of NAME, or DEFAULT when it holds nothing."""
+        try:
+            return self.recall(name)
+        except BrainNameNotExistError:
+            return default
+
+    def recall_many(self, names, copy=False):
+        """{name: value} for NAMES, read from one consistent snapshot: a
+        concurrent learn_many is seen whole or not at all."""
+        names = list(names)
+        for n in names:
+            _check_name(n)
+        c = self._c()
+        views = c.get_many([(self.namespace, n) for n in names])
+        out = {}
+        for n, v in zip(names, views):
+            if copy:
+                out[n] = _decode(n, v.type, bytearray(v), self._safe)
+            else:
+                out[n] = _decode(n, v.type, v, self._safe)
+        return out
+
+    def exists(self, name):
+        """True when NAME holds an (unexpired) value."""
+        _check_name(name)
+        return self._c().exists(self.namespace, name)
+
+    def __contains__(self, name):
+        if not isinstance(name, str):
+            return False
+        return self.exists(name)
+
+    # ---- removing --------------------------------------------------------
+
+    def forget(self, name):
+        """Deletes NAME.  Arrays and frames already recalled stay valid.
+        Raises BrainNameNotExistError when NAME holds nothing."""
+        _check_name(name)
+        try:
+            self._c().delete(self.namespace, name)
+        except BrainNameNotExistError as exc:
+            raise _missing(exc) from None
+
+    def __delitem__(self, name):
+        self.forget(name)
+
+    def pop(self, name, default=_MISSING):
+        """Recalls NAME, forgets it, and returns the value (or DEFAULT when
+        absent; BrainNameNotExistError when absent and no default)."""
+        try:
+            value = self.recall(name)
+        except BrainNameNotExistError:
+            if default is _MISSING:
+                raise
+            return default
+        try:
+            self.forget(name)
+        except BrainNameNotExistError:
+            pass
+        return value
+
+    def clear(self):
+        """Forgets every name of this Brain's namespace; returns how many."""
+        return self._c().ns_clear(self.namespace)
+
+    # ---- listing ---------------------------------------------------------
+
+    def names(self, namespace=None):
+        """The names of this Brain's namespace, or of NAMESPACE, or of every
+        namespace with ``namespace="all"``; sorted."""
+        c = self._c()
+        if namespace == "all":
+            return sorted(c.names(None, all=True))
+        ns = self.namespace if namespace is None else _check_namespace(namespace)
+        return sorted(c.names(ns))
+
+    def keys(self):
+        return self.names()
+
+    def __iter__(self):
+        return iter(self.names())
+
+    def __len__(self):
+        return len(self._c().names(self.namespace))  # expired names excluded
+
+    def values(self):
+        return list(self.recall_many(self.names()).values())
+
+    def items(self):
+        return list(self.recall_many(self.names()).items())
+
+    def _listing(self):
+        return sorted(self._c().list(self.namespace), key=lambda d: d["name"])
+
+    def info(self, name):
+        """Metadata of NAME: namespace, name, type, type_name, size (bytes),
+        version, created/updated/expires (Unix seconds), object_id (20 bytes,
+        new for every value) and description."""
+        _check_name(name)
+        try:
+            return self._c().meta(self.namespace, name)
+        except BrainNameNotExistError as exc:
+            raise _missing(exc) from None
+
+    def metadata(self, *names, output="dict"):
+        """info() of NAMES (all names of the namespace when none are given),
+        as {name: info} (output="dict") or [info] (output="list")."""
+        if output not in ("dict", "list"):
+            raise BrainValueError("output is 'dict' or 'list'; got %r" % (output,))
+        if names:
+            infos = [self.info(n) for n in names]
+        else:
+            infos = self._listing()
+        if output == "list":
+            return infos
+        return {d["name"]: d for d in infos}
+
+    def knowledge(self):
+        """info() of every name of the namespace, as a list."""
+        return self._listing()
+
+    def object_id(self, name):
+        """The 20-byte object id of NAME's current value."""
+        return self.info(name)["object_id"]
+
+    def object_map(self):
+        """{name: object id} for the namespace."""
+        return {d["name"]: d["object_id"] for d in self._listing()}
+
+    def object_ids(self):
+        """{name: object id} for the namespace (as object_map)."""
+        return self.object_map()
+
+    def ids(self):
+        """The object ids of the namespace's values."""
+        return [d["object_id"] for d in self._listing()]
+
+    # ---- size ------------------------------------------------------------
+
+    def size(self):
+        """The store's capacity in bytes."""
+        return self._c().stats()["capacity"]
+
+    def used(self):
+        """Bytes in use: values, the name index and the store's tables."""
+        return self._c().stats()["used"]
+
+    def free(self):
+        """Bytes free for new values."""
+        return self._c().stats()["free"]
+
+    def stats(self):
+        """The store's statistics (capacity, used, free, names, ...)."""
+        return self._c().stats()
+
+    def resize(self, size):
+        """Changes the store's capacity to SIZE bytes (or '1GB').  Shrinking
+        below what is stored raises BrainStoreFullError and changes nothing."""
+        size = _size_bytes(size)
+        self._c().resize(size)
+        self._size = size
+        log.info("resized store %s to %d bytes", self.path, size)
+
+    # ---- namespaces ------------------------------------------------------
+
+    def set_namespace(self, namespace=None):
+        """Switches this Brain to NAMESPACE (None: "default"); returns it."""
+        self.namespace = (DEFAULT_NAMESPACE if namespace is None
+                          else _check_namespace(namespace))
+        return self.namespace
+
+    def namespaces(self):
+        """The namespaces that hold names, plus "default" and this Brain's."""
+        found = {d["name"] for d in self._c().namespaces()}
+        found.add(DEFAULT_NAMESPACE)
+        found.add(self.namespace)
+        return sorted(found)
+
+    def remove_namespace(self, namespace=None):
+        """Forgets every name of NAMESPACE (None: this Brain's) and returns
+        how many.  When it is this Brain's namespace, the Brain switches to
+        "default".  The default namespace cannot be removed."""
+        ns = self.namespace if namespace is None else _check_namespace(namespace)
+        if ns == DEFAULT_NAMESPACE:
+            raise BrainNamespaceRemoveDefaultError(
+                "the 'default' namespace cannot be removed; use "
+                "brain.clear() in it to forget its names"
+            )
+        c = self._c()
+        if ns != self.namespace and ns not in {d["name"] for d in c.namespaces()}:
+            raise BrainNamespaceNotExistError(
+                "namespace %r does not exist in store %r (namespaces: %s)"
+                % (ns, self.path, ", ".join(self.namespaces()))
+            )
+        removed = c.ns_clear(ns)
+        if ns == self.namespace:
+            self.namespace = DEFAULT_NAMESPACE
+        return removed
+
+    # ---- versions, expiry, waiting --------------------------------------
+
+    def version(self, name):
+        """The version of NAME's current value; 0 when it holds nothing (so
+        ``learn(v, name, if_version=brain.version(name))`` is a
+        compare-and-set)."""
+        _check_name(name)
+        try:
+            return self._c().meta(self.namespace, name)["version"]
+        except BrainNameNotExistError:
+            return 0
+
+    def wait(self, name, timeout=None, after_version=None):
+        """Blocks until NAME changes (is stored, replaced, forgotten or
+        expires) and returns its new version (0 when absent).
+
+        after_version: wait for a version other than this one (default: the
+        current version, i.e. the next change).  timeout: seconds, None
+        waits forever; BrainTimeoutError when it passes.  Does not poll."""
+        _check_name(name)
+        if after_version is None:
+            after_version = self.version(name)
+        if timeout is None:
+            ms = -1
+        else:
+            if not timeout >= 0:
+                raise BrainValueError("timeout is seconds >= 0 or None; got %r" % (timeout,))
+            ms = int(timeout * 1000)
+        return self._c().wait(self.namespace, name, after_version, ms)
+
+    def expire(self):
+        """Deletes expired names now (readers already skip them); returns
+        how many."""
+        return self._c().expire()
+
+    def check(self):
+        """Validates the store; returns the problems found (empty: sound)."""
+        return self._c().check()

@@ -1,0 +1,181 @@
+"""The exception tree of brain_plasma.
+
+Every failure of the store raises a subclass of :class:`BrainError`.  Each
+libbrain status code (``BRAIN_E*``) maps to one class here; the C core raises
+it with the library's sentence about the failure (what was asked, what was
+found, what to do) and sets ``.code`` (the status) and ``.errname``
+(``"BRAIN_ENOTFOUND"``).  The class names of the original brain-plasma
+(``BrainNameNotExistError``, ``BrainNamespaceNameError``, ...) exist and mean
+what they meant there.
+"""
+from . import _core
+
+__all__ = [
+    "BrainError",
+    "BrainNameError",
+    "BrainNameNotExistError",
+    "BrainNameTypeError",
+    "BrainNameLengthError",
+    "BrainNamespaceNameError",
+    "BrainNamespaceNotExistError",
+    "BrainNamespaceRemoveDefaultError",
+    "BrainClientDisconnectedError",
+    "BrainStoreError",
+    "BrainStoreNotFoundError",
+    "BrainStoreExistsError",
+    "BrainStoreAccessError",
+    "BrainStoreFullError",
+    "BrainCorruptError",
+    "BrainSerializationError",
+    "BrainVersionConflictError",
+    "BrainValueTypeError",
+    "BrainTimeoutError",
+    "BrainLimitError",
+    "BrainBusyError",
+    "BrainValueError",
+    "BrainIOError",
+]
+
+
+class BrainError(_core.Error):
+    """Base class of every brain_plasma error.
+
+    ``code`` is the libbrain status (a negative int) when the error came from
+    the store, else None; ``errname`` its symbolic name."""
+
+    code = None
+    errname = None
+
+
+class BrainValueError(BrainError, ValueError):
+    """An argument the store refuses (a bad size, flag or description)."""
+
+
+class BrainNameError(BrainError, ValueError):
+    """A name the store refuses: empty, not UTF-8, or with control characters."""
+
+
+class BrainNameNotExistError(BrainError, KeyError):
+    """The name holds no value (never stored, forgotten, or expired)."""
+
+    def __str__(self):  # KeyError would show the repr of the message
+        return str(self.args[0]) if self.args else ""
+
+
+class BrainNameTypeError(BrainNameError, TypeError):
+    """A name that is not a str."""
+
+
+class BrainNameLengthError(BrainNameError):
+    """A name that is empty or longer than the store allows."""
+
+
+class BrainNamespaceNameError(BrainError, ValueError):
+    """A namespace name the store refuses (type, length or characters)."""
+
+
+class BrainNamespaceNotExistError(BrainError, KeyError):
+    """The namespace holds no names."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class BrainNamespaceRemoveDefaultError(BrainError):
+    """The "default" namespace cannot be removed."""
+
+
+class BrainClientDisconnectedError(BrainError):
+    """The Brain was put to sleep() or its store destroyed; wake_up() first."""
+
+
+class BrainStoreError(BrainError):
+    """A problem with the store file itself."""
+
+
+class BrainStoreNotFoundError(BrainStoreError, FileNotFoundError):
+    """The store does not exist (start_process=False, wake_up, or dead)."""
+
+
+class BrainStoreExistsError(BrainStoreError, FileExistsError):
+    """The store exists and was asked to be created exclusively."""
+
+
+class BrainStoreAccessError(BrainStoreError, PermissionError):
+    """The store is owned by another user, not accessible, or a symlink."""
+
+
+class BrainCorruptError(BrainStoreError):
+    """The file is not a store, has another layout version, is truncated or
+    corrupted, or a value's layout is malformed."""
+
+
+class BrainStoreFullError(BrainStoreError):
+    """The value does not fit: the store is full, larger than the store's
+    capacity, or the host has no memory left for it.  Nothing stored
+    changed."""
+
+
+class BrainSerializationError(BrainError, TypeError):
+    """The value cannot be serialised (pickled); nothing stored changed."""
+
+
+class BrainVersionConflictError(BrainError):
+    """learn(..., if_version=v) found another version."""
+
+
+class BrainValueTypeError(BrainError, TypeError):
+    """A value whose type tag or layout does not match what it holds (a str
+    that is not UTF-8, an array of an unsupported dtype, a malformed
+    layout)."""
+
+
+class BrainTimeoutError(BrainError, TimeoutError):
+    """wait() timed out."""
+
+
+class BrainLimitError(BrainError):
+    """A table of the store or of this process is full (pins, processes,
+    namespaces)."""
+
+
+class BrainBusyError(BrainError):
+    """Values in use (pinned by views) prevent the operation."""
+
+
+class BrainIOError(BrainError, OSError):
+    """A system call failed."""
+
+
+#: libbrain status -> exception class, registered with the C core.
+CODE_TO_EXCEPTION = {
+    _core.EINVAL: BrainValueError,
+    _core.ENAME: BrainNameError,
+    _core.ENAMESPACE: BrainNamespaceNameError,
+    _core.ENOTFOUND: BrainNameNotExistError,
+    _core.EEXIST: BrainStoreExistsError,
+    _core.ENOSTORE: BrainStoreNotFoundError,
+    _core.EPERM: BrainStoreAccessError,
+    _core.ESYMLINK: BrainStoreAccessError,
+    _core.ENOTSTORE: BrainCorruptError,
+    _core.EVERSION: BrainCorruptError,
+    _core.ECORRUPT: BrainCorruptError,
+    _core.ETRUNCATED: BrainCorruptError,
+    _core.EFULL: BrainStoreFullError,
+    _core.ENOSPC: BrainStoreFullError,
+    _core.ETOOBIG: BrainStoreFullError,
+    _core.ECONFLICT: BrainVersionConflictError,
+    _core.ETIMEDOUT: BrainTimeoutError,
+    _core.EPINS: BrainLimitError,
+    _core.EPROCS: BrainLimitError,
+    _core.ENSFULL: BrainLimitError,
+    _core.EBUSY: BrainBusyError,
+    _core.ETYPE: BrainValueTypeError,
+    _core.ENOMEM: BrainError,
+    _core.EIO: BrainIOError,
+    _core.ESTALE: BrainError,
+    _core.ERANGE: BrainError,
+    _core.ECLOSED: BrainClientDisconnectedError,
+}
+
+_core._set_exceptions(CODE_TO_EXCEPTION)

@@ -1,0 +1,186 @@
+"""How Python values become stored values, and back.
+
+Layouts (the type tag is stored with the value):
+
+- ``bytes`` -> BRAIN_TYPE_BYTES, the bytes themselves;
+- ``str`` -> BRAIN_TYPE_STR, UTF-8 (a str with lone surrogates is pickled);
+- ``numpy.ndarray`` of a fixed-size, non-structured dtype -> BRAIN_TYPE_ARRAY,
+  the C layout shared with libbrain (``brain_put_array``): a header with the
+  dtype's typestr and the shape, then the C-order data 64-byte aligned.  A
+  non-contiguous array is made contiguous first.  Arrays put from C read
+  back here the same way;
+- anything else -> BRAIN_TYPE_PICKLE: a pickle protocol 5 stream whose large
+  buffers (NumPy and pandas data) travel out of band, each 64-byte aligned in
+  the same stored value.
+
+Reading: values that come back as views of the store (:class:`_core.View`)
+are zero-copy and read-only: an ndarray is built over the view, and pickles
+are loaded with ``buffers=`` slices of it, so a DataFrame's columns point
+into the store.  The view's pin lives as long as any object built on it.
+With ``copy=True`` the value is first copied into a private, writable
+``bytearray`` and decoded from there.
+
+Security: unpickling runs code chosen by whoever wrote the value.  Anyone who
+can write the store can run code in the processes that recall from it, as
+with any pickle cache.
+"""
+import json
+import pickle
+
+from . import _core
+from .exceptions import BrainSerializationError
+
+__all__ = ["encode", "pack", "decode", "is_plain_array"]
+
+PROTOCOL = 5
+_PICKLE_STREAM = _core.TYPE_PICKLE_STREAM
+_loads = pickle.loads
+
+
+def _numpy():
+    import numpy
+
+    return numpy
+
+
+def is_plain_array(value):
+    """True when VALUE is an ndarray the plain array layout stores exactly."""
+    t = type(value)
+    if t.__name__ != "ndarray" or t.__module__ != "numpy":
+        return False
+    dt = value.dtype
+    return not dt.hasobject and dt.fields is None and dt.kind != "V" and dt.subdtype is None
+
+
+def _pickle(value, name):
+    buffers = []
+
+    def keep(pb):
+        try:
+            raw = pb.raw()
+        except BufferError:  # not contiguous: let pickle copy it in-band
+            return True
+        buffers.append(raw)
+        return False
+
+    try:
+        stream = pickle.dumps(value, protocol=PROTOCOL, buffer_callback=keep)
+    except Exception as exc:  # PicklingError, TypeError, AttributeError, ...
+        tname = "%s.%s" % (type(value).__module__, type(value).__qualname__)
+        raise BrainSerializationError(
+            "cannot store %r: a %s value cannot be pickled (%s: %s); nothing "
+            "was stored. Store a picklable value instead (module-level "
+            "functions and classes, plain data, NumPy/pandas objects)"
+            % (name, tname, type(exc).__name__, exc)
+        ) from exc
+    return stream, buffers
+
+
+def _json(value, name):
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=True).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        tname = "%s.%s" % (type(value).__module__, type(value).__qualname__)
+        raise BrainSerializationError(
+            "cannot store %r: serializer='safe' stores bytes, str, NumPy arrays "
+            "and JSON values, and a %s value is none of these (%s); nothing "
+            "was stored. Convert it, or use serializer='pickle'"
+            % (name, tname, exc)
+        ) from exc
+
+
+def encode(value, name, safe=False):
+    """Chooses a layout for VALUE.
+
+    Returns one of ("bytes", data), ("str", data), ("array", (typestr,
+    shape, data)) or ("pickle", (stream, buffers)).  Raises
+    BrainSerializationError when VALUE cannot be pickled."""
+    t = type(value)
+    if t is bytes:
+        return "bytes", value
+    if t is str:
+        try:
+            return "str", value.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+    elif is_plain_array(value):
+        np = _numpy()
+        # (not ascontiguousarray: it turns a 0-d array into a 1-d one)
+        arr = value if value.flags.c_contiguous else value.copy(order="C")
+        # a flat uint8 view exports every dtype (datetime64 included) as bytes
+        data = arr.reshape(-1).view(np.uint8) if arr.size else b""
+        return "array", (arr.dtype.str, arr.shape, data)
+    if safe:
+        return "json", _json(value, name)
+    return "pickle", _pickle(value, name)
+
+
+TYPE_OF = {
+    "bytes": _core.TYPE_BYTES,
+    "str": _core.TYPE_STR,
+    "array": _core.TYPE_ARRAY,
+    "pickle": _core.TYPE_PICKLE,
+    "json": _core.TYPE_JSON,
+}
+
+
+def pack(kind, payload):
+    """The stored bytes of an encoded value (for put_many)."""
+    if kind in ("bytes", "str", "json"):
+        return payload
+    if kind == "array":
+        typestr, shape, data = payload
+        return _core.array_pack(typestr, shape, data)
+    stream, buffers = payload
+    return _core.pickle_pack(stream, buffers)
+
+
+def decode(type_tag, buf, safe=False):
+    """Builds the Python value of a stored value.
+
+    BUF is bytes (a small value, copied), a bytearray (a private copy) or a
+    _core.View (zero-copy, read-only).  With SAFE, a pickle is refused
+    (BrainSerializationError) instead of loaded: nothing in it runs."""
+    if safe and type_tag in (_PICKLE_STREAM, _core.TYPE_PICKLE):
+        raise BrainSerializationError(
+            "refusing to unpickle a stored value: this Brain uses "
+            "serializer='safe', which never runs code from the store. The "
+            "value was stored by a Brain with serializer='pickle'; store it "
+            "as bytes, str, an array or JSON, or read it with serializer='pickle'"
+        )
+    if type_tag == _PICKLE_STREAM:  # small, in-band only: the bare stream
+        return _loads(buf)
+    if type_tag == _core.TYPE_PICKLE:
+        (soff, slen), bufs = _core.pickle_parse(buf)
+        mv = memoryview(buf)
+        if not bufs:
+            return _loads(mv[soff : soff + slen])
+        return _loads(mv[soff : soff + slen], buffers=[mv[o : o + n] for o, n in bufs])
+    if type_tag == _core.TYPE_BYTES:
+        if isinstance(buf, bytes):
+            return buf
+        if isinstance(buf, bytearray):
+            return bytes(buf)
+        return buf.tobytes()
+    if type_tag == _core.TYPE_STR:
+        return str(buf, "utf-8")
+    if type_tag == _core.TYPE_ARRAY:
+        np = _numpy()
+        typestr, shape, offset, nbytes = _core.array_parse(buf)
+        dtype = np.dtype(typestr)
+        if nbytes == 0:
+            return np.empty(shape, dtype=dtype) if not _readonly(buf) else _frozen(np.empty(shape, dtype=dtype))
+        return np.ndarray(shape, dtype=dtype, buffer=buf, offset=offset)
+    if type_tag == _core.TYPE_JSON:
+        return json.loads(str(buf, "utf-8"))
+    # a tag of the caller's own: hand back the bytes
+    return buf if isinstance(buf, (bytes, bytearray)) else buf.tobytes()
+
+
+def _readonly(buf):
+    return not isinstance(buf, bytearray)
+
+
+def _frozen(arr):
+    arr.flags.writeable = False
+    return arr

@@ -1,0 +1,29 @@
+"""Builds brain_plasma: the Python package in python/ and its C extension
+brain_plasma._core, compiled together with the libbrain sources in src/."""
+import glob
+import os
+
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def rel(*parts):
+    return os.path.join(*parts)
+
+
+core = Extension(
+    "brain_plasma._core",
+    sources=sorted(os.path.relpath(p, HERE)
+                   for p in glob.glob(os.path.join(HERE, "src", "*.c")))
+    + [rel("python", "brain_plasma", "_core.c")],
+    include_dirs=[rel("include"), rel("src")],
+    define_macros=[("_GNU_SOURCE", "1"), ("BRAIN_STATIC", "1")],
+    extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden"],
+    libraries=["pthread"],
+    depends=glob.glob(os.path.join(HERE, "include", "*.h"))
+    + glob.glob(os.path.join(HERE, "src", "*.h")),
+)
+
+# setuptools' own build folders go under build/python, beside make's outputs
+setup(ext_modules=[core], options={"build": {"build_base": rel("build", "python")}})

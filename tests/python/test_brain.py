@@ -1,0 +1,408 @@
+"""The Brain API: every method of the original README, the mapping
+protocol, namespaces, versions, waiting, and their errors."""
+import logging
+import os
+import threading
+import time
+
+import pytest
+
+import brain_plasma as bp
+from brain_plasma import Brain, _core
+
+
+def close(capacity, asked):
+    """The store rounds its capacity down to whole pages."""
+    return asked - 65536 < capacity <= asked
+
+
+def test_construction_and_attributes(store_name, brain):
+    assert brain.path == "/dev/shm/brain-" + store_name
+    assert os.path.exists(brain.path)
+    assert isinstance(brain.client, _core.Store)
+    assert brain.bytes == 64_000_000 == brain.size()
+    assert brain.mb == "64 MB"
+    assert brain.namespace == "default"
+
+
+def test_default_store_name():
+    assert bp.DEFAULT_STORE == "default"
+    assert _core.resolve(bp.DEFAULT_STORE) == "/dev/shm/brain-default"
+
+
+def test_start_process_attaches_never_wipes(store_name, brain):
+    brain["x"] = 1
+    other = Brain(path=store_name, size=10_000_000)  # every worker runs this
+    assert other["x"] == 1
+    assert other.size() == 64_000_000  # the existing store keeps its capacity
+    third = Brain(path=store_name, start_process=False)
+    assert third["x"] == 1
+
+
+def test_start_process_false_requires_store(store_name):
+    with pytest.raises(bp.BrainStoreNotFoundError) as ei:
+        Brain(path=store_name, start_process=False)
+    assert store_name in str(ei.value)
+
+
+def test_size_arguments(store_name):
+    b = Brain(path=store_name, size="8MB")
+    assert close(b.size(), 8_000_000)
+    with pytest.raises(bp.BrainValueError):
+        Brain(path=store_name, size=-1)
+    with pytest.raises(bp.BrainValueError):
+        Brain(path=store_name, size=1.5)
+
+
+def test_readme_basic_usage(brain):
+    import pandas as pd
+
+    this = "a text object"
+    that = [1, 2, 3, 4]
+    those = pd.DataFrame(dict(this=[1, 2, 3, 4], that=[4, 5, 6, 7]))
+    brain["that"] = that
+    brain.learn(this, "this")
+    brain.learn(those, "those")
+    assert brain["this"] == "a text object"
+    assert brain.recall("that") == [1, 2, 3, 4]
+    assert type(brain.recall("those")) is pd.DataFrame
+    brain.forget("this")
+    with pytest.raises(bp.BrainNameNotExistError):
+        brain.recall("this")
+    assert brain.names() == ["that", "those"]
+
+
+def test_learn_keywords_and_description(brain):
+    brain.learn(name="k", thing=[1], description="one item")
+    assert brain["k"] == [1]
+    assert brain.info("k")["description"] == "one item"
+    v = brain.learn(2, "n")
+    assert isinstance(v, int) and v == brain.version("n")
+
+
+def test_missing_name_errors(brain):
+    with pytest.raises(bp.BrainNameNotExistError) as ei:
+        brain["nope"]
+    e = ei.value
+    assert isinstance(e, KeyError) and isinstance(e, bp.BrainError)
+    assert "'nope'" in str(e) and "default" in str(e) and "brain.names()" in str(e)
+    assert e.code == _core.ENOTFOUND
+    for call in (brain.forget, brain.info, brain.object_id):
+        with pytest.raises(KeyError):
+            call("nope")
+    with pytest.raises(KeyError):
+        del brain["nope"]
+
+
+@pytest.mark.parametrize("bad", [1, 1.5, None, b"bytes", ("t",)])
+def test_name_wrong_type(brain, bad):
+    for call in (lambda: brain.learn(1, bad), lambda: brain.recall(bad),
+                 lambda: brain.forget(bad), lambda: brain.info(bad),
+                 lambda: brain.exists(bad)):
+        with pytest.raises(bp.BrainNameTypeError) as ei:
+            call()
+        assert type(bad).__name__ in str(ei.value)
+        assert isinstance(ei.value, TypeError)
+    assert bad not in brain
+
+
+def test_name_wrong_length(brain):
+    for bad in ("", "x" * 1025, "é" * 513):
+        with pytest.raises(bp.BrainNameLengthError) as ei:
+            brain[bad] = 1
+        assert "1024" in str(ei.value)
+    brain["x" * 1024] = 1  # the limit itself is fine
+    assert brain["x" * 1024] == 1
+
+
+def test_name_bad_characters(brain):
+    with pytest.raises(bp.BrainNameError):
+        brain["bad\x01name"] = 1
+    brain["with / and spaces"] = 2
+    assert brain["with / and spaces"] == 2
+
+
+def test_size_used_free_resize(brain):
+    used0 = brain.used()
+    brain["blob"] = b"x" * 5_000_000
+    assert brain.used() >= used0 + 5_000_000
+    assert brain.free() <= brain.size() - brain.used()
+    brain.resize(100_000_000)
+    assert close(brain.size(), 100_000_000) and brain.mb == "100 MB"
+    assert brain["blob"] == b"x" * 5_000_000
+    with pytest.raises(bp.BrainStoreFullError):
+        brain.resize(3_000_000)  # the blob does not fit
+    assert brain["blob"][:1] == b"x"
+    brain.resize("64MB")
+    assert close(brain.size(), 64_000_000)
+
+
+def test_info_and_listing(brain):
+    brain.learn("v", "a", description="first")
+    brain["b"] = [1]
+    info = brain.info("a")
+    assert {"name", "namespace", "type", "size", "version", "created", "updated",
+            "expires", "object_id", "description"} <= set(info)
+    assert info["description"] == "first" and info["name"] == "a"
+    assert abs(info["created"] - time.time()) < 60
+    ids = brain.ids()
+    assert len(ids) == 2 and all(isinstance(i, bytes) and len(i) == 20 for i in ids)
+    om = brain.object_map()
+    assert set(om) == {"a", "b"} and om["a"] == brain.object_id("a")
+    assert brain.object_ids() == om
+    k = brain.knowledge()
+    assert [d["name"] for d in k] == ["a", "b"]
+    md = brain.metadata("a", "b")
+    assert set(md) == {"a", "b"}
+    assert [d["name"] for d in brain.metadata(output="list")] == ["a", "b"]
+    assert brain.metadata("b", output="list")[0]["name"] == "b"
+    with pytest.raises(bp.BrainValueError):
+        brain.metadata(output="set")
+
+
+def test_object_id_changes_with_value(brain):
+    brain["a"] = 1
+    first = brain.object_id("a")
+    brain["a"] = 1
+    assert brain.object_id("a") != first
+
+
+def test_mapping_protocol(brain):
+    assert len(brain) == 0 and list(brain) == []
+    brain["a"] = 1
+    brain.update({"b": 2}, c=3)
+    assert len(brain) == 3
+    assert "a" in brain and "z" not in brain and 5 not in brain
+    assert list(brain) == ["a", "b", "c"] == brain.keys()
+    assert brain.values() == [1, 2, 3]
+    assert brain.items() == [("a", 1), ("b", 2), ("c", 3)]
+    assert brain.get("a") == 1 and brain.get("z") is None and brain.get("z", 9) == 9
+    assert brain.pop("a") == 1 and "a" not in brain
+    assert brain.pop("a", "dflt") == "dflt"
+    with pytest.raises(KeyError):
+        brain.pop("a")
+    assert brain.setdefault("b", 100) == 2
+    assert brain.setdefault("d", 4) == 4 and brain["d"] == 4
+    del brain["d"]
+    assert brain.exists("d") is False
+    assert brain.clear() == 2
+    assert len(brain) == 0
+
+
+def test_context_manager_and_repr(store_name):
+    with Brain(path=store_name, size=8_000_000) as b:
+        b["x"] = "y"
+        r = repr(b)
+        assert store_name in r and "namespace='default'" in r and "names=1" in r
+        assert "capacity=8.0 MB" in r
+    assert "asleep" in repr(b)
+    with pytest.raises(bp.BrainClientDisconnectedError):
+        b["x"]
+
+
+def test_sleep_wake_up(brain):
+    brain["x"] = [1]
+    brain.sleep()
+    brain.sleep()  # twice is fine
+    for call in (lambda: brain["x"], lambda: brain.learn(1, "y"), brain.names,
+                 brain.size, lambda: brain.client, brain.used, len):
+        with pytest.raises(bp.BrainClientDisconnectedError) as ei:
+            call() if call is not len else len(brain)
+        assert "wake_up" in str(ei.value)
+    brain.wake_up()
+    assert brain["x"] == [1]
+
+
+def test_recalled_values_survive_sleep(brain):
+    import numpy as np
+
+    brain["a"] = np.arange(100_000)
+    a = brain["a"]
+    brain.sleep()
+    assert a[-1] == 99_999  # the mapping lives while the array does
+
+
+def test_dead_and_start(store_name, brain, caplog):
+    brain["x"] = 1
+    with caplog.at_level(logging.WARNING, logger="brain_plasma"):
+        assert brain.dead() is False
+    assert "i_am_sure" in caplog.text
+    assert brain["x"] == 1
+    assert brain.dead(i_am_sure=True) is True
+    assert not os.path.exists(brain.path)
+    with pytest.raises(bp.BrainClientDisconnectedError):
+        brain["x"]
+    with pytest.raises(bp.BrainStoreNotFoundError):
+        brain.wake_up()
+    brain.start(size=4_000_000)
+    assert close(brain.size(), 4_000_000) and brain.names() == []
+    brain["y"] = 2
+    brain.start()  # attaching again keeps the data
+    assert brain["y"] == 2
+
+
+def test_start_other_path(brain, store_name):
+    other = store_name + "-2"
+    try:
+        brain.start(path=other, size=4_000_000)
+        assert brain.path.endswith(other) and brain.names() == []
+    finally:
+        _core.destroy(other)
+
+
+def test_namespaces(store_name, brain):
+    brain["shared"] = "default ns"
+    app = Brain(path=store_name, namespace="app1")
+    assert app.names() == []
+    app["shared"] = "app ns"
+    assert brain["shared"] == "default ns" and app["shared"] == "app ns"
+    assert brain.namespaces() == ["app1", "default"]
+    assert sorted(brain.names(namespace="all")) == ["shared", "shared"]
+    assert brain.names(namespace="app1") == ["shared"]
+    assert brain.set_namespace("app1") == "app1"
+    assert brain["shared"] == "app ns"
+    assert brain.set_namespace() == "default"
+    with pytest.raises(bp.BrainNamespaceRemoveDefaultError):
+        brain.remove_namespace("default")
+    with pytest.raises(bp.BrainNamespaceNotExistError):
+        brain.remove_namespace("never")
+    assert brain.remove_namespace("app1") == 1
+    assert app.names() == [] and brain.namespaces() == ["default"]
+    app["z"] = 1
+    assert app.remove_namespace() == 1
+    assert app.namespace == "default"
+
+
+@pytest.mark.parametrize("bad", [3, "", "n" * 65, "all", "bad\nns"])
+def test_namespace_names(store_name, bad):
+    with pytest.raises(bp.BrainNamespaceNameError):
+        b = Brain(path=store_name, namespace=bad)
+        b["x"] = 1
+
+
+def test_learn_many_recall_many(brain):
+    import numpy as np
+
+    vs = brain.learn_many({"a": 1, "b": "two", "c": np.arange(3), "d": b"4"})
+    assert set(vs) == {"a", "b", "c", "d"}
+    got = brain.recall_many(["a", "b", "c", "d"])
+    assert got["a"] == 1 and got["b"] == "two" and got["d"] == b"4"
+    assert list(got["c"]) == [0, 1, 2] and not got["c"].flags.writeable
+    mine = brain.recall_many(["c"], copy=True)["c"]
+    assert mine.flags.writeable
+    with pytest.raises(bp.BrainNameNotExistError):
+        brain.recall_many(["a", "missing"])
+    with pytest.raises(bp.BrainNameTypeError):
+        brain.learn_many({"ok": 1, 5: 2})
+    assert "ok" not in brain
+
+
+def test_ttl(brain):
+    brain.learn("soon gone", "t", ttl=0.05)
+    assert brain["t"] == "soon gone"
+    assert brain.info("t")["expires"] is not None
+    brain["stays"] = 1
+    time.sleep(0.1)
+    assert "t" not in brain
+    assert len(brain) == 1 and brain.names() == ["stays"]
+    with pytest.raises(KeyError):
+        brain["t"]
+    brain.expire()
+    for bad in (0, -1, "1", True):
+        with pytest.raises(bp.BrainValueError):
+            brain.learn(1, "x", ttl=bad)
+
+
+def test_versions_and_compare_and_set(brain):
+    assert brain.version("c") == 0
+    v1 = brain.learn(1, "c", if_version=0)
+    assert brain.version("c") == v1
+    with pytest.raises(bp.BrainVersionConflictError) as ei:
+        brain.learn(2, "c", if_version=0)
+    assert "version" in str(ei.value)
+    assert brain["c"] == 1
+    v2 = brain.learn(2, "c", if_version=v1)
+    assert v2 > v1 and brain["c"] == 2
+
+
+def test_wait(brain):
+    v0 = brain.learn(0, "w")
+    assert brain.wait("w", timeout=0, after_version=0) == v0
+    with pytest.raises(bp.BrainTimeoutError):
+        brain.wait("w", timeout=0.05)
+
+    def writer():
+        time.sleep(0.1)
+        brain["w"] = 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    start = time.monotonic()
+    v = brain.wait("w", timeout=5)
+    t.join()
+    assert v > v0 and brain["w"] == 1
+    assert time.monotonic() - start < 4
+    # a wait on an absent name ends when it is stored
+    threading.Timer(0.05, lambda: brain.learn("x", "later")).start()
+    assert brain.wait("later", timeout=5) > 0
+
+
+def test_logging_not_print(store_name, capsys, caplog):
+    with caplog.at_level(logging.DEBUG, logger="brain_plasma"):
+        b = Brain(path=store_name, size=4_000_000)
+        b["x"] = 1
+        b.resize(8_000_000)
+        b.sleep()
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert any(r.name == "brain_plasma" for r in caplog.records)
+
+
+def test_exception_tree():
+    for name in bp.exceptions.__all__:
+        cls = getattr(bp, name)
+        assert issubclass(cls, bp.BrainError)
+    assert issubclass(bp.BrainNameNotExistError, KeyError)
+    codes = [getattr(_core, n) for n in dir(_core) if n.startswith("E") and n[1:].isupper()]
+    assert set(codes) <= set(bp.exceptions.CODE_TO_EXCEPTION)
+
+
+def test_wait_is_interruptible(brain):
+    import signal
+
+    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        brain.wait("never", timeout=10)
+    assert time.monotonic() - start < 5
+
+
+def test_brains_of_a_process_share_one_handle(store_name, brain):
+    others = [Brain(path=store_name, namespace="ns%d" % i) for i in range(5)]
+    assert all(o.client is brain.client for o in others)
+    assert brain.stats()["procs"] == 1
+    for _ in range(50):  # a Brain per request costs no slot and no open
+        Brain(path=store_name)["x"] = 1
+    assert brain.stats()["procs"] == 1
+    others[0].sleep()  # one Brain's sleep leaves the others attached
+    assert others[1].names() == [] and brain["x"] == 1
+    with pytest.raises(bp.BrainClientDisconnectedError):
+        others[0]["x"]
+
+
+def test_dead_disconnects_the_process_and_reopens_fresh(store_name, brain):
+    brain["x"] = 1
+    other = Brain(path=store_name)
+    assert other.dead(i_am_sure=True)
+    with pytest.raises(bp.BrainClientDisconnectedError):
+        brain["x"]
+    again = Brain(path=store_name, size=4_000_000)
+    assert again.names() == []
+
+
+def test_replaced_store_file_gets_a_new_handle(store_name, brain):
+    brain["x"] = 1
+    _core.destroy(store_name)  # as another process's dead() would
+    fresh = Brain(path=store_name, size=4_000_000)
+    assert fresh.client is not brain.client
+    assert fresh.names() == [] and brain["x"] == 1  # brain keeps the old file
