@@ -161,7 +161,8 @@ enum {
 };
 
 typedef struct brain_config {
-    uint64_t capacity;       /* bytes; 0 = BRAIN_DEFAULT_CAPACITY */
+    uint64_t capacity;       /* bytes, rounded down to a multiple of 64;
+                                0 = BRAIN_DEFAULT_CAPACITY */
     uint32_t max_procs;      /* 0 = BRAIN_DEFAULT_MAX_PROCS (2..4096) */
     uint32_t max_namespaces; /* 0 = BRAIN_DEFAULT_MAX_NAMESPACES (1..65536) */
 } brain_config;
@@ -355,7 +356,8 @@ BRAIN_API void brain_list_free(brain_list *list);
 
 typedef struct brain_ns_info {
     char name[BRAIN_NS_MAX + 1];
-    uint64_t names; /* names it holds */
+    uint64_t names; /* names it holds (expired ones count until
+                       brain_expire removes them or they are replaced) */
     uint64_t bytes; /* value bytes it holds */
     uint64_t version; /* version of its last change */
 } brain_ns_info;

@@ -1229,7 +1229,7 @@ int brain_resize(brain *b, uint64_t capacity)
         return rc;
     struct bh_header *h = b->h;
     char s1[32], s2[32], s3[32];
-    uint64_t cap = capacity & ~4095ull;
+    uint64_t cap = capacity & ~63ull;
     if (capacity > BRAIN_MAX_CAPACITY || cap > b->reserve)
         return bh_fail(BRAIN_EINVAL, "capacity %s is larger than the limit of %s",
                        bh_fmt_size(capacity, s1, sizeof s1), bh_fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));

@@ -386,7 +386,7 @@ static int init_store(brain *b, const brain_config *cfg)
         return bh_fail(BRAIN_EINVAL, "capacity of %llu bytes (%s) is larger than the limit of %s",
                        (unsigned long long)cap, bh_fmt_size(cap, s1, sizeof s1),
                        bh_fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
-    cap &= ~4095ull;
+    cap &= ~63ull; /* the block unit; keeps decimal sizes such as 50 MB exact */
     if (cap < BRAIN_MIN_CAPACITY || cap < arena_off + INITIAL_ARENA / 4)
         return bh_fail(BRAIN_EINVAL,
                        "capacity of %llu bytes (%s) is too small: a store with %u process slots needs at least %s",
