@@ -111,7 +111,8 @@ extern "C" {
     XX(ENOMEM, -30878, "out of process memory")                                \
     XX(EIO, -30877, "system call failed")                                      \
     XX(ESTALE, -30876, "reservation does not belong to this process")          \
-    XX(ERANGE, -30875, "buffer too small")
+    XX(ERANGE, -30875, "buffer too small")                                     \
+    XX(ESNAPSHOT, -30874, "snapshot file is invalid")
 
 typedef enum {
     BRAIN_OK = 0,
@@ -437,6 +438,36 @@ BRAIN_API int brain_reap(brain *b, size_t *reaped);
  * BRAIN_ECORRUPT when not, another code when it could not check. */
 typedef void (*brain_report_fn)(void *ctx, const char *message);
 BRAIN_API int brain_check(brain *b, brain_report_fn report, void *ctx);
+
+/* ------------------------------------------------------------------------
+ * Snapshots: every name of a store, with its metadata, in one file.  The
+ * format is documented in docs/SNAPSHOT.md.
+ * ------------------------------------------------------------------------ */
+
+/* Writes every unexpired name of every namespace, with its namespace,
+ * description, type, expiry and value, to the snapshot file PATH.  The file
+ * is written beside PATH under a temporary name, synced, and renamed over
+ * PATH, so a crash never leaves a half snapshot.  Each name is saved as it
+ * was at some moment during the call (writers are not held up).
+ * *count (may be NULL) gets how many names were saved.  Errors: BRAIN_EIO
+ * (with the system's reason), BRAIN_ENOSPC. */
+BRAIN_API int brain_snapshot_save(brain *b, const char *path, uint64_t *count);
+
+enum {
+    BRAIN_LOAD_MERGE = 1u << 0, /* keep names the snapshot does not hold */
+};
+
+/* Loads the snapshot file PATH into the store.  The whole file is checked
+ * first (magic, format version, every length, every checksum, the trailer):
+ * a file that fails is refused with BRAIN_ESNAPSHOT and the store is not
+ * touched.  Then every name of the snapshot is stored (replacing what the
+ * store holds under it; expiries keep their absolute time, names already
+ * expired are skipped) and, unless BRAIN_LOAD_MERGE, names the snapshot does
+ * not hold are deleted afterwards.  If the store fills up half way
+ * (BRAIN_EFULL), the names already loaded stay and nothing else was
+ * deleted.  *count (may be NULL) gets how many names were loaded. */
+BRAIN_API int brain_snapshot_load(brain *b, const char *path, unsigned flags,
+                                  uint64_t *count);
 
 /* ------------------------------------------------------------------------
  * Typed layouts shared with the Python front end.

@@ -295,6 +295,7 @@ int bh_check_name(const char *s, size_t max, int code, const char *what,
                   size_t *len);
 int bh_utf8_valid(const void *s, size_t n);
 int bh_validate_value(uint32_t type, const void *data, size_t size);
+uint64_t bh_checksum(uint64_t seed, const void *p, size_t n);
 uint64_t bh_hash(uint64_t seed, const char *ns, size_t nslen,
                  const char *name, size_t namelen);
 

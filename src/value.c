@@ -131,6 +131,11 @@ static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t n)
     return h;
 }
 
+uint64_t bh_checksum(uint64_t seed, const void *p, size_t n)
+{
+    return fmix(hash_bytes(seed, (const uint8_t *)p, n));
+}
+
 uint64_t bh_hash(uint64_t seed, const char *ns, size_t nslen, const char *name,
                  size_t namelen)
 {

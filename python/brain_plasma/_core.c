@@ -1089,6 +1089,55 @@ static PyObject *Store_reap(StoreObject *s, PyObject *Py_UNUSED(a))
     return count_call(s, brain_reap);
 }
 
+static PyObject *Store_snapshot_save(StoreObject *s, PyObject *arg)
+{
+    PyObject *bytes = NULL;
+    if (!PyUnicode_FSConverter(arg, &bytes))
+        return NULL;
+    brain *b = store_handle(s);
+    if (!b) {
+        Py_DECREF(bytes);
+        return NULL;
+    }
+    uint64_t n = 0;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_snapshot_save(b, PyBytes_AS_STRING(bytes), &n);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    Py_DECREF(bytes);
+    if (rc)
+        return fail(s, rc);
+    return PyLong_FromUnsignedLongLong(n);
+}
+
+static PyObject *Store_snapshot_load(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"path", "merge", NULL};
+    PyObject *bytes = NULL;
+    int merge = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|p:snapshot_load", kwlist, PyUnicode_FSConverter,
+                                     &bytes, &merge))
+        return NULL;
+    brain *b = store_handle(s);
+    if (!b) {
+        Py_DECREF(bytes);
+        return NULL;
+    }
+    uint64_t n = 0;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_snapshot_load(b, PyBytes_AS_STRING(bytes), merge ? BRAIN_LOAD_MERGE : 0, &n);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    Py_DECREF(bytes);
+    if (rc)
+        return fail(s, rc);
+    return PyLong_FromUnsignedLongLong(n);
+}
+
 static PyObject *Store_stats(StoreObject *s, PyObject *Py_UNUSED(a))
 {
     brain *b = store_handle(s);
@@ -1250,6 +1299,10 @@ static PyMethodDef Store_methods[] = {
     {"expire", (PyCFunction)Store_expire, METH_NOARGS,
      "expire()\n--\n\nDeletes expired entries; returns how many."},
     {"stats", (PyCFunction)Store_stats, METH_NOARGS, "stats()\n--\n\nStore statistics."},
+    {"snapshot_save", (PyCFunction)Store_snapshot_save, METH_O,
+     "snapshot_save(path)\n--\n\nWrites every name to a snapshot file; returns how many."},
+    {"snapshot_load", (PyCFunction)(void (*)(void))Store_snapshot_load, METH_VARARGS | METH_KEYWORDS,
+     "snapshot_load(path, merge=False)\n--\n\nLoads a snapshot file (checked whole first); returns how many names."},
     {"resize", (PyCFunction)Store_resize, METH_O,
      "resize(capacity)\n--\n\nChanges the capacity."},
     {"reap", (PyCFunction)Store_reap, METH_NOARGS,

@@ -666,3 +666,44 @@ class Brain:
     def check(self):
         """Validates the store; returns the problems found (empty: sound)."""
         return self._c().check()
+
+    # ---- persistence -------------------------------------------------------
+
+    def snapshot_path(self):
+        """The standard snapshot file of this store:
+        ``$XDG_DATA_HOME/brain-plasma/<store>.snapshot`` (``XDG_DATA_HOME``
+        defaults to ``~/.local/share``).  The `brain save`/`brain load`
+        commands use the same place and the same format."""
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+            os.path.expanduser("~"), ".local", "share")
+        leaf = os.path.basename(self.path)
+        if leaf.startswith("brain-") and os.path.dirname(self.path) == "/dev/shm":
+            leaf = leaf[len("brain-"):]
+        return os.path.join(base, "brain-plasma", leaf + ".snapshot")
+
+    def save(self, path=None):
+        """Writes every name of every namespace (values, namespaces,
+        descriptions, types, expiries) to a snapshot file, by default
+        :meth:`snapshot_path`.  The file is written under a temporary name
+        and renamed, so a crash never leaves half a snapshot.  Returns the
+        file's path."""
+        if path is None:
+            path = self.snapshot_path()
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        path = os.fspath(path)
+        n = self._c().snapshot_save(path)
+        log.info("saved %d names of %s to %s", n, self.path, path)
+        return path
+
+    def load(self, path=None, merge=False):
+        """Restores a snapshot written by :meth:`save` (or `brain save`),
+        by default from :meth:`snapshot_path`.  The whole file is checked
+        first; a missing, damaged or truncated file raises
+        :class:`BrainSnapshotError` and changes nothing.  Without ``merge``
+        the store then holds exactly the snapshot's names; with
+        ``merge=True`` names the snapshot does not hold are kept.  Returns
+        how many names were loaded."""
+        path = os.fspath(self.snapshot_path() if path is None else path)
+        n = self._c().snapshot_load(path, merge=bool(merge))
+        log.info("loaded %d names into %s from %s", n, self.path, path)
+        return n

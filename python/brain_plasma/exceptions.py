@@ -34,6 +34,7 @@ __all__ = [
     "BrainBusyError",
     "BrainValueError",
     "BrainIOError",
+    "BrainSnapshotError",
 ]
 
 
@@ -147,6 +148,11 @@ class BrainIOError(BrainError, OSError):
     """A system call failed."""
 
 
+class BrainSnapshotError(BrainError):
+    """A snapshot file is missing, damaged, truncated or of another format;
+    the store was not changed."""
+
+
 #: libbrain status -> exception class, registered with the C core.
 CODE_TO_EXCEPTION = {
     _core.EINVAL: BrainValueError,
@@ -175,6 +181,7 @@ CODE_TO_EXCEPTION = {
     _core.EIO: BrainIOError,
     _core.ESTALE: BrainError,
     _core.ERANGE: BrainError,
+    _core.ESNAPSHOT: BrainSnapshotError,
     _core.ECLOSED: BrainClientDisconnectedError,
 }
 

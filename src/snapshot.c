@@ -1,0 +1,430 @@
+/*
+ * snapshot.c - saving every name of a store to one file, and loading it.
+ *
+ * Format (docs/SNAPSHOT.md): a 64-byte header, then for each name a 64-byte
+ * entry header followed by its namespace, name and description, zero
+ * padding up to the next 64-byte boundary of the file, and the value; then
+ * a 32-byte trailer.  Values are aligned so that typed layouts can be read
+ * in place.  Every entry carries a checksum of its
+ * header, strings and value; the trailer carries the count and a checksum
+ * chained over the entries' checksums, so truncation anywhere is caught.
+ * Saving writes a temporary file beside the target and renames it; loading
+ * checks the whole file before it changes anything in the store.
+ *
+ * All integers are little-endian (the store itself is host-endian; this is
+ * the one file meant to travel).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SNAP_MAGIC "BRAINSNP"
+#define SNAP_END "BRAINEND"
+#define SNAP_VERSION 1u
+#define SNAP_ENTRY_MAGIC 0x45504e53u /* "SNPE" */
+#define SNAP_SEED 0x736e617073686f74ull
+#define SNAP_BUF (1u << 20)
+
+struct snap_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t header_size;
+    int64_t created_ns;
+    uint64_t count;
+    uint8_t store_id[16];
+    uint64_t reserved;
+    uint64_t check; /* of the bytes above */
+};
+
+struct snap_entry {
+    uint32_t magic;
+    uint32_t type;
+    uint16_t ns_len, name_len;
+    uint32_t desc_len;
+    uint64_t size;
+    int64_t created_ns, updated_ns, expires_ns;
+    uint64_t reserved;
+    uint64_t check; /* of this header (check = 0), strings and value */
+};
+
+struct snap_trailer {
+    char magic[8];
+    uint64_t count;
+    uint64_t chain; /* checksums of the entries, chained */
+    uint64_t check; /* of the bytes above */
+};
+
+_Static_assert(sizeof(struct snap_header) == 64, "snapshot header");
+_Static_assert(sizeof(struct snap_entry) == 64, "snapshot entry");
+_Static_assert(sizeof(struct snap_trailer) == 32, "snapshot trailer");
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "snapshot.c writes little-endian integers as they are in memory"
+#endif
+
+/* ---- save ------------------------------------------------------------------ */
+
+struct writer {
+    int fd;
+    const char *path;
+    uint8_t *buf;
+    size_t used;
+    uint64_t pos; /* file offset of the next byte */
+};
+
+/* Zero bytes from POS up to the next multiple of 64. */
+static inline uint64_t pad_to_64(uint64_t pos) { return align_up(pos, 64) - pos; }
+
+static int write_all(struct writer *w, const void *p, size_t n)
+{
+    const uint8_t *c = p;
+    while (n) {
+        ssize_t k = write(w->fd, c, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return bh_fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO,
+                           "cannot write snapshot '%s': %s", w->path, strerror(errno));
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int flush(struct writer *w)
+{
+    int rc = write_all(w, w->buf, w->used);
+    w->used = 0;
+    return rc;
+}
+
+/* Small pieces go through the buffer; large ones straight from the store. */
+static int emit(struct writer *w, const void *p, size_t n)
+{
+    w->pos += n;
+    if (n >= SNAP_BUF / 2) {
+        int rc = flush(w);
+        return rc ? rc : write_all(w, p, n);
+    }
+    if (w->used + n > SNAP_BUF) {
+        int rc = flush(w);
+        if (rc)
+            return rc;
+    }
+    memcpy(w->buf + w->used, p, n);
+    w->used += n;
+    return 0;
+}
+
+static uint64_t entry_check(const struct snap_entry *e, const char *ns, const char *name,
+                            const char *desc, const void *value)
+{
+    struct snap_entry tmp = *e;
+    tmp.check = 0;
+    uint64_t c = bh_checksum(SNAP_SEED, &tmp, sizeof tmp);
+    c = bh_checksum(c, ns, e->ns_len);
+    c = bh_checksum(c, name, e->name_len);
+    c = bh_checksum(c, desc, e->desc_len);
+    return bh_checksum(c, value, e->size);
+}
+
+int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if (!path || !*path)
+        return bh_fail(BRAIN_EINVAL, "snapshot path is empty");
+    char tmp[BRAIN_PATH_MAX + 64];
+    uint32_t rnd;
+    plat_random(&rnd, sizeof rnd);
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", path, (int)getpid(), rnd) >= sizeof tmp)
+        return bh_fail(BRAIN_EINVAL, "snapshot path is too long");
+    brain_list *list = NULL;
+    if ((rc = brain_list_names(b, NULL, 1, &list)))
+        return rc;
+    struct writer w = {-1, path, malloc(SNAP_BUF), 0, 0};
+    static const uint8_t zeros[64];
+    if (!w.buf) {
+        brain_list_free(list);
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    }
+    w.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (w.fd < 0) {
+        rc = bh_fail(BRAIN_EIO, "cannot create snapshot '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    struct snap_header hd = {0};
+    memcpy(hd.magic, SNAP_MAGIC, 8);
+    hd.version = SNAP_VERSION;
+    hd.header_size = sizeof hd;
+    hd.created_ns = plat_now_ns();
+    memcpy(hd.store_id, b->h->store_id, 16);
+    if ((rc = emit(&w, &hd, sizeof hd)))
+        goto out;
+    uint64_t n = 0, chain = SNAP_SEED;
+    for (size_t i = 0; i < list->count; i++) {
+        const brain_info *it = &list->items[i];
+        brain_view v;
+        rc = brain_get(b, it->ns, it->name, &v);
+        if (rc == BRAIN_ENOTFOUND) /* deleted or expired meanwhile */
+            continue;
+        if (rc)
+            goto out;
+        struct snap_entry e = {0};
+        e.magic = SNAP_ENTRY_MAGIC;
+        e.type = v.info.type;
+        e.ns_len = (uint16_t)v.info.ns_len;
+        e.name_len = (uint16_t)v.info.name_len;
+        e.desc_len = v.info.desc_len;
+        e.size = v.size;
+        e.created_ns = v.info.created_ns;
+        e.updated_ns = v.info.updated_ns;
+        e.expires_ns = v.info.expires_ns;
+        e.check = entry_check(&e, v.info.ns, v.info.name, v.info.desc, v.data);
+        chain = bh_checksum(chain, &e.check, 8);
+        if (!(rc = emit(&w, &e, sizeof e)) && !(rc = emit(&w, v.info.ns, e.ns_len)) &&
+            !(rc = emit(&w, v.info.name, e.name_len)) && !(rc = emit(&w, v.info.desc, e.desc_len)) &&
+            !(rc = emit(&w, zeros, pad_to_64(w.pos))))
+            rc = emit(&w, v.data, v.size);
+        brain_view_release(b, &v);
+        if (rc)
+            goto out;
+        n++;
+    }
+    struct snap_trailer tr = {0};
+    memcpy(tr.magic, SNAP_END, 8);
+    tr.count = n;
+    tr.chain = chain;
+    tr.check = bh_checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check));
+    if ((rc = emit(&w, &tr, sizeof tr)) || (rc = flush(&w)))
+        goto out;
+    hd.count = n;
+    hd.check = bh_checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check));
+    if (pwrite(w.fd, &hd, sizeof hd, 0) != (ssize_t)sizeof hd || fsync(w.fd) != 0) {
+        rc = bh_fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    if (close(w.fd) != 0) {
+        w.fd = -1;
+        rc = bh_fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    w.fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = bh_fail(BRAIN_EIO, "cannot move snapshot into place at '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    if (count)
+        *count = n;
+out:
+    if (w.fd >= 0)
+        close(w.fd);
+    if (rc)
+        unlink(tmp);
+    free(w.buf);
+    brain_list_free(list);
+    return rc;
+}
+
+/* ---- load ------------------------------------------------------------------ */
+
+struct loaded {
+    uint64_t off; /* of the entry header in the file */
+    uint64_t key; /* hash of (ns, name), for the replace pass */
+};
+
+static int bad(const char *path, uint64_t off, const char *what)
+{
+    return bh_fail(BRAIN_ESNAPSHOT,
+                   "snapshot '%s' is damaged at byte %llu: %s; the store was not changed",
+                   path, (unsigned long long)off, what);
+}
+
+/* Checks the whole file; fills *ents with every entry's offset. */
+static int check_file(const char *path, const uint8_t *m, uint64_t size, struct loaded **ents,
+                      uint64_t *n_out)
+{
+    struct snap_header hd;
+    if (size < sizeof hd || memcmp(m, SNAP_MAGIC, 8) != 0)
+        return bh_fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (bad magic); the store was not changed",
+                       path);
+    memcpy(&hd, m, sizeof hd);
+    if (hd.version != SNAP_VERSION)
+        return bh_fail(BRAIN_ESNAPSHOT,
+                       "snapshot '%s' has format version %u; this library reads version %u",
+                       path, hd.version, SNAP_VERSION);
+    if (hd.header_size != sizeof hd ||
+        hd.check != bh_checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check)))
+        return bad(path, 0, "the header's checksum does not match");
+    if (hd.count > size / sizeof(struct snap_entry))
+        return bad(path, 0, "the header counts more entries than the file can hold");
+    struct loaded *e = malloc((hd.count ? hd.count : 1) * sizeof *e);
+    if (!e)
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    uint64_t off = sizeof hd, chain = SNAP_SEED;
+    char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
+    int rc = 0;
+    for (uint64_t i = 0; i < hd.count; i++) {
+        struct snap_entry en;
+        if (size - off < sizeof en + sizeof(struct snap_trailer)) {
+            rc = bad(path, off, "the file ends inside the entries (truncated)");
+            break;
+        }
+        memcpy(&en, m + off, sizeof en);
+        uint64_t strs = (uint64_t)en.ns_len + en.name_len + en.desc_len;
+        if (en.magic != SNAP_ENTRY_MAGIC || en.ns_len == 0 || en.ns_len > BRAIN_NS_MAX ||
+            en.name_len == 0 || en.name_len > BRAIN_NAME_MAX || en.desc_len > BRAIN_DESC_MAX) {
+            rc = bad(path, off, "an entry header is malformed");
+            break;
+        }
+        uint64_t body = off + sizeof en;
+        uint64_t vstart = body + strs + pad_to_64(body + strs); /* cannot overflow: < 2^16 + size */
+        if (vstart > size || en.size > size - vstart ||
+            size - vstart - en.size < sizeof(struct snap_trailer)) {
+            rc = bad(path, off, "an entry runs past the end of the file (truncated)");
+            break;
+        }
+        const char *s = (const char *)m + body;
+        const uint8_t *val = m + vstart;
+        if (en.check != entry_check(&en, s, s + en.ns_len, s + en.ns_len + en.name_len, val)) {
+            rc = bad(path, off, "an entry's checksum does not match");
+            break;
+        }
+        memcpy(ns, s, en.ns_len);
+        ns[en.ns_len] = 0;
+        memcpy(name, s + en.ns_len, en.name_len);
+        name[en.name_len] = 0;
+        memcpy(desc, s + en.ns_len + en.name_len, en.desc_len);
+        desc[en.desc_len] = 0;
+        size_t l;
+        if (bh_check_name(ns, BRAIN_NS_MAX, BRAIN_ESNAPSHOT, "namespace", &l) ||
+            bh_check_name(name, BRAIN_NAME_MAX, BRAIN_ESNAPSHOT, "name", &l) ||
+            strlen(desc) != en.desc_len || !bh_utf8_valid(desc, en.desc_len) ||
+            (en.type <= BRAIN_TYPE_JSON && bh_validate_value(en.type, val, en.size)) ||
+            (en.type > BRAIN_TYPE_JSON && en.type < BRAIN_TYPE_USER)) {
+            rc = bad(path, off, "an entry holds an invalid name, description or value layout");
+            break;
+        }
+        e[i].off = off;
+        e[i].key = bh_hash(SNAP_SEED, ns, en.ns_len, name, en.name_len);
+        chain = bh_checksum(chain, &en.check, 8);
+        off = vstart + en.size;
+    }
+    if (rc == 0) {
+        struct snap_trailer tr;
+        if (size - off != sizeof tr) {
+            rc = bad(path, off, "the file does not end where its entries do");
+        } else {
+            memcpy(&tr, m + off, sizeof tr);
+            if (memcmp(tr.magic, SNAP_END, 8) != 0 || tr.count != hd.count || tr.chain != chain ||
+                tr.check != bh_checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check)))
+                rc = bad(path, off, "the trailer does not match the entries");
+        }
+    }
+    if (rc) {
+        free(e);
+        return rc;
+    }
+    *ents = e;
+    *n_out = hd.count;
+    return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *count)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if (!path || !*path)
+        return bh_fail(BRAIN_EINVAL, "snapshot path is empty");
+    if (flags & ~(unsigned)BRAIN_LOAD_MERGE)
+        return bh_fail(BRAIN_EINVAL, "unknown snapshot load flags 0x%x", flags);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return bh_fail(errno == ENOENT ? BRAIN_ESNAPSHOT : BRAIN_EIO, "cannot open snapshot '%s': %s", path,
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        close(fd);
+        return bh_fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (empty or not a regular file)", path);
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return bh_fail(BRAIN_EIO, "cannot map snapshot '%s': %s", path, strerror(errno));
+    madvise((void *)m, size, MADV_SEQUENTIAL);
+    struct loaded *ents = NULL;
+    uint64_t n = 0, loaded = 0;
+    if ((rc = check_file(path, m, size, &ents, &n)))
+        goto out;
+    char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
+    int64_t now = plat_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        struct snap_entry en;
+        memcpy(&en, m + ents[i].off, sizeof en);
+        const char *s = (const char *)m + ents[i].off + sizeof en;
+        memcpy(ns, s, en.ns_len);
+        ns[en.ns_len] = 0;
+        memcpy(name, s + en.ns_len, en.name_len);
+        name[en.name_len] = 0;
+        memcpy(desc, s + en.ns_len + en.name_len, en.desc_len);
+        desc[en.desc_len] = 0;
+        brain_put_opts o = {.type = en.type, .desc = en.desc_len ? desc : NULL};
+        if (en.expires_ns) {
+            if (en.expires_ns <= now)
+                continue; /* expired while saved */
+            o.ttl_ms = (en.expires_ns - now + 999999) / 1000000;
+        }
+        uint64_t vpos = ents[i].off + sizeof en + en.ns_len + en.name_len + en.desc_len;
+        const void *val = m + vpos + pad_to_64(vpos);
+        if ((rc = brain_put(b, ns, name, val, en.size, &o, NULL)))
+            goto out;
+        loaded++;
+    }
+    if (!(flags & BRAIN_LOAD_MERGE)) {
+        /* the store now holds the snapshot's names: drop the others */
+        uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);
+        brain_list *list = NULL;
+        if (!keys) {
+            rc = bh_fail(BRAIN_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (uint64_t i = 0; i < n; i++)
+            keys[i] = ents[i].key;
+        qsort(keys, n, sizeof *keys, cmp_key);
+        if ((rc = brain_list_names(b, NULL, 1, &list)) == 0) {
+            for (size_t i = 0; i < list->count && rc == 0; i++) {
+                const brain_info *it = &list->items[i];
+                uint64_t k = bh_hash(SNAP_SEED, it->ns, it->ns_len, it->name, it->name_len);
+                if (!bsearch(&k, keys, n, sizeof *keys, cmp_key)) {
+                    rc = brain_delete(b, it->ns, it->name);
+                    if (rc == BRAIN_ENOTFOUND)
+                        rc = 0;
+                }
+            }
+            brain_list_free(list);
+        }
+        free(keys);
+    }
+out:
+    if (count)
+        *count = loaded;
+    free(ents);
+    munmap((void *)m, size);
+    return rc;
+}

@@ -1,0 +1,213 @@
+/*
+ * test-snapshot.c - brain_snapshot_save / brain_snapshot_load: round trips
+ * byte for byte with namespaces, descriptions, types and expiries; damaged,
+ * truncated and foreign files refused with the store unchanged; merge and
+ * replace.
+ */
+#include "test.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct item {
+    const char *ns, *name, *desc;
+    uint32_t type;
+    size_t size;
+    uint64_t seed;
+    int64_t ttl_ms;
+};
+
+static const struct item items[] = {
+    {NULL, "small", "a small value", BRAIN_TYPE_BYTES, 100, 1, 0},
+    {NULL, "empty", NULL, BRAIN_TYPE_BYTES, 0, 2, 0},
+    {"app", "big", "two megabytes", BRAIN_TYPE_BYTES, 2u << 20, 3, 0},
+    {"app", "greeting", NULL, BRAIN_TYPE_STR, 0, 0, 0}, /* text, below */
+    {"tmp", "soon", "expires in an hour", BRAIN_TYPE_BYTES, 64, 5, 3600 * 1000},
+    {"other", "ünïcode name/with slash", "déscription", BRAIN_TYPE_USER + 7, 1000, 6, 0},
+};
+#define NITEMS (sizeof items / sizeof *items)
+
+static void put_items(brain *b)
+{
+    char *buf = t_xmalloc(2u << 20);
+    for (size_t i = 0; i < NITEMS; i++) {
+        brain_put_opts o = {.type = items[i].type, .desc = items[i].desc, .ttl_ms = items[i].ttl_ms};
+        if (items[i].type == BRAIN_TYPE_STR)
+            ASSERT_OK(brain_put(b, items[i].ns, items[i].name, "héllo wörld", strlen("héllo wörld"), &o, NULL));
+        else {
+            t_vfill(buf, items[i].size, items[i].seed);
+            ASSERT_OK(brain_put(b, items[i].ns, items[i].name, buf, items[i].size, &o, NULL));
+        }
+    }
+    free(buf);
+}
+
+static void expect_items(brain *b)
+{
+    int64_t now = t_real_ns();
+    for (size_t i = 0; i < NITEMS; i++) {
+        brain_view v;
+        ASSERT_OK(brain_get(b, items[i].ns, items[i].name, &v));
+        ASSERT_EQ_U64(v.info.type, items[i].type);
+        ASSERT_STR_EQ(v.info.desc, items[i].desc ? items[i].desc : "");
+        ASSERT_STR_EQ(v.info.ns, items[i].ns ? items[i].ns : "default");
+        if (items[i].type == BRAIN_TYPE_STR) {
+            ASSERT_EQ_U64(v.size, strlen("héllo wörld"));
+            ASSERT_MEM_EQ(v.data, "héllo wörld", v.size);
+        } else {
+            ASSERT_EQ_U64(v.size, items[i].size);
+            char *want = t_xmalloc(items[i].size + 1);
+            t_vfill(want, items[i].size, items[i].seed);
+            ASSERT_MEM_EQ(v.data, want, v.size);
+            free(want);
+        }
+        if (items[i].ttl_ms) {
+            ASSERT_GT(v.info.expires_ns, now + (items[i].ttl_ms - 60000) * 1000000);
+            ASSERT_LE(v.info.expires_ns, now + (items[i].ttl_ms + 1000) * 1000000);
+        } else {
+            ASSERT_EQ_INT(v.info.expires_ns, 0);
+        }
+        brain_view_release(b, &v);
+    }
+}
+
+TEST(snapshot_round_trip_after_destroy)
+{
+    brain *b = t_create(0, 32 << 20);
+    put_items(b);
+    const char *snap = t_path("store.snapshot");
+    uint64_t n = 0;
+    ASSERT_OK(brain_snapshot_save(b, snap, &n));
+    ASSERT_EQ_U64(n, NITEMS);
+    t_destroy(b, 0);
+    b = t_create(0, 32 << 20);
+    ASSERT_OK(brain_snapshot_load(b, snap, 0, &n));
+    ASSERT_EQ_U64(n, NITEMS);
+    expect_items(b);
+    brain_stats st = t_stats(b);
+    ASSERT_EQ_U64(st.names, NITEMS);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
+TEST(snapshot_replace_and_merge)
+{
+    brain *b = t_create(0, 32 << 20);
+    put_items(b);
+    const char *snap = t_path("s.snapshot");
+    ASSERT_OK(brain_snapshot_save(b, snap, NULL));
+    /* changes after the save */
+    ASSERT_OK(brain_put(b, "extra", "later", "x", 1, NULL, NULL));
+    ASSERT_OK(brain_put(b, NULL, "small", "changed", 7, NULL, NULL));
+    /* merge: the snapshot's names come back, others stay */
+    ASSERT_OK(brain_snapshot_load(b, snap, BRAIN_LOAD_MERGE, NULL));
+    expect_items(b);
+    ASSERT_EQ_INT(brain_exists(b, "extra", "later"), 1);
+    /* replace: the store holds exactly the snapshot */
+    ASSERT_OK(brain_snapshot_load(b, snap, 0, NULL));
+    expect_items(b);
+    ASSERT_EQ_INT(brain_exists(b, "extra", "later"), 0);
+    ASSERT_EQ_U64(t_stats(b).names, NITEMS);
+    t_check_store(b);
+    ASSERT_ERR(brain_snapshot_load(b, snap, 0x80, NULL), BRAIN_EINVAL);
+    t_destroy(b, 0);
+}
+
+static void copy_file(const char *from, const char *to, off_t len)
+{
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT(in >= 0 && out >= 0);
+    char buf[65536];
+    off_t done = 0;
+    while (done < len) {
+        ssize_t k = read(in, buf, (size_t)(len - done < (off_t)sizeof buf ? len - done : (off_t)sizeof buf));
+        ASSERT(k > 0);
+        ASSERT_EQ_INT(write(out, buf, (size_t)k), k);
+        done += k;
+    }
+    close(in);
+    close(out);
+}
+
+static void expect_refused(brain *b, const char *path, const char *why)
+{
+    uint64_t used = t_used(b), names = t_stats(b).names;
+    ASSERT_ERR(brain_snapshot_load(b, path, 0, NULL), BRAIN_ESNAPSHOT);
+    ASSERT_STR_CONTAINS(t_detail_copy(), why);
+    ASSERT_EQ_U64(t_used(b), used);
+    ASSERT_EQ_U64(t_stats(b).names, names);
+    ASSERT_EQ_INT(brain_exists(b, "keep", "me"), 1);
+}
+
+TEST(snapshot_damaged_files_refused_store_unchanged)
+{
+    brain *b = t_create(0, 32 << 20);
+    put_items(b);
+    const char *snap = t_path("good.snapshot"), *bad = t_path("bad.snapshot");
+    ASSERT_OK(brain_snapshot_save(b, snap, NULL));
+    off_t size = t_file_size(snap);
+    /* the store that must stay as it is */
+    ASSERT_OK(brain_ns_clear(b, "app", NULL));
+    ASSERT_OK(brain_put(b, "keep", "me", "kept", 4, NULL, NULL));
+
+    /* truncated at many points */
+    off_t cuts[] = {0, 10, 63, 64, 100, size / 2, size - 33, size - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        copy_file(snap, bad, cuts[i]);
+        expect_refused(b, bad, cuts[i] < 8 ? "snapshot" : "snapshot");
+    }
+    /* one flipped byte in the header, an entry header, a value, the trailer */
+    off_t flips[] = {9, 40, 64 + 20, size / 2, size - 20};
+    for (size_t i = 0; i < sizeof flips / sizeof *flips; i++) {
+        copy_file(snap, bad, size);
+        unsigned char c;
+        int fd = open(bad, O_RDWR);
+        ASSERT_EQ_INT(pread(fd, &c, 1, flips[i]), 1);
+        c ^= 0x5a;
+        ASSERT_EQ_INT(pwrite(fd, &c, 1, flips[i]), 1);
+        close(fd);
+        expect_refused(b, bad, "snapshot");
+    }
+    /* a file that is not a snapshot at all, and one that is missing */
+    int fd = open(bad, O_WRONLY | O_TRUNC);
+    ASSERT_EQ_INT(write(fd, "hello, not a snapshot", 21), 21);
+    close(fd);
+    expect_refused(b, bad, "not a brain snapshot");
+    expect_refused(b, t_path("missing.snapshot"), "No such file");
+    /* a bigger format version */
+    copy_file(snap, bad, size);
+    fd = open(bad, O_RDWR);
+    uint32_t ver = 99;
+    ASSERT_EQ_INT(pwrite(fd, &ver, 4, 8), 4);
+    close(fd);
+    expect_refused(b, bad, "format version 99");
+    /* the good one still loads */
+    ASSERT_OK(brain_snapshot_load(b, snap, BRAIN_LOAD_MERGE, NULL));
+    expect_items(b);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
+TEST(snapshot_save_errors)
+{
+    brain *b = t_create(0, 8 << 20);
+    ASSERT_OK(brain_put(b, NULL, "a", "x", 1, NULL, NULL));
+    ASSERT_ERR(brain_snapshot_save(b, t_path("no/such/dir/s.snapshot"), NULL), BRAIN_EIO);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "no/such/dir");
+    ASSERT_ERR(brain_snapshot_save(b, "", NULL), BRAIN_EINVAL);
+    ASSERT_ERR(brain_snapshot_save(b, NULL, NULL), BRAIN_EINVAL);
+    ASSERT_ERR(brain_snapshot_load(b, NULL, 0, NULL), BRAIN_EINVAL);
+    /* an empty store saves and loads as empty */
+    brain *e = t_create(1, 8 << 20);
+    const char *snap = t_path("empty.snapshot");
+    uint64_t n = 99;
+    ASSERT_OK(brain_snapshot_save(e, snap, &n));
+    ASSERT_EQ_U64(n, 0);
+    ASSERT_OK(brain_snapshot_load(b, snap, 0, &n));
+    ASSERT_EQ_U64(n, 0);
+    ASSERT_EQ_U64(t_stats(b).names, 0);
+    t_destroy(e, 1);
+    t_destroy(b, 0);
+}
