@@ -391,6 +391,18 @@ int brain_put_array(brain *b, const char *ns, const char *name, const brain_arra
 
 /* ---- reads ------------------------------------------------------------- */
 
+/* Inside a lane: the unexpired entry of K (and its block), or NULL. */
+static const struct bh_entry *find_live(brain *b, const struct key *k, uint64_t *blk, int *corrupt)
+{
+    *corrupt = 0;
+    const struct bh_entry *e = index_find(b, k->hash, k->ns, k->nslen, k->name, k->namelen, blk, corrupt);
+    if (e && e->expires_ns && entry_expired(e, plat_now_ns())) {
+        *corrupt = 0; /* found, just expired */
+        return NULL;
+    }
+    return e;
+}
+
 static void view_fill(brain *b, brain_view *v, const struct bh_entry *e, uint64_t blk)
 {
     v->data = b->ro + blk + BLOCK_HDR + e->data_off;
@@ -411,11 +423,11 @@ int brain_get(brain *b, const char *ns, const char *name, brain_view *view)
     memset(view, 0, sizeof *view);
     struct bh_lane *lane = lane_enter(b);
     uint64_t blk;
-    int corrupt = 0;
-    const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
-    if (!e || (e->expires_ns && entry_expired(e, plat_now_ns()))) {
+    int corrupt;
+    const struct bh_entry *e = find_live(b, &k, &blk, &corrupt);
+    if (!e) {
         lane_leave(lane);
-        return not_found(b, &k, corrupt && !e);
+        return not_found(b, &k, corrupt);
     }
     rc = pin_add(b, blk);
     if (rc == 0)
@@ -444,11 +456,11 @@ int brain_read(brain *b, const char *ns, const char *name, void *buf, size_t cap
         return bh_fail(BRAIN_EINVAL, "brain_read: size is NULL, or buf is NULL with cap > 0");
     struct bh_lane *lane = lane_enter(b);
     uint64_t blk;
-    int corrupt = 0;
-    const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
-    if (!e || (e->expires_ns && entry_expired(e, plat_now_ns()))) {
+    int corrupt;
+    const struct bh_entry *e = find_live(b, &k, &blk, &corrupt);
+    if (!e) {
         lane_leave(lane);
-        return not_found(b, &k, corrupt && !e);
+        return not_found(b, &k, corrupt);
     }
     uint64_t n = e->size;
     *size = n;
@@ -476,11 +488,11 @@ int brain_meta(brain *b, const char *ns, const char *name, brain_info *info, cha
         return bh_fail(BRAIN_EINVAL, "brain_meta: info is NULL, or strbuf is NULL with cap > 0");
     struct bh_lane *lane = lane_enter(b);
     uint64_t blk;
-    int corrupt = 0;
-    const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
-    if (!e || (e->expires_ns && entry_expired(e, plat_now_ns()))) {
+    int corrupt;
+    const struct bh_entry *e = find_live(b, &k, &blk, &corrupt);
+    if (!e) {
         lane_leave(lane);
-        return not_found(b, &k, corrupt && !e);
+        return not_found(b, &k, corrupt);
     }
     entry_fill_info(b, e, info, 0);
     size_t need = (size_t)e->ns_len + e->name_len + e->desc_len + 3;
@@ -506,9 +518,8 @@ int brain_exists(brain *b, const char *ns, const char *name)
         return rc;
     struct bh_lane *lane = lane_enter(b);
     uint64_t blk;
-    int corrupt = 0;
-    const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
-    int found = e && !(e->expires_ns && entry_expired(e, plat_now_ns()));
+    int corrupt;
+    int found = find_live(b, &k, &blk, &corrupt) != NULL;
     lane_leave(lane);
     if (!found && corrupt)
         return not_found(b, &k, 1);

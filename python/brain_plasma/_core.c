@@ -892,13 +892,13 @@ done:
     return ret;
 }
 
-/* list(ns=None, all=False) -> [info dict] */
-static PyObject *Store_list(StoreObject *s, PyObject *args, PyObject *kw)
+/* Parses (ns=None, all=False) and lists, the GIL released. */
+static brain_list *list_call(StoreObject *s, PyObject *args, PyObject *kw, const char *fmt)
 {
     static char *kwlist[] = {"ns", "all", NULL};
     PyObject *nso = Py_None;
     int all = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Op:list", kwlist, &nso, &all))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, &nso, &all))
         return NULL;
     const char *ns;
     brain *b = store_handle(s);
@@ -911,8 +911,19 @@ static PyObject *Store_list(StoreObject *s, PyObject *args, PyObject *kw)
     rc = brain_list_names(b, ns, all, &l);
     Py_END_ALLOW_THREADS
     LEAVE(s);
-    if (rc)
-        return fail(s, rc);
+    if (rc) {
+        fail(s, rc);
+        return NULL;
+    }
+    return l;
+}
+
+/* list(ns=None, all=False) -> [info dict] */
+static PyObject *Store_list(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    brain_list *l = list_call(s, args, kw, "|Op:list");
+    if (!l)
+        return NULL;
     PyObject *out = PyList_New((Py_ssize_t)l->count);
     for (size_t i = 0; out && i < l->count; i++) {
         PyObject *d = info_to_dict(&l->items[i]);
@@ -929,24 +940,9 @@ static PyObject *Store_list(StoreObject *s, PyObject *args, PyObject *kw)
 /* names(ns=None, all=False) -> [str]: the names only, cheaper than list. */
 static PyObject *Store_names(StoreObject *s, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"ns", "all", NULL};
-    PyObject *nso = Py_None;
-    int all = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Op:names", kwlist, &nso, &all))
+    brain_list *l = list_call(s, args, kw, "|Op:names");
+    if (!l)
         return NULL;
-    const char *ns;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns))
-        return NULL;
-    brain_list *l = NULL;
-    int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_list_names(b, ns, all, &l);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        return fail(s, rc);
     PyObject *out = PyList_New((Py_ssize_t)l->count);
     for (size_t i = 0; out && i < l->count; i++) {
         PyObject *d = PyUnicode_DecodeUTF8(l->items[i].name, l->items[i].name_len,
