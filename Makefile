@@ -8,8 +8,9 @@
 #                   Python tests
 #   make demo       set up, build, run the README's Basic Usage across two
 #                   Python processes, then the C demo
-#   make bench      the C benchmark against LMDB and memcpy (needs liblmdb-dev,
-#                   installed by `make deps-bench`)
+#   make bench      the C benchmark against LMDB and memcpy, then the Python
+#                   benchmark against pickle files, py-lmdb, redis and memcpy
+#                   (installs liblmdb-dev, redis-server and the Python peers)
 #
 # Variables: BUILD (output folder), SAN=1 (ASan+UBSan build), CC, OPT.
 
@@ -39,7 +40,7 @@ TEST_SRCS := $(wildcard tests/c/*.c)
 TEST_HDRS := $(wildcard tests/c/*.h)
 
 .PHONY: all lib cli python test test-c test-san test-cli test-python demo \
-        demo-c demo-python bench deps deps-bench venv clean
+        demo-c demo-python bench bench-c bench-python deps deps-bench venv clean
 
 all: lib cli python
 
@@ -122,8 +123,14 @@ demo-c: lib $(BUILD)/demo
 $(BUILD)/bench-store: bench/bench_store.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ bench/bench_store.c $(BUILD)/libbrain.a -llmdb $(LDLIBS_ALL)
 
-bench: deps-bench all $(BUILD)/bench-store
+bench: bench-c bench-python
+
+bench-c: deps-bench lib $(BUILD)/bench-store
 	$(BUILD)/bench-store
+
+bench-python: deps-bench python
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+	$(VENV)/bin/python bench/bench_python.py
 
 clean:
 	rm -rf build python/brain_plasma/*.so python/*.egg-info $(VENV)/.python-done

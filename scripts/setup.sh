@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what the build and the tests need, only when it is missing.
 #   setup.sh          Debian packages for building and testing
-#   setup.sh bench    also liblmdb-dev (the C benchmark's peer)
+#   setup.sh bench    also liblmdb-dev and redis-server (benchmark peers)
 #   setup.sh venv     the Python virtual environment .venv with the test tools
 # Runs as root on a fresh Debian 12 machine (as CI does) or as a user who
 # already has the packages; it never asks questions.
@@ -43,6 +43,7 @@ bench)
     have_cmd cc || need="$need gcc"
     have_cmd make || need="$need make"
     have_pkg liblmdb-dev || need="$need liblmdb-dev"
+    have_cmd redis-server || need="$need redis-server"
     apt_install
     ;;
 *)
