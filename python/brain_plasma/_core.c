@@ -620,6 +620,51 @@ static PyObject *Store_fetch(StoreObject *s, PyObject *args, PyObject *kw)
     return Py_BuildValue("(IN)", (unsigned)v.info.type, view);
 }
 
+/* recall_small(ns, name, loads) -> value, or NotImplemented.
+ * The hot path of Brain.recall for small values, in one call: look up and
+ * copy a value of at most READ_STACK bytes, and build bytes, str, or (for
+ * a pickle without out-of-band buffers) loads(stream).  Anything else, and
+ * every failure, returns NotImplemented with no exception set, and the
+ * caller takes the general path (which raises the right error). */
+static PyObject *Store_recall_small(StoreObject *s, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]))
+        Py_RETURN_NOTIMPLEMENTED;
+    brain *b = s->closed ? NULL : s->b;
+    const char *ns = PyUnicode_AsUTF8(args[0]), *name = PyUnicode_AsUTF8(args[1]);
+    if (!b || !ns || !name) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    char stack[READ_STACK];
+    size_t size = 0;
+    brain_info info;
+    if (brain_read(b, ns, name, stack, sizeof stack, &size, &info) != 0)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *out = NULL;
+    if (info.type == BRAIN_TYPE_BYTES) {
+        out = PyBytes_FromStringAndSize(stack, (Py_ssize_t)size);
+    } else if (info.type == BRAIN_TYPE_STR) {
+        out = PyUnicode_DecodeUTF8(stack, (Py_ssize_t)size, "strict");
+    } else if (info.type == BRAIN_TYPE_PICKLE) {
+        brain_pickle p;
+        if (brain_pickle_parse(stack, size, &p) != 0 || p.nbufs != 0)
+            Py_RETURN_NOTIMPLEMENTED;
+        PyObject *stream = PyBytes_FromStringAndSize(stack + p.stream_offset, (Py_ssize_t)p.stream_len);
+        if (stream) {
+            out = PyObject_CallOneArg(args[2], stream);
+            Py_DECREF(stream);
+        }
+    } else {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (!out) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    return out;
+}
+
 /* read(ns, name, writable=False) -> (type, bytes | bytearray): a copy. */
 static PyObject *Store_read(StoreObject *s, PyObject *args, PyObject *kw)
 {
@@ -1263,6 +1308,9 @@ static PyMethodDef Store_methods[] = {
      "(type, View).  "
      "For a small pickle without out-of-band buffers the type is "
      "TYPE_PICKLE_STREAM and the bytes are the bare stream."},
+    {"recall_small", (PyCFunction)(void (*)(void))Store_recall_small, METH_FASTCALL,
+     "recall_small(ns, name, loads)\n--\n\nA small bytes, str or in-band pickle value in one call, "
+     "or NotImplemented (take the general path)."},
     {"read", (PyCFunction)(void (*)(void))Store_read, METH_VARARGS | METH_KEYWORDS,
      "read(ns, name, writable=False)\n--\n\nReturns (type, a private copy)."},
     {"get", (PyCFunction)Store_get, METH_VARARGS,

@@ -407,6 +407,13 @@ class Brain:
         stored value alive while they live even if the name is replaced or
         forgotten.  copy=True returns a private, writable copy instead.
         Raises BrainNameNotExistError (a KeyError) when NAME holds nothing."""
+        c = self._client
+        if not copy and c is not None and not self._safe:
+            # small bytes, str and in-band pickles in one C call; anything
+            # else, and every error, takes the general path below
+            value = c.recall_small(self.namespace, name, serialize._loads)
+            if value is not NotImplemented:
+                return value
         _check_name(name)
         c = self._c()
         try:
