@@ -235,6 +235,19 @@ out:
 
 /* ---- load ------------------------------------------------------------------ */
 
+/* The entry's namespace, name and description (at S, back to back) as C
+ * strings; the buffers hold BRAIN_NS_MAX, BRAIN_NAME_MAX, BRAIN_DESC_MAX
+ * bytes plus the NUL, and the lengths were checked against those. */
+static void entry_strings(const struct snap_entry *en, const char *s, char *ns, char *name, char *desc)
+{
+    memcpy(ns, s, en->ns_len);
+    ns[en->ns_len] = 0;
+    memcpy(name, s + en->ns_len, en->name_len);
+    name[en->name_len] = 0;
+    memcpy(desc, s + en->ns_len + en->name_len, en->desc_len);
+    desc[en->desc_len] = 0;
+}
+
 struct loaded {
     uint64_t off; /* of the entry header in the file */
     uint64_t key; /* hash of (ns, name), for the replace pass */
@@ -297,12 +310,7 @@ static int check_file(const char *path, const uint8_t *m, uint64_t size, struct 
             rc = bad(path, off, "an entry's checksum does not match");
             break;
         }
-        memcpy(ns, s, en.ns_len);
-        ns[en.ns_len] = 0;
-        memcpy(name, s + en.ns_len, en.name_len);
-        name[en.name_len] = 0;
-        memcpy(desc, s + en.ns_len + en.name_len, en.desc_len);
-        desc[en.desc_len] = 0;
+        entry_strings(&en, s, ns, name, desc);
         size_t l;
         if (bh_check_name(ns, BRAIN_NS_MAX, BRAIN_ESNAPSHOT, "namespace", &l) ||
             bh_check_name(name, BRAIN_NAME_MAX, BRAIN_ESNAPSHOT, "name", &l) ||
@@ -378,12 +386,7 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         struct snap_entry en;
         memcpy(&en, m + ents[i].off, sizeof en);
         const char *s = (const char *)m + ents[i].off + sizeof en;
-        memcpy(ns, s, en.ns_len);
-        ns[en.ns_len] = 0;
-        memcpy(name, s + en.ns_len, en.name_len);
-        name[en.name_len] = 0;
-        memcpy(desc, s + en.ns_len + en.name_len, en.desc_len);
-        desc[en.desc_len] = 0;
+        entry_strings(&en, s, ns, name, desc);
         brain_put_opts o = {.type = en.type, .desc = en.desc_len ? desc : NULL};
         if (en.expires_ns) {
             if (en.expires_ns <= now)
