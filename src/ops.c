@@ -1260,6 +1260,17 @@ int brain_resize(brain *b, uint64_t capacity)
     }
     /* shrinking below the file's size: values beyond cap move down */
     limbo_reclaim(b, 1);
+    if (h->used + BLOCK_HDR <= cap - h->arena_off &&
+        h->used + h->limbo_bytes + BLOCK_HDR > cap - h->arena_off) {
+        rc = bh_fail(BRAIN_EBUSY,
+                     "store '%s' cannot shrink to %s yet: its values fit, but %s of replaced or "
+                     "deleted values are still viewed by readers; release those views and retry "
+                     "(nothing was lost)",
+                     b->path, bh_fmt_size(capacity, s1, sizeof s1),
+                     bh_fmt_size(h->limbo_bytes, s2, sizeof s2));
+        writer_unlock(b);
+        return rc;
+    }
     if (h->used + h->limbo_bytes + BLOCK_HDR > cap - h->arena_off) {
         rc = bh_fail(BRAIN_EFULL,
                      "store '%s' holds %s; it cannot shrink to %s (%s of it is usable); delete names first",

@@ -340,7 +340,8 @@ static void atfork_child(void)
 {
     pid_t me = getpid();
     for (brain *b = g_open; b; b = b->next_open) {
-        pthread_mutex_init(&b->mu, NULL);
+        /* the thread that forked holds b->mu (taken in prepare) */
+        pthread_mutex_unlock(&b->mu);
         for (struct brain_reservation *r = b->reservations; r; r = r->next)
             r->stale = 1;
         b->reservations = NULL;
@@ -361,7 +362,7 @@ static void atfork_child(void)
         }
         b->child_slot_ok = 0;
     }
-    pthread_mutex_init(&g_open_mu, NULL);
+    pthread_mutex_unlock(&g_open_mu);
 }
 
 static void atfork_register(void)
@@ -480,6 +481,8 @@ static int create_store(brain *b, const brain_config *cfg)
     plat_random(&rnd, sizeof rnd);
     snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", b->path, (int)getpid(), rnd);
     int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT)
+        return bh_fail(BRAIN_EIO, "cannot create store '%s': its directory does not exist", b->path);
     if (fd < 0)
         return errno_to_status(errno, b->path, "create");
     b->fd = fd;

@@ -164,18 +164,22 @@ static int dtype_itemsize(const char *dt, uint64_t *itemsize)
         if (v > (1u << 20))
             return 0;
     }
-    if (*p == '[') { /* datetime unit, e.g. <M8[ns] */
+    if (*p == '[') { /* datetime unit, e.g. <M8[ns], as NumPy names them */
+        static const char *units[] = {"Y", "M", "W", "D", "h", "m", "s", "ms", "us",
+                                      "ns", "ps", "fs", "as", "generic"};
         if (kind != 'm' && kind != 'M')
             return 0;
-        p++;
-        int letters = 0;
-        while (isalnum((unsigned char)*p)) {
-            p++;
-            letters++;
-        }
-        if (!letters || *p != ']')
+        const char *end = strchr(++p, ']');
+        if (!end || end[1])
             return 0;
-        p++;
+        size_t ul = (size_t)(end - p);
+        int known = 0;
+        for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+            if (strlen(units[i]) == ul && memcmp(units[i], p, ul) == 0)
+                known = 1;
+        if (!known)
+            return 0;
+        p = end + 1;
     }
     if (*p)
         return 0;

@@ -24,12 +24,16 @@
 
 enum { REC_BEGIN_PUT = 1, REC_END_PUT, REC_BEGIN_DEL, REC_END_DEL };
 
+/* 32 bytes: a power of two, so no record straddles a page of the log file
+ * (a SIGKILL can cut a write(2) short between two pages). */
 struct rec {
     uint32_t kind, k;
     uint64_t seed;
     int32_t rc;
     uint32_t size;
+    uint64_t pad;
 };
+_Static_assert(sizeof(struct rec) == 32, "log records divide a page");
 
 static const char *slot_ns(int slot)
 {
@@ -45,7 +49,7 @@ static void slot_name(int slot, int k, char *buf, size_t cap)
 static void log_rec(int fd, uint32_t kind, int k, uint64_t seed, int rc,
                     size_t size)
 {
-    struct rec r = {kind, (uint32_t)k, seed, rc, (uint32_t)size};
+    struct rec r = {kind, (uint32_t)k, seed, rc, (uint32_t)size, 0};
     if (write(fd, &r, sizeof r) != (ssize_t)sizeof r)
         FAIL("log write: %s", strerror(errno));
 }
