@@ -164,7 +164,9 @@ struct bh_header {
     uint64_t recoveries, reaped;
     uint64_t corrupt; /* non-zero: repair found damage it cannot mend */
     uint64_t needs_repair; /* derived state found inconsistent */
-    uint64_t pad2[2];
+    _Atomic uint32_t slots_hw; /* slots at or above this were never used */
+    uint32_t pad3;
+    uint64_t pad2[1];
 
     /* the arena's free lists (TLSF) */
     uint64_t fl_bitmap;

@@ -29,9 +29,14 @@ struct key {
 static int key_init(brain *b, const char *ns, const char *name, struct key *k, int name_optional)
 {
     int rc;
-    k->ns = ns ? ns : "default";
-    if ((rc = bh_check_name(k->ns, BRAIN_NS_MAX, BRAIN_ENAMESPACE, "namespace", &k->nslen)))
-        return rc;
+    if (!ns) {
+        k->ns = "default";
+        k->nslen = 7;
+    } else {
+        k->ns = ns;
+        if ((rc = bh_check_name(ns, BRAIN_NS_MAX, BRAIN_ENAMESPACE, "namespace", &k->nslen)))
+            return rc;
+    }
     k->name = name;
     k->namelen = 0;
     if (name || !name_optional) {
@@ -174,9 +179,14 @@ int put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns, size_t n
     return 0;
 }
 
+/* Frees what readers have left, in batches: every retired block costs a
+ * scan of the process table, so small ones wait until 32 are pending or
+ * 1 MiB is, while a large one (a replaced frame) is reused at once to keep
+ * the arena warm.  An allocation that finds no room reclaims regardless. */
 static void reclaim_some(brain *b)
 {
-    if (b->h->limbo_head)
+    struct bh_header *h = b->h;
+    if (h->limbo_head && (h->limbo_count >= 32 || h->limbo_bytes >= (1u << 20)))
         limbo_reclaim(b, 0);
 }
 
@@ -1139,7 +1149,8 @@ int brain_stats_get(brain *b, brain_stats *st)
         return rc;
     struct bh_header *h = b->h;
     reap_dead(b, NULL, 0);
-    reclaim_some(b);
+    if (h->limbo_head) /* all of it: the figures below should be settled */
+        limbo_reclaim(b, 0);
     memset(st, 0, sizeof *st);
     st->capacity = atomic_load(&h->capacity);
     st->file_size = atomic_load(&h->file_size);

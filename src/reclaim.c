@@ -176,7 +176,10 @@ size_t limbo_reclaim(brain *b, int force_reap)
     uint64_t min_epoch = UINT64_MAX;
     size_t npins = 0, cap = 0;
     uint64_t *pins = NULL;
-    for (uint32_t i = 0; i < h->max_procs; i++) {
+    uint32_t nslots = atomic_load(&h->slots_hw);
+    if (nslots > h->max_procs)
+        nslots = h->max_procs;
+    for (uint32_t i = 0; i < nslots; i++) {
         struct bh_slot *s = bh_slot_at(b, i);
         if (!atomic_load(&s->owner))
             continue;

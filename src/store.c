@@ -129,7 +129,9 @@ static int map_views(brain *b, uint64_t need)
             }
             munmap(rw, r);
         }
-        if (errno != ENOMEM || r / 2 < need)
+        /* ENOMEM: an address-space limit; EINVAL: valgrind and some
+         * sandboxes refuse mappings this large */
+        if ((errno != ENOMEM && errno != EINVAL) || r / 2 < need)
             return bh_fail(BRAIN_ENOMEM,
                            "cannot map store '%s': no address space for %zu bytes (%s)",
                            b->path, r, strerror(errno));
@@ -252,6 +254,9 @@ int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
         uint64_t zero = 0;
         if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0 &&
             atomic_compare_exchange_strong(&s->owner, &zero, want)) {
+            uint32_t hw = atomic_load(&h->slots_hw);
+            while (hw < i + 1 && !atomic_compare_exchange_weak(&h->slots_hw, &hw, i + 1))
+                ;
             s->start_time = state == SLOT_ACTIVE ? plat_proc_start_time(pid) : 0;
             s->pending_since_ns = state == SLOT_PENDING ? plat_now_ns() : 0;
             *out = i;

@@ -81,15 +81,17 @@ int bh_check_name(const char *s, size_t max, int code, const char *what,
         return bh_fail(code, "%s is %zu bytes long; the limit is %zu bytes", what,
                        full, max);
     }
+    unsigned high = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        high |= c;
         if (c < 0x20)
             return bh_fail(code,
                            "%s contains control character 0x%02x at byte %zu; "
                            "names may not hold control characters",
                            what, c, i);
     }
-    if (!bh_utf8_valid(s, n))
+    if ((high & 0x80) && !bh_utf8_valid(s, n)) /* plain ASCII is valid UTF-8 */
         return bh_fail(code, "%s is not valid UTF-8", what);
     *len = n;
     return 0;
