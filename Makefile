@@ -79,7 +79,7 @@ $(VENV)/.done: requirements-dev.txt scripts/setup.sh
 venv: $(VENV)/.done
 
 # --- the Python package, compiled from the same src/*.c by setuptools ---------
-PY_PKG := $(wildcard python/brain_plasma/*.py python/brain_plasma/*.c \
+PY_PKG := $(wildcard python/brain_plasma/*.py python/brain_plasma/*.c python/brain_plasma/*.h \
             python/brain_plasma/*.pyi) setup.py pyproject.toml
 $(VENV)/.python-done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e .

@@ -16,12 +16,14 @@ core = Extension(
     "brain_plasma._core",
     sources=sorted(os.path.relpath(p, HERE)
                    for p in glob.glob(os.path.join(HERE, "src", "*.c")))
-    + [rel("python", "brain_plasma", "_core.c")],
+    + [rel("python", "brain_plasma", "_core.c"),
+       rel("python", "brain_plasma", "_strcol.c")],
     include_dirs=[rel("include"), rel("src")],
     define_macros=[("_GNU_SOURCE", "1"), ("BRAIN_STATIC", "1")],
     extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden"],
     libraries=["pthread"],
     depends=glob.glob(os.path.join(HERE, "include", "*.h"))
+    + glob.glob(os.path.join(HERE, "python", "brain_plasma", "*.h"))
     + glob.glob(os.path.join(HERE, "src", "*.h")),
 )
 

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "brain.h"
+#include "_strcol.h"
 
 #define SMALL_COPY (64 * 1024)   /* copies below this keep the GIL */
 #define READ_STACK 4096          /* first read attempt goes here */
@@ -1809,6 +1810,13 @@ static PyMethodDef mod_methods[] = {
      "pickle_pack(stream, buffers)\n--\n\nThe pickle value layout as bytes."},
     {"array_pack", mod_array_pack, METH_VARARGS,
      "array_pack(dtype, shape, data)\n--\n\nThe array value layout as bytes."},
+    {"strings_pack", strcol_pack, METH_VARARGS,
+     "strings_pack(array, max_others)\n--\n\n(table, data, codes, code_width, others) "
+     "of a 1-d object array, or None when it holds more than max_others "
+     "distinct objects that are not str (see _strcol.c)."},
+    {"strings_unpack", strcol_unpack, METH_VARARGS,
+     "strings_unpack(out, table, data, codes, code_width, others)\n--\n\n"
+     "Fills the object array OUT from a strings_pack result."},
     {"parse_size", mod_parse_size, METH_O, "parse_size(text)\n--\n\n'50MB' -> 50000000."},
     {"format_size", mod_format_size, METH_VARARGS,
      "format_size(bytes, binary=False)\n--\n\n50000000 -> '50.0 MB'."},

@@ -194,15 +194,20 @@ class Brain:
             and refuses to recall pickled values.  Use it where the
             processes that write the store are not trusted: unpickling runs
             code chosen by the writer.
+        pack_strings: True (default) stores the str columns of pandas
+            objects (object dtype, string[python]) packed: recalled several
+            times faster, identical (see docs/python.md).  False writes
+            plain pickles, for readers without this version of brain_plasma.
     """
 
     def __init__(self, path=None, start_process=True, size=DEFAULT_SIZE,
-                 namespace=DEFAULT_NAMESPACE, serializer="pickle"):
+                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True):
         if serializer not in ("pickle", "safe"):
             raise BrainValueError(
                 "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
         self.serializer = serializer
         self._safe = serializer == "safe"
+        self.pack_strings = bool(pack_strings)
         self._lock = threading.RLock()
         self._client = None
         self._store = DEFAULT_STORE if path is None else path
@@ -331,7 +336,7 @@ class Brain:
         both cases nothing stored changes."""
         _check_name(name)
         c = self._c()
-        kind, payload = serialize.encode(thing, name, self._safe)
+        kind, payload = serialize.encode(thing, name, self._safe, self.pack_strings)
         kw = dict(desc=description, ttl_ms=_ttl_ms(ttl), if_version=if_version)
         if kind == "array":
             typestr, shape, data = payload
@@ -359,7 +364,7 @@ class Brain:
         rows = []
         for name, thing in items:
             _check_name(name)
-            kind, payload = serialize.encode(thing, name, self._safe)
+            kind, payload = serialize.encode(thing, name, self._safe, self.pack_strings)
             if kind == "array":
                 try:
                     packed = serialize.pack(kind, payload)

@@ -14,6 +14,7 @@ class Brain:
     path: str
     namespace: str
     serializer: str
+    pack_strings: bool
     def __init__(
         self,
         path: Optional[str] = ...,
@@ -21,6 +22,7 @@ class Brain:
         size: _Size = ...,
         namespace: str = ...,
         serializer: Literal["pickle", "safe"] = ...,
+        pack_strings: bool = ...,
     ) -> None: ...
     @property
     def client(self) -> _core.Store: ...

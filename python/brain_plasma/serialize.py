@@ -13,6 +13,19 @@ Layouts (the type tag is stored with the value):
   buffers (NumPy and pandas data) travel out of band, each 64-byte aligned in
   the same stored value.
 
+Packed strings: when the value is a pandas object (DataFrame, Series, Index,
+...) or an object ndarray, its object arrays of at least PACK_MIN elements
+(columns of str, an Index of str, the ``string[python]`` dtype's storage)
+are not pickled element by element: :func:`_core.strings_pack` turns each
+into a table of its distinct elements, their code units and one code per
+element, three buffers that travel out of band like NumPy data, and the
+stream calls :func:`_object_array` to rebuild the identical array with one C
+loop (see _strcol.c).  Elements that are not exact str (None, NaN, pd.NA,
+...) are pickled in-band as usual; an array where they are the majority is
+pickled as usual.  The value stays a BRAIN_TYPE_PICKLE: only a reader with
+brain_plasma can load it (``Brain(pack_strings=False)`` writes plain
+pickles).
+
 Reading: values that come back as views of the store (:class:`_core.View`)
 are zero-copy and read-only: an ndarray is built over the view, and pickles
 are loaded with ``buffers=`` slices of it, so a DataFrame's columns point
@@ -24,6 +37,7 @@ Security: unpickling runs code chosen by whoever wrote the value.  Anyone who
 can write the store can run code in the processes that recall from it, as
 with any pickle cache.
 """
+import io
 import json
 import pickle
 
@@ -52,7 +66,78 @@ def is_plain_array(value):
     return not dt.hasobject and dt.fields is None and dt.kind != "V" and dt.subdtype is None
 
 
-def _pickle(value, name):
+# object arrays smaller than this are pickled as usual: packing them saves
+# less than the three extra buffers cost
+PACK_MIN = 64
+
+
+def _object_array(shape, order, table, data, codes, width, others):
+    """Rebuilds an object ndarray packed by _reduce_object_array (a pickle
+    stream calls this by name: keep the name and the arguments stable)."""
+    np = _numpy()
+    n = 1
+    for d in shape:
+        n *= d
+    out = np.empty(n, dtype=object)
+    _core.strings_unpack(out, table, data, codes, width, others)
+    if order == "F":
+        return out.reshape(shape[::-1]).T
+    return out.reshape(shape)
+
+
+def _reduce_object_array(arr):
+    """(callable, args) that pickle an object ndarray ARR packed, or
+    NotImplemented to pickle it as usual."""
+    if arr.ndim == 0 or arr.size < PACK_MIN:
+        return NotImplemented
+    # pickle keeps an array's C or Fortran order: so do we
+    if arr.flags.c_contiguous:
+        flat, order = arr.reshape(-1), "C"
+    elif arr.flags.f_contiguous:
+        flat, order = arr.T.reshape(-1), "F"
+    else:
+        flat, order = arr.reshape(-1), "C"  # a copy, as pickle makes
+    packed = _core.strings_pack(flat, arr.size // 2)
+    if packed is None:  # mostly other objects: nothing to gain
+        return NotImplemented
+    table, data, codes, width, others = packed
+    PB = pickle.PickleBuffer
+    return _object_array, (arr.shape, order, PB(table), PB(data), PB(codes),
+                           width, others)
+
+
+class _PackingPickler(pickle.Pickler):
+    """A Pickler that packs object ndarrays (see the module's doc).  pickle
+    calls reducer_override only for objects that are not of built-in types,
+    so a frame costs a few calls, not one per element."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        np = _numpy()
+        self._ndarray = np.ndarray
+        # the canonical object dtype only: one with metadata pickles as usual
+        self._object = np.dtype(object)
+
+    def reducer_override(self, obj):
+        if type(obj) is self._ndarray and obj.dtype is self._object:
+            return _reduce_object_array(obj)
+        return NotImplemented
+
+
+def wants_packing(value):
+    """True for the values whose object arrays are packed: pandas objects
+    and object ndarrays, when stored as the value itself (not inside a
+    dict or list, which are pickled as usual)."""
+    t = type(value)
+    mod = t.__module__
+    if mod == "pandas" or mod.startswith("pandas."):  # pandas.DataFrame, ...
+        return True
+    if t.__name__ == "ndarray" and mod == "numpy":
+        return value.dtype.hasobject
+    return False
+
+
+def _pickle(value, name, pack_strings=False):
     buffers = []
 
     def keep(pb):
@@ -64,7 +149,12 @@ def _pickle(value, name):
         return False
 
     try:
-        stream = pickle.dumps(value, protocol=PROTOCOL, buffer_callback=keep)
+        if pack_strings and wants_packing(value):
+            f = io.BytesIO()
+            _PackingPickler(f, protocol=PROTOCOL, buffer_callback=keep).dump(value)
+            stream = f.getvalue()
+        else:
+            stream = pickle.dumps(value, protocol=PROTOCOL, buffer_callback=keep)
     except Exception as exc:  # PicklingError, TypeError, AttributeError, ...
         tname = "%s.%s" % (type(value).__module__, type(value).__qualname__)
         raise BrainSerializationError(
@@ -89,8 +179,9 @@ def _json(value, name):
         ) from exc
 
 
-def encode(value, name, safe=False):
-    """Chooses a layout for VALUE.
+def encode(value, name, safe=False, pack_strings=True):
+    """Chooses a layout for VALUE (PACK_STRINGS: pack the object arrays of
+    pandas objects, see the module's doc).
 
     Returns one of ("bytes", data), ("str", data), ("array", (typestr,
     shape, data)) or ("pickle", (stream, buffers)).  Raises
@@ -112,7 +203,7 @@ def encode(value, name, safe=False):
         return "array", (arr.dtype.str, arr.shape, data)
     if safe:
         return "json", _json(value, name)
-    return "pickle", _pickle(value, name)
+    return "pickle", _pickle(value, name, pack_strings)
 
 
 TYPE_OF = {

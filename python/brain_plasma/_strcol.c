@@ -1,0 +1,407 @@
+/*
+ * _strcol.c - object arrays of str, packed for the store and rebuilt.
+ *
+ * Why: pickle writes an object ndarray (a pandas column of str) element by
+ * element, and unpickling it decodes each str from UTF-8, memoizes it,
+ * appends it to a list, and NumPy then copies the list into the array: about
+ * 100 ns an element.  Here the array is packed instead into three flat
+ * buffers that travel out of band in the pickle-5 value (so they sit in the
+ * store, zero-copy), and rebuilt with one C loop:
+ *
+ *   table  int64 pairs, one per distinct element in first-seen order:
+ *          (byte offset into data, length << 3 | kind).  kind is the str's
+ *          code unit width (1 = Latin-1, 2 = UCS-2, 4 = UCS-4), or 0 for an
+ *          element that is not an exact str (None, NaN, pd.NA, a str
+ *          subclass, ...): its "length" is then its index in OTHERS, a tuple
+ *          that pickle carries in-band like any other object.
+ *   data   each distinct str's code units at its own width, aligned to that
+ *          width.  This is the str's own canonical storage (PEP 393), so
+ *          packing is a memcpy and rebuilding needs no UTF-8 decoding; lone
+ *          surrogates and non-BMP characters need no special case.
+ *   codes  one unsigned integer per element (uint32, or uint64 for arrays
+ *          of 2^32 elements or more): the index of its distinct element.
+ *
+ * "Distinct" is by identity, as in pickle's memo: elements that are one
+ * object before come back as one object after, and a column holding a few
+ * values many times (the usual case for read_csv and categorical-like
+ * text) rebuilds each value once and then only stores references.
+ *
+ * Both functions run with the GIL held: they create or inspect Python
+ * objects throughout, and hold no other lock.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#include "_strcol.h"
+
+#define KIND_OTHER 0
+#define KIND_SHIFT 3
+#define MAX_LEN (UINT64_MAX >> KIND_SHIFT)
+
+/* ---- an identity map: object pointer -> index of its first occurrence ---- */
+
+typedef struct {
+    PyObject *key;
+    uint64_t val;
+} slot;
+
+typedef struct {
+    slot *slots;
+    size_t mask; /* capacity - 1, capacity a power of two */
+    size_t used;
+} idmap;
+
+static size_t ptr_hash(const PyObject *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p >> 4; /* objects are 16-byte aligned */
+    x *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(x ^ (x >> 29));
+}
+
+static int idmap_init(idmap *m, size_t want)
+{
+    size_t cap = 64;
+    while (cap < want * 2)
+        cap <<= 1;
+    m->slots = PyMem_Calloc(cap, sizeof(slot));
+    if (!m->slots) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    m->mask = cap - 1;
+    m->used = 0;
+    return 0;
+}
+
+static int idmap_grow(idmap *m)
+{
+    size_t cap = (m->mask + 1) * 2;
+    slot *ns = PyMem_Calloc(cap, sizeof(slot));
+    if (!ns) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i <= m->mask; i++) {
+        if (!m->slots[i].key)
+            continue;
+        size_t j = ptr_hash(m->slots[i].key) & (cap - 1);
+        while (ns[j].key)
+            j = (j + 1) & (cap - 1);
+        ns[j] = m->slots[i];
+    }
+    PyMem_Free(m->slots);
+    m->slots = ns;
+    m->mask = cap - 1;
+    return 0;
+}
+
+/* The index of KEY, inserting NEXT for a new key (*isnew set).  -1 on
+ * memory error. */
+static int idmap_get(idmap *m, PyObject *key, uint64_t next, uint64_t *val,
+                     int *isnew)
+{
+    size_t j = ptr_hash(key) & m->mask;
+    while (m->slots[j].key) {
+        if (m->slots[j].key == key) {
+            *val = m->slots[j].val;
+            *isnew = 0;
+            return 0;
+        }
+        j = (j + 1) & m->mask;
+    }
+    m->slots[j].key = key;
+    m->slots[j].val = next;
+    *val = next;
+    *isnew = 1;
+    if (++m->used * 2 > m->mask + 1)
+        return idmap_grow(m);
+    return 0;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* A C-contiguous buffer of object pointers (an object ndarray).  The
+ * buffer protocol is enough: NumPy exports object arrays with format "O". */
+static int get_object_buffer(PyObject *arr, Py_buffer *b, int writable)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(arr, b, flags) < 0)
+        return -1;
+    if (!b->format || strcmp(b->format, "O") != 0 ||
+        b->itemsize != (Py_ssize_t)sizeof(PyObject *)) {
+        PyErr_Format(PyExc_TypeError,
+                     "expected an object ndarray (buffer format 'O'), got format '%s'",
+                     b->format ? b->format : "B");
+        PyBuffer_Release(b);
+        return -1;
+    }
+    return 0;
+}
+
+static int unit_of(PyObject *s)
+{
+    switch (PyUnicode_KIND(s)) {
+    case PyUnicode_1BYTE_KIND: return 1;
+    case PyUnicode_2BYTE_KIND: return 2;
+    default: return 4;
+    }
+}
+
+static uint64_t align_to(uint64_t off, unsigned unit)
+{
+    return (off + unit - 1) & ~(uint64_t)(unit - 1);
+}
+
+/* ---- packing ------------------------------------------------------------- */
+
+/* strings_pack(array, max_others) -> (table, data, codes, code_width, others)
+ * or None when the array holds more than MAX_OTHERS distinct objects that
+ * are not exact str (pickle it as it is then).  ARRAY: a C-contiguous 1-d
+ * object ndarray. */
+PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    PyObject *arr;
+    Py_ssize_t max_others;
+    if (!PyArg_ParseTuple(args, "On:strings_pack", &arr, &max_others))
+        return NULL;
+    Py_buffer b;
+    if (get_object_buffer(arr, &b, 0) < 0)
+        return NULL;
+    PyObject **items = (PyObject **)b.buf;
+    Py_ssize_t n = b.len / (Py_ssize_t)sizeof(PyObject *);
+    int width = (uint64_t)n <= UINT32_MAX ? 4 : 8;
+
+    PyObject *result = NULL, *codes = NULL, *table = NULL, *data = NULL,
+             *others = NULL;
+    PyObject **uniq = NULL; /* borrowed: the array holds them */
+    size_t nuniq = 0, cap = 0;
+    Py_ssize_t nothers = 0;
+    idmap map = {0};
+
+    codes = PyBytes_FromStringAndSize(NULL, n * width);
+    if (!codes || idmap_init(&map, n < 4096 ? (size_t)n : 4096) < 0)
+        goto done;
+    char *cp = PyBytes_AS_STRING(codes);
+    PyObject *prev = NULL;
+    uint64_t prevcode = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = items[i];
+        if (!o) { /* NumPy never leaves NULL in an array it made; be safe */
+            PyErr_SetString(PyExc_ValueError, "object array holds a NULL element");
+            goto done;
+        }
+        uint64_t code = prevcode;
+        if (o != prev) {
+            int isnew;
+            if (idmap_get(&map, o, nuniq, &code, &isnew) < 0)
+                goto done;
+            if (isnew) {
+                if (nuniq == cap) {
+                    size_t ncap = cap ? cap * 2 : 256;
+                    PyObject **nu = PyMem_Realloc(uniq, ncap * sizeof(PyObject *));
+                    if (!nu) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    uniq = nu;
+                    cap = ncap;
+                }
+                uniq[nuniq++] = o;
+                if (!PyUnicode_CheckExact(o) && ++nothers > max_others) {
+                    result = Py_NewRef(Py_None);
+                    goto done;
+                }
+            }
+            prev = o;
+            prevcode = code;
+        }
+        if (width == 4) {
+            uint32_t c32 = (uint32_t)code;
+            memcpy(cp + 4 * i, &c32, 4);
+        } else {
+            memcpy(cp + 8 * i, &code, 8);
+        }
+    }
+
+    /* the table, and the size of data */
+    table = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nuniq * 16));
+    others = PyTuple_New(nothers);
+    if (!table || !others)
+        goto done;
+    uint64_t *tab = (uint64_t *)PyBytes_AS_STRING(table);
+    uint64_t off = 0;
+    Py_ssize_t oi = 0;
+    for (size_t u = 0; u < nuniq; u++) {
+        PyObject *o = uniq[u];
+        if (!PyUnicode_CheckExact(o)) {
+            PyTuple_SET_ITEM(others, oi, Py_NewRef(o));
+            tab[2 * u] = 0;
+            tab[2 * u + 1] = ((uint64_t)oi++ << KIND_SHIFT) | KIND_OTHER;
+            continue;
+        }
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(o) < 0)
+            goto done;
+#endif
+        unsigned unit = (unsigned)unit_of(o);
+        off = align_to(off, unit);
+        uint64_t len = (uint64_t)PyUnicode_GET_LENGTH(o);
+        tab[2 * u] = off;
+        tab[2 * u + 1] = (len << KIND_SHIFT) | unit;
+        off += len * unit;
+    }
+    if (off > (uint64_t)PY_SSIZE_T_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "strings too large to pack");
+        goto done;
+    }
+    data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)off);
+    if (!data)
+        goto done;
+    char *dp = PyBytes_AS_STRING(data);
+    memset(dp, 0, (size_t)off); /* alignment padding: no stray heap bytes */
+    for (size_t u = 0; u < nuniq; u++) {
+        unsigned unit = (unsigned)(tab[2 * u + 1] & ((1u << KIND_SHIFT) - 1));
+        if (unit == KIND_OTHER)
+            continue;
+        uint64_t len = tab[2 * u + 1] >> KIND_SHIFT;
+        memcpy(dp + tab[2 * u], PyUnicode_DATA(uniq[u]), (size_t)(len * unit));
+    }
+    result = Py_BuildValue("(OOOiO)", table, data, codes, width, others);
+done:
+    PyMem_Free(map.slots);
+    PyMem_Free(uniq);
+    Py_XDECREF(codes);
+    Py_XDECREF(table);
+    Py_XDECREF(data);
+    Py_XDECREF(others);
+    PyBuffer_Release(&b);
+    return result;
+}
+
+/* ---- rebuilding ------------------------------------------------------------ */
+
+/* The distinct element U of a packed table, a new reference. */
+static PyObject *build_one(const uint64_t *tab, size_t u, const Py_buffer *data,
+                           PyObject *others)
+{
+    uint64_t off = tab[2 * u], meta = tab[2 * u + 1];
+    unsigned unit = (unsigned)(meta & ((1u << KIND_SHIFT) - 1));
+    uint64_t len = meta >> KIND_SHIFT;
+    if (unit == KIND_OTHER) {
+        if (len >= (uint64_t)PyTuple_GET_SIZE(others)) {
+            PyErr_Format(PyExc_ValueError,
+                         "packed strings: entry %zu refers to object %llu of %zd",
+                         u, (unsigned long long)len, PyTuple_GET_SIZE(others));
+            return NULL;
+        }
+        return Py_NewRef(PyTuple_GET_ITEM(others, (Py_ssize_t)len));
+    }
+    if (unit != 1 && unit != 2 && unit != 4) {
+        PyErr_Format(PyExc_ValueError, "packed strings: entry %zu has unit %u", u, unit);
+        return NULL;
+    }
+    const char *p = (const char *)data->buf + off;
+    if (off > (uint64_t)data->len || len > ((uint64_t)data->len - off) / unit ||
+        (uintptr_t)p % unit) {
+        PyErr_Format(PyExc_ValueError,
+                     "packed strings: entry %zu (offset %llu, %llu units of %u bytes) "
+                     "lies outside the %zd data bytes or is misaligned",
+                     u, (unsigned long long)off, (unsigned long long)len, unit,
+                     data->len);
+        return NULL;
+    }
+    int kind = unit == 1 ? PyUnicode_1BYTE_KIND
+             : unit == 2 ? PyUnicode_2BYTE_KIND : PyUnicode_4BYTE_KIND;
+    /* finds the narrowest representation itself, so a damaged value can
+     * give a wrong string but never a malformed str object */
+    return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)len);
+}
+
+/* strings_unpack(out, table, data, codes, code_width, others) -> None.
+ * OUT: a fresh 1-d object ndarray (every element None) of as many elements
+ * as CODES holds codes; fills it. */
+PyObject *strcol_unpack(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    PyObject *outo, *tableo, *datao, *codeso, *others;
+    int width;
+    if (!PyArg_ParseTuple(args, "OOOOiO!:strings_unpack", &outo, &tableo, &datao,
+                          &codeso, &width, &PyTuple_Type, &others))
+        return NULL;
+    if (width != 4 && width != 8) {
+        PyErr_Format(PyExc_ValueError, "packed strings: code width %d is not 4 or 8", width);
+        return NULL;
+    }
+    Py_buffer out, table = {0}, data = {0}, codes = {0};
+    if (get_object_buffer(outo, &out, 1) < 0)
+        return NULL;
+    PyObject *result = NULL, **uniq = NULL;
+    size_t nuniq = 0, built = 0, given = 0; /* [0, given) now owned by OUT */
+    if (PyObject_GetBuffer(tableo, &table, PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(datao, &data, PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(codeso, &codes, PyBUF_SIMPLE) < 0)
+        goto done;
+    Py_ssize_t n = out.len / (Py_ssize_t)sizeof(PyObject *);
+    if (table.len % 16 || (uintptr_t)table.buf % 8 || codes.len != n * width ||
+        (uintptr_t)codes.buf % (unsigned)width) {
+        PyErr_Format(PyExc_ValueError,
+                     "packed strings: a table of %zd bytes and %zd bytes of codes "
+                     "do not describe %zd elements (or are misaligned)",
+                     table.len, codes.len, n);
+        goto done;
+    }
+    nuniq = (size_t)table.len / 16;
+    if (nuniq) {
+        uniq = PyMem_Malloc(nuniq * sizeof(PyObject *));
+        if (!uniq) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    const uint64_t *tab = table.buf;
+    for (; built < nuniq; built++) {
+        uniq[built] = build_one(tab, built, &data, others);
+        if (!uniq[built])
+            goto done;
+    }
+    /* Each entry's first use takes over the reference built above, so a
+     * column of distinct strings is filled without touching the strings
+     * again (an INCREF here and a DECREF at the end are two cache misses
+     * per string).  Entries are numbered in first-use order, so the first
+     * use of entry `given` is the code equal to it; any other code (a
+     * repeat, or a damaged value's out-of-order code) takes a new
+     * reference, and entries from `given` on are released at the end. */
+    PyObject **items = out.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t c = width == 4 ? ((const uint32_t *)codes.buf)[i]
+                                : ((const uint64_t *)codes.buf)[i];
+        if (c >= nuniq) {
+            /* every slot still holds a valid reference: OUT is just dropped */
+            PyErr_Format(PyExc_ValueError,
+                         "packed strings: element %zd refers to entry %llu of %zu",
+                         i, (unsigned long long)c, nuniq);
+            goto done;
+        }
+        PyObject *old = items[i];
+        if (c == given)
+            items[i] = uniq[given++];
+        else
+            items[i] = Py_NewRef(uniq[c]);
+        Py_XDECREF(old);
+    }
+    result = Py_NewRef(Py_None);
+done:
+    for (size_t u = given; u < built; u++)
+        Py_DECREF(uniq[u]);
+    PyMem_Free(uniq);
+    if (codes.obj)
+        PyBuffer_Release(&codes);
+    if (data.obj)
+        PyBuffer_Release(&data);
+    if (table.obj)
+        PyBuffer_Release(&table);
+    PyBuffer_Release(&out);
+    return result;
+}
