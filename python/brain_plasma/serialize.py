@@ -95,8 +95,8 @@ def _reduce_object_array(arr):
         flat, order = arr.reshape(-1), "C"
     elif arr.flags.f_contiguous:
         flat, order = arr.T.reshape(-1), "F"
-    else:
-        flat, order = arr.reshape(-1), "C"  # a copy, as pickle makes
+    else:  # a copy in C order, as pickle makes (reshape may give a strided view)
+        flat, order = _numpy().ascontiguousarray(arr.reshape(-1)), "C"
     packed = _core.strings_pack(flat, arr.size // 2)
     if packed is None:  # mostly other objects: nothing to gain
         return NotImplemented

@@ -1,0 +1,318 @@
+"""Packed str columns (serialize._PackingPickler, _strcol.c): every frame
+comes back identical, the packing is used where it should be and not
+elsewhere, and damaged packed values raise clear errors."""
+import math
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brain_plasma import Brain, _core, serialize
+from brain_plasma.exceptions import BrainSerializationError
+
+N = 300  # > serialize.PACK_MIN: columns this long are packed
+NAN = float("nan")
+
+
+def packed_arrays(value, pack=True):
+    """How many object arrays of VALUE's stored stream are packed."""
+    kind, payload = serialize.encode(value, "x", False, pack)
+    assert kind == "pickle"
+    return payload[0].count(b"_object_array")
+
+
+def same_objects(a, b):
+    """Element by element: same type, None stays None, NaN stays NaN (with
+    its sign), equal values, and str elements that were one object are one
+    object again."""
+    a = list(a)
+    b = list(b)
+    assert len(a) == len(b)
+    first_a, first_b = {}, {}
+    for i, (x, y) in enumerate(zip(a, b)):
+        assert type(x) is type(y), (i, x, y)
+        assert (x is None) == (y is None), (i, x, y)
+        if isinstance(x, float) and math.isnan(x):
+            assert math.isnan(y) and math.copysign(1, x) == math.copysign(1, y)
+        elif x is pd.NA or x is pd.NaT:
+            assert y is x
+        else:
+            assert x == y, (i, x, y)
+        # identity structure, as pickle's memo keeps it for str: the first
+        # index at which each str object appears
+        if type(x) is str:
+            assert first_a.setdefault(id(x), i) == first_b.setdefault(id(y), i), i
+
+
+def check_frame(out, df):
+    pd.testing.assert_frame_equal(out, df, check_exact=True, check_dtype=True,
+                                  check_index_type=True, check_column_type=True,
+                                  check_names=True, check_flags=True)
+    assert list(out.columns) == list(df.columns)
+    assert out.attrs == df.attrs
+    for i in range(df.shape[1]):
+        if df.dtypes.iloc[i] == object:
+            same_objects(out.iloc[:, i].to_numpy(), df.iloc[:, i].to_numpy())
+    if df.index.dtype == object:
+        same_objects(out.index, df.index)
+
+
+def roundtrip(brain, value, name="v"):
+    brain.learn(value, name)
+    return brain.recall(name), brain.recall(name, copy=True)
+
+
+def obj(values):
+    return pd.Series(np.array(values, dtype=object), dtype=object)
+
+
+def strs(n=N, fmt="s-{}"):
+    return [fmt.format(i) for i in range(n)]
+
+
+FRAMES = {
+    "empty": lambda: pd.DataFrame(),
+    "zero_rows": lambda: pd.DataFrame({"a": obj([]), "b": pd.Series([], dtype="f8")}),
+    "distinct": lambda: pd.DataFrame({"a": obj(strs()), "x": np.arange(N)}),
+    "repeated": lambda: pd.DataFrame({"a": obj(["red", "green", "blue"] * (N // 3))}),
+    "all_none": lambda: pd.DataFrame({"a": obj([None] * N)}),
+    "none_nan": lambda: pd.DataFrame({"a": obj(["a", None, NAN, "b", -NAN, ""] * (N // 6))}),
+    "na_nat": lambda: pd.DataFrame({"a": obj(["a", pd.NA, pd.NaT, None] * (N // 4))}),
+    "unicode": lambda: pd.DataFrame({"a": obj(
+        ["", "ascii", "é latin1", "ÿ", "€ bmp", "日本語", "😀 non-bmp", "a\x00b",
+         "\ud800 lone surrogate", "\udfff", "𝔘𝔫𝔦", "\u0100", "\uffff"] * 30)}),
+    "long": lambda: pd.DataFrame({"a": obj(["x" * 1_000_003, "é" * 300_001, "😀" * 100_001]
+                                          + strs(N))}),
+    "few_others": lambda: pd.DataFrame({"a": obj(strs() + [1, 2.5, b"by", ("t",), None])}),
+    "mixed_fallback": lambda: pd.DataFrame({"a": obj(list(range(N)) + strs(10))}),
+    "str_subclass": lambda: pd.DataFrame({"a": obj([np.str_("np"), "plain"] * (N // 2))}),
+    "string_python": lambda: pd.DataFrame({"a": pd.array(strs() + [None], dtype="string[python]")}),
+    "str_python_nan": lambda: pd.DataFrame(
+        {"a": pd.array(strs() + [None], dtype=pd.StringDtype("python", na_value=np.nan))}),
+    "default_str": lambda: pd.DataFrame({"a": strs() + [None]}),
+    "categorical_unused": lambda: pd.DataFrame({"c": pd.Categorical(
+        ["a", "b"] * (N // 2),
+        categories=pd.Index(["z", "a", "b", "unused"] + strs(100), dtype=object),
+        ordered=True)}),
+    "datetime_tz": lambda: pd.DataFrame({
+        "t": pd.date_range("2024-03-30", periods=N, freq="h", tz="Europe/Paris"),
+        "a": obj(strs())}),
+    "nullable": lambda: pd.DataFrame({
+        "i": pd.array([1, None] * (N // 2), dtype="Int64"),
+        "b": pd.array([True, None, False] * (N // 3), dtype="boolean"),
+        "a": obj(strs())}),
+    "dup_columns": lambda: pd.concat(
+        [obj(strs()).rename("a"), pd.Series(np.arange(N), name="n"),
+         obj(strs(fmt="q{}")).rename("a")], axis=1),
+    "multiindex": lambda: pd.DataFrame(
+        {("g", "a"): obj(strs()), ("g", "n"): np.arange(N)},
+        index=pd.MultiIndex.from_arrays([pd.Index(strs(fmt="k{}"), dtype=object),
+                                         np.arange(N) % 7], names=["key", "m"])),
+    "object_index": lambda: pd.DataFrame(
+        {"a": obj(strs())}, index=pd.Index(strs(fmt="i{}"), dtype=object, name="idx")),
+    "wide": lambda: pd.DataFrame({f"c{j}": obj(strs(fmt=f"{j}-{{}}")) for j in range(5)}),
+    "fortran_block": lambda: pd.DataFrame(
+        np.array([strs(), strs(fmt="t{}")], dtype=object).T.copy(order="F"),
+        columns=["a", "b"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FRAMES))
+def test_frame_roundtrip_exact(brain, kind):
+    df = FRAMES[kind]()
+    df.attrs = {"source": kind, "rows": len(df)}
+    for out in roundtrip(brain, df):
+        check_frame(out, df)
+
+
+def test_where_packing_applies():
+    assert packed_arrays(FRAMES["distinct"]()) == 1
+    assert packed_arrays(FRAMES["wide"]()) == 1  # one 2-d block of 5 columns
+    assert packed_arrays(FRAMES["string_python"]()) == 1
+    assert packed_arrays(FRAMES["str_python_nan"]()) == 1
+    assert packed_arrays(FRAMES["none_nan"]()) == 1
+    assert packed_arrays(FRAMES["few_others"]()) == 1
+    # most elements not str: pickled as usual
+    assert packed_arrays(FRAMES["mixed_fallback"]()) == 0
+    # shorter than PACK_MIN: pickled as usual
+    assert packed_arrays(pd.DataFrame({"a": obj(strs(serialize.PACK_MIN - 1))})) == 0
+    assert packed_arrays(pd.DataFrame({"a": obj(strs(serialize.PACK_MIN))})) == 1
+    # opted out
+    assert packed_arrays(FRAMES["distinct"](), pack=False) == 0
+    # inside a container: pickled as usual
+    assert packed_arrays({"df": FRAMES["distinct"]()}) == 0
+
+
+def test_series_index_and_arrays(brain):
+    s = obj(strs())
+    s.name = "names"
+    out, out2 = roundtrip(brain, s)
+    pd.testing.assert_series_equal(out, s, check_exact=True)
+    same_objects(out2, s)
+    idx = pd.Index(strs(), dtype=object, name="i")
+    for out in roundtrip(brain, idx):
+        pd.testing.assert_index_equal(out, idx, exact=True)
+    base = np.array([strs(), strs(fmt="t{}")], dtype=object)
+    for arr in (base, np.asfortranarray(base), base[:, ::3], base[:, ::7], base[0, ::2],
+                base.reshape(2, 10, -1)):
+        for out in roundtrip(brain, arr):
+            assert out.dtype == object and out.shape == arr.shape
+            assert out.flags.c_contiguous == arr.flags.c_contiguous or not arr.flags.c_contiguous
+            assert out.flags.f_contiguous == arr.flags.f_contiguous or not arr.flags.f_contiguous
+            assert out.flags.writeable
+            same_objects(out.ravel(order="K"), arr.ravel(order="K"))
+
+
+def test_identity_of_repeated_elements_is_kept(brain):
+    a, b = "".join(["sha", "red"]), "".join(["sha", "red"])  # equal, not identical
+    assert a is not b
+    col = np.array([a, b, a] * 100, dtype=object)
+    brain.learn(col, "v")
+    out = brain.recall("v")
+    assert out[0] is out[2] and out[0] is not out[1]
+    same_objects(out, col)
+
+
+def test_packed_frame_is_smaller_and_recalled_in_another_process(brain):
+    df = pd.DataFrame({"a": obj(strs(5000)), "c": obj(["x", "yy", None] * 5000)[:5000]})
+    brain.learn(df, "df")
+    code = (
+        "import sys, pickle, pandas as pd\n"
+        "from brain_plasma import Brain\n"
+        "b = Brain(path=%r, start_process=False)\n"
+        "sys.stdout.buffer.write(pickle.dumps(b.recall('df'), protocol=4))\n"
+    ) % brain.path
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert res.returncode == 0, res.stderr.decode()
+    check_frame(pickle.loads(res.stdout), df)
+
+
+def test_pack_strings_false_writes_plain_pickles(store_name):
+    df = FRAMES["distinct"]()
+    b = Brain(path=store_name, size=16_000_000, pack_strings=False)
+    b.learn(df, "df")
+    tag, view = b.client.fetch(b.namespace, "df")
+    (off, n), _ = _core.pickle_parse(view)
+    stream = bytes(memoryview(view)[off:off + n])
+    del view
+    assert b"_object_array" not in stream
+    check_frame(b.recall("df"), df)
+    b.sleep()
+
+
+def test_learn_many_and_recall_many_pack(brain):
+    d = {"a": FRAMES["distinct"](), "b": FRAMES["none_nan"]()}
+    brain.learn_many(d)
+    got = brain.recall_many(["a", "b"])
+    for k in d:
+        check_frame(got[k], d[k])
+
+
+# ---- damaged packed values: clear errors, never a crash -------------------
+
+
+def packed(values):
+    return _core.strings_pack(np.array(values, dtype=object), len(values))
+
+
+def unpack(n, table, data, codes, width, others):
+    out = np.empty(n, dtype=object)
+    _core.strings_unpack(out, table, data, codes, width, others)
+    return out
+
+
+def test_unpack_matches_pack():
+    vals = ["a", "é", "€", "😀", None, NAN, "a", "", "\ud800"]
+    t = packed(vals)
+    same_objects(unpack(len(vals), *t), vals)
+    assert _core.strings_pack(np.array([1, 2, "a"], dtype=object), 1) is None
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda t: (t[0], t[1], np.array([0, 9], "<u4").tobytes(), 4, t[4]), "refers to entry 9"),
+    (lambda t: (t[0], t[1][:2], t[2], 4, t[4]), "lies outside"),
+    (lambda t: (t[0][:8], t[1], t[2], 4, t[4]), "do not describe"),
+    (lambda t: (t[0], t[1], t[2][:4], 4, t[4]), "do not describe"),
+    (lambda t: (t[0], t[1], t[2], 3, t[4]), "code width 3"),
+    (lambda t: (np.array([0, (5 << 3) | 3, 0, 1], "<u8").tobytes(), t[1], t[2], 4, t[4]), "unit 3"),
+    (lambda t: (np.array([0, (5 << 3) | 0, 0, 1], "<u8").tobytes(), t[1], t[2], 4, ()), "object 5 of 0"),
+    (lambda t: (np.array([1, (1 << 3) | 2, 0, 1], "<u8").tobytes(), t[1], t[2], 4, t[4]), "misaligned"),
+])
+def test_unpack_damaged_raises(damage, message):
+    t = packed(["abc", "d"])
+    with pytest.raises(ValueError, match=message):
+        unpack(2, *damage(t))
+
+
+def test_pack_and_unpack_refuse_non_object_arrays():
+    with pytest.raises(TypeError, match="object ndarray"):
+        _core.strings_pack(np.arange(4), 1)
+    t = packed(["a", "b"])
+    with pytest.raises(TypeError, match="object ndarray"):
+        _core.strings_unpack(np.zeros(2), *t)
+    with pytest.raises((TypeError, ValueError)):  # read-only: cannot fill
+        ro = np.empty(2, dtype=object)
+        ro.flags.writeable = False
+        _core.strings_unpack(ro, *t)
+
+
+def test_recall_of_damaged_packed_value_is_a_clear_error(brain):
+    """A stored stream whose packed codes are damaged raises
+    BrainSerializationError naming the value, and the store still works."""
+    table, data, codes, width, others = packed(["abc", "d"] * 100)
+    bad = np.full(200, 7, "<u4").tobytes()
+    PB = pickle.PickleBuffer
+
+    class Fake:
+        def __reduce__(self):
+            return serialize._object_array, ((200,), "C", PB(table), PB(data), PB(bad),
+                                             width, others)
+
+    bufs = []
+    stream = pickle.dumps(Fake(), protocol=5, buffer_callback=lambda b: bufs.append(b.raw()) or False)
+    brain.client.put_pickle(brain.namespace, "bad", stream, bufs)
+    with pytest.raises(BrainSerializationError, match="'bad'.*refers to entry 7"):
+        brain.recall("bad")
+    brain.learn(FRAMES["distinct"](), "good")
+    check_frame(brain.recall("good"), FRAMES["distinct"]())
+
+
+# ---- randomized round trips ----------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+ELEMENT = st.one_of(
+    st.text(max_size=12),
+    st.text(alphabet=st.characters(min_codepoint=0x80, max_codepoint=0x10FFFF), max_size=5),
+    st.sampled_from(["shared", "é", "😀", ""]),
+    st.none(),
+    st.just(NAN),
+    st.just(pd.NA),
+    st.integers(-3, 3),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(ELEMENT, min_size=0, max_size=400), st.booleans())
+def test_random_object_columns_roundtrip(values, as_index):
+    df = pd.DataFrame({"a": obj(values), "n": np.arange(len(values))})
+    if as_index:
+        df = df.set_index("a")
+    kind, (stream, bufs) = serialize.encode(df, "x", False, True)
+    out = pickle.loads(stream, buffers=bufs)
+    check_frame(out, df)
+    # and a plain pickle of the same frame gives the same objects
+    same_objects(
+        (out.index if as_index else out["a"]),
+        (pickle.loads(pickle.dumps(df)).index if as_index else pickle.loads(pickle.dumps(df))["a"]))
+
+
+def test_encode_is_deterministic():
+    df = FRAMES["unicode"]()
+    a = serialize.encode(df, "x", False, True)[1]
+    b = serialize.encode(df, "x", False, True)[1]
+    assert a[0] == b[0] and [bytes(x) for x in a[1]] == [bytes(x) for x in b[1]]
