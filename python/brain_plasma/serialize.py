@@ -22,9 +22,11 @@ element, three buffers that travel out of band like NumPy data, and the
 stream calls :func:`_object_array` to rebuild the identical array with one C
 loop (see _strcol.c).  Elements that are not exact str (None, NaN, pd.NA,
 ...) are pickled in-band as usual; an array where they are the majority is
-pickled as usual.  The value stays a BRAIN_TYPE_PICKLE: only a reader with
-brain_plasma can load it (``Brain(pack_strings=False)`` writes plain
-pickles).
+pickled as usual.  Datetime64 and timedelta64 arrays of such values (which
+NumPy pickles in-band) travel out of band too, as :func:`_datetime_array`:
+zero-copy and read-only on recall like every other column.  The value stays
+a BRAIN_TYPE_PICKLE: only a reader with brain_plasma 0.4 or later can load
+it (``Brain(pack_strings=False)`` writes plain pickles).
 
 Reading: values that come back as views of the store (:class:`_core.View`)
 are zero-copy and read-only: an ndarray is built over the view, and pickles
@@ -106,6 +108,33 @@ def _reduce_object_array(arr):
                            width, others)
 
 
+def _datetime_array(data, typestr, shape, order):
+    """Rebuilds a datetime64/timedelta64 ndarray over DATA (zero-copy when
+    DATA is a view of the store; a pickle stream calls this by name)."""
+    np = _numpy()
+    arr = np.frombuffer(data, dtype=np.dtype(typestr))
+    if order == "F":
+        return arr.reshape(shape[::-1]).T
+    return arr.reshape(shape)
+
+
+def _reduce_datetime_array(arr):
+    """NumPy pickles datetime64 and timedelta64 arrays in-band (they do not
+    export the buffer protocol), so every recall copied a frame's datetime
+    columns into the process; their bytes travel out of band instead, as a
+    float column's do."""
+    if arr.ndim == 0 or arr.size < PACK_MIN:
+        return NotImplemented
+    if arr.flags.c_contiguous:
+        flat, order = arr.reshape(-1), "C"
+    elif arr.flags.f_contiguous:
+        flat, order = arr.T.reshape(-1), "F"
+    else:
+        flat, order = _numpy().ascontiguousarray(arr.reshape(-1)), "C"
+    return _datetime_array, (pickle.PickleBuffer(flat.view("u1")), arr.dtype.str,
+                             arr.shape, order)
+
+
 class _PackingPickler(pickle.Pickler):
     """A Pickler that packs object ndarrays (see the module's doc).  pickle
     calls reducer_override only for objects that are not of built-in types,
@@ -119,8 +148,12 @@ class _PackingPickler(pickle.Pickler):
         self._object = np.dtype(object)
 
     def reducer_override(self, obj):
-        if type(obj) is self._ndarray and obj.dtype is self._object:
-            return _reduce_object_array(obj)
+        if type(obj) is self._ndarray:
+            dt = obj.dtype
+            if dt is self._object:
+                return _reduce_object_array(obj)
+            if dt.kind in "mM" and dt.metadata is None:
+                return _reduce_datetime_array(obj)
         return NotImplemented
 
 

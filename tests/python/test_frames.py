@@ -1,6 +1,7 @@
 """Packed str columns (serialize._PackingPickler, _strcol.c): every frame
 comes back identical, the packing is used where it should be and not
 elsewhere, and damaged packed values raise clear errors."""
+import io
 import math
 import pickle
 import subprocess
@@ -164,6 +165,37 @@ def test_series_index_and_arrays(brain):
             assert out.flags.f_contiguous == arr.flags.f_contiguous or not arr.flags.f_contiguous
             assert out.flags.writeable
             same_objects(out.ravel(order="K"), arr.ravel(order="K"))
+
+
+def test_datetime_arrays_travel_out_of_band(brain):
+    df = pd.DataFrame({
+        "ns": pd.Series(pd.date_range("2024-01-01", periods=N, freq="s").as_unit("ns")),
+        "tz": pd.date_range("2024-03-30", periods=N, freq="h", tz="Europe/Paris"),
+        "td": pd.timedelta_range(0, periods=N, freq="ms"),
+        "nat": pd.Series([pd.NaT, pd.Timestamp("2001-02-03")] * (N // 2)),
+    })
+    stream = serialize.encode(df, "x")[1][0]
+    assert len(stream) < 4000 and b"_datetime_array" in stream  # 4 x 2400 bytes out
+    assert len(serialize.encode(df, "x", False, False)[1][0]) > 8 * N * 3  # plain: in-band
+    out, out2 = roundtrip(brain, df)
+    check_frame(out, df)
+    check_frame(out2, df)
+    assert not out["ns"].array._ndarray.flags.writeable  # a view of the store
+    # the arrays themselves (a top-level ndarray takes the array layout:
+    # through the pickler here), every order kept as pickle keeps it
+    base = np.arange(3 * N).astype("<M8[s]").reshape(3, N)
+    for arr in (base, np.asfortranarray(base), base[:, ::3], base[1, ::2],
+                base.astype("m8[D]"), base.astype(">M8[ms]")):
+        bufs = []
+        f = io.BytesIO()
+        serialize._PackingPickler(f, protocol=5, buffer_callback=bufs.append).dump(arr)
+        assert len(bufs) == 1
+        got = pickle.loads(f.getvalue(), buffers=bufs)
+        want = pickle.loads(pickle.dumps(arr, protocol=5))
+        assert got.dtype == arr.dtype and got.shape == arr.shape
+        assert got.flags.c_contiguous == want.flags.c_contiguous
+        assert got.flags.f_contiguous == want.flags.f_contiguous
+        np.testing.assert_array_equal(got, arr)
 
 
 def test_identity_of_repeated_elements_is_kept(brain):
