@@ -143,7 +143,9 @@ enum {
     BRAIN_TYPE_BYTES = 0,  /* raw bytes */
     BRAIN_TYPE_STR = 1,    /* UTF-8 text, validated on put */
     BRAIN_TYPE_ARRAY = 2,  /* n-d array: brain_array layout (below) */
-    BRAIN_TYPE_PICKLE = 3, /* pickle-5 stream with out-of-band buffers */
+    BRAIN_TYPE_PICKLE = 3, /* pickle-5 stream with out-of-band buffers (the
+                            * Python side may pack str columns in it:
+                            * docs/python.md, "Frames with str columns") */
     BRAIN_TYPE_JSON = 4,   /* UTF-8 JSON text */
     BRAIN_TYPE_USER = 1024 /* tags from here up are the caller's own */
 };
