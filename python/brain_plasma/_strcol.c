@@ -39,7 +39,7 @@
 
 #define KIND_OTHER 0
 #define KIND_SHIFT 3
-#define MAX_LEN (UINT64_MAX >> KIND_SHIFT)
+#define PREFETCH 16 /* elements ahead whose slot is prefetched */
 
 /* ---- an identity map: object pointer -> index of its first occurrence ---- */
 
@@ -181,14 +181,22 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
     Py_ssize_t nothers = 0;
     idmap map = {0};
 
+    /* sized for every element distinct: calloc'd pages are only touched
+     * where a key lands, so a column of few values costs little, and a
+     * column of distinct values never rehashes */
     codes = PyBytes_FromStringAndSize(NULL, n * width);
-    if (!codes || idmap_init(&map, n < 4096 ? (size_t)n : 4096) < 0)
+    if (!codes || idmap_init(&map, (size_t)n) < 0)
         goto done;
     char *cp = PyBytes_AS_STRING(codes);
     PyObject *prev = NULL;
     uint64_t prevcode = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = items[i];
+        /* the table is far larger than the caches for a long column: ask
+         * for the slot of an element a little ahead while this one is
+         * looked up (a hint only: the table may grow meanwhile) */
+        if (i + PREFETCH < n)
+            __builtin_prefetch(&map.slots[ptr_hash(items[i + PREFETCH]) & map.mask]);
         if (!o) { /* NumPy never leaves NULL in an array it made; be safe */
             PyErr_SetString(PyExc_ValueError, "object array holds a NULL element");
             goto done;
