@@ -176,7 +176,7 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
 
     PyObject *result = NULL, *codes = NULL, *table = NULL, *data = NULL,
              *others = NULL;
-    PyObject **uniq = NULL; /* borrowed: the array holds them */
+    PyObject **uniq = NULL; /* the distinct elements, strong references */
     size_t nuniq = 0, cap = 0;
     Py_ssize_t nothers = 0;
     idmap map = {0};
@@ -217,7 +217,10 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
                     uniq = nu;
                     cap = ncap;
                 }
-                uniq[nuniq++] = o;
+                /* a strong reference: allocating the results below may run
+                 * the garbage collector, and a finalizer could replace
+                 * elements of the array meanwhile */
+                uniq[nuniq++] = Py_NewRef(o);
                 if (!PyUnicode_CheckExact(o) && ++nothers > max_others) {
                     result = Py_NewRef(Py_None);
                     goto done;
@@ -280,6 +283,8 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
     result = Py_BuildValue("(OOOiO)", table, data, codes, width, others);
 done:
     PyMem_Free(map.slots);
+    for (size_t u = 0; u < nuniq; u++)
+        Py_DECREF(uniq[u]);
     PyMem_Free(uniq);
     Py_XDECREF(codes);
     Py_XDECREF(table);
@@ -360,6 +365,18 @@ PyObject *strcol_unpack(PyObject *Py_UNUSED(m), PyObject *args)
                      table.len, codes.len, n);
         goto done;
     }
+    /* OUT must hold only None (a fresh np.empty(n, object)): releasing its
+     * old elements below then never runs a finalizer that could touch the
+     * strings this function has handed to OUT */
+    PyObject **items = out.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (items[i] != Py_None) {
+            PyErr_SetString(PyExc_ValueError,
+                            "strings_unpack fills a fresh object array of None "
+                            "(numpy.empty(n, dtype=object))");
+            goto done;
+        }
+    }
     nuniq = (size_t)table.len / 16;
     if (nuniq) {
         uniq = PyMem_Malloc(nuniq * sizeof(PyObject *));
@@ -381,7 +398,6 @@ PyObject *strcol_unpack(PyObject *Py_UNUSED(m), PyObject *args)
      * use of entry `given` is the code equal to it; any other code (a
      * repeat, or a damaged value's out-of-order code) takes a new
      * reference, and entries from `given` on are released at the end. */
-    PyObject **items = out.buf;
     for (Py_ssize_t i = 0; i < n; i++) {
         uint64_t c = width == 4 ? ((const uint32_t *)codes.buf)[i]
                                 : ((const uint64_t *)codes.buf)[i];
@@ -392,12 +408,11 @@ PyObject *strcol_unpack(PyObject *Py_UNUSED(m), PyObject *args)
                          i, (unsigned long long)c, nuniq);
             goto done;
         }
-        PyObject *old = items[i];
         if (c == given)
             items[i] = uniq[given++];
         else
             items[i] = Py_NewRef(uniq[c]);
-        Py_XDECREF(old);
+        Py_DECREF(Py_None); /* the element it replaces */
     }
     result = Py_NewRef(Py_None);
 done:

@@ -285,6 +285,8 @@ def test_pack_and_unpack_refuse_non_object_arrays():
     t = packed(["a", "b"])
     with pytest.raises(TypeError, match="object ndarray"):
         _core.strings_unpack(np.zeros(2), *t)
+    with pytest.raises(ValueError, match="fresh object array of None"):
+        _core.strings_unpack(np.array(["x", None], dtype=object), *t)
     with pytest.raises((TypeError, ValueError)):  # read-only: cannot fill
         ro = np.empty(2, dtype=object)
         ro.flags.writeable = False
