@@ -1811,7 +1811,7 @@ static PyMethodDef mod_methods[] = {
     {"array_pack", mod_array_pack, METH_VARARGS,
      "array_pack(dtype, shape, data)\n--\n\nThe array value layout as bytes."},
     {"strings_pack", strcol_pack, METH_VARARGS,
-     "strings_pack(array, max_others)\n--\n\n(table, data, codes, code_width, others) "
+     "strings_pack(array, max_others, presize=-1)\n--\n\n(table, data, codes, code_width, others) "
      "of a 1-d object array, or None when it holds more than max_others "
      "distinct objects that are not str (see _strcol.c)."},
     {"strings_unpack", strcol_unpack, METH_VARARGS,

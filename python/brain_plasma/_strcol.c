@@ -40,6 +40,7 @@
 #define KIND_OTHER 0
 #define KIND_SHIFT 3
 #define PREFETCH 16 /* elements ahead whose slot is prefetched */
+#define MAP_PRESIZE ((size_t)1 << 22) /* keys the map starts sized for (128 MiB) */
 
 /* ---- an identity map: object pointer -> index of its first occurrence ---- */
 
@@ -157,15 +158,16 @@ static uint64_t align_to(uint64_t off, unsigned unit)
 
 /* ---- packing ------------------------------------------------------------- */
 
-/* strings_pack(array, max_others) -> (table, data, codes, code_width, others)
- * or None when the array holds more than MAX_OTHERS distinct objects that
- * are not exact str (pickle it as it is then).  ARRAY: a C-contiguous 1-d
- * object ndarray. */
+/* strings_pack(array, max_others[, presize]) -> (table, data, codes,
+ * code_width, others) or None when the array holds more than MAX_OTHERS
+ * distinct objects that are not exact str (pickle it as it is then).
+ * ARRAY: a C-contiguous 1-d object ndarray.  PRESIZE (tests): size the
+ * identity map for at most this many keys first. */
 PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
 {
     PyObject *arr;
-    Py_ssize_t max_others;
-    if (!PyArg_ParseTuple(args, "On:strings_pack", &arr, &max_others))
+    Py_ssize_t max_others, presize = -1; /* presize: tests force regrowth */
+    if (!PyArg_ParseTuple(args, "On|n:strings_pack", &arr, &max_others, &presize))
         return NULL;
     Py_buffer b;
     if (get_object_buffer(arr, &b, 0) < 0)
@@ -181,11 +183,14 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
     Py_ssize_t nothers = 0;
     idmap map = {0};
 
-    /* sized for every element distinct: calloc'd pages are only touched
-     * where a key lands, so a column of few values costs little, and a
-     * column of distinct values never rehashes */
+    /* sized for every element distinct (up to MAP_PRESIZE): calloc'd pages
+     * are only touched where a key lands, so a column of few values costs
+     * little, and a column of distinct values rehashes seldom or never */
     codes = PyBytes_FromStringAndSize(NULL, n * width);
-    if (!codes || idmap_init(&map, (size_t)n) < 0)
+    size_t want = (size_t)n < MAP_PRESIZE ? (size_t)n : MAP_PRESIZE;
+    if (presize >= 0 && (size_t)presize < want)
+        want = (size_t)presize;
+    if (!codes || idmap_init(&map, want) < 0)
         goto done;
     char *cp = PyBytes_AS_STRING(codes);
     PyObject *prev = NULL;
