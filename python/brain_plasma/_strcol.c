@@ -40,6 +40,7 @@
 #define KIND_OTHER 0
 #define KIND_SHIFT 3
 #define PREFETCH 16 /* elements ahead whose slot is prefetched */
+#define MERGE_SAMPLE 4096 /* str compared by value before giving up on merging */
 #define MAP_PRESIZE ((size_t)1 << 22) /* keys the map starts sized for (128 MiB) */
 
 /* ---- an identity map: object pointer -> index of its first occurrence ---- */
@@ -156,6 +157,121 @@ static uint64_t align_to(uint64_t off, unsigned unit)
     return (off + unit - 1) & ~(uint64_t)(unit - 1);
 }
 
+/* ---- equal str held as distinct objects ----------------------------------- */
+
+/* A column read from SQL or JSON, or made by .str methods or apply, holds
+ * one object per row even where the values repeat.  Storing each value
+ * once makes recall build one str per value instead of one per row (a
+ * column of 50 cities over 1M rows: about 1 ms instead of 30).  Recall
+ * then gives equal str as one object, as interning would: the frame is
+ * equal in every value, type and dtype; only `is` between equal str of
+ * different rows can differ, which no pandas operation observes. */
+
+typedef struct {
+    Py_hash_t hash;
+    size_t idx; /* + 1; 0 = empty */
+} vslot;
+
+static int same_str(PyObject *a, PyObject *b)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(a);
+    return len == PyUnicode_GET_LENGTH(b) && PyUnicode_KIND(a) == PyUnicode_KIND(b) &&
+           memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)len * PyUnicode_KIND(a)) == 0;
+}
+
+/* The hash of an exact str (made ready first on Pythons with legacy
+ * strings); cached in the str after the first time. */
+static Py_hash_t str_hash(PyObject *o)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(o) < 0)
+        return -1;
+#endif
+    return PyObject_Hash(o);
+}
+
+/* One merging pass over UNIQ[0, n): fills CANON, REMAP and *nc.  Returns
+ * 1 when two str were equal, 0 when none were, -1 on failure. */
+static int merge_run(PyObject **uniq, size_t n, PyObject **canon,
+                     uint64_t *remap, size_t *ncanon)
+{
+    size_t cap = 64;
+    while (cap < n * 2)
+        cap <<= 1;
+    vslot *t = PyMem_Calloc(cap, sizeof(vslot));
+    if (!t) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t nc = 0;
+    int merged_any = 0;
+    for (size_t u = 0; u < n; u++) {
+        PyObject *o = uniq[u];
+        if (!PyUnicode_CheckExact(o)) {
+            remap[u] = nc;
+            canon[nc++] = o;
+            continue;
+        }
+        /* a large table misses the caches: prefetch a slot a little ahead */
+        if (u + PREFETCH < n && PyUnicode_CheckExact(uniq[u + PREFETCH])) {
+            Py_hash_t ha = str_hash(uniq[u + PREFETCH]);
+            if (ha == -1 && PyErr_Occurred())
+                goto fail;
+            __builtin_prefetch(&t[(size_t)ha & (cap - 1)]);
+        }
+        Py_hash_t h = str_hash(o);
+        if (h == -1 && PyErr_Occurred())
+            goto fail;
+        size_t j = (size_t)h & (cap - 1);
+        for (;;) {
+            if (!t[j].idx) {
+                t[j].hash = h;
+                t[j].idx = nc + 1;
+                remap[u] = nc;
+                canon[nc++] = o;
+                break;
+            }
+            if (t[j].hash == h && same_str(canon[t[j].idx - 1], o)) {
+                remap[u] = t[j].idx - 1;
+                merged_any = 1;
+                break;
+            }
+            j = (j + 1) & (cap - 1);
+        }
+    }
+    PyMem_Free(t);
+    *ncanon = nc;
+    return merged_any;
+fail:
+    PyMem_Free(t);
+    return -1;
+}
+
+/* Maps each of the NUNIQ distinct objects UNIQ to the index of the first
+ * equal one among CANON (exact str compared by value, anything else by
+ * identity), both in first-seen order.  *ncanon gets CANON's length; REMAP
+ * (nuniq entries) the mapping.  When the first MERGE_SAMPLE objects hold
+ * no two equal str, the rest are not compared (a column of names or ids:
+ * hashing it all would double the time to pack it, for nothing); the
+ * result is still right, only less merged.  -1 with an exception on
+ * failure. */
+static int merge_equal(PyObject **uniq, size_t nuniq, PyObject **canon,
+                       size_t *ncanon, uint64_t *remap)
+{
+    size_t sample = nuniq < MERGE_SAMPLE ? nuniq : MERGE_SAMPLE;
+    int rc = merge_run(uniq, sample, canon, remap, ncanon);
+    if (rc < 0 || sample == nuniq)
+        return rc < 0 ? -1 : 0;
+    if (rc == 1) /* worth it: all of them, with a table sized for all */
+        return merge_run(uniq, nuniq, canon, remap, ncanon) < 0 ? -1 : 0;
+    for (size_t u = sample, nc = *ncanon; u < nuniq; u++) {
+        remap[u] = nc;
+        canon[nc++] = uniq[u];
+        *ncanon = nc;
+    }
+    return 0;
+}
+
 /* ---- packing ------------------------------------------------------------- */
 
 /* strings_pack(array, max_others[, presize]) -> (table, data, codes,
@@ -179,7 +295,9 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
     PyObject *result = NULL, *codes = NULL, *table = NULL, *data = NULL,
              *others = NULL;
     PyObject **uniq = NULL; /* the distinct elements, strong references */
-    size_t nuniq = 0, cap = 0;
+    PyObject **canon = NULL; /* the distinct values, borrowed from uniq */
+    uint64_t *remap = NULL;
+    size_t nuniq = 0, cap = 0, ncanon = 0;
     Py_ssize_t nothers = 0;
     idmap map = {0};
 
@@ -242,16 +360,42 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
         }
     }
 
+    /* equal str stored once: CANON (borrowed from UNIQ) and the codes
+     * renumbered, when any two distinct objects were equal */
+    canon = PyMem_Malloc((nuniq ? nuniq : 1) * sizeof(PyObject *));
+    remap = PyMem_Malloc((nuniq ? nuniq : 1) * sizeof(uint64_t));
+    if (!canon || !remap) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (merge_equal(uniq, nuniq, canon, &ncanon, remap) < 0)
+        goto done;
+    if (ncanon < nuniq) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (width == 4) {
+                uint32_t c32;
+                memcpy(&c32, cp + 4 * i, 4);
+                c32 = (uint32_t)remap[c32];
+                memcpy(cp + 4 * i, &c32, 4);
+            } else {
+                uint64_t c64;
+                memcpy(&c64, cp + 8 * i, 8);
+                c64 = remap[c64];
+                memcpy(cp + 8 * i, &c64, 8);
+            }
+        }
+    }
+
     /* the table, and the size of data */
-    table = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nuniq * 16));
+    table = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(ncanon * 16));
     others = PyTuple_New(nothers);
     if (!table || !others)
         goto done;
     uint64_t *tab = (uint64_t *)PyBytes_AS_STRING(table);
     uint64_t off = 0;
     Py_ssize_t oi = 0;
-    for (size_t u = 0; u < nuniq; u++) {
-        PyObject *o = uniq[u];
+    for (size_t u = 0; u < ncanon; u++) {
+        PyObject *o = canon[u];
         if (!PyUnicode_CheckExact(o)) {
             PyTuple_SET_ITEM(others, oi, Py_NewRef(o));
             tab[2 * u] = 0;
@@ -278,16 +422,18 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
         goto done;
     char *dp = PyBytes_AS_STRING(data);
     memset(dp, 0, (size_t)off); /* alignment padding: no stray heap bytes */
-    for (size_t u = 0; u < nuniq; u++) {
+    for (size_t u = 0; u < ncanon; u++) {
         unsigned unit = (unsigned)(tab[2 * u + 1] & ((1u << KIND_SHIFT) - 1));
         if (unit == KIND_OTHER)
             continue;
         uint64_t len = tab[2 * u + 1] >> KIND_SHIFT;
-        memcpy(dp + tab[2 * u], PyUnicode_DATA(uniq[u]), (size_t)(len * unit));
+        memcpy(dp + tab[2 * u], PyUnicode_DATA(canon[u]), (size_t)(len * unit));
     }
     result = Py_BuildValue("(OOOiO)", table, data, codes, width, others);
 done:
     PyMem_Free(map.slots);
+    PyMem_Free(canon);
+    PyMem_Free(remap);
     for (size_t u = 0; u < nuniq; u++)
         Py_DECREF(uniq[u]);
     PyMem_Free(uniq);

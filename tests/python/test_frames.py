@@ -25,14 +25,16 @@ def packed_arrays(value, pack=True):
     return payload[0].count(b"_object_array")
 
 
-def same_objects(a, b):
-    """Element by element: same type, None stays None, NaN stays NaN (with
-    its sign), equal values, and str elements that were one object are one
-    object again."""
+def same_objects(a, b, merged=True):
+    """Element by element, A the original and B the copy: same type, None
+    stays None, NaN stays NaN (with its sign), equal values; str elements
+    that were one object in A are one object in B (pickle's memo keeps
+    that); with MERGED, equal str of B are one object (packing stores each
+    value once)."""
     a = list(a)
     b = list(b)
     assert len(a) == len(b)
-    first_a, first_b = {}, {}
+    seen, by_value = {}, {}
     for i, (x, y) in enumerate(zip(a, b)):
         assert type(x) is type(y), (i, x, y)
         assert (x is None) == (y is None), (i, x, y)
@@ -42,13 +44,13 @@ def same_objects(a, b):
             assert y is x
         else:
             assert x == y, (i, x, y)
-        # identity structure, as pickle's memo keeps it for str: the first
-        # index at which each str object appears
         if type(x) is str:
-            assert first_a.setdefault(id(x), i) == first_b.setdefault(id(y), i), i
+            assert seen.setdefault(id(x), y) is y, i
+            if merged:
+                assert by_value.setdefault(y, y) is y, i
 
 
-def check_frame(out, df):
+def check_frame(out, df, merged=True):
     pd.testing.assert_frame_equal(out, df, check_exact=True, check_dtype=True,
                                   check_index_type=True, check_column_type=True,
                                   check_names=True, check_flags=True)
@@ -56,9 +58,9 @@ def check_frame(out, df):
     assert out.attrs == df.attrs
     for i in range(df.shape[1]):
         if df.dtypes.iloc[i] == object:
-            same_objects(out.iloc[:, i].to_numpy(), df.iloc[:, i].to_numpy())
+            same_objects(df.iloc[:, i].to_numpy(), out.iloc[:, i].to_numpy(), merged)
     if df.index.dtype == object:
-        same_objects(out.index, df.index)
+        same_objects(df.index, out.index, merged)
 
 
 def roundtrip(brain, value, name="v"):
@@ -152,7 +154,7 @@ def test_series_index_and_arrays(brain):
     s.name = "names"
     out, out2 = roundtrip(brain, s)
     pd.testing.assert_series_equal(out, s, check_exact=True)
-    same_objects(out2, s)
+    same_objects(s, out2)
     idx = pd.Index(strs(), dtype=object, name="i")
     for out in roundtrip(brain, idx):
         pd.testing.assert_index_equal(out, idx, exact=True)
@@ -164,7 +166,7 @@ def test_series_index_and_arrays(brain):
             assert out.flags.c_contiguous == arr.flags.c_contiguous or not arr.flags.c_contiguous
             assert out.flags.f_contiguous == arr.flags.f_contiguous or not arr.flags.f_contiguous
             assert out.flags.writeable
-            same_objects(out.ravel(order="K"), arr.ravel(order="K"))
+            same_objects(arr.ravel(order="K"), out.ravel(order="K"))
 
 
 def test_datetime_arrays_travel_out_of_band(brain):
@@ -198,14 +200,22 @@ def test_datetime_arrays_travel_out_of_band(brain):
         np.testing.assert_array_equal(got, arr)
 
 
-def test_identity_of_repeated_elements_is_kept(brain):
+def test_equal_str_are_stored_once(brain):
     a, b = "".join(["sha", "red"]), "".join(["sha", "red"])  # equal, not identical
     assert a is not b
-    col = np.array([a, b, a] * 100, dtype=object)
+    col = np.array([a, b, a, "other"] * 100, dtype=object)
+    table, data, codes, width, others = _core.strings_pack(col, 10)
+    assert len(table) == 2 * 16 and bytes(data) == b"sharedother"
+    assert list(np.frombuffer(codes, "<u4")[:8]) == [0, 0, 0, 1] * 2
     brain.learn(col, "v")
     out = brain.recall("v")
-    assert out[0] is out[2] and out[0] is not out[1]
-    same_objects(out, col)
+    assert out[0] is out[1] and out[0] is out[2] and out[0] == "shared"
+    same_objects(col, out)
+    # non-str elements keep their identity only
+    x, y = int("1" + "0" * 20), int("1" + "0" * 20)
+    col = np.array(["s"] * 100 + [x, y, x], dtype=object)
+    got = unpack(len(col), *_core.strings_pack(col, 10))
+    assert got[100] is got[102] and got[100] is not got[101]
 
 
 def test_packed_frame_is_smaller_and_recalled_in_another_process(brain):
@@ -259,15 +269,23 @@ def unpack(n, table, data, codes, width, others):
 def test_unpack_matches_pack():
     vals = ["a", "é", "€", "😀", None, NAN, "a", "", "\ud800"]
     t = packed(vals)
-    same_objects(unpack(len(vals), *t), vals)
+    same_objects(vals, unpack(len(vals), *t))
     assert _core.strings_pack(np.array([1, 2, "a"], dtype=object), 1) is None
     # the identity map regrows when it starts small (long columns start it
-    # sized for 4M keys): the same result
+    # sized for 4M keys): the same result.  (The first 4096 values are all
+    # different here: packing does not look for equal values after them.)
     many = np.array(["k%d" % (i % 5000) for i in range(20000)] + [None, NAN] * 50, dtype=object)
     grown = _core.strings_pack(many, 200, 1)
     assert [bytes(x) if isinstance(x, bytes) else x for x in grown][:4] == \
         [bytes(x) if isinstance(x, bytes) else x for x in _core.strings_pack(many, 200)][:4]
-    same_objects(unpack(len(many), *grown), many)
+    same_objects(many, unpack(len(many), *grown), merged=False)
+    assert len(grown[0]) == 16 * (20000 + 2)  # one entry per object
+    # equal values among the first ones: every later equal value merges too
+    sql_like = np.array(["v%d" % (i % 50) for i in range(10000)], dtype=object)
+    assert len({id(x) for x in sql_like}) == 10000
+    t = _core.strings_pack(sql_like, 10, 1)
+    assert len(t[0]) == 16 * 50
+    same_objects(sql_like, unpack(len(sql_like), *t))
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -347,9 +365,9 @@ def test_random_object_columns_roundtrip(values, as_index):
     out = pickle.loads(stream, buffers=bufs)
     check_frame(out, df)
     # and a plain pickle of the same frame gives the same objects
-    same_objects(
-        (out.index if as_index else out["a"]),
-        (pickle.loads(pickle.dumps(df)).index if as_index else pickle.loads(pickle.dumps(df))["a"]))
+    plain = pickle.loads(pickle.dumps(df))
+    same_objects((plain.index if as_index else plain["a"]),
+                 (out.index if as_index else out["a"]), merged=len(values) >= serialize.PACK_MIN)
 
 
 def test_encode_is_deterministic():
