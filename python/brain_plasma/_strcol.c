@@ -248,26 +248,45 @@ fail:
 }
 
 /* Maps each of the NUNIQ distinct objects UNIQ to the index of the first
- * equal one among CANON (exact str compared by value, anything else by
- * identity), both in first-seen order.  *ncanon gets CANON's length; REMAP
- * (nuniq entries) the mapping.  When the first MERGE_SAMPLE objects hold
- * no two equal str, the rest are not compared (a column of names or ids:
- * hashing it all would double the time to pack it, for nothing); the
- * result is still right, only less merged.  -1 with an exception on
- * failure. */
-static int merge_equal(PyObject **uniq, size_t nuniq, PyObject **canon,
-                       size_t *ncanon, uint64_t *remap)
+ * equal one among *CANON (exact str compared by value, anything else by
+ * identity), both in first-seen order: *canon and *remap (nuniq entries)
+ * are allocated here (PyMem), *ncanon gets CANON's length.  When the first
+ * MERGE_SAMPLE objects hold no two equal str, the rest are not compared (a
+ * column of names or ids: hashing it all would double the time to pack
+ * it, for nothing) and *canon and *remap are NULL: UNIQ is the answer.
+ * -1 with an exception on failure. */
+static int merge_equal(PyObject **uniq, size_t nuniq, PyObject ***canon,
+                       size_t *ncanon, uint64_t **remap)
 {
-    size_t sample = nuniq < MERGE_SAMPLE ? nuniq : MERGE_SAMPLE;
-    int rc = merge_run(uniq, sample, canon, remap, ncanon);
-    if (rc < 0 || sample == nuniq)
-        return rc < 0 ? -1 : 0;
-    if (rc == 1) /* worth it: all of them, with a table sized for all */
-        return merge_run(uniq, nuniq, canon, remap, ncanon) < 0 ? -1 : 0;
-    for (size_t u = sample, nc = *ncanon; u < nuniq; u++) {
-        remap[u] = nc;
-        canon[nc++] = uniq[u];
-        *ncanon = nc;
+    size_t n = nuniq < MERGE_SAMPLE ? nuniq : MERGE_SAMPLE;
+    int rc = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        *canon = PyMem_Malloc((n ? n : 1) * sizeof(PyObject *));
+        *remap = PyMem_Malloc((n ? n : 1) * sizeof(uint64_t));
+        if (!*canon || !*remap) {
+            PyErr_NoMemory();
+            rc = -1;
+        } else {
+            rc = merge_run(uniq, n, *canon, *remap, ncanon);
+        }
+        if (rc < 0 || n == nuniq)
+            break;
+        PyMem_Free(*canon);
+        PyMem_Free(*remap);
+        *canon = NULL;
+        *remap = NULL;
+        if (rc == 0) { /* no repeats among the first: keep UNIQ as it is */
+            *ncanon = nuniq;
+            return 0;
+        }
+        n = nuniq; /* repeats: merge all, with a table sized for all */
+    }
+    if (rc < 0) {
+        PyMem_Free(*canon);
+        PyMem_Free(*remap);
+        *canon = NULL;
+        *remap = NULL;
+        return -1;
     }
     return 0;
 }
@@ -294,12 +313,20 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
 
     PyObject *result = NULL, *codes = NULL, *table = NULL, *data = NULL,
              *others = NULL;
-    PyObject **uniq = NULL; /* the distinct elements, strong references */
-    PyObject **canon = NULL; /* the distinct values, borrowed from uniq */
+    PyObject **uniq = NULL; /* the distinct elements, borrowed */
+    PyObject **canon = NULL; /* the distinct values, borrowed from uniq;
+                              * NULL: the same as uniq */
     uint64_t *remap = NULL;
     size_t nuniq = 0, cap = 0, ncanon = 0;
     Py_ssize_t nothers = 0;
     idmap map = {0};
+    /* UNIQ borrows the array's references (a strong reference each would
+     * cost a pass over a million objects to release, and would write to
+     * every object: copy-on-write pages in a forked worker).  Nothing here runs
+     * Python code and the GIL is held throughout, so only a garbage
+     * collection, started by allocating the OTHERS tuple, could run a
+     * finalizer that replaces elements of the array: none runs meanwhile. */
+    int gc_was = PyGC_Disable();
 
     /* sized for every element distinct (up to MAP_PRESIZE): calloc'd pages
      * are only touched where a key lands, so a column of few values costs
@@ -340,10 +367,7 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
                     uniq = nu;
                     cap = ncap;
                 }
-                /* a strong reference: allocating the results below may run
-                 * the garbage collector, and a finalizer could replace
-                 * elements of the array meanwhile */
-                uniq[nuniq++] = Py_NewRef(o);
+                uniq[nuniq++] = o; /* borrowed: see gc_was above */
                 if (!PyUnicode_CheckExact(o) && ++nothers > max_others) {
                     result = Py_NewRef(Py_None);
                     goto done;
@@ -362,14 +386,9 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
 
     /* equal str stored once: CANON (borrowed from UNIQ) and the codes
      * renumbered, when any two distinct objects were equal */
-    canon = PyMem_Malloc((nuniq ? nuniq : 1) * sizeof(PyObject *));
-    remap = PyMem_Malloc((nuniq ? nuniq : 1) * sizeof(uint64_t));
-    if (!canon || !remap) {
-        PyErr_NoMemory();
+    if (merge_equal(uniq, nuniq, &canon, &ncanon, &remap) < 0)
         goto done;
-    }
-    if (merge_equal(uniq, nuniq, canon, &ncanon, remap) < 0)
-        goto done;
+    PyObject **cv = canon ? canon : uniq;
     if (ncanon < nuniq) {
         for (Py_ssize_t i = 0; i < n; i++) {
             if (width == 4) {
@@ -395,7 +414,7 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
     uint64_t off = 0;
     Py_ssize_t oi = 0;
     for (size_t u = 0; u < ncanon; u++) {
-        PyObject *o = canon[u];
+        PyObject *o = cv[u];
         if (!PyUnicode_CheckExact(o)) {
             PyTuple_SET_ITEM(others, oi, Py_NewRef(o));
             tab[2 * u] = 0;
@@ -427,16 +446,16 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
         if (unit == KIND_OTHER)
             continue;
         uint64_t len = tab[2 * u + 1] >> KIND_SHIFT;
-        memcpy(dp + tab[2 * u], PyUnicode_DATA(canon[u]), (size_t)(len * unit));
+        memcpy(dp + tab[2 * u], PyUnicode_DATA(cv[u]), (size_t)(len * unit));
     }
     result = Py_BuildValue("(OOOiO)", table, data, codes, width, others);
 done:
     PyMem_Free(map.slots);
     PyMem_Free(canon);
     PyMem_Free(remap);
-    for (size_t u = 0; u < nuniq; u++)
-        Py_DECREF(uniq[u]);
     PyMem_Free(uniq);
+    if (gc_was)
+        PyGC_Enable();
     Py_XDECREF(codes);
     Py_XDECREF(table);
     Py_XDECREF(data);

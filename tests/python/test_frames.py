@@ -304,6 +304,24 @@ def test_unpack_damaged_raises(damage, message):
         unpack(2, *damage(t))
 
 
+def test_pack_restores_the_gc_state():
+    import gc
+
+    col = np.array(strs(), dtype=object)
+    assert gc.isenabled()
+    _core.strings_pack(col, 10)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _core.strings_pack(col, 10)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(TypeError):
+        _core.strings_pack(np.arange(3), 1)
+    assert gc.isenabled()
+
+
 def test_pack_and_unpack_refuse_non_object_arrays():
     with pytest.raises(TypeError, match="object ndarray"):
         _core.strings_pack(np.arange(4), 1)
