@@ -21,10 +21,12 @@
  *   codes  one unsigned integer per element (uint32, or uint64 for arrays
  *          of 2^32 elements or more): the index of its distinct element.
  *
- * "Distinct" is by identity, as in pickle's memo: elements that are one
- * object before come back as one object after, and a column holding a few
- * values many times (the usual case for read_csv and categorical-like
- * text) rebuilds each value once and then only stores references.
+ * "Distinct" is first by identity, as in pickle's memo: elements that are
+ * one object before come back as one object after, and a column holding a
+ * few values many times (read_csv shares them) rebuilds each value once
+ * and then only stores references.  Then equal str held as different
+ * objects are merged too (merge_equal), when the first distinct objects
+ * show that values repeat.
  *
  * Both functions run with the GIL held: they create or inspect Python
  * objects throughout, and hold no other lock.

@@ -17,8 +17,8 @@ Packed strings: when the value is a pandas object (DataFrame, Series, Index,
 ...) or an object ndarray, its object arrays of at least PACK_MIN elements
 (columns of str, an Index of str, the ``string[python]`` dtype's storage)
 are not pickled element by element: :func:`_core.strings_pack` turns each
-into a table of its distinct elements, their code units and one code per
-element, three buffers that travel out of band like NumPy data, and the
+into a table of its distinct values (equal str stored once), their code
+units and one code per element, three buffers that travel out of band like NumPy data, and the
 stream calls :func:`_object_array` to rebuild the identical array with one C
 loop (see _strcol.c).  Elements that are not exact str (None, NaN, pd.NA,
 ...) are pickled in-band as usual; an array where they are the majority is
