@@ -18,8 +18,10 @@
  *          width.  This is the str's own canonical storage (PEP 393), so
  *          packing is a memcpy and rebuilding needs no UTF-8 decoding; lone
  *          surrogates and non-BMP characters need no special case.
- *   codes  one unsigned integer per element (uint32, or uint64 for arrays
- *          of 2^32 elements or more): the index of its distinct element.
+ *   codes  one unsigned integer per element, the number of its table
+ *          entry, as narrow as the table's length allows (1, 2, 4 or 8
+ *          bytes: the code width); none at all (width 0) when every
+ *          element is its own entry, in order.
  *
  * "Distinct" is first by identity, as in pickle's memo: elements that are
  * one object before come back as one object after, and a column holding a
@@ -293,6 +295,52 @@ static int merge_equal(PyObject **uniq, size_t nuniq, PyObject ***canon,
     return 0;
 }
 
+/* ---- codes ------------------------------------------------------------------ */
+
+static uint64_t code_at(const void *codes, int width, Py_ssize_t i)
+{
+    switch (width) {
+    case 0: return (uint64_t)i;
+    case 1: return ((const uint8_t *)codes)[i];
+    case 2: return ((const uint16_t *)codes)[i];
+    case 4: return ((const uint32_t *)codes)[i];
+    default: return ((const uint64_t *)codes)[i];
+    }
+}
+
+/* Replaces *CODES (N codes of WIDTH bytes, numbers below NENTRIES) with
+ * the narrowest form: *out_width 0 (no codes: element i is entry i, which
+ * is so whenever there are as many entries as elements, entries being
+ * numbered in first-use order), 1, 2, 4 or 8. */
+static int narrow_codes(PyObject **codes, Py_ssize_t n, int width, size_t nentries,
+                        int *out_width)
+{
+    int w = (size_t)n == nentries ? 0
+          : nentries <= 1u << 8 ? 1
+          : nentries <= 1u << 16 ? 2
+          : (uint64_t)nentries <= 1ull << 32 ? 4 : 8;
+    if (w == width) {
+        *out_width = w;
+        return 0;
+    }
+    PyObject *nc = PyBytes_FromStringAndSize(NULL, n * w);
+    if (!nc)
+        return -1;
+    char *src = PyBytes_AS_STRING(*codes), *dst = PyBytes_AS_STRING(nc);
+    for (Py_ssize_t i = 0; w && i < n; i++) {
+        uint64_t c = code_at(src, width, i);
+        switch (w) {
+        case 1: dst[i] = (char)(uint8_t)c; break;
+        case 2: { uint16_t v = (uint16_t)c; memcpy(dst + 2 * i, &v, 2); } break;
+        case 4: { uint32_t v = (uint32_t)c; memcpy(dst + 4 * i, &v, 4); } break;
+        default: memcpy(dst + 8 * i, &c, 8);
+        }
+    }
+    Py_SETREF(*codes, nc);
+    *out_width = w;
+    return 0;
+}
+
 /* ---- packing ------------------------------------------------------------- */
 
 /* strings_pack(array, max_others[, presize]) -> (table, data, codes,
@@ -407,6 +455,9 @@ PyObject *strcol_pack(PyObject *Py_UNUSED(m), PyObject *args)
         }
     }
 
+    if (narrow_codes(&codes, n, width, ncanon, &width) < 0)
+        goto done;
+
     /* the table, and the size of data */
     table = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(ncanon * 16));
     others = PyTuple_New(nothers);
@@ -515,8 +566,9 @@ PyObject *strcol_unpack(PyObject *Py_UNUSED(m), PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOiO!:strings_unpack", &outo, &tableo, &datao,
                           &codeso, &width, &PyTuple_Type, &others))
         return NULL;
-    if (width != 4 && width != 8) {
-        PyErr_Format(PyExc_ValueError, "packed strings: code width %d is not 4 or 8", width);
+    if (width != 0 && width != 1 && width != 2 && width != 4 && width != 8) {
+        PyErr_Format(PyExc_ValueError, "packed strings: code width %d is not 0, 1, 2, 4 or 8",
+                     width);
         return NULL;
     }
     Py_buffer out, table = {0}, data = {0}, codes = {0};
@@ -530,7 +582,8 @@ PyObject *strcol_unpack(PyObject *Py_UNUSED(m), PyObject *args)
         goto done;
     Py_ssize_t n = out.len / (Py_ssize_t)sizeof(PyObject *);
     if (table.len % 16 || (uintptr_t)table.buf % 8 || codes.len != n * width ||
-        (uintptr_t)codes.buf % (unsigned)width) {
+        (width && (uintptr_t)codes.buf % (unsigned)width) ||
+        (width == 0 && table.len / 16 != n)) {
         PyErr_Format(PyExc_ValueError,
                      "packed strings: a table of %zd bytes and %zd bytes of codes "
                      "do not describe %zd elements (or are misaligned)",
@@ -571,8 +624,7 @@ PyObject *strcol_unpack(PyObject *Py_UNUSED(m), PyObject *args)
      * repeat, or a damaged value's out-of-order code) takes a new
      * reference, and entries from `given` on are released at the end. */
     for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t c = width == 4 ? ((const uint32_t *)codes.buf)[i]
-                                : ((const uint64_t *)codes.buf)[i];
+        uint64_t c = code_at(codes.buf, width, i);
         if (c >= nuniq) {
             /* every slot still holds a valid reference: OUT is just dropped */
             PyErr_Format(PyExc_ValueError,

@@ -104,8 +104,9 @@ def _reduce_object_array(arr):
         return NotImplemented
     table, data, codes, width, others = packed
     PB = pickle.PickleBuffer
-    return _object_array, (arr.shape, order, PB(table), PB(data), PB(codes),
-                           width, others)
+    # (no codes when every element is its own entry: nothing to send out of band)
+    return _object_array, (arr.shape, order, PB(table), PB(data),
+                           PB(codes) if codes else codes, width, others)
 
 
 def _datetime_array(data, typestr, shape, order):

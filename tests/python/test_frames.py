@@ -206,7 +206,7 @@ def test_equal_str_are_stored_once(brain):
     col = np.array([a, b, a, "other"] * 100, dtype=object)
     table, data, codes, width, others = _core.strings_pack(col, 10)
     assert len(table) == 2 * 16 and bytes(data) == b"sharedother"
-    assert list(np.frombuffer(codes, "<u4")[:8]) == [0, 0, 0, 1] * 2
+    assert width == 1 and list(np.frombuffer(codes, "<u1")[:8]) == [0, 0, 0, 1] * 2
     brain.learn(col, "v")
     out = brain.recall("v")
     assert out[0] is out[1] and out[0] is out[2] and out[0] == "shared"
@@ -288,20 +288,35 @@ def test_unpack_matches_pack():
     same_objects(sql_like, unpack(len(sql_like), *t))
 
 
+def test_code_widths():
+    # every element its own entry: no codes at all
+    t = packed(strs(300))
+    assert t[2] == b"" and t[3] == 0
+    # the narrowest width that numbers every entry
+    for entries, width in ((2, 1), (256, 1), (257, 2), (65536, 2), (65537, 4)):
+        vals = strs(entries)
+        vals.append(vals[0])  # one repeat (the same object)
+        t = packed(vals)
+        assert t[3] == width and len(t[2]) == width * len(vals), entries
+        same_objects(vals, unpack(len(vals), *t))
+
+
 @pytest.mark.parametrize("damage, message", [
-    (lambda t: (t[0], t[1], np.array([0, 9], "<u4").tobytes(), 4, t[4]), "refers to entry 9"),
-    (lambda t: (t[0], t[1][:2], t[2], 4, t[4]), "lies outside"),
-    (lambda t: (t[0][:8], t[1], t[2], 4, t[4]), "do not describe"),
-    (lambda t: (t[0], t[1], t[2][:4], 4, t[4]), "do not describe"),
+    (lambda t: (t[0], t[1], np.array([0, 9, 1], "<u1").tobytes(), 1, t[4]), "refers to entry 9"),
+    (lambda t: (t[0], t[1][:2], t[2], 1, t[4]), "lies outside"),
+    (lambda t: (t[0][:8], t[1], t[2], 1, t[4]), "do not describe"),
+    (lambda t: (t[0], t[1], t[2][:2], 1, t[4]), "do not describe"),
+    (lambda t: (t[0], t[1], b"", 0, t[4]), "do not describe"),  # 2 entries, 3 elements
     (lambda t: (t[0], t[1], t[2], 3, t[4]), "code width 3"),
-    (lambda t: (np.array([0, (5 << 3) | 3, 0, 1], "<u8").tobytes(), t[1], t[2], 4, t[4]), "unit 3"),
-    (lambda t: (np.array([0, (5 << 3) | 0, 0, 1], "<u8").tobytes(), t[1], t[2], 4, ()), "object 5 of 0"),
-    (lambda t: (np.array([1, (1 << 3) | 2, 0, 1], "<u8").tobytes(), t[1], t[2], 4, t[4]), "misaligned"),
+    (lambda t: (np.array([0, (5 << 3) | 3, 0, 1], "<u8").tobytes(), t[1], t[2], 1, t[4]), "unit 3"),
+    (lambda t: (np.array([0, (5 << 3) | 0, 0, 1], "<u8").tobytes(), t[1], t[2], 1, ()), "object 5 of 0"),
+    (lambda t: (np.array([1, (1 << 3) | 2, 0, 1], "<u8").tobytes(), t[1], t[2], 1, t[4]), "misaligned"),
 ])
 def test_unpack_damaged_raises(damage, message):
-    t = packed(["abc", "d"])
+    t = packed(["abc", "d", "abc"])
+    assert t[3] == 1
     with pytest.raises(ValueError, match=message):
-        unpack(2, *damage(t))
+        unpack(3, *damage(t))
 
 
 def test_pack_restores_the_gc_state():
@@ -340,7 +355,8 @@ def test_recall_of_damaged_packed_value_is_a_clear_error(brain):
     """A stored stream whose packed codes are damaged raises
     BrainSerializationError naming the value, and the store still works."""
     table, data, codes, width, others = packed(["abc", "d"] * 100)
-    bad = np.full(200, 7, "<u4").tobytes()
+    assert width == 1
+    bad = np.full(200, 7, "<u1").tobytes()
     PB = pickle.PickleBuffer
 
     class Fake:
