@@ -134,3 +134,10 @@ bench-python: deps-bench python
 
 clean:
 	rm -rf build python/brain_plasma/*.so python/*.egg-info $(VENV)/.python-done
+
+# --- the Python extension under ASan+UBSan (issue #6: _strcol.c) ------------
+# Not part of `make test` (about 10 s); run it after changing _core.c or
+# _strcol.c.  PYTEST_ARGS picks the tests (default tests/python/test_frames.py).
+.PHONY: test-python-san
+test-python-san: venv
+	sh scripts/test-python-san.sh $(PYTEST_ARGS)

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Runs Python tests against the extension built with ASan+UBSan (a copy of
+# the package under build/python-san; the .venv's own build is untouched).
+#   scripts/test-python-san.sh [pytest args]   default: tests/python/test_frames.py
+# Leak detection is off: CPython itself keeps memory until exit.
+set -eu
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=build/python-san
+CC=${CC:-cc}
+rm -rf "$OUT"
+mkdir -p "$OUT/brain_plasma"
+cp python/brain_plasma/*.py "$OUT/brain_plasma/"
+INC=$($PY -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+SO=$($PY -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+$CC -std=gnu11 -O1 -g -fPIC -shared -fsanitize=address,undefined \
+    -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+    -Iinclude -Isrc -I"$INC" -D_GNU_SOURCE -DBRAIN_STATIC=1 \
+    src/*.c python/brain_plasma/_core.c python/brain_plasma/_strcol.c -lpthread \
+    -o "$OUT/brain_plasma/_core$SO"
+[ $# -gt 0 ] || set -- tests/python/test_frames.py
+LD_PRELOAD="$($CC -print-file-name=libasan.so):$($CC -print-file-name=libubsan.so)" \
+ASAN_OPTIONS=detect_leaks=0 PYTHONPATH="$OUT" \
+    $PY -m pytest -q -p no:cacheprovider "$@"
