@@ -134,13 +134,14 @@ static uint64_t find_suitable(brain *b, uint64_t size)
     mapping_search(size, &fl, &sl);
     if (fl >= FL_COUNT)
         return 0;
-    uint32_t slmap = sl < 32 ? h->sl_bitmap[fl] & (~0u << sl) : 0;
+    /* bitmaps live in the file: bits past SL_COUNT are damage, ignored */
+    uint32_t slmap = sl < 32 ? h->sl_bitmap[fl] & SL_MASK & (~0u << sl) : 0;
     if (!slmap) {
         uint64_t flmap = fl + 1 < 64 ? h->fl_bitmap & (~0ull << (fl + 1)) : 0;
         if (!flmap)
             return 0;
         fl = (unsigned)__builtin_ctzll(flmap);
-        if (fl >= FL_COUNT || !(slmap = h->sl_bitmap[fl])) {
+        if (fl >= FL_COUNT || !(slmap = h->sl_bitmap[fl] & SL_MASK)) {
             bh_damaged(b);
             return 0;
         }
@@ -397,9 +398,10 @@ uint64_t alloc_largest_free(brain *b)
     if (!h->fl_bitmap)
         return 0;
     unsigned fl = flsu64(h->fl_bitmap);
-    if (fl >= FL_COUNT || !h->sl_bitmap[fl])
+    uint32_t slmap = fl < FL_COUNT ? h->sl_bitmap[fl] & SL_MASK : 0;
+    if (!slmap)
         return 0;
-    unsigned sl = 31u - (unsigned)__builtin_clz(h->sl_bitmap[fl]);
+    unsigned sl = 31u - (unsigned)__builtin_clz(slmap);
     uint64_t best = 0;
     int n = 0;
     for (uint64_t off = h->heads[fl][sl]; off && n < 4096; n++) {

@@ -161,7 +161,11 @@ static int init_mutex(pthread_mutex_t *m)
     return rc;
 }
 
-int writer_lock(brain *b)
+int writer_lock(brain *b) { return writer_lock_ex(b, 0); }
+
+/* ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
+ * beyond mending, since its report is what the user is told to read. */
+int writer_lock_ex(brain *b, int allow_corrupt)
 {
     struct bh_header *h = b->h;
     int rc = pthread_mutex_lock(&h->lock);
@@ -184,7 +188,7 @@ int writer_lock(brain *b)
     } else if (rc) {
         return bh_fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
-    if (h->corrupt) {
+    if (h->corrupt && !allow_corrupt) {
         pthread_mutex_unlock(&h->lock);
         return bh_fail(BRAIN_ECORRUPT,
                        "store '%s' is damaged beyond automatic repair; run `brain check` for "
