@@ -261,6 +261,16 @@ int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
             uint32_t hw = atomic_load(&h->slots_hw);
             while (hw < i + 1 && !atomic_compare_exchange_weak(&h->slots_hw, &hw, i + 1))
                 ;
+            /* a free slot has no lanes or pins in use (slot_reap clears
+             * them before it frees the owner word), but the file may say
+             * otherwise: a lane left set would make lane_enter spin forever */
+            for (unsigned l = 0; l < LANES; l++)
+                atomic_store(&s->lanes[l].epoch, 0);
+            uint32_t npins = atomic_load(&s->npins_hw);
+            for (uint32_t p = 0; p < PINS && p < npins; p++)
+                atomic_store(&s->pins[p], 0);
+            atomic_store(&s->npins_hw, 0);
+            atomic_store(&s->nreserved, 0);
             s->start_time = state == SLOT_ACTIVE ? plat_proc_start_time(pid) : 0;
             s->pending_since_ns = state == SLOT_PENDING ? plat_now_ns() : 0;
             *out = i;

@@ -184,7 +184,7 @@ class BrainMachine(RuleBasedStateMachine):
 
 _ci = os.environ.get("CI") == "true" or os.environ.get("BRAIN_HYPOTHESIS_DERANDOMIZE") == "1"
 BrainMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("BRAIN_HYPOTHESIS_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("BRAIN_HYPOTHESIS_EXAMPLES", "1000")),
     stateful_step_count=50,
     deadline=None,
     derandomize=_ci,
