@@ -351,6 +351,9 @@ void ns_account(brain *b, int idx, int64_t dnames, int64_t dbytes,
 
 /* store.c */
 int writer_lock(brain *b);
+/* The name index's slots from its header word, validated (index.c); NULL
+ * when the word is damaged. */
+_Atomic uint64_t *index_table(const brain *b, uint64_t packed, uint64_t *nslots);
 int writer_lock_ex(brain *b, int allow_corrupt);
 void writer_unlock(brain *b);
 int handle_ok(brain *b);
