@@ -258,3 +258,15 @@ def test_store_larger_than_the_host_allows_is_an_error_not_sigbus(tmp_path):
         -r.returncode, r.stderr[-2000:])
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     assert r.stdout.startswith("OK"), r.stdout
+
+
+def test_core_refuses_nul_instead_of_using_the_prefix(store):
+    store.put(None, "a", b"value of a")
+    for call in (lambda: store.put(None, "a\x00b", b"x"),
+                 lambda: store.read(None, "a\x00b"),
+                 lambda: store.delete(None, "a\x00b"),
+                 lambda: store.put("ns\x00x", "k", b"x")):
+        with pytest.raises(ValueError, match="NUL"):
+            call()
+    assert bytes(store.read(None, "a")[1]) == b"value of a"
+    assert store.names(None) == ["a"]
