@@ -35,10 +35,17 @@ const struct bh_entry *entry_at(const brain *b, uint64_t block)
         e->name_len == 0 || e->name_len > BRAIN_NAME_MAX || e->desc_len > BRAIN_DESC_MAX)
         return NULL;
     uint64_t strings = ENTRY_FIXED + e->ns_len + 1u + e->name_len + 1u + e->desc_len + 1u;
-    if (e->data_off % BRAIN_ALIGN || e->data_off < strings)
+    if (e->data_off % BRAIN_ALIGN || e->data_off < strings ||
+        e->data_off > fs - block - BLOCK_HDR)
         return NULL;
     uint64_t start = block + BLOCK_HDR + e->data_off;
-    if (start > fs || e->size > fs - start)
+    if (e->size > fs - start)
+        return NULL;
+    /* callers hand the strings out as C strings: the terminators must be
+     * where the lengths say (they lie before start, so inside the file) */
+    const char *s = e->strings;
+    if (s[e->ns_len] || s[e->ns_len + 1u + e->name_len] ||
+        s[e->ns_len + 1u + e->name_len + 1u + e->desc_len])
         return NULL;
     return e;
 }

@@ -12,6 +12,13 @@ shift 2
 targets=${*:-store-open store-repair snapshot-load}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$build/crashes"
+# the targets' scratch stores; a crash skips their own clean-up
+shm=/dev/shm
+[ -w "$shm" ] || shm=${TMPDIR:-/tmp}
+BRAIN_FUZZ_TMP=$(mktemp -d "$shm/brain-fuzzrun-XXXXXX")
+export BRAIN_FUZZ_TMP
+trap 'rm -rf "$BRAIN_FUZZ_TMP"' EXIT
+trap 'exit 130' INT TERM
 status=0
 for t in $targets; do
     case $t in
