@@ -73,29 +73,37 @@ class BrainMachine(RuleBasedStateMachine):
 
     # ---- rules ----------------------------------------------------------------
 
+    def _store(self, call, new_bytes, apply):
+        """Runs CALL (a learn); it must succeed while the store has room for
+        the new bytes beside the ones they replace, with slack; nearer full
+        it may fail with a clear BrainStoreFullError, and then nothing
+        changes (the invariants check that)."""
+        if self.stored_bytes() + new_bytes < (self.capacity - TABLES) // 2:
+            call()
+            apply()
+            return
+        try:
+            call()
+        except BrainStoreFullError as exc:
+            assert "full" in str(exc), str(exc)
+        else:
+            apply()
+
     @rule(name=NAMES, value=VALUES)
     def learn(self, name, value):
-        self.brain.learn(value, name)
-        self.here()[name] = value
+        self._store(lambda: self.brain.learn(value, name), _approx_size(value),
+                    lambda: self.here().__setitem__(name, value))
 
     @rule(name=NAMES, value=BIG)
     def learn_big(self, name, value):
-        # room for the new value beside the one it replaces, with slack
-        if self.stored_bytes() + len(value) < (self.capacity - TABLES) // 2:
-            self.brain.learn(value, name)  # must fit
-            self.here()[name] = value
-            return
-        try:
-            self.brain.learn(value, name)
-        except BrainStoreFullError as exc:
-            assert "full" in str(exc)  # a clear error; the old value stays
-        else:
-            self.here()[name] = value
+        self._store(lambda: self.brain.learn(value, name), len(value),
+                    lambda: self.here().__setitem__(name, value))
 
     @rule(mapping=st.dictionaries(NAMES, VALUES, max_size=4))
     def learn_many(self, mapping):
-        self.brain.learn_many(mapping)
-        self.here().update(mapping)
+        self._store(lambda: self.brain.learn_many(mapping),
+                    sum(_approx_size(v) for v in mapping.values()),
+                    lambda: self.here().update(mapping))
 
     @rule(name=NAMES)
     def recall(self, name):
@@ -189,6 +197,7 @@ BrainMachine.TestCase.settings = settings(
     deadline=None,
     derandomize=_ci,
     database=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TestBrainStateful = BrainMachine.TestCase
