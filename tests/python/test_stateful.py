@@ -17,7 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import (  # noqa: E402
     RuleBasedStateMachine, initialize, invariant, precondition, rule)
 
-from brain_plasma import Brain, _core  # noqa: E402
+from brain_plasma import Brain  # noqa: E402
 from brain_plasma.exceptions import (  # noqa: E402
     BrainNameNotExistError, BrainNamespaceNotExistError,
     BrainNamespaceRemoveDefaultError, BrainStoreFullError)
@@ -56,8 +56,9 @@ class BrainMachine(RuleBasedStateMachine):
     def teardown(self):
         b = getattr(self, "brain", None)
         if b is not None:
-            b.sleep()
-            _core.destroy(self.store)
+            # closes the process's handle now: a thousand examples must not
+            # wait for the garbage collector to give back their mappings
+            b.dead(i_am_sure=True)
 
     # ---- helpers ------------------------------------------------------------
 
