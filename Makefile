@@ -91,11 +91,13 @@ python: $(VENV)/.python-done
 test: deps venv
 	$(MAKE) test-c
 	$(MAKE) test-san
+	$(MAKE) test-fuzz
 	$(MAKE) test-cli
 	$(MAKE) test-python
 
-test-c: lib cli $(BUILD)/run-tests
+test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 	$(BUILD)/run-tests
+	$(BUILD)/fuzz-replay tests/fuzz/corpus
 
 test-san:
 	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c
@@ -131,6 +133,50 @@ bench-c: deps-bench lib $(BUILD)/bench-store
 bench-python: deps-bench python
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt
 	$(VENV)/bin/python bench/bench_python.py
+
+# --- fuzzing (tests/fuzz/README.md) -------------------------------------------
+# fuzz-replay: the corpus through the targets' bodies, any compiler (test-c).
+# The libFuzzer targets need clang (scripts/setup.sh installs clang-14 and
+# libclang-rt-14-dev when missing); the library is compiled again for them
+# with coverage instrumentation and ASan+UBSan in build/fuzz.
+CLANG ?= $(shell command -v clang-14 || command -v clang)
+FUZZ_TIME ?= 600
+FUZZ_TEST_TIME ?= 25
+FUZZ_TARGETS := store-open store-repair snapshot-load
+FUZZ_SRCS := tests/fuzz/fuzz.c tests/fuzz/fuzz.h
+
+.PHONY: fuzz fuzz-build fuzz-lib test-fuzz fuzz-corpus
+
+$(BUILD)/fuzz-replay: $(FUZZ_SRCS) tests/fuzz/replay.c $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) -Itests/fuzz $(LDFLAGS) -o $@ tests/fuzz/fuzz.c \
+	    tests/fuzz/replay.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
+
+fuzz-lib:
+	$(MAKE) BUILD=build/fuzz/lib CC=$(CLANG) SAN=1 OPT=-O1 \
+	    CFLAGS=-fsanitize=fuzzer-no-link build/fuzz/lib/libbrain.a
+
+build/fuzz/fuzz-%: $(FUZZ_SRCS) tests/fuzz/fuzz_entry.c fuzz-lib
+	$(CLANG) -std=gnu11 -O1 -g $(WARN) -Iinclude -Isrc -Itests/fuzz -D_GNU_SOURCE \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -DFUZZ_TARGET=fuzz_$(subst -,_,$*) -o $@ tests/fuzz/fuzz.c \
+	    tests/fuzz/fuzz_entry.c build/fuzz/lib/libbrain.a -lpthread
+
+fuzz-build:
+	@test -n "$(CLANG)" || { echo "fuzz: clang is missing; run scripts/setup.sh (as root) or install clang-14 libclang-rt-14-dev" >&2; exit 1; }
+	$(MAKE) $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
+
+# long runs: make fuzz FUZZ_TIME=3600 (seconds per target)
+fuzz: deps fuzz-build
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TIME)
+
+# the bounded run inside make test
+test-fuzz: fuzz-build
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TEST_TIME)
+
+# regenerates the seed corpus (committed) from the recipe in tests/fuzz/fuzz.c
+fuzz-corpus: $(BUILD)/fuzz-replay
+	mkdir -p $(FUZZ_TARGETS:%=tests/fuzz/corpus/%)
+	$(BUILD)/fuzz-replay --make-corpus tests/fuzz/corpus
 
 clean:
 	rm -rf build python/brain_plasma/*.so python/*.egg-info $(VENV)/.python-done

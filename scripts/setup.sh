@@ -54,6 +54,16 @@ bench)
         need="$need libasan8 libubsan1"
     fi
     rm -f /tmp/brain-san-probe
+    # --- fuzzing (tests/fuzz): clang with libFuzzer and its sanitizer runtimes
+    if ! { command -v clang-14 >/dev/null 2>&1 || command -v clang >/dev/null 2>&1; }; then
+        need="$need clang-14 libclang-rt-14-dev"
+    elif ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' |
+        "$(command -v clang-14 || command -v clang)" -x c -fsanitize=fuzzer,address,undefined \
+            -o /tmp/brain-fuzz-probe - >/dev/null 2>&1; then
+        need="$need libclang-rt-14-dev"
+    fi
+    rm -f /tmp/brain-fuzz-probe
+    # --- end fuzzing
     apt_install
     ;;
 esac

@@ -134,13 +134,14 @@ static uint64_t find_suitable(brain *b, uint64_t size)
     mapping_search(size, &fl, &sl);
     if (fl >= FL_COUNT)
         return 0;
-    uint32_t slmap = sl < 32 ? h->sl_bitmap[fl] & (~0u << sl) : 0;
+    /* bitmaps live in the file: bits past SL_COUNT are damage, ignored */
+    uint32_t slmap = sl < 32 ? h->sl_bitmap[fl] & SL_MASK & (~0u << sl) : 0;
     if (!slmap) {
         uint64_t flmap = fl + 1 < 64 ? h->fl_bitmap & (~0ull << (fl + 1)) : 0;
         if (!flmap)
             return 0;
         fl = (unsigned)__builtin_ctzll(flmap);
-        if (fl >= FL_COUNT || !(slmap = h->sl_bitmap[fl])) {
+        if (fl >= FL_COUNT || !(slmap = h->sl_bitmap[fl] & SL_MASK)) {
             bh_damaged(b);
             return 0;
         }
@@ -162,9 +163,9 @@ static uint64_t find_suitable(brain *b, uint64_t size)
 /* Sets the prev_size tag of the block that follows [off, off+size). */
 static void set_next_prev(brain *b, uint64_t off, uint64_t size)
 {
-    uint64_t nxt = off + size;
-    if (nxt + BLOCK_HDR <= atomic_load(&b->h->file_size))
-        ((struct bh_block *)(b->rw + nxt))->prev_size = size;
+    uint64_t fs = atomic_load(&b->h->file_size);
+    if (off <= fs && size <= fs - off && fs - off - size >= BLOCK_HDR)
+        ((struct bh_block *)(b->rw + off + size))->prev_size = size;
 }
 
 /* Takes NEED bytes from the front of free block OFF (already off its list). */
@@ -300,24 +301,27 @@ void alloc_free(brain *b, uint64_t off)
     blk->owner = 0;
     atomic_store(&blk->sizestate, size | BS_FREE);
 
-    uint64_t nxt = off + size;
-    if (nxt + BLOCK_HDR > atomic_load(&h->file_size)) {
+    /* sizes come from the file: compare without overflowing */
+    uint64_t fs = atomic_load(&h->file_size);
+    if (off > fs || size > fs - off || fs - off - size < BLOCK_HDR) {
         bh_damaged(b);
         return;
     }
+    uint64_t nxt = off + size;
     struct bh_block *nb = (struct bh_block *)(b->rw + nxt);
     uint64_t nss = atomic_load(&nb->sizestate);
-    if (bs_state(nss) == BS_FREE && nxt + bs_size(nss) + BLOCK_HDR <= atomic_load(&h->file_size)) {
+    if (bs_state(nss) == BS_FREE && bs_size(nss) <= fs - nxt - BLOCK_HDR) {
         alloc_remove_free(b, nxt, bs_size(nss));
         size += bs_size(nss);
         atomic_store(&blk->sizestate, size | BS_FREE);
         h->nblocks--;
     }
-    if (off > h->arena_off && blk->prev_size) {
+    if (off > h->arena_off && blk->prev_size && blk->prev_size <= off - h->arena_off &&
+        blk_valid(b, off - blk->prev_size)) {
         uint64_t poff = off - blk->prev_size;
         struct bh_block *pb = (struct bh_block *)(b->rw + poff);
         uint64_t pss = atomic_load(&pb->sizestate);
-        if (poff >= h->arena_off && bs_state(pss) == BS_FREE &&
+        if (bs_state(pss) == BS_FREE &&
             bs_size(pss) == blk->prev_size) {
             alloc_remove_free(b, poff, bs_size(pss));
             size += bs_size(pss);
@@ -397,9 +401,10 @@ uint64_t alloc_largest_free(brain *b)
     if (!h->fl_bitmap)
         return 0;
     unsigned fl = flsu64(h->fl_bitmap);
-    if (fl >= FL_COUNT || !h->sl_bitmap[fl])
+    uint32_t slmap = fl < FL_COUNT ? h->sl_bitmap[fl] & SL_MASK : 0;
+    if (!slmap)
         return 0;
-    unsigned sl = 31u - (unsigned)__builtin_clz(h->sl_bitmap[fl]);
+    unsigned sl = 31u - (unsigned)__builtin_clz(slmap);
     uint64_t best = 0;
     int n = 0;
     for (uint64_t off = h->heads[fl][sl]; off && n < 4096; n++) {

@@ -35,10 +35,17 @@ const struct bh_entry *entry_at(const brain *b, uint64_t block)
         e->name_len == 0 || e->name_len > BRAIN_NAME_MAX || e->desc_len > BRAIN_DESC_MAX)
         return NULL;
     uint64_t strings = ENTRY_FIXED + e->ns_len + 1u + e->name_len + 1u + e->desc_len + 1u;
-    if (e->data_off % BRAIN_ALIGN || e->data_off < strings)
+    if (e->data_off % BRAIN_ALIGN || e->data_off < strings ||
+        e->data_off > fs - block - BLOCK_HDR)
         return NULL;
     uint64_t start = block + BLOCK_HDR + e->data_off;
-    if (start > fs || e->size > fs - start)
+    if (e->size > fs - start)
+        return NULL;
+    /* callers hand the strings out as C strings: the terminators must be
+     * where the lengths say (they lie before start, so inside the file) */
+    const char *s = e->strings;
+    if (s[e->ns_len] || s[e->ns_len + 1u + e->name_len] ||
+        s[e->ns_len + 1u + e->name_len + 1u + e->desc_len])
         return NULL;
     return e;
 }
@@ -82,7 +89,7 @@ void entry_fill_info(const brain *b, const struct bh_entry *e, brain_info *info,
 }
 
 /* The table's slots, validated; NULL when the header word is bad. */
-static _Atomic uint64_t *table_of(const brain *b, uint64_t packed, uint64_t *nslots)
+_Atomic uint64_t *index_table(const brain *b, uint64_t packed, uint64_t *nslots)
 {
     unsigned lg = (unsigned)(packed & 63);
     uint64_t off = packed & ~63ull;
@@ -97,7 +104,7 @@ const struct bh_entry *index_find(brain *b, uint64_t hash, const char *ns,
                                   uint64_t *block, int *corrupt)
 {
     uint64_t nslots;
-    _Atomic uint64_t *t = table_of(b, atomic_load(&b->h->index), &nslots);
+    _Atomic uint64_t *t = index_table(b, atomic_load(&b->h->index), &nslots);
     if (!t) {
         *corrupt = 1;
         return NULL;
@@ -130,7 +137,7 @@ uint64_t *index_slot_for(brain *b, uint64_t hash, const char *ns, size_t nslen,
                          const char *name, size_t namelen, int *existing)
 {
     uint64_t nslots;
-    _Atomic uint64_t *t = table_of(b, atomic_load(&b->h->index), &nslots);
+    _Atomic uint64_t *t = index_table(b, atomic_load(&b->h->index), &nslots);
     if (!t)
         return NULL;
     uint64_t mask = nslots - 1, tag = TAG_OF(hash), i = hash & mask;
@@ -185,7 +192,7 @@ static int index_rebuild(brain *b, unsigned lg, uint64_t limit)
 {
     struct bh_header *h = b->h;
     uint64_t old = atomic_load(&h->index), onslots;
-    _Atomic uint64_t *ot = table_of(b, old, &onslots);
+    _Atomic uint64_t *ot = index_table(b, old, &onslots);
     if (!ot)
         return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index header word is invalid", b->path);
     uint64_t nslots = 1ull << lg, nb;

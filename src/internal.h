@@ -58,6 +58,7 @@
 /* TLSF geometry: sizes in 64-byte units; 16 second-level classes. */
 #define SL_LOG2 4u
 #define SL_COUNT (1u << SL_LOG2)
+#define SL_MASK ((1u << SL_COUNT) - 1) /* valid bits of an sl_bitmap word */
 #define FL_COUNT 40u
 
 /* Index words: (tag << 40) | (entry block offset >> 6). */
@@ -350,6 +351,10 @@ void ns_account(brain *b, int idx, int64_t dnames, int64_t dbytes,
 
 /* store.c */
 int writer_lock(brain *b);
+/* The name index's slots from its header word, validated (index.c); NULL
+ * when the word is damaged. */
+_Atomic uint64_t *index_table(const brain *b, uint64_t packed, uint64_t *nslots);
+int writer_lock_ex(brain *b, int allow_corrupt);
 void writer_unlock(brain *b);
 int handle_ok(brain *b);
 int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out);

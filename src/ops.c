@@ -864,8 +864,8 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
     struct bh_lane *lane = lane_enter(b);
     uint64_t seq0 = atomic_load(&b->h->batch_seq);
     uint64_t packed = atomic_load(&b->h->index);
-    uint64_t nslots = 1ull << (packed & 63);
-    _Atomic uint64_t *t = (_Atomic uint64_t *)bh_ptr(b, (packed & ~63ull) + BLOCK_HDR, nslots * 8);
+    uint64_t nslots = 0;
+    _Atomic uint64_t *t = index_table(b, packed, &nslots);
     int64_t now = plat_now_ns();
     rc = t ? 0 : bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     for (uint64_t i = 0; t && i < nslots; i++) {
@@ -1004,8 +1004,8 @@ static int unlink_where(brain *b, int (*match)(const struct bh_entry *, const vo
     int rc = writer_lock(b);
     if (rc)
         return rc;
-    uint64_t packed = atomic_load(&b->h->index), nslots = 1ull << (packed & 63);
-    uint64_t *t = (uint64_t *)bh_ptr(b, (packed & ~63ull) + BLOCK_HDR, nslots * 8);
+    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
+    uint64_t *t = (uint64_t *)index_table(b, packed, &nslots);
     if (!t) {
         writer_unlock(b);
         return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);

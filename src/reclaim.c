@@ -216,8 +216,9 @@ size_t limbo_reclaim(brain *b, int force_reap)
     uint64_t guard = h->limbo_count + 1;
     while (*link) {
         uint64_t off = *link;
-        struct bh_block *blk = (struct bh_block *)(b->rw + off);
-        if (!blk_valid(b, off) || bs_state(atomic_load(&blk->sizestate)) != BS_LIMBO || !guard--) {
+        /* the offset comes from the file: validated before it is added */
+        struct bh_block *blk = blk_valid(b, off) ? (struct bh_block *)(b->rw + off) : NULL;
+        if (!blk || bs_state(atomic_load(&blk->sizestate)) != BS_LIMBO || !guard--) {
             *link = 0; /* the rest is found again by repair */
             bh_damaged(b);
             break;

@@ -461,6 +461,11 @@ static void check_locked(struct checker *c)
     /* free lists */
     uint64_t listed = 0;
     for (unsigned fl = 0; fl < FL_COUNT; fl++)
+        if ((h->sl_bitmap[fl] & ~SL_MASK) || !!(h->fl_bitmap & (1ull << fl)) != !!h->sl_bitmap[fl])
+            problem(c, "free-list bitmaps of class %u are inconsistent", fl);
+    if (h->fl_bitmap >> FL_COUNT)
+        problem(c, "free-list bitmap has bits past the last class");
+    for (unsigned fl = 0; fl < FL_COUNT; fl++)
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
             int bit = !!(h->sl_bitmap[fl] & (1u << sl));
             if (bit != !!h->heads[fl][sl])
@@ -642,9 +647,12 @@ int brain_check(brain *b, brain_report_fn report, void *ctx)
     int rc = handle_ok(b);
     if (rc)
         return rc;
-    if ((rc = writer_lock(b)))
+    if ((rc = writer_lock_ex(b, 1)))
         return rc;
     struct checker c = {b, report, ctx, 0};
+    if (b->h->corrupt)
+        problem(&c, "a repair found damage it could not mend (the store refuses writes): "
+                    "save what reads back and recreate the store");
     check_locked(&c);
     writer_unlock(b);
     if (c.problems)

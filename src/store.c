@@ -161,7 +161,11 @@ static int init_mutex(pthread_mutex_t *m)
     return rc;
 }
 
-int writer_lock(brain *b)
+int writer_lock(brain *b) { return writer_lock_ex(b, 0); }
+
+/* ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
+ * beyond mending, since its report is what the user is told to read. */
+int writer_lock_ex(brain *b, int allow_corrupt)
 {
     struct bh_header *h = b->h;
     int rc = pthread_mutex_lock(&h->lock);
@@ -184,7 +188,7 @@ int writer_lock(brain *b)
     } else if (rc) {
         return bh_fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
-    if (h->corrupt) {
+    if (h->corrupt && !allow_corrupt) {
         pthread_mutex_unlock(&h->lock);
         return bh_fail(BRAIN_ECORRUPT,
                        "store '%s' is damaged beyond automatic repair; run `brain check` for "
@@ -257,6 +261,16 @@ int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
             uint32_t hw = atomic_load(&h->slots_hw);
             while (hw < i + 1 && !atomic_compare_exchange_weak(&h->slots_hw, &hw, i + 1))
                 ;
+            /* a free slot has no lanes or pins in use (slot_reap clears
+             * them before it frees the owner word), but the file may say
+             * otherwise: a lane left set would make lane_enter spin forever */
+            for (unsigned l = 0; l < LANES; l++)
+                atomic_store(&s->lanes[l].epoch, 0);
+            uint32_t npins = atomic_load(&s->npins_hw);
+            for (uint32_t p = 0; p < PINS && p < npins; p++)
+                atomic_store(&s->pins[p], 0);
+            atomic_store(&s->npins_hw, 0);
+            atomic_store(&s->nreserved, 0);
             s->start_time = state == SLOT_ACTIVE ? plat_proc_start_time(pid) : 0;
             s->pending_since_ns = state == SLOT_PENDING ? plat_now_ns() : 0;
             *out = i;

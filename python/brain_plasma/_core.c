@@ -162,6 +162,24 @@ static PyObject *fail(StoreObject *s, int rc)
     return raise_status(state_of_type(Py_TYPE(s)), rc);
 }
 
+/* The UTF-8 of str O for libbrain, which takes NUL-terminated strings: a
+ * str with a NUL inside would silently mean its prefix ("a\0b" -> "a"), so
+ * it is refused. */
+static int utf8_no_nul(PyObject *o, const char **out)
+{
+    Py_ssize_t n;
+    *out = PyUnicode_AsUTF8AndSize(o, &n);
+    if (!*out)
+        return 0;
+    if (strlen(*out) != (size_t)n) {
+        PyErr_Format(PyExc_ValueError, "%.60R contains a NUL character, which names, "
+                     "namespaces and descriptions cannot hold", o);
+        *out = NULL;
+        return 0;
+    }
+    return 1;
+}
+
 /* Converts an optional str argument to UTF-8; None -> NULL. */
 static int opt_utf8(PyObject *o, const char **out)
 {
@@ -174,8 +192,7 @@ static int opt_utf8(PyObject *o, const char **out)
                      Py_TYPE(o)->tp_name);
         return 0;
     }
-    *out = PyUnicode_AsUTF8(o);
-    return *out != NULL;
+    return utf8_no_nul(o, out);
 }
 
 static int req_utf8(PyObject *o, const char **out)
@@ -185,8 +202,7 @@ static int req_utf8(PyObject *o, const char **out)
                      Py_TYPE(o)->tp_name);
         return 0;
     }
-    *out = PyUnicode_AsUTF8(o);
-    return *out != NULL;
+    return utf8_no_nul(o, out);
 }
 
 static int fill_opts(brain_put_opts *o, unsigned type, PyObject *desc,
@@ -632,8 +648,11 @@ static PyObject *Store_recall_small(StoreObject *s, PyObject *const *args, Py_ss
     if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]))
         Py_RETURN_NOTIMPLEMENTED;
     brain *b = s->closed ? NULL : s->b;
-    const char *ns = PyUnicode_AsUTF8(args[0]), *name = PyUnicode_AsUTF8(args[1]);
-    if (!b || !ns || !name) {
+    Py_ssize_t nslen = 0, namelen = 0;
+    const char *ns = PyUnicode_AsUTF8AndSize(args[0], &nslen);
+    const char *name = PyUnicode_AsUTF8AndSize(args[1], &namelen);
+    /* a NUL inside would name a prefix: the general path refuses it */
+    if (!b || !ns || !name || strlen(ns) != (size_t)nslen || strlen(name) != (size_t)namelen) {
         PyErr_Clear();
         Py_RETURN_NOTIMPLEMENTED;
     }

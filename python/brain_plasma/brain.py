@@ -21,6 +21,7 @@ from .exceptions import (
     BrainError,
     BrainSerializationError,
     BrainLimitError,
+    BrainNameError,
     BrainNameLengthError,
     BrainNameNotExistError,
     BrainNameTypeError,
@@ -105,15 +106,40 @@ def _size_bytes(size, what="size"):
 _SHORT_NAME = _core.NAME_MAX // 4  # any str this long fits in UTF-8
 
 
+def _utf8_len(text, what, cls):
+    """The UTF-8 length of TEXT; CLS when it has a NUL or a lone surrogate
+    (libbrain takes NUL-terminated UTF-8: "a\\x00b" would mean "a")."""
+    try:
+        n = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise cls(
+            "%ss are UTF-8 text; %.60r has a lone surrogate at position %d, which "
+            "UTF-8 cannot encode (decode bytes with errors='replace' or use another %s)"
+            % (what, text, exc.start, what)
+        ) from None
+    if "\x00" in text:
+        raise cls(
+            "%ss cannot contain NUL characters; %.60r has one at position %d"
+            % (what, text, text.index("\x00"))
+        )
+    return n
+
+
 def _check_name(name):
-    if type(name) is str and 0 < len(name) <= _SHORT_NAME:
+    if type(name) is str and 0 < len(name) <= _SHORT_NAME and name.isascii() \
+            and "\x00" not in name:
         return name
     if not isinstance(name, str):
         raise BrainNameTypeError(
             "names are str; got %s %.60r. Use str(name) or a str key"
             % (type(name).__name__, name)
         )
-    n = len(name.encode("utf-8", "surrogatepass"))
+    if len(name) > 4 * _core.NAME_MAX:  # too long whatever it holds
+        raise BrainNameLengthError(
+            "names are 1 to %d bytes of UTF-8; %.60r has %d characters. Use a shorter name"
+            % (_core.NAME_MAX, name, len(name))
+        )
+    n = _utf8_len(name, "name", BrainNameError)
     if n == 0 or n > _core.NAME_MAX:
         raise BrainNameLengthError(
             "names are 1 to %d bytes of UTF-8; %.60r has %d. Use a shorter name"
@@ -127,7 +153,12 @@ def _check_namespace(namespace):
         raise BrainNamespaceNameError(
             "namespaces are str; got %s %.60r" % (type(namespace).__name__, namespace)
         )
-    n = len(namespace.encode("utf-8", "surrogatepass"))
+    if len(namespace) > 4 * _core.NS_MAX:  # too long whatever it holds
+        raise BrainNamespaceNameError(
+            "namespaces are 1 to %d bytes of UTF-8; %.60r has %d characters"
+            % (_core.NS_MAX, namespace, len(namespace))
+        )
+    n = _utf8_len(namespace, "namespace", BrainNamespaceNameError)
     if n == 0 or n > _core.NS_MAX:
         raise BrainNamespaceNameError(
             "namespaces are 1 to %d bytes of UTF-8; %.60r has %d"

@@ -1,0 +1,272 @@
+"""Limits and bad input through the Python API (issue #7's list): each case
+sends the bad input, checks the error's class and sentence, then checks that
+nothing stored was lost and that the store still works.  The C side of the
+same list is in tests/c/test-errors.c, test-namespace.c, test-alloc.c and
+test-resize.c; the CLI side in tests/cli/test_errors.py."""
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import brain_plasma as bp
+from brain_plasma import Brain, _core
+
+MB = 1_000_000
+
+
+def _intact(brain, expected):
+    """Every value stored before the bad input reads back, the store passes
+    its check, and a new value can be stored and recalled."""
+    for name, value in expected.items():
+        assert brain[name] == value
+    assert brain.check() == []
+    brain["after-the-error"] = b"still works"
+    assert brain["after-the-error"] == b"still works"
+    brain.forget("after-the-error")
+
+
+@pytest.fixture
+def filled(brain):
+    values = {"a": b"x" * 1000, "b": "text", "c": {"k": [1, 2]}}
+    for k, v in values.items():
+        brain[k] = v
+    return brain, values
+
+
+# ---- sizes -------------------------------------------------------------------
+
+def test_value_bigger_than_the_store(filled):
+    brain, values = filled
+    with pytest.raises(bp.BrainStoreFullError) as ei:
+        brain["huge"] = b"h" * (brain.size() + MB)
+    assert ei.value.errname == "BRAIN_ETOOBIG"
+    msg = str(ei.value)
+    assert "larger than" in msg or "capacity" in msg, msg
+    assert "huge" not in brain
+    _intact(brain, values)
+
+
+def test_value_bigger_than_the_store_in_learn_many(filled):
+    brain, values = filled
+    with pytest.raises(bp.BrainStoreFullError):
+        brain.learn_many({"ok": 1, "huge": b"h" * (brain.size() + MB)})
+    assert "ok" not in brain  # all or nothing
+    _intact(brain, values)
+
+
+def test_resize_below_what_is_stored_names_the_sizes(filled):
+    brain, values = filled
+    brain["blob"] = b"z" * (8 * MB)
+    values["blob"] = b"z" * (8 * MB)
+    size = brain.size()
+    with pytest.raises(bp.BrainStoreFullError) as ei:
+        brain.resize(4 * MB)
+    assert "holds 8.0 MB" in str(ei.value) and "cannot shrink to 4.0 MB" in str(ei.value)
+    assert brain.size() == size
+    _intact(brain, values)
+
+
+# ---- names -------------------------------------------------------------------
+
+BAD_NAMES = [
+    ("nul", "a\x00b", bp.BrainNameError, "NUL"),
+    ("lone surrogate", "bad\udcffname", bp.BrainNameError, "UTF-8"),
+    ("megabyte", "m" * (1 << 20), bp.BrainNameLengthError, "1024"),
+    ("control character", "tab\x01", bp.BrainNameError, "control"),
+]
+
+
+@pytest.mark.parametrize("label,name,cls,word", BAD_NAMES, ids=[b[0] for b in BAD_NAMES])
+def test_bad_names_everywhere(filled, label, name, cls, word):
+    brain, values = filled
+    calls = {
+        "learn": lambda: brain.learn(1, name),
+        "recall": lambda: brain.recall(name),
+        "forget": lambda: brain.forget(name),
+        "exists": lambda: brain.exists(name),
+        "learn_many": lambda: brain.learn_many({"fine": 1, name: 2}),
+        "recall_many": lambda: brain.recall_many(["a", name]),
+    }
+    for what, call in calls.items():
+        with pytest.raises(cls) as ei:
+            call()
+        msg = str(ei.value)
+        assert word.lower() in msg.lower(), (what, msg)
+        assert len(msg) < 500, "a megabyte name must not be echoed whole"
+    assert "fine" not in brain
+    _intact(brain, values)
+
+
+def test_slashes_are_fine_in_names(filled):
+    brain, values = filled
+    brain["a/b/../c"] = 1
+    brain["/leading"] = 2
+    assert brain["a/b/../c"] == 1 and brain["/leading"] == 2
+    assert "a/b/../c" in brain.names()
+    _intact(brain, values)
+
+
+@pytest.mark.parametrize("ns", ["n\x00s", "bad\udcff", "n" * (1 << 20), "all", ""])
+def test_bad_namespaces(filled, store_name, ns):
+    brain, values = filled
+    with pytest.raises(bp.BrainNamespaceNameError) as ei:
+        brain.set_namespace(ns)
+    assert len(str(ei.value)) < 500
+    assert brain.namespace == "default"
+    with pytest.raises(bp.BrainNamespaceNameError):
+        Brain(path=store_name, namespace=ns)
+    _intact(brain, values)
+
+
+# ---- the store file ----------------------------------------------------------
+
+def _reopen_intact(store_name, values):
+    b = Brain(path=store_name, start_process=False)
+    try:
+        _intact(b, values)
+    finally:
+        b.sleep()
+
+
+def test_symlink_planted_at_the_store_path(filled, store_name, tmp_path):
+    brain, values = filled
+    link = str(tmp_path / "link-store")
+    os.symlink(brain.path, link)
+    for start in (True, False):
+        with pytest.raises(bp.BrainStoreAccessError) as ei:
+            Brain(path=link, start_process=start)
+        assert ei.value.errname == "BRAIN_ESYMLINK"
+        assert "symbolic link" in str(ei.value) or "symlink" in str(ei.value)
+    assert os.path.islink(link)  # left alone, not replaced
+    _intact(brain, values)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the store file away")
+def test_store_owned_by_another_user(filled, store_name):
+    brain, values = filled
+    path = brain.path
+    brain.sleep()
+    os.chown(path, 65534, 65534)  # nobody
+    try:
+        for start in (True, False):
+            with pytest.raises(bp.BrainStoreAccessError) as ei:
+                Brain(path=store_name, start_process=start)
+            assert ei.value.errname == "BRAIN_EPERM"
+            assert "owned by uid 65534" in str(ei.value)
+    finally:
+        os.chown(path, 0, 0)
+    _reopen_intact(store_name, values)
+
+
+def _layout_version_offset():
+    # struct bh_header: char magic[8]; uint32_t layout_version; ...
+    return 8
+
+
+def test_store_written_by_a_future_layout_version(filled, store_name):
+    brain, values = filled
+    path = brain.path
+    brain.sleep()
+    with open(path, "r+b") as f:
+        f.seek(_layout_version_offset())
+        (version,) = struct.unpack("<I", f.read(4))
+        f.seek(_layout_version_offset())
+        f.write(struct.pack("<I", version + 1))
+    try:
+        with pytest.raises(bp.BrainCorruptError) as ei:
+            Brain(path=store_name, start_process=False)
+        assert ei.value.errname == "BRAIN_EVERSION"
+        msg = str(ei.value)
+        assert "layout version %d" % (version + 1) in msg and "reads version %d" % version in msg
+        with pytest.raises(bp.BrainCorruptError):  # never recreated over it
+            Brain(path=store_name, start_process=True)
+    finally:
+        with open(path, "r+b") as f:
+            f.seek(_layout_version_offset())
+            f.write(struct.pack("<I", version))
+    _reopen_intact(store_name, values)
+
+
+@pytest.mark.parametrize("damage", ["not a store", "truncated"])
+def test_bad_store_files(tmp_path, damage):
+    path = str(tmp_path / "store")
+    b = Brain(path=path, size=4 * MB)
+    b["k"] = 1
+    b.sleep()
+    if damage == "not a store":
+        with open(path, "wb") as f:
+            f.write(b"hello, this is not a store\n" * 100)
+        cls, errname = bp.BrainCorruptError, "BRAIN_ENOTSTORE"
+    else:
+        os.truncate(path, 100)
+        cls, errname = bp.BrainCorruptError, "BRAIN_ETRUNCATED"
+    with pytest.raises(cls) as ei:
+        Brain(path=path, start_process=True)
+    assert ei.value.errname == errname
+    assert path in str(ei.value)
+    assert os.path.getsize(path) in (2700, 100)  # not overwritten
+
+
+# ---- memory of the host --------------------------------------------------------
+
+_FILL_TMPFS = textwrap.dedent("""
+    import os, subprocess, sys
+    d = sys.argv[1]
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", d], check=True)
+    from brain_plasma import Brain, BrainStoreFullError
+    b = Brain(path=d + "/store", size="256MB")   # far more than the tmpfs holds
+    stored = []
+    try:
+        for i in range(64):
+            b["m%d" % i] = bytes([i]) * (512 << 10)
+            stored.append(i)
+        print("NO ERROR after", len(stored))
+        sys.exit(3)
+    except BrainStoreFullError as e:
+        assert e.errname == "BRAIN_ENOSPC", e.errname
+        assert "no room" in str(e) or "host" in str(e), str(e)
+    assert len(stored) >= 2, stored  # 16 MB, less the store's tables and growth steps
+    for i in stored:                                   # nothing lost
+        assert b["m%d" % i] == bytes([i]) * (512 << 10)
+    assert b.check() == []
+    b.forget("m0"); b.forget("m1")                      # room made: works again
+    b["again"] = b"a" * (512 << 10)
+    assert b["again"] == b"a" * (512 << 10)
+    print("OK", len(stored))
+""")
+
+
+def test_store_larger_than_the_host_allows_is_an_error_not_sigbus(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a private tmpfs (the C test covers the library)")
+    unshare = shutil.which("unshare")
+    if not unshare:
+        pytest.skip("no unshare(1) to make a private mount namespace")
+    d = tmp_path / "small-shm"
+    d.mkdir()
+    r = subprocess.run([unshare, "--mount", "--propagation", "private", sys.executable,
+                        "-c", _FILL_TMPFS, str(d)],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0 and ("mount" in r.stderr and "permission" in r.stderr.lower()
+                              or "unshare failed" in r.stderr):
+        pytest.skip("cannot mount a private tmpfs here: %s" % r.stderr.strip()[-200:])
+    assert r.returncode >= 0, "the writer died of signal %d (SIGBUS is 7): %s" % (
+        -r.returncode, r.stderr[-2000:])
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    assert r.stdout.startswith("OK"), r.stdout
+
+
+def test_core_refuses_nul_instead_of_using_the_prefix(store):
+    store.put(None, "a", b"value of a")
+    for call in (lambda: store.put(None, "a\x00b", b"x"),
+                 lambda: store.read(None, "a\x00b"),
+                 lambda: store.delete(None, "a\x00b"),
+                 lambda: store.put("ns\x00x", "k", b"x")):
+        with pytest.raises(ValueError, match="NUL"):
+            call()
+    assert bytes(store.read(None, "a")[1]) == b"value of a"
+    assert store.names(None) == ["a"]
