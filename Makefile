@@ -100,7 +100,7 @@ test-c: lib cli $(BUILD)/run-tests
 test-san:
 	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c
 
-test-cli: lib cli venv
+test-cli: lib cli venv python
 	BRAIN_CLI=$(abspath $(BUILD))/brain $(VENV)/bin/python -m pytest -q tests/cli
 
 test-python: lib python

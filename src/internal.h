@@ -227,6 +227,8 @@ struct brain {
 
     uint8_t id_prefix[12];
     struct brain *next_open, *prev_open;
+    brain_progress_fn progress; /* snapshot progress, or NULL */
+    void *progress_ctx;
 };
 
 /* ---- helpers ------------------------------------------------------------ */

@@ -133,6 +133,55 @@ static uint64_t entry_check(const struct snap_entry *e, const char *ns, const ch
     return bh_checksum(c, value, e->size);
 }
 
+void brain_set_progress(brain *b, brain_progress_fn fn, void *ctx)
+{
+    if (!b)
+        return;
+    b->progress = fn;
+    b->progress_ctx = ctx;
+}
+
+/* Progress through one phase: calls the handle's callback when at least
+ * PROGRESS_STEP bytes went by since the last call, and always at the end. */
+#define PROGRESS_STEP (8u << 20)
+struct progress {
+    brain *b;
+    const char *phase;
+    uint64_t done, total, last;
+};
+
+static void progress_add(struct progress *p, uint64_t n)
+{
+    p->done += n;
+    if (p->b->progress && (p->done - p->last >= PROGRESS_STEP || p->done >= p->total)) {
+        p->last = p->done;
+        p->b->progress(p->b->progress_ctx, p->phase, p->done, p->total);
+    }
+}
+
+static void progress_end(struct progress *p)
+{
+    if (p->b->progress && p->last != p->total) {
+        p->done = p->last = p->total;
+        p->b->progress(p->b->progress_ctx, p->phase, p->total, p->total);
+    }
+}
+
+/* Writes a value in slices, so that a progress bar moves through a big one. */
+static int emit_value(struct writer *w, const uint8_t *p, uint64_t n, struct progress *pr)
+{
+    while (n) {
+        size_t k = n > 4 * (uint64_t)PROGRESS_STEP ? 4 * (size_t)PROGRESS_STEP : (size_t)n;
+        int rc = emit(w, p, k);
+        if (rc)
+            return rc;
+        progress_add(pr, k);
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
 int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
 {
     bh_clear_error();
@@ -169,12 +218,17 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     if ((rc = emit(&w, &hd, sizeof hd)))
         goto out;
     uint64_t n = 0, chain = SNAP_SEED;
+    struct progress pr = {b, "save", 0, 0, 0};
+    for (size_t i = 0; i < list->count; i++)
+        pr.total += list->items[i].size;
     for (size_t i = 0; i < list->count; i++) {
         const brain_info *it = &list->items[i];
         brain_view v;
         rc = brain_get(b, it->ns, it->name, &v);
-        if (rc == BRAIN_ENOTFOUND) /* deleted or expired meanwhile */
+        if (rc == BRAIN_ENOTFOUND) { /* deleted or expired meanwhile */
+            progress_add(&pr, it->size);
             continue;
+        }
         if (rc)
             goto out;
         struct snap_entry e = {0};
@@ -192,7 +246,9 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
         if (!(rc = emit(&w, &e, sizeof e)) && !(rc = emit(&w, v.info.ns, e.ns_len)) &&
             !(rc = emit(&w, v.info.name, e.name_len)) && !(rc = emit(&w, v.info.desc, e.desc_len)) &&
             !(rc = emit(&w, zeros, pad_to_64(w.pos))))
-            rc = emit(&w, v.data, v.size);
+            rc = emit_value(&w, v.data, v.size, &pr);
+        if (v.size != it->size) /* replaced since the listing */
+            pr.total = pr.total - it->size + v.size;
         brain_view_release(b, &v);
         if (rc)
             goto out;
@@ -221,6 +277,7 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
         rc = bh_fail(BRAIN_EIO, "cannot move snapshot into place at '%s': %s", path, strerror(errno));
         goto out;
     }
+    progress_end(&pr);
     if (count)
         *count = n;
 out:
@@ -262,7 +319,7 @@ static int bad(const char *path, uint64_t off, const char *what)
 
 /* Checks the whole file; fills *ents with every entry's offset. */
 static int check_file(const char *path, const uint8_t *m, uint64_t size, struct loaded **ents,
-                      uint64_t *n_out)
+                      uint64_t *n_out, struct progress *pr)
 {
     struct snap_header hd;
     if (size < sizeof hd || memcmp(m, SNAP_MAGIC, 8) != 0)
@@ -323,6 +380,7 @@ static int check_file(const char *path, const uint8_t *m, uint64_t size, struct 
         e[i].off = off;
         e[i].key = bh_hash(SNAP_SEED, ns, en.ns_len, name, en.name_len);
         chain = bh_checksum(chain, &en.check, 8);
+        progress_add(pr, vstart + en.size - off);
         off = vstart + en.size;
     }
     if (rc == 0) {
@@ -378,8 +436,11 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
     madvise((void *)m, size, MADV_SEQUENTIAL);
     struct loaded *ents = NULL;
     uint64_t n = 0, loaded = 0;
-    if ((rc = check_file(path, m, size, &ents, &n)))
+    struct progress pr = {b, "check", 0, size, 0};
+    if ((rc = check_file(path, m, size, &ents, &n, &pr)))
         goto out;
+    progress_end(&pr);
+    pr = (struct progress){b, "load", 0, size, 0};
     char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
     int64_t now = plat_now_ns();
     for (uint64_t i = 0; i < n; i++) {
@@ -389,8 +450,10 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         entry_strings(&en, s, ns, name, desc);
         brain_put_opts o = {.type = en.type, .desc = en.desc_len ? desc : NULL};
         if (en.expires_ns) {
-            if (en.expires_ns <= now)
-                continue; /* expired while saved */
+            if (en.expires_ns <= now) { /* expired while saved */
+                progress_add(&pr, sizeof en + en.size);
+                continue;
+            }
             o.ttl_ms = (en.expires_ns - now + 999999) / 1000000;
         }
         uint64_t vpos = ents[i].off + sizeof en + en.ns_len + en.name_len + en.desc_len;
@@ -398,7 +461,9 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         if ((rc = brain_put(b, ns, name, val, en.size, &o, NULL)))
             goto out;
         loaded++;
+        progress_add(&pr, (uint64_t)((const uint8_t *)val - (m + ents[i].off)) + en.size);
     }
+    progress_end(&pr);
     if (!(flags & BRAIN_LOAD_MERGE)) {
         /* the store now holds the snapshot's names: drop the others */
         uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);
