@@ -40,7 +40,7 @@ TEST_SRCS := $(wildcard tests/c/*.c)
 TEST_HDRS := $(wildcard tests/c/*.h)
 
 .PHONY: all lib cli python test test-c test-san test-cli test-python demo \
-        demo-c demo-python bench bench-c bench-python deps deps-bench venv clean
+        demo-c demo-python bench bench-c bench-python bench-snapshot deps deps-bench venv clean
 
 all: lib cli python
 
@@ -127,6 +127,10 @@ bench: bench-c bench-python
 
 bench-c: deps-bench lib $(BUILD)/bench-store
 	$(BUILD)/bench-store
+
+# save/load of a 1 GiB store against cp of a file of the same size
+bench-snapshot: lib cli
+	$(PYTHON) bench/bench_snapshot.py
 
 bench-python: deps-bench python
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt
