@@ -40,7 +40,7 @@ TEST_SRCS := $(wildcard tests/c/*.c)
 TEST_HDRS := $(wildcard tests/c/*.h)
 
 .PHONY: all lib cli python test test-c test-san test-cli test-python demo \
-        demo-c demo-python bench bench-c bench-python deps deps-bench venv clean
+        demo-c demo-python bench bench-c bench-python bench-snapshot deps deps-bench venv clean
 
 all: lib cli python
 
@@ -102,7 +102,7 @@ test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 test-san:
 	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c
 
-test-cli: lib cli venv
+test-cli: lib cli venv python
 	BRAIN_CLI=$(abspath $(BUILD))/brain $(VENV)/bin/python -m pytest -q tests/cli
 
 test-python: lib python
@@ -129,6 +129,10 @@ bench: bench-c bench-python
 
 bench-c: deps-bench lib $(BUILD)/bench-store
 	$(BUILD)/bench-store
+
+# save/load of a 1 GiB store against cp of a file of the same size
+bench-snapshot: lib cli
+	$(PYTHON) bench/bench_snapshot.py
 
 bench-python: deps-bench python
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt

@@ -119,5 +119,21 @@ int cmd_put(struct cli_args *a);
 int cmd_get(struct cli_args *a);
 int cmd_rm(struct cli_args *a);
 int cmd_ls(struct cli_args *a);
+int cmd_show(struct cli_args *a);
+int cmd_stats(struct cli_args *a);
+int cmd_resize(struct cli_args *a);
+int cmd_clear(struct cli_args *a);
+int cmd_save(struct cli_args *a);
+int cmd_load(struct cli_args *a);
+int cmd_watch(struct cli_args *a);
+int cmd_serve(struct cli_args *a);
+
+/* ---- describe.c ----------------------------------------------------------- */
+/* What a value is ("ndarray <f8 (1000, 3)", "pickle DataFrame"), read from
+ * its layout without unpickling; DATA NULL gives the type name alone. */
+void cli_describe(const brain_info *info, const void *data, uint64_t size,
+                  char *out, size_t cap);
+/* A one-line preview: text quoted, array elements, bytes in hex. */
+void cli_preview(FILE *f, const brain_info *info, const void *data, uint64_t size);
 
 #endif

@@ -298,35 +298,65 @@ int cmd_rm(struct cli_args *a)
 
 /* ---- ls -------------------------------------------------------------------- */
 
-static int cmp_info(const void *x, const void *y)
+static int cmp_name(const void *x, const void *y)
 {
     const brain_info *p = x, *q = y;
     int c = strcmp(p->ns ? p->ns : "", q->ns ? q->ns : "");
     return c ? c : strcmp(p->name ? p->name : "", q->name ? q->name : "");
 }
 
+static int cmp_size(const void *x, const void *y) /* biggest first */
+{
+    const brain_info *p = x, *q = y;
+    return p->size != q->size ? (p->size < q->size ? 1 : -1) : cmp_name(x, y);
+}
+
+static int cmp_age(const void *x, const void *y) /* newest first */
+{
+    const brain_info *p = x, *q = y;
+    return p->updated_ns != q->updated_ns ? (p->updated_ns < q->updated_ns ? 1 : -1)
+                                          : cmp_name(x, y);
+}
+
 enum { COL_NS, COL_NAME, COL_TYPE, COL_SIZE, COL_VERSION, COL_AGE, COL_EXP,
-       NCOLS };
+       COL_DESC, NCOLS };
 static const char *const col_head[NCOLS] = {"NAMESPACE", "NAME", "TYPE",
                                             "SIZE", "VERSION", "AGE",
-                                            "EXPIRES"};
+                                            "EXPIRES", "DESCRIPTION"};
+#define CELL 160
 
-static void ls_cells(const brain_info *it, int64_t now, char cells[][40])
+/* The kind of each listed value (`--long`): read from the value itself. */
+static void ls_kinds(brain *b, const brain_list *l, char (*kinds)[CELL])
 {
-    cli_fmt_size(it->size, cells[COL_SIZE], 40);
-    snprintf(cells[COL_VERSION], 40, "%llu", (unsigned long long)it->version);
-    snprintf(cells[COL_TYPE], 40, "%s", brain_type_name(it->type));
-    cli_fmt_duration(now - it->updated_ns, cells[COL_AGE], 40);
+    for (size_t i = 0; i < l->count; i++) {
+        const brain_info *it = &l->items[i];
+        brain_view v;
+        if (brain_get(b, it->ns, it->name, &v) != BRAIN_OK) {
+            snprintf(kinds[i], CELL, "%s (gone)", brain_type_name(it->type));
+            continue;
+        }
+        cli_describe(&v.info, v.data, v.size, kinds[i], CELL);
+        brain_view_release(b, &v);
+    }
+}
+
+static void ls_cells(const brain_info *it, const char *kind, int64_t now,
+                     char cells[][CELL])
+{
+    cli_fmt_size(it->size, cells[COL_SIZE], CELL);
+    snprintf(cells[COL_VERSION], CELL, "%llu", (unsigned long long)it->version);
+    snprintf(cells[COL_TYPE], CELL, "%s", kind ? kind : brain_type_name(it->type));
+    cli_fmt_duration(now - it->updated_ns, cells[COL_AGE], CELL);
     if (it->expires_ns == 0)
-        snprintf(cells[COL_EXP], 40, "-");
+        snprintf(cells[COL_EXP], CELL, "-");
     else {
         char d[32];
-        snprintf(cells[COL_EXP], 40, "in %s",
+        snprintf(cells[COL_EXP], CELL, "in %s",
                  cli_fmt_duration(it->expires_ns - now, d, sizeof d));
     }
 }
 
-static void ls_json(const brain_list *l, int64_t now)
+static void ls_json(const brain_list *l, char (*kinds)[CELL], int64_t now)
 {
     printf("[");
     for (size_t i = 0; i < l->count; i++) {
@@ -337,6 +367,10 @@ static void ls_json(const brain_list *l, int64_t now)
         cli_json_str(stdout, it->name);
         printf(", \"type\": ");
         cli_json_str(stdout, brain_type_name(it->type));
+        if (kinds) {
+            printf(", \"kind\": ");
+            cli_json_str(stdout, kinds[i]);
+        }
         printf(", \"type_tag\": %u, \"size\": %llu, \"version\": %llu, "
                "\"created_ns\": %lld, \"updated_ns\": %lld, "
                "\"expires_ns\": %lld, \"age_s\": %.3f, \"desc\": ",
@@ -353,27 +387,28 @@ static void ls_json(const brain_list *l, int64_t now)
     printf("%s]\n", l->count ? "\n" : "");
 }
 
-static void ls_table(const brain_list *l, int64_t now, int all)
+static void ls_table(const brain_list *l, char (*kinds)[CELL], int64_t now, int all)
 {
     size_t w[NCOLS];
-    char cells[NCOLS][40];
+    char cells[NCOLS][CELL];
+    int last = kinds ? COL_DESC : COL_EXP;
     for (int c = 0; c < NCOLS; c++)
         w[c] = strlen(col_head[c]);
     for (size_t i = 0; i < l->count; i++) {
         const brain_info *it = &l->items[i];
-        ls_cells(it, now, cells);
+        ls_cells(it, kinds ? kinds[i] : NULL, now, cells);
         size_t n = cli_text_width(it->ns);
         if (n > w[COL_NS])
             w[COL_NS] = n;
         n = cli_text_width(it->name);
         if (n > w[COL_NAME])
             w[COL_NAME] = n;
-        for (int c = COL_TYPE; c < NCOLS; c++)
-            if (strlen(cells[c]) > w[c])
-                w[c] = strlen(cells[c]);
+        for (int c = COL_TYPE; c < COL_DESC; c++)
+            if (cli_text_width(cells[c]) > w[c])
+                w[c] = cli_text_width(cells[c]);
     }
-    for (int c = all ? 0 : 1; c < NCOLS; c++) {
-        if (c == NCOLS - 1)
+    for (int c = all ? 0 : 1; c <= last; c++) {
+        if (c == last)
             printf("%s\n", col_head[c]);
         else if (c == COL_SIZE || c == COL_VERSION)
             printf("%*s  ", (int)w[c], col_head[c]);
@@ -382,17 +417,25 @@ static void ls_table(const brain_list *l, int64_t now, int all)
     }
     for (size_t i = 0; i < l->count; i++) {
         const brain_info *it = &l->items[i];
-        ls_cells(it, now, cells);
+        ls_cells(it, kinds ? kinds[i] : NULL, now, cells);
         if (all) {
             cli_print_text(stdout, it->ns, w[COL_NS], 0);
             fputs("  ", stdout);
         }
         cli_print_text(stdout, it->name, w[COL_NAME], 0);
         fputs("  ", stdout);
-        for (int c = COL_TYPE; c < NCOLS - 1; c++)
-            printf(c == COL_SIZE || c == COL_VERSION ? "%*s  " : "%-*s  ",
-                   (int)w[c], cells[c]);
-        printf("%s\n", cells[NCOLS - 1]);
+        for (int c = COL_TYPE; c < COL_EXP; c++) {
+            cli_print_text(stdout, cells[c], w[c], c == COL_SIZE || c == COL_VERSION);
+            fputs("  ", stdout);
+        }
+        if (kinds) {
+            cli_print_text(stdout, cells[COL_EXP], w[COL_EXP], 0);
+            fputs("  ", stdout);
+            cli_print_text(stdout, it->desc, 0, 0);
+            putchar('\n');
+        } else {
+            printf("%s\n", cells[COL_EXP]);
+        }
     }
 }
 
@@ -402,6 +445,14 @@ int cmd_ls(struct cli_args *a)
     int all = cli_flag(a, "all");
     if (all && ns)
         return cli_usage_error(a, "--namespace and --all exclude each other");
+    const char *sort = cli_opt(a, "sort");
+    int (*cmp)(const void *, const void *) = cmp_name;
+    if (sort && strcmp(sort, "size") == 0)
+        cmp = cmp_size;
+    else if (sort && strcmp(sort, "age") == 0)
+        cmp = cmp_age;
+    else if (sort && strcmp(sort, "name") != 0)
+        return cli_usage_error(a, "--sort takes name, size or age, not '%s'", sort);
     brain *b;
     if (cli_open(a, a->pos[0], &b) != 0)
         return EXIT_FAIL;
@@ -413,14 +464,25 @@ int cmd_ls(struct cli_args *a)
         return EXIT_FAIL;
     }
     if (l && l->count > 1)
-        qsort(l->items, l->count, sizeof *l->items, cmp_info);
+        qsort(l->items, l->count, sizeof *l->items, cmp);
     int64_t now = cli_now_ns();
     brain_list empty = {0, NULL};
     const brain_list *lp = l ? l : &empty;
+    char (*kinds)[CELL] = NULL;
+    if (cli_flag(a, "long") && lp->count) {
+        kinds = calloc(lp->count, sizeof *kinds);
+        if (!kinds) {
+            brain_list_free(l);
+            brain_close(b);
+            return cli_error(a, "out of memory");
+        }
+        ls_kinds(b, lp, kinds);
+    }
     if (cli_flag(a, "json"))
-        ls_json(lp, now);
+        ls_json(lp, kinds, now);
     else
-        ls_table(lp, now, all);
+        ls_table(lp, kinds, now, all);
+    free(kinds);
     brain_list_free(l);
     brain_close(b);
     return EXIT_OK;

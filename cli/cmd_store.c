@@ -147,6 +147,17 @@ int cmd_check(struct cli_args *a)
     }
     char path[BRAIN_PATH_MAX];
     snprintf(path, sizeof path, "%s", brain_path(b));
+    if (cli_flag(a, "repair")) {
+        rc = brain_repair(b);
+        if (rc != BRAIN_OK) {
+            cli_brain_error(a, rc);
+            cli_error(a, "repair of %s failed; save what still reads with "
+                         "'brain save' and recreate the store", path);
+            brain_close(b);
+            return EXIT_FAIL;
+        }
+        printf("repaired: %s: derived state rebuilt from the block chain\n", path);
+    }
     struct check_ctx ctx = {0};
     rc = brain_check(b, check_report, &ctx);
     if (rc == BRAIN_OK && ctx.problems == 0) {

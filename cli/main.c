@@ -53,6 +53,11 @@ static const char *const rm_pos[] = {"STORE", "NAME"};
 static const struct cli_opt ls_opts[] = {
     OPT_NAMESPACE,
     {"all", 'a', 0, NULL, "list every namespace"},
+    {"long", 'l', 0, NULL,
+     "also what each value is (ndarray dtype and shape, the class a pickle "
+     "rebuilds: DataFrame, dict, ...) and its description"},
+    {"sort", 0, 1, "KEY", "name (default), size (biggest first) or age "
+                          "(newest first)"},
     OPT_JSON,
     OPT_END};
 static const char *const ls_pos[] = {"STORE"};
@@ -60,7 +65,47 @@ static const char *const ls_pos[] = {"STORE"};
 static const struct cli_opt info_opts[] = {OPT_JSON, OPT_END};
 static const char *const store_pos[] = {"STORE"};
 
-static const struct cli_opt check_opts[] = {OPT_END};
+static const struct cli_opt check_opts[] = {
+    {"repair", 0, 0, NULL,
+     "first rebuild the derived state (free lists, counters, namespace "
+     "records) from the block chain, as after a crashed writer; values are "
+     "never touched"},
+    OPT_END};
+
+static const struct cli_opt show_opts[] = {OPT_NAMESPACE, OPT_JSON, OPT_END};
+static const char *const show_pos[] = {"STORE", "NAME"};
+static const struct cli_opt stats_opts[] = {OPT_JSON, OPT_END};
+static const struct cli_opt resize_opts[] = {OPT_END};
+static const char *const resize_pos[] = {"STORE", "SIZE"};
+static const struct cli_opt clear_opts[] = {
+    {"namespace", 'n', 1, "NS", "the namespace to clear (required)"}, OPT_END};
+static const struct cli_opt save_opts[] = {
+    {"quiet", 'q', 0, NULL, "no progress bar"}, OPT_END};
+static const char *const snap_pos[] = {"STORE", "FILE"};
+static const struct cli_opt load_opts[] = {
+    {"merge", 0, 0, NULL, "keep names the snapshot does not hold (default: "
+                          "the store ends up holding exactly the snapshot)"},
+    {"size", 's', 1, "SIZE", "capacity of the store when load creates it "
+                             "(default: the snapshot's size plus a quarter)"},
+    {"quiet", 'q', 0, NULL, "no progress bar"},
+    OPT_END};
+static const struct cli_opt watch_opts[] = {
+    OPT_NAMESPACE,
+    {"count", 'c', 1, "N", "stop after N changes"},
+    {"timeout", 't', 1, "SECONDS", "stop after this long (also 90s, 5m)"},
+    OPT_END};
+static const char *const watch_pos[] = {"STORE", "NAME"};
+static const struct cli_opt serve_opts[] = {
+    {"snapshot", 0, 1, "FILE", "snapshot file (default: "
+                               "$XDG_DATA_HOME/brain-plasma/STORE.snapshot)"},
+    {"every", 0, 1, "SECONDS", "snapshot period (default 60s); only a store "
+                               "that changed is saved"},
+    {"no-snapshot", 0, 0, NULL, "no snapshots: only expiry and reaping"},
+    {"size", 's', 1, "SIZE", "capacity when serve creates the store "
+                             "(default 256MiB)"},
+    {"expire-every", 0, 1, "SECONDS", "how often expired names are removed "
+                                      "(default 1s)"},
+    OPT_END};
 
 static const struct cli_opt destroy_opts[] = {OPT_END};
 
@@ -83,17 +128,66 @@ static const struct cli_cmd commands[] = {
      "deleted (exit status 1 if any was missing).",
      rm_opts, 2, -1, rm_pos, cmd_rm},
     {"ls", "list names with their sizes and ages",
-     "STORE [--namespace NS | --all] [--json]",
+     "STORE [--namespace NS | --all] [--long] [--sort name|size|age] [--json]",
      "Lists the names of one namespace (\"default\" unless --namespace), or "
      "of all with --all: type, size, version, age since the value was "
-     "stored, and time left before it expires.",
+     "stored, and time left before it expires.  --long adds what each value "
+     "is and its description.",
      ls_opts, 1, 1, ls_pos, cmd_ls},
     {"info", "show the store's statistics", "STORE [--json]", NULL, info_opts,
      1, 1, store_pos, cmd_info},
-    {"check", "validate every structure of the store", "STORE",
+    {"show", "one entry's metadata and a preview", "STORE NAME [--namespace NS] [--json]",
+     "Shows the metadata of NAME (type, what the value is, size, version, "
+     "times, description) and a short preview: text, the first array "
+     "elements, or bytes in hex.  Pickles are described from their first "
+     "opcodes and never unpickled.",
+     show_opts, 2, 2, show_pos, cmd_show},
+    {"stats", "capacity, use, fragmentation, namespaces, processes",
+     "STORE [--json]",
+     "Capacity, used and free space, the largest free block, fragmentation "
+     "(the share of free space not in the largest block), names per "
+     "namespace, and the attached processes with the views (pins) they "
+     "hold.",
+     stats_opts, 1, 1, store_pos, cmd_stats},
+    {"resize", "change the capacity", "STORE SIZE",
+     "Grows or shrinks the store.  Shrinking moves values down; it fails, "
+     "losing nothing, when the values do not fit or lie in views held by "
+     "other processes.",
+     resize_opts, 2, 2, resize_pos, cmd_resize},
+    {"clear", "delete every name of a namespace", "STORE --namespace NS",
+     "Deletes every name of namespace NS; other namespaces are untouched.",
+     clear_opts, 1, 1, store_pos, cmd_clear},
+    {"save", "write a snapshot of the store", "STORE [FILE] [--quiet]",
+     "Writes every name of every namespace, with its metadata, to FILE "
+     "(default: $XDG_DATA_HOME/brain-plasma/STORE.snapshot, where Python's "
+     "Brain.save writes).  The file is written under a temporary name and "
+     "renamed, so a crash never leaves half a snapshot.  A progress bar "
+     "shows on a terminal.",
+     save_opts, 1, 2, snap_pos, cmd_save},
+    {"load", "restore a snapshot", "STORE [FILE] [--merge] [--size SIZE] [--quiet]",
+     "Checks the whole snapshot FILE first (a damaged or truncated one is "
+     "refused and the store is not touched), then stores its names, "
+     "replacing those the store holds.  Without --merge the store then "
+     "holds exactly the snapshot's names.  A missing store is created.",
+     load_opts, 1, 2, snap_pos, cmd_load},
+    {"watch", "print changes as they happen",
+     "STORE [NAME] [--namespace NS] [--count N] [--timeout SECONDS]",
+     "Prints a line for each change of NAME, or of any name of the "
+     "namespace: stored or deleted, with the version.  It sleeps in the "
+     "store's wait (no polling) until something changes.",
+     watch_opts, 1, 2, watch_pos, cmd_watch},
+    {"serve", "keep a store alive for a service",
+     "STORE [--snapshot FILE] [--every SECONDS] [--size SIZE] [--no-snapshot]",
+     "Runs in the foreground (for systemd or a container): creates or "
+     "attaches to STORE, restores the snapshot when the store is empty, "
+     "removes expired names, reaps dead processes, saves a snapshot on "
+     "schedule when the store changed, on SIGUSR1 or SIGHUP, and a final "
+     "one on SIGTERM or SIGINT, then exits.  Logs to stderr.",
+     serve_opts, 1, 1, store_pos, cmd_serve},
+    {"check", "validate every structure of the store", "STORE [--repair]",
      "Checks the store's header, process table, blocks, free lists, index, "
      "entries and counters.  Exit status 0 when consistent, 1 with the "
-     "problems found when not.",
+     "problems found when not.  --repair first rebuilds what can be rebuilt.",
      check_opts, 1, 1, store_pos, cmd_check},
     {"destroy", "remove a store", "STORE",
      "Removes the store's file (a damaged one too, but never a file that is "

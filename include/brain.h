@@ -420,6 +420,20 @@ typedef struct brain_stats {
 
 BRAIN_API int brain_stats_get(brain *b, brain_stats *st);
 
+/* One attached process, as brain_procs reports it. */
+typedef struct brain_proc_info {
+    int32_t pid;
+    uint32_t pins;    /* values it holds views of */
+    uint32_t reservations; /* values it is writing (reserved, unpublished) */
+    int alive;        /* 0: died without closing (reaped on the next
+                         writer that needs its slot, or by brain_reap) */
+    int self;         /* 1: the calling handle */
+} brain_proc_info;
+
+/* The processes attached to the store, into a malloc'ed array the caller
+ * frees with free().  *count gets how many (0 gives *out == NULL). */
+BRAIN_API int brain_procs(brain *b, brain_proc_info **out, size_t *count);
+
 /* Changes the capacity.  Growing sets a new limit (the file grows as values
  * arrive; every process sees it on its next call).  Shrinking moves values
  * that lie beyond the new size down into free space and truncates the file;
@@ -440,6 +454,15 @@ BRAIN_API int brain_reap(brain *b, size_t *reaped);
  * BRAIN_ECORRUPT when not, another code when it could not check. */
 typedef void (*brain_report_fn)(void *ctx, const char *message);
 BRAIN_API int brain_check(brain *b, brain_report_fn report, void *ctx);
+
+/* Rebuilds the store's derived state (free lists, the limbo list, counters,
+ * namespace records, boundary tags) from its block chain, under the
+ * writers' lock, as the library does on its own after a writer died; dead
+ * processes are reaped first.  Values and names are never touched: what the
+ * chain and index hold stays.  For `brain check --repair`: run brain_check
+ * afterwards to see whether the store is consistent now.  BRAIN_ECORRUPT
+ * when the chain or the index itself is damaged beyond what this mends. */
+BRAIN_API int brain_repair(brain *b);
 
 /* ------------------------------------------------------------------------
  * Snapshots: every name of a store, with its metadata, in one file.  The
@@ -470,6 +493,16 @@ enum {
  * deleted.  *count (may be NULL) gets how many names were loaded. */
 BRAIN_API int brain_snapshot_load(brain *b, const char *path, unsigned flags,
                                   uint64_t *count);
+
+/* Progress of a snapshot save or load through handle B: fn(ctx, phase,
+ * done, total) is called from the calling thread as the work advances, in
+ * bytes of values ("save": values written; "check": values verified before
+ * a load; "load": values stored), at least once at the end of each phase
+ * with done == total.  Called at most every few megabytes, so a progress
+ * bar costs nothing.  fn NULL turns it off.  The callback must not use B. */
+typedef void (*brain_progress_fn)(void *ctx, const char *phase,
+                                  uint64_t done, uint64_t total);
+BRAIN_API void brain_set_progress(brain *b, brain_progress_fn fn, void *ctx);
 
 /* ------------------------------------------------------------------------
  * Typed layouts shared with the Python front end.

@@ -228,6 +228,8 @@ struct brain {
 
     uint8_t id_prefix[12];
     struct brain *next_open, *prev_open;
+    brain_progress_fn progress; /* snapshot progress, or NULL */
+    void *progress_ctx;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -299,6 +301,13 @@ int bh_check_name(const char *s, size_t max, int code, const char *what,
 int bh_utf8_valid(const void *s, size_t n);
 int bh_validate_value(uint32_t type, const void *data, size_t size);
 uint64_t bh_checksum(uint64_t seed, const void *p, size_t n);
+uint64_t bh_checksum_wide(uint64_t seed, const void *p, size_t n);
+struct bh_wide {
+    uint64_t v[4], seed;
+};
+void bh_wide_init(struct bh_wide *w, uint64_t seed, uint64_t total);
+void bh_wide_rounds(struct bh_wide *w, const void *p, size_t n); /* n % 32 == 0 */
+uint64_t bh_wide_final(const struct bh_wide *w, const void *tail, size_t n);
 uint64_t bh_hash(uint64_t seed, const char *ns, size_t nslen,
                  const char *name, size_t namelen);
 

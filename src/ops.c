@@ -1192,6 +1192,50 @@ int brain_stats_get(brain *b, brain_stats *st)
     return 0;
 }
 
+int brain_procs(brain *b, brain_proc_info **out, size_t *count)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if (!out || !count)
+        return bh_fail(BRAIN_EINVAL, "brain_procs: NULL argument");
+    *out = NULL;
+    *count = 0;
+    struct bh_header *h = b->h;
+    uint32_t hw = atomic_load(&h->slots_hw);
+    if (hw > h->max_procs)
+        hw = h->max_procs;
+    brain_proc_info *v = calloc(hw ? hw : 1, sizeof *v);
+    if (!v)
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    size_t n = 0;
+    /* no lock: each slot is read with atomic loads, and a process that
+     * attaches or leaves meanwhile is shown or not, as at some moment */
+    for (uint32_t i = 0; i < hw; i++) {
+        struct bh_slot *s = bh_slot_at(b, i);
+        uint64_t owner = atomic_load(&s->owner);
+        if (!owner || (owner >> 32) != SLOT_ACTIVE)
+            continue;
+        brain_proc_info *p = &v[n++];
+        p->pid = (int32_t)(owner & 0xffffffffu);
+        p->self = s == b->slot;
+        p->alive = p->self || plat_proc_alive((pid_t)p->pid, s->start_time);
+        p->reservations = atomic_load(&s->nreserved);
+        uint32_t phw = atomic_load(&s->npins_hw);
+        for (uint32_t k = 0; k < phw && k < PINS; k++)
+            if (atomic_load(&s->pins[k]))
+                p->pins++;
+    }
+    if (n == 0) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *count = n;
+    return 0;
+}
+
 int index_relocate(brain *b, uint64_t limit);
 
 /* Moves every value lying at or beyond LIMIT into free space below it. */

@@ -129,6 +129,21 @@ int brain_reap(brain *b, size_t *reaped)
     return 0;
 }
 
+int brain_repair(brain *b)
+{
+    bh_clear_error();
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    if ((rc = writer_lock(b)))
+        return rc;
+    rc = repair(b, 0); /* the lock marked the store dirty: a crash half way
+                          leaves the next writer repairing */
+    b->h->recoveries++;
+    writer_unlock(b);
+    return rc;
+}
+
 /* ---- repair ---------------------------------------------------------------- */
 
 static int cmp_u64(const void *a, const void *b)

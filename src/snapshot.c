@@ -26,7 +26,7 @@
 
 #define SNAP_MAGIC "BRAINSNP"
 #define SNAP_END "BRAINEND"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u /* 2: values checksummed four lanes wide (bh_checksum_wide) */
 #define SNAP_ENTRY_MAGIC 0x45504e53u /* "SNPE" */
 #define SNAP_SEED 0x736e617073686f74ull
 #define SNAP_BUF (1u << 20)
@@ -121,16 +121,94 @@ static int emit(struct writer *w, const void *p, size_t n)
     return 0;
 }
 
-static uint64_t entry_check(const struct snap_entry *e, const char *ns, const char *name,
-                            const char *desc, const void *value)
+/* The checksum of an entry's header (check field 0) and strings; the value
+ * follows through bh_checksum_wide seeded with it. */
+static uint64_t entry_check_head(const struct snap_entry *e, const char *ns, const char *name,
+                                 const char *desc)
 {
     struct snap_entry tmp = *e;
     tmp.check = 0;
     uint64_t c = bh_checksum(SNAP_SEED, &tmp, sizeof tmp);
     c = bh_checksum(c, ns, e->ns_len);
     c = bh_checksum(c, name, e->name_len);
-    c = bh_checksum(c, desc, e->desc_len);
-    return bh_checksum(c, value, e->size);
+    return bh_checksum(c, desc, e->desc_len);
+}
+
+static uint64_t entry_check(const struct snap_entry *e, const char *ns, const char *name,
+                            const char *desc, const void *value)
+{
+    return bh_checksum_wide(entry_check_head(e, ns, name, desc), value, e->size);
+}
+
+void brain_set_progress(brain *b, brain_progress_fn fn, void *ctx)
+{
+    if (!b)
+        return;
+    b->progress = fn;
+    b->progress_ctx = ctx;
+}
+
+/* Progress through one phase: calls the handle's callback when at least
+ * PROGRESS_STEP bytes went by since the last call, and always at the end. */
+#define PROGRESS_STEP (8u << 20)
+struct progress {
+    brain *b;
+    const char *phase;
+    uint64_t done, total, last;
+};
+
+static void progress_add(struct progress *p, uint64_t n)
+{
+    p->done += n;
+    if (p->b->progress && (p->done - p->last >= PROGRESS_STEP || p->done >= p->total)) {
+        p->last = p->done;
+        p->b->progress(p->b->progress_ctx, p->phase, p->done, p->total);
+    }
+}
+
+static void progress_end(struct progress *p)
+{
+    if (p->b->progress && p->last != p->total) {
+        p->done = p->last = p->total;
+        p->b->progress(p->b->progress_ctx, p->phase, p->total, p->total);
+    }
+}
+
+/* Writes a big value in slices straight from the store, checksumming each
+ * slice just before it is written (while it is still in the cache: one
+ * pass over memory instead of two), then writes the entry's header, whose
+ * checksum is now known, over the one written at HEAD_POS with check 0.
+ * All of this happens in the temporary file, renamed only when complete. */
+static int emit_big_value(struct writer *w, struct snap_entry *e, uint64_t head_pos,
+                          uint64_t check_head, const uint8_t *p, struct progress *pr)
+{
+    int rc = flush(w);
+    if (rc)
+        return rc;
+    uint64_t n = e->size;
+    struct bh_wide h;
+    bh_wide_init(&h, check_head, n);
+    while (n >= 32) {
+        size_t k = n > PROGRESS_STEP ? (size_t)PROGRESS_STEP : (size_t)(n & ~(uint64_t)31);
+        bh_wide_rounds(&h, p, k);
+        if ((rc = write_all(w, p, k)))
+            return rc;
+        w->pos += k;
+        progress_add(pr, k);
+        p += k;
+        n -= k;
+    }
+    e->check = bh_wide_final(&h, p, (size_t)n);
+    if (n) {
+        if ((rc = write_all(w, p, (size_t)n)))
+            return rc;
+        w->pos += n;
+        progress_add(pr, n);
+    }
+    if (pwrite(w->fd, e, sizeof *e, (off_t)head_pos) != (ssize_t)sizeof *e)
+        return bh_fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO, "cannot write snapshot '%s': %s",
+                       w->path, strerror(errno));
+    return 0;
 }
 
 int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
@@ -169,12 +247,17 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     if ((rc = emit(&w, &hd, sizeof hd)))
         goto out;
     uint64_t n = 0, chain = SNAP_SEED;
+    struct progress pr = {b, "save", 0, 0, 0};
+    for (size_t i = 0; i < list->count; i++)
+        pr.total += list->items[i].size;
     for (size_t i = 0; i < list->count; i++) {
         const brain_info *it = &list->items[i];
         brain_view v;
         rc = brain_get(b, it->ns, it->name, &v);
-        if (rc == BRAIN_ENOTFOUND) /* deleted or expired meanwhile */
+        if (rc == BRAIN_ENOTFOUND) { /* deleted or expired meanwhile */
+            progress_add(&pr, it->size);
             continue;
+        }
         if (rc)
             goto out;
         struct snap_entry e = {0};
@@ -187,12 +270,27 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
         e.created_ns = v.info.created_ns;
         e.updated_ns = v.info.updated_ns;
         e.expires_ns = v.info.expires_ns;
-        e.check = entry_check(&e, v.info.ns, v.info.name, v.info.desc, v.data);
-        chain = bh_checksum(chain, &e.check, 8);
+        int big = v.size >= SNAP_BUF / 2;
+        uint64_t head_pos = w.pos;
+        if (big)
+            e.check = 0; /* written back by emit_big_value */
+        else
+            e.check = entry_check(&e, v.info.ns, v.info.name, v.info.desc, v.data);
         if (!(rc = emit(&w, &e, sizeof e)) && !(rc = emit(&w, v.info.ns, e.ns_len)) &&
             !(rc = emit(&w, v.info.name, e.name_len)) && !(rc = emit(&w, v.info.desc, e.desc_len)) &&
-            !(rc = emit(&w, zeros, pad_to_64(w.pos))))
-            rc = emit(&w, v.data, v.size);
+            !(rc = emit(&w, zeros, pad_to_64(w.pos)))) {
+            if (big)
+                rc = emit_big_value(&w, &e, head_pos,
+                                    entry_check_head(&e, v.info.ns, v.info.name, v.info.desc),
+                                    v.data, &pr);
+            else {
+                rc = emit(&w, v.data, v.size);
+                progress_add(&pr, v.size);
+            }
+        }
+        chain = bh_checksum(chain, &e.check, 8);
+        if (v.size != it->size) /* replaced since the listing */
+            pr.total = pr.total - it->size + v.size;
         brain_view_release(b, &v);
         if (rc)
             goto out;
@@ -221,6 +319,7 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
         rc = bh_fail(BRAIN_EIO, "cannot move snapshot into place at '%s': %s", path, strerror(errno));
         goto out;
     }
+    progress_end(&pr);
     if (count)
         *count = n;
 out:
@@ -262,7 +361,7 @@ static int bad(const char *path, uint64_t off, const char *what)
 
 /* Checks the whole file; fills *ents with every entry's offset. */
 static int check_file(const char *path, const uint8_t *m, uint64_t size, struct loaded **ents,
-                      uint64_t *n_out)
+                      uint64_t *n_out, struct progress *pr)
 {
     struct snap_header hd;
     if (size < sizeof hd || memcmp(m, SNAP_MAGIC, 8) != 0)
@@ -323,6 +422,7 @@ static int check_file(const char *path, const uint8_t *m, uint64_t size, struct 
         e[i].off = off;
         e[i].key = bh_hash(SNAP_SEED, ns, en.ns_len, name, en.name_len);
         chain = bh_checksum(chain, &en.check, 8);
+        progress_add(pr, vstart + en.size - off);
         off = vstart + en.size;
     }
     if (rc == 0) {
@@ -371,15 +471,18 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         return bh_fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (empty or not a regular file)", path);
     }
     uint64_t size = (uint64_t)st.st_size;
-    const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED)
         return bh_fail(BRAIN_EIO, "cannot map snapshot '%s': %s", path, strerror(errno));
     madvise((void *)m, size, MADV_SEQUENTIAL);
     struct loaded *ents = NULL;
     uint64_t n = 0, loaded = 0;
-    if ((rc = check_file(path, m, size, &ents, &n)))
+    struct progress pr = {b, "check", 0, size, 0};
+    if ((rc = check_file(path, m, size, &ents, &n, &pr)))
         goto out;
+    progress_end(&pr);
+    pr = (struct progress){b, "load", 0, size, 0};
     char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
     int64_t now = plat_now_ns();
     for (uint64_t i = 0; i < n; i++) {
@@ -389,8 +492,10 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         entry_strings(&en, s, ns, name, desc);
         brain_put_opts o = {.type = en.type, .desc = en.desc_len ? desc : NULL};
         if (en.expires_ns) {
-            if (en.expires_ns <= now)
-                continue; /* expired while saved */
+            if (en.expires_ns <= now) { /* expired while saved */
+                progress_add(&pr, sizeof en + en.size);
+                continue;
+            }
             o.ttl_ms = (en.expires_ns - now + 999999) / 1000000;
         }
         uint64_t vpos = ents[i].off + sizeof en + en.ns_len + en.name_len + en.desc_len;
@@ -398,7 +503,9 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         if ((rc = brain_put(b, ns, name, val, en.size, &o, NULL)))
             goto out;
         loaded++;
+        progress_add(&pr, (uint64_t)((const uint8_t *)val - (m + ents[i].off)) + en.size);
     }
+    progress_end(&pr);
     if (!(flags & BRAIN_LOAD_MERGE)) {
         /* the store now holds the snapshot's names: drop the others */
         uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct item {
@@ -209,5 +210,145 @@ TEST(snapshot_save_errors)
     ASSERT_EQ_U64(n, 0);
     ASSERT_EQ_U64(t_stats(b).names, 0);
     t_destroy(e, 1);
+    t_destroy(b, 0);
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+struct prog {
+    int calls, phases_ok;
+    char last_phase[16];
+    uint64_t last_done, last_total;
+    int went_back;
+};
+
+static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    struct prog *p = ctx;
+    if (strcmp(phase, p->last_phase) != 0) {
+        snprintf(p->last_phase, sizeof p->last_phase, "%s", phase);
+        p->last_done = 0;
+    }
+    if (done < p->last_done || done > total)
+        p->went_back = 1;
+    p->last_done = done;
+    p->last_total = total;
+    p->calls++;
+}
+
+TEST(snapshot_progress_reports_each_phase)
+{
+    brain *b = t_create(0, 128 << 20);
+    char *buf = t_xmalloc(40u << 20);
+    t_vfill(buf, 40u << 20, 9);
+    ASSERT_OK(brain_put(b, NULL, "big", buf, 40u << 20, NULL, NULL));
+    ASSERT_OK(brain_put(b, NULL, "small", buf, 10, NULL, NULL));
+    free(buf);
+    const char *snap = t_path("p.snapshot");
+    struct prog p = {0};
+    brain_set_progress(b, on_progress, &p);
+    ASSERT_OK(brain_snapshot_save(b, snap, NULL));
+    /* a 40 MB value moves the bar several times, and the phase ends full */
+    ASSERT_GE(p.calls, 3);
+    ASSERT_STR_EQ(p.last_phase, "save");
+    ASSERT_EQ_U64(p.last_done, (40u << 20) + 10);
+    ASSERT_EQ_U64(p.last_total, (40u << 20) + 10);
+    ASSERT_EQ_INT(p.went_back, 0);
+    p = (struct prog){0};
+    ASSERT_OK(brain_snapshot_load(b, snap, 0, NULL));
+    ASSERT_STR_EQ(p.last_phase, "load");
+    ASSERT_EQ_U64(p.last_done, p.last_total);
+    ASSERT_EQ_INT(p.went_back, 0);
+    ASSERT_GE(p.calls, 4); /* check, then load */
+    /* off again: nothing is called */
+    brain_set_progress(b, NULL, NULL);
+    p = (struct prog){0};
+    ASSERT_OK(brain_snapshot_save(b, snap, NULL));
+    ASSERT_EQ_INT(p.calls, 0);
+    brain_set_progress(NULL, on_progress, &p); /* a NULL handle is ignored */
+    t_destroy(b, 0);
+}
+
+/* ---- brain_repair and brain_procs ----------------------------------------- */
+
+TEST(repair_rebuilds_and_keeps_values)
+{
+    brain *b = t_create(0, 32 << 20);
+    put_items(b);
+    ASSERT_OK(brain_delete(b, NULL, "small"));
+    ASSERT_OK(brain_put(b, NULL, "small", "again", 5, NULL, NULL));
+    brain_stats before = t_stats(b);
+    ASSERT_OK(brain_repair(b));
+    brain_stats after = t_stats(b);
+    ASSERT_EQ_U64(after.names, before.names);
+    ASSERT_EQ_U64(after.used, before.used);
+    ASSERT_EQ_U64(after.recoveries, before.recoveries + 1);
+    t_check_store(b);
+    ASSERT_EQ_INT(brain_repair(NULL), BRAIN_EINVAL);
+    t_destroy(b, 0);
+}
+
+TEST(procs_lists_attached_processes_and_pins)
+{
+    brain *b = t_create(0, 8 << 20);
+    ASSERT_OK(brain_put(b, NULL, "v", "x", 1, NULL, NULL));
+    brain_view v;
+    int pfd[2], qfd[2];
+    ASSERT_EQ_INT(pipe(pfd), 0);
+    ASSERT_EQ_INT(pipe(qfd), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        brain *c = t_open(0);
+        char ch = 'r';
+        if (write(pfd[1], &ch, 1) != 1 || read(qfd[0], &ch, 1) != 1)
+            _exit(1);
+        brain_close(c);
+        _exit(0);
+    }
+    char ch;
+    ASSERT_EQ_INT(read(pfd[0], &ch, 1), 1);
+    ASSERT_OK(brain_get(b, NULL, "v", &v)); /* after the fork: the child has no pin */
+    brain_proc_info *pv = NULL;
+    size_t n = 0;
+    ASSERT_OK(brain_procs(b, &pv, &n));
+    int self = 0, kid = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pv[i].self) {
+            self = 1;
+            ASSERT_EQ_INT(pv[i].pid, getpid());
+            ASSERT_EQ_U64(pv[i].pins, 1);
+        }
+        if (pv[i].pid == child) {
+            kid = 1;
+            ASSERT_EQ_INT(pv[i].alive, 1);
+            ASSERT_EQ_U64(pv[i].pins, 0);
+        }
+    }
+    ASSERT_EQ_INT(self, 1);
+    ASSERT_EQ_INT(kid, 1);
+    free(pv);
+    ASSERT_EQ_INT(write(qfd[1], "q", 1), 1);
+    int st;
+    ASSERT_EQ_INT(waitpid(child, &st, 0), child);
+    ASSERT_EQ_INT(WEXITSTATUS(st), 0);
+    brain_view_release(b, &v);
+    ASSERT_OK(brain_procs(b, &pv, &n));
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* the child's slots (its own handle closed; the one it inherited
+         * was not) are gone or shown dead */
+        ASSERT_EQ_INT(pv[i].alive, pv[i].pid != child);
+        live += pv[i].alive;
+        if (pv[i].self)
+            ASSERT_EQ_U64(pv[i].pins, 0);
+    }
+    ASSERT_EQ_U64(live, 1);
+    free(pv);
+    size_t reaped = 0;
+    ASSERT_OK(brain_reap(b, &reaped));
+    ASSERT_OK(brain_procs(b, &pv, &n));
+    ASSERT_EQ_U64(n, 1);
+    free(pv);
+    ASSERT_EQ_INT(brain_procs(b, NULL, &n), BRAIN_EINVAL);
     t_destroy(b, 0);
 }
