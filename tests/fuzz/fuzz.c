@@ -459,7 +459,7 @@ static int fix_snapshot(uint8_t *m, size_t size)
         memset(e + 56, 0, 8);
         uint64_t c = bh_checksum(SNAP_SEED, e, 64);
         c = bh_checksum(c, m + body, strs);
-        c = bh_checksum(c, m + vstart, vsize);
+        c = bh_checksum_wide(c, m + vstart, vsize);
         memcpy(e + 56, &c, 8);
         changed |= memcmp(before, &c, 8) != 0;
         chain = bh_checksum(chain, &c, 8);
