@@ -436,8 +436,10 @@ BRAIN_API int brain_procs(brain *b, brain_proc_info **out, size_t *count);
 
 /* Changes the capacity.  Growing sets a new limit (the file grows as values
  * arrive; every process sees it on its next call).  Shrinking moves values
- * that lie beyond the new size down into free space and truncates the file;
- * it fails with BRAIN_EFULL when the values stored do not fit in the new
+ * that lie beyond the new size down into free space (first sliding values
+ * below it down into lower holes when free space is too fragmented to take
+ * them, as a replacing put would: views held keep their bytes) and
+ * truncates the file; it fails with BRAIN_EFULL when the values stored do not fit in the new
  * size and with BRAIN_EBUSY when values beyond it are pinned by views;
  * either way nothing stored is lost. */
 BRAIN_API int brain_resize(brain *b, uint64_t capacity);

@@ -1238,6 +1238,55 @@ int brain_procs(brain *b, brain_proc_info **out, size_t *count)
 
 int index_relocate(brain *b, uint64_t limit);
 
+/* Moves the entry in block OFF (SIZE bytes) into a free block ending at or
+ * below LIMIT: the copy is linked in the entry's index slot with one atomic
+ * store, as a replacing put would, and the old block goes to limbo (readers
+ * holding it keep their bytes).  BRAIN_EFULL when no free block fits. */
+static int move_entry(brain *b, uint64_t off, uint64_t size, uint64_t limit)
+{
+    const struct bh_entry *e = entry_at(b, off);
+    if (!e)
+        return bh_fail(BRAIN_ECORRUPT, "store '%s': damaged entry at %llu", b->path, (unsigned long long)off);
+    uint64_t nb, payload = size - BLOCK_HDR;
+    if (alloc_below(b, payload, limit, BK_ENTRY, &nb))
+        return BRAIN_EFULL;
+    memcpy(b->rw + nb + BLOCK_HDR, e, payload);
+    int existing = 0;
+    uint64_t *slot = index_slot_for(b, e->hash, entry_ns(e), e->ns_len, entry_name(e), e->name_len, &existing);
+    if (!slot || !existing)
+        return bh_fail(BRAIN_ECORRUPT, "store '%s': entry at %llu is not in the index", b->path,
+                       (unsigned long long)off);
+    atomic_store((_Atomic uint64_t *)slot, ((e->hash >> 40) << IDX_OFF_BITS) | (nb >> 6));
+    limbo_retire(b, off);
+    return 0;
+}
+
+/* Slides entries lying below LIMIT down into lower free blocks, lowest
+ * first, so the holes between them merge once limbo is reclaimed: a small
+ * value left between two holes no longer splits the room a large one needs.
+ * Returns the number of entries moved, or a negative error code. */
+static long compact_below(brain *b, uint64_t limit)
+{
+    struct bh_header *h = b->h;
+    uint64_t fs = atomic_load(&h->file_size);
+    long moved = 0;
+    for (uint64_t off = h->arena_off; off + BLOCK_HDR < fs && off < limit;) {
+        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
+        if (bs_state(ss) == BS_SENTINEL || size == 0)
+            break;
+        if (bs_state(ss) == BS_USED && blk->kind == BK_ENTRY) {
+            int rc = move_entry(b, off, size, off);
+            if (rc == 0)
+                moved++;
+            else if (rc != BRAIN_EFULL)
+                return rc;
+        }
+        off += size;
+    }
+    return moved;
+}
+
 /* Moves every value lying at or beyond LIMIT into free space below it. */
 static int move_down(brain *b, uint64_t limit)
 {
@@ -1260,27 +1309,26 @@ static int move_down(brain *b, uint64_t limit)
                            "store '%s' cannot shrink: a value being written (reserved) lies beyond "
                            "the new size; retry when it is published", b->path);
         if (off + size > limit && bs_state(ss) == BS_USED && blk->kind == BK_ENTRY) {
-            const struct bh_entry *e = entry_at(b, off);
-            if (!e)
-                return bh_fail(BRAIN_ECORRUPT, "store '%s': damaged entry at %llu", b->path,
-                               (unsigned long long)off);
-            uint64_t nb;
-            uint64_t payload = size - BLOCK_HDR;
-            if (alloc_below(b, payload, limit, BK_ENTRY, &nb))
+            int rc = move_entry(b, off, size, limit);
+            if (rc == BRAIN_EFULL) {
+                /* fragmented below the limit: compact, let the holes merge, retry */
+                long moved = compact_below(b, limit);
+                if (moved < 0)
+                    return (int)moved;
+                if (moved > 0) {
+                    batch_end(b);
+                    limbo_reclaim(b, 1);
+                    batch_begin(b);
+                    rc = move_entry(b, off, size, limit);
+                }
+            }
+            if (rc == BRAIN_EFULL)
                 return bh_fail(BRAIN_EFULL,
                                "store '%s' cannot shrink: the values do not fit below the new size "
-                               "(too fragmented or too full)", b->path);
-            memcpy(b->rw + nb + BLOCK_HDR, e, payload);
-            struct bh_entry *ne = (struct bh_entry *)(b->rw + nb + BLOCK_HDR);
-            int existing = 0;
-            uint64_t *slot = index_slot_for(b, e->hash, entry_ns(e), e->ns_len, entry_name(e), e->name_len,
-                                            &existing);
-            if (!slot || !existing)
-                return bh_fail(BRAIN_ECORRUPT, "store '%s': entry at %llu is not in the index", b->path,
-                               (unsigned long long)off);
-            (void)ne;
-            atomic_store((_Atomic uint64_t *)slot, ((e->hash >> 40) << IDX_OFF_BITS) | (nb >> 6));
-            limbo_retire(b, off);
+                               "even compacted; delete names first, or release views of replaced values "
+                               "(nothing was lost)", b->path);
+            if (rc)
+                return rc;
         }
         off += size;
     }

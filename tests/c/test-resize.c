@@ -95,6 +95,33 @@ TEST(resize_shrink_moves_values)
     t_destroy(b, 0);
 }
 
+/* A small value left between two holes splits the room a large value
+ * beyond the new end needs; the shrink compacts (moves the small value
+ * down) so the holes merge, instead of refusing. */
+TEST(resize_shrink_compacts_fragmented_space)
+{
+    brain *b = store(0, 16 << 20);
+    uint64_t tables = t_used(b);
+    put_checked(b, "h1", 1 << 20, 1);
+    put_checked(b, "small", 100, 2);
+    put_checked(b, "h2", 1 << 20, 3);
+    put_checked(b, "big", 3 << 19, 4);
+    ASSERT_OK(brain_delete(b, NULL, "h1"));
+    ASSERT_OK(brain_delete(b, NULL, "h2"));
+    /* below the new end: two 1 MiB holes around "small", neither holds
+     * "big" (1.5 MiB), which lies beyond it */
+    uint64_t cap = (tables + (3 << 20) + 65535) & ~65535ull;
+    ASSERT_OK(brain_resize(b, cap));
+    brain_stats st = t_stats(b);
+    ASSERT_EQ_U64(st.capacity, cap);
+    ASSERT_LE_U64(st.file_size, cap);
+    ASSERT_EQ_U64(st.names, 2);
+    expect_checked(b, "small", 100, 2);
+    expect_checked(b, "big", 3 << 19, 4);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
 TEST(resize_shrink_too_small_efull)
 {
     brain *b = store(0, 16 << 20);
