@@ -370,10 +370,26 @@ def test_exception_tree():
 def test_wait_is_interruptible(brain):
     import signal
 
-    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    # SIGINT every 0.2 s until the wait has raised: on a loaded machine one
+    # signal could land before the wait starts; none is sent after it ends
+    done, lock = threading.Event(), threading.Lock()
+
+    def interrupt():
+        while not done.wait(0.2):
+            with lock:
+                if not done.is_set():
+                    os.kill(os.getpid(), signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt, daemon=True)
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        brain.wait("never", timeout=10)
+        try:
+            killer.start()
+            brain.wait("never", timeout=10)
+        finally:
+            with lock:
+                done.set()
+    killer.join(5)
     assert time.monotonic() - start < 5
 
 
