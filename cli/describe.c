@@ -160,6 +160,10 @@ void cli_describe(const brain_info *info, const void *data, uint64_t size,
             snprintf(out, cap, "pickle (malformed)");
             return;
         }
+        if (pk.hint_len) { /* what the producer said it is: "DataFrame 1000000x7" */
+            snprintf(out, cap, "pickle %.*s", (int)pk.hint_len, pk.hint);
+            return;
+        }
         pickle_class((const uint8_t *)data + pk.stream_offset, pk.stream_len, cls,
                      sizeof cls);
         if (cls[0])

@@ -550,24 +550,44 @@ BRAIN_API int brain_put_array(brain *b, const char *ns, const char *name,
 
 /* A pickle-5 value (BRAIN_TYPE_PICKLE): a header listing the stream and
  * each out-of-band buffer (offset and length, every buffer 64-byte
- * aligned), then the stream, then the buffers. */
+ * aligned), then the stream, then the buffers.  The header may carry a
+ * hint: a short UTF-8 text saying what the pickle holds, written by the
+ * producer so tools can describe the value without unpickling it (the
+ * Python front end writes "DataFrame 1000000x7" or "Series 10 float64";
+ * `brain ls --long` and `brain show` print it).  Byte layout, little-endian:
+ * magic "BRPK" (or "BRPH" with a hint), nbufs (u32), header size, stream
+ * offset, stream length (u64 each), the buffers' offsets then lengths
+ * (u64 each); with a hint, its length (u32), 4 zero bytes and its text;
+ * zeros up to the header size, a multiple of 64. */
+#define BRAIN_PICKLE_HINT_MAX 256
 typedef struct brain_pickle {
     uint32_t nbufs;
     uint64_t stream_offset, stream_len;
     const uint64_t *buf_offsets; /* nbufs entries, into the value */
     const uint64_t *buf_lens;
+    const char *hint;  /* into the value, not NUL-terminated; "" when none */
+    uint32_t hint_len;
 } brain_pickle;
 
 /* Computes the layout for a stream of STREAM_LEN bytes and NBUFS buffers
  * of the given lengths: *total receives the value size; offsets receives
  * the stream offset (offsets[0]) then each buffer's offset.  Then
- * brain_pickle_write_header fills the header into the first bytes. */
+ * brain_pickle_write_header fills the header into the first bytes.  The
+ * _hint variants lay out and write a header with a hint of HINT_LEN bytes
+ * (at most BRAIN_PICKLE_HINT_MAX, UTF-8 without NUL; 0 = none). */
 BRAIN_API int brain_pickle_layout(uint64_t stream_len, uint32_t nbufs,
                                   const uint64_t *buf_lens,
                                   uint64_t *offsets, uint64_t *total);
 BRAIN_API int brain_pickle_write_header(void *value, size_t cap,
                                         uint64_t stream_len, uint32_t nbufs,
                                         const uint64_t *buf_lens);
+BRAIN_API int brain_pickle_layout_hint(uint64_t stream_len, uint32_t nbufs,
+                                       const uint64_t *buf_lens, size_t hint_len,
+                                       uint64_t *offsets, uint64_t *total);
+BRAIN_API int brain_pickle_write_header_hint(void *value, size_t cap,
+                                             uint64_t stream_len, uint32_t nbufs,
+                                             const uint64_t *buf_lens,
+                                             const char *hint, size_t hint_len);
 /* Validates a pickle value and describes it; the arrays point into VALUE. */
 BRAIN_API int brain_pickle_parse(const void *value, size_t size,
                                  brain_pickle *p);

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 
 #define ARRAY_MAGIC 0x59415242u  /* "BRAY" */
-#define PICKLE_MAGIC 0x4b505242u /* "BRPK" */
+#define PICKLE_MAGIC 0x4b505242u      /* "BRPK" */
+#define PICKLE_MAGIC_HINT 0x48505242u /* "BRPH": the same, with a hint */
 #define ARRAY_FIXED 48u
 #define PICKLE_FIXED 32u
 #define PICKLE_MAX_BUFS (1u << 20)
@@ -337,21 +338,30 @@ int brain_array_parse(const void *value, size_t size, brain_array *a)
 
 /* ---- pickle-5 with out-of-band buffers ----------------------------------- */
 
-static uint64_t pickle_header_size(uint32_t nbufs)
+/* The header: 32 fixed bytes (magic, nbufs, header size, stream offset,
+ * stream length), the buffers' offsets then lengths (8 bytes each); with
+ * a hint ("BRPH"), then the hint's length (4 bytes), 4 zero bytes and the
+ * hint's UTF-8 text; zero padding to a multiple of 64. */
+static uint64_t pickle_header_size(uint32_t nbufs, uint32_t hint_len)
 {
-    return align_up(PICKLE_FIXED + 16ull * nbufs, BRAIN_ALIGN);
+    uint64_t n = PICKLE_FIXED + 16ull * nbufs;
+    if (hint_len)
+        n += 8 + hint_len;
+    return align_up(n, BRAIN_ALIGN);
 }
 
-int brain_pickle_layout(uint64_t stream_len, uint32_t nbufs,
-                        const uint64_t *buf_lens, uint64_t *offsets,
-                        uint64_t *total)
+int brain_pickle_layout_hint(uint64_t stream_len, uint32_t nbufs, const uint64_t *buf_lens,
+                             size_t hint_len, uint64_t *offsets, uint64_t *total)
 {
     if ((nbufs && !buf_lens) || !offsets || !total)
         return bh_fail(BRAIN_EINVAL, "brain_pickle_layout: NULL argument");
     if (nbufs > PICKLE_MAX_BUFS)
         return bh_fail(BRAIN_ETYPE, "%u out-of-band buffers; the limit is %u", nbufs,
                        PICKLE_MAX_BUFS);
-    uint64_t off = pickle_header_size(nbufs);
+    if (hint_len > BRAIN_PICKLE_HINT_MAX)
+        return bh_fail(BRAIN_EINVAL, "pickle hint of %zu bytes; the limit is %u", hint_len,
+                       BRAIN_PICKLE_HINT_MAX);
+    uint64_t off = pickle_header_size(nbufs, (uint32_t)hint_len);
     offsets[0] = off;
     if (stream_len > BRAIN_MAX_CAPACITY)
         return bh_fail(BRAIN_ETYPE, "pickle stream too large");
@@ -366,12 +376,23 @@ int brain_pickle_layout(uint64_t stream_len, uint32_t nbufs,
     return 0;
 }
 
-int brain_pickle_write_header(void *value, size_t cap, uint64_t stream_len,
-                              uint32_t nbufs, const uint64_t *buf_lens)
+int brain_pickle_layout(uint64_t stream_len, uint32_t nbufs, const uint64_t *buf_lens,
+                        uint64_t *offsets, uint64_t *total)
 {
-    if (!value || (nbufs && !buf_lens))
+    return brain_pickle_layout_hint(stream_len, nbufs, buf_lens, 0, offsets, total);
+}
+
+int brain_pickle_write_header_hint(void *value, size_t cap, uint64_t stream_len, uint32_t nbufs,
+                                   const uint64_t *buf_lens, const char *hint, size_t hint_len)
+{
+    if (!value || (nbufs && !buf_lens) || (hint_len && !hint))
         return bh_fail(BRAIN_EINVAL, "brain_pickle_write_header: NULL argument");
-    uint64_t hs = pickle_header_size(nbufs);
+    if (hint_len > BRAIN_PICKLE_HINT_MAX)
+        return bh_fail(BRAIN_EINVAL, "pickle hint of %zu bytes; the limit is %u", hint_len,
+                       BRAIN_PICKLE_HINT_MAX);
+    if (hint_len && (!bh_utf8_valid(hint, hint_len) || memchr(hint, 0, hint_len)))
+        return bh_fail(BRAIN_EINVAL, "pickle hint is not UTF-8 text without NUL bytes");
+    uint64_t hs = pickle_header_size(nbufs, (uint32_t)hint_len);
     if (nbufs > PICKLE_MAX_BUFS || cap < hs)
         return bh_fail(BRAIN_ERANGE, "pickle header needs %llu bytes, buffer has %zu",
                        (unsigned long long)hs, cap);
@@ -379,13 +400,13 @@ int brain_pickle_write_header(void *value, size_t cap, uint64_t stream_len,
     if (!offs)
         return bh_fail(BRAIN_ENOMEM, "out of memory");
     uint64_t total;
-    int rc = brain_pickle_layout(stream_len, nbufs, buf_lens, offs, &total);
+    int rc = brain_pickle_layout_hint(stream_len, nbufs, buf_lens, hint_len, offs, &total);
     if (rc == 0 && total > cap)
         rc = bh_fail(BRAIN_ERANGE, "pickle value needs %llu bytes, buffer has %zu",
                      (unsigned long long)total, cap);
     if (rc == 0) {
         uint8_t *p = value;
-        uint32_t magic = PICKLE_MAGIC;
+        uint32_t magic = hint_len ? PICKLE_MAGIC_HINT : PICKLE_MAGIC;
         memset(p, 0, hs);
         memcpy(p, &magic, 4);
         memcpy(p + 4, &nbufs, 4);
@@ -396,9 +417,20 @@ int brain_pickle_write_header(void *value, size_t cap, uint64_t stream_len,
             memcpy(p + 32, offs + 1, 8ull * nbufs);
             memcpy(p + 32 + 8ull * nbufs, buf_lens, 8ull * nbufs);
         }
+        if (hint_len) {
+            uint32_t hl = (uint32_t)hint_len;
+            memcpy(p + 32 + 16ull * nbufs, &hl, 4);
+            memcpy(p + 40 + 16ull * nbufs, hint, hint_len);
+        }
     }
     free(offs);
     return rc;
+}
+
+int brain_pickle_write_header(void *value, size_t cap, uint64_t stream_len, uint32_t nbufs,
+                              const uint64_t *buf_lens)
+{
+    return brain_pickle_write_header_hint(value, cap, stream_len, nbufs, buf_lens, NULL, 0);
 }
 
 int brain_pickle_parse(const void *value, size_t size, brain_pickle *pk)
@@ -406,7 +438,7 @@ int brain_pickle_parse(const void *value, size_t size, brain_pickle *pk)
     if (!value || !pk)
         return bh_fail(BRAIN_EINVAL, "brain_pickle_parse: NULL argument");
     const uint8_t *p = value;
-    uint32_t magic, nbufs;
+    uint32_t magic, nbufs, hint_len = 0;
     uint64_t hs, soff, slen;
     if (size < PICKLE_FIXED)
         return bh_fail(BRAIN_ETYPE, "pickle value of %zu bytes is shorter than its header", size);
@@ -415,10 +447,21 @@ int brain_pickle_parse(const void *value, size_t size, brain_pickle *pk)
     memcpy(&hs, p + 8, 8);
     memcpy(&soff, p + 16, 8);
     memcpy(&slen, p + 24, 8);
-    if (magic != PICKLE_MAGIC)
+    if (magic != PICKLE_MAGIC && magic != PICKLE_MAGIC_HINT)
         return bh_fail(BRAIN_ETYPE, "value is not a pickle layout (bad magic)");
-    if (nbufs > PICKLE_MAX_BUFS || hs != pickle_header_size(nbufs) || hs > size ||
-        soff < hs || soff > size || slen > size - soff)
+    if (nbufs > PICKLE_MAX_BUFS)
+        return bh_fail(BRAIN_ETYPE, "pickle header is malformed");
+    if (magic == PICKLE_MAGIC_HINT) {
+        uint64_t at = PICKLE_FIXED + 16ull * nbufs;
+        if (at + 8 > size)
+            return bh_fail(BRAIN_ETYPE, "pickle header is malformed");
+        memcpy(&hint_len, p + at, 4);
+        if (hint_len == 0 || hint_len > BRAIN_PICKLE_HINT_MAX || at + 8 + hint_len > size ||
+            !bh_utf8_valid(p + at + 8, hint_len) || memchr(p + at + 8, 0, hint_len))
+            return bh_fail(BRAIN_ETYPE, "pickle header's hint is malformed");
+    }
+    if (hs != pickle_header_size(nbufs, hint_len) || hs > size || soff < hs || soff > size ||
+        slen > size - soff)
         return bh_fail(BRAIN_ETYPE, "pickle header is malformed");
     if ((uintptr_t)value % 8)
         return bh_fail(BRAIN_ETYPE, "pickle value is not 8-byte aligned");
@@ -434,6 +477,8 @@ int brain_pickle_parse(const void *value, size_t size, brain_pickle *pk)
     pk->stream_len = slen;
     pk->buf_offsets = offs;
     pk->buf_lens = lens;
+    pk->hint_len = hint_len;
+    pk->hint = hint_len ? (const char *)p + PICKLE_FIXED + 16ull * nbufs + 8 : "";
     return 0;
 }
 

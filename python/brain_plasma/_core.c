@@ -411,10 +411,10 @@ static void release_buffers(Py_buffer *bufs, Py_ssize_t n)
 /* Lays out a pickle value (stream + buffers) into DST of TOTAL bytes. */
 static int pickle_fill(void *dst, uint64_t total, const Py_buffer *stream,
                        const Py_buffer *bufs, uint32_t n, const uint64_t *lens,
-                       const uint64_t *offs)
+                       const uint64_t *offs, const char *hint, size_t hint_len)
 {
-    int rc = brain_pickle_write_header(dst, (size_t)total, (uint64_t)stream->len,
-                                       n, lens);
+    int rc = brain_pickle_write_header_hint(dst, (size_t)total, (uint64_t)stream->len,
+                                            n, lens, hint, hint_len);
     if (rc)
         return rc;
     char *p = dst;
@@ -426,7 +426,7 @@ static int pickle_fill(void *dst, uint64_t total, const Py_buffer *stream,
 
 /* Computes a pickle layout.  Returns 0 or a status; lens and offs are malloc'ed. */
 static int pickle_plan(const Py_buffer *stream, const Py_buffer *bufs,
-                       Py_ssize_t n, uint64_t **lens, uint64_t **offs,
+                       Py_ssize_t n, size_t hint_len, uint64_t **lens, uint64_t **offs,
                        uint64_t *total)
 {
     if ((unsigned long long)n > UINT32_MAX)
@@ -441,8 +441,8 @@ static int pickle_plan(const Py_buffer *stream, const Py_buffer *bufs,
     }
     for (Py_ssize_t i = 0; i < n; i++)
         (*lens)[i] = (uint64_t)bufs[i].len;
-    return brain_pickle_layout((uint64_t)stream->len, (uint32_t)n, *lens, *offs,
-                               total);
+    return brain_pickle_layout_hint((uint64_t)stream->len, (uint32_t)n, *lens, hint_len,
+                                    *offs, total);
 }
 
 /* put_pickle(ns, name, stream, buffers, desc=None, ttl_ms=0, if_version=None)
@@ -451,28 +451,29 @@ static int pickle_plan(const Py_buffer *stream, const Py_buffer *bufs,
 static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"ns", "name", "stream", "buffers", "desc",
-                             "ttl_ms", "if_version", NULL};
-    PyObject *nso, *nameo, *bufseq, *desc = Py_None, *ifv = Py_None;
+                             "ttl_ms", "if_version", "hint", NULL};
+    PyObject *nso, *nameo, *bufseq, *desc = Py_None, *ifv = Py_None, *hinto = Py_None;
     Py_buffer stream;
     long long ttl = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOy*O|OLO:put_pickle", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOy*O|OLOO:put_pickle", kwlist,
                                      &nso, &nameo, &stream, &bufseq, &desc,
-                                     &ttl, &ifv))
+                                     &ttl, &ifv, &hinto))
         return NULL;
     PyObject *ret = NULL;
     Py_buffer *bufs = NULL;
     Py_ssize_t n = -1;
     uint64_t *lens = NULL, *offs = NULL, total = 0, version = 0;
-    const char *ns, *name;
+    const char *ns, *name, *hint;
     brain_put_opts o;
     brain *b = store_handle(s);
     if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
-        !fill_opts(&o, BRAIN_TYPE_PICKLE, desc, ttl, ifv))
+        !fill_opts(&o, BRAIN_TYPE_PICKLE, desc, ttl, ifv) || !opt_utf8(hinto, &hint))
         goto done;
+    size_t hint_len = hint ? strlen(hint) : 0;
     n = get_buffers(bufseq, &bufs);
     if (n < 0)
         goto done;
-    int rc = pickle_plan(&stream, bufs, n, &lens, &offs, &total);
+    int rc = pickle_plan(&stream, bufs, n, hint_len, &lens, &offs, &total);
     if (rc) {
         fail(s, rc);
         goto done;
@@ -483,7 +484,7 @@ static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
     void *dst = NULL;
     rc = brain_reserve(b, ns, name, (size_t)total, &o, &res, &dst);
     if (rc == 0) {
-        rc = pickle_fill(dst, total, &stream, bufs, (uint32_t)n, lens, offs);
+        rc = pickle_fill(dst, total, &stream, bufs, (uint32_t)n, lens, offs, hint, hint_len);
         if (rc)
             brain_abort(b, res);
         else
@@ -1315,9 +1316,11 @@ static PyMethodDef Store_methods[] = {
      "Stores a copy of the bytes-like DATA; returns the new version."},
     {"put_pickle", (PyCFunction)(void (*)(void))Store_put_pickle,
      METH_VARARGS | METH_KEYWORDS,
-     "put_pickle(ns, name, stream, buffers, desc=None, ttl_ms=0, if_version=None)\n--\n\n"
+     "put_pickle(ns, name, stream, buffers, desc=None, ttl_ms=0, if_version=None, hint=None)\n--\n\n"
      "Writes a pickle-5 stream and its out-of-band buffers (each 64-byte "
-     "aligned) straight into the store; returns the new version."},
+     "aligned) straight into the store; returns the new version.  HINT: a "
+     "short text kept in the value's header saying what it holds "
+     "(`brain ls --long` prints it)."},
     {"put_array", (PyCFunction)(void (*)(void))Store_put_array,
      METH_VARARGS | METH_KEYWORDS,
      "put_array(ns, name, dtype, shape, data, desc=None, ttl_ms=0, if_version=None)\n--\n\n"
@@ -1689,20 +1692,25 @@ static PyObject *mod_pickle_parse(PyObject *m, PyObject *arg)
                          (unsigned long long)p.stream_len, bufs);
 }
 
-/* pickle_pack(stream, buffers) -> bytes: the layout put_pickle writes. */
+/* pickle_pack(stream, buffers, hint=None) -> bytes: the layout put_pickle writes. */
 static PyObject *mod_pickle_pack(PyObject *m, PyObject *args)
 {
     Py_buffer stream;
-    PyObject *bufseq;
-    if (!PyArg_ParseTuple(args, "y*O:pickle_pack", &stream, &bufseq))
+    PyObject *bufseq, *hinto = Py_None;
+    const char *hint = NULL;
+    if (!PyArg_ParseTuple(args, "y*O|O:pickle_pack", &stream, &bufseq, &hinto))
         return NULL;
     PyObject *out = NULL;
     Py_buffer *bufs = NULL;
     uint64_t *lens = NULL, *offs = NULL, total = 0;
-    Py_ssize_t n = get_buffers(bufseq, &bufs);
+    Py_ssize_t n = -1;
+    if (!opt_utf8(hinto, &hint))
+        goto done;
+    size_t hint_len = hint ? strlen(hint) : 0;
+    n = get_buffers(bufseq, &bufs);
     if (n < 0)
         goto done;
-    int rc = pickle_plan(&stream, bufs, n, &lens, &offs, &total);
+    int rc = pickle_plan(&stream, bufs, n, hint_len, &lens, &offs, &total);
     if (rc) {
         mod_raise(m, rc);
         goto done;
@@ -1712,7 +1720,7 @@ static PyObject *mod_pickle_pack(PyObject *m, PyObject *args)
         goto done;
     memset(PyBytes_AS_STRING(out), 0, (size_t)total);
     rc = pickle_fill(PyBytes_AS_STRING(out), total, &stream, bufs, (uint32_t)n,
-                     lens, offs);
+                     lens, offs, hint, hint_len);
     if (rc) {
         Py_CLEAR(out);
         mod_raise(m, rc);
@@ -1826,7 +1834,7 @@ static PyMethodDef mod_methods[] = {
      "pickle_parse(buffer)\n--\n\n((offset, length) of the stream, [(offset, length) "
      "of each buffer]) of a pickle value."},
     {"pickle_pack", mod_pickle_pack, METH_VARARGS,
-     "pickle_pack(stream, buffers)\n--\n\nThe pickle value layout as bytes."},
+     "pickle_pack(stream, buffers, hint=None)\n--\n\nThe pickle value layout as bytes."},
     {"array_pack", mod_array_pack, METH_VARARGS,
      "array_pack(dtype, shape, data)\n--\n\nThe array value layout as bytes."},
     {"strings_pack", strcol_pack, METH_VARARGS,

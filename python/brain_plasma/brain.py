@@ -379,7 +379,8 @@ class Brain:
                 kind, payload = "pickle", serialize._pickle(thing, name)
         if kind == "pickle":
             stream, buffers = payload
-            return c.put_pickle(self.namespace, name, stream, buffers, **kw)
+            return c.put_pickle(self.namespace, name, stream, buffers,
+                                hint=serialize.hint_of(thing), **kw)
         return c.put(self.namespace, name, payload, type=serialize.TYPE_OF[kind], **kw)
 
     def __setitem__(self, name, thing):
@@ -403,9 +404,9 @@ class Brain:
                     if self._safe:
                         raise
                     kind, payload = "pickle", serialize._pickle(thing, name)
-                    packed = serialize.pack(kind, payload)
+                    packed = serialize.pack(kind, payload, serialize.hint_of(thing))
             else:
-                packed = serialize.pack(kind, payload)
+                packed = serialize.pack(kind, payload, serialize.hint_of(thing))
             rows.append((self.namespace, name, packed, serialize.TYPE_OF[kind],
                          None, ttl_ms, None))
         versions = c.put_many(rows)

@@ -42,6 +42,7 @@ with any pickle cache.
 import io
 import json
 import pickle
+import sys
 
 from . import _core
 from .exceptions import BrainSerializationError
@@ -249,7 +250,34 @@ TYPE_OF = {
 }
 
 
-def pack(kind, payload):
+def hint_of(value):
+    """A short text saying what a pickled VALUE holds ("DataFrame 1000000x7",
+    "Series 10 float64", "ndarray object (3,)"), kept in the value's header
+    so that tools (`brain ls --long`, `brain show`) describe it without
+    unpickling anything; None for other values.  Costs no copy: shapes and
+    dtypes only."""
+    t = type(value)
+    module = t.__module__
+    try:
+        if module.startswith("pandas"):
+            pd = sys.modules.get("pandas")
+            if pd is not None and isinstance(value, pd.DataFrame):
+                return "DataFrame %dx%d" % value.shape
+            if pd is not None and isinstance(value, pd.Series):
+                return _short("Series %d %s" % (len(value), value.dtype))
+        elif module == "numpy" and t.__name__ == "ndarray":
+            return _short("ndarray %s %s" % (value.dtype, value.shape))
+    except Exception:  # an odd subclass: no hint rather than no value
+        return None
+    return None
+
+
+def _short(text):
+    # the header keeps at most 256 bytes of UTF-8
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
+def pack(kind, payload, hint=None):
     """The stored bytes of an encoded value (for put_many)."""
     if kind in ("bytes", "str", "json"):
         return payload
@@ -257,7 +285,7 @@ def pack(kind, payload):
         typestr, shape, data = payload
         return _core.array_pack(typestr, shape, data)
     stream, buffers = payload
-    return _core.pickle_pack(stream, buffers)
+    return _core.pickle_pack(stream, buffers, hint)
 
 
 def decode(type_tag, buf, safe=False):

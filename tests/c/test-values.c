@@ -272,6 +272,89 @@ TEST(pickle_layout_roundtrip)
     t_destroy(b, 0);
 }
 
+/* A pickle header with a hint: what the producer says it holds. */
+TEST(pickle_hint_roundtrip_and_damage)
+{
+    uint64_t lens[2] = {100, 7};
+    uint64_t offsets[3], plain[3], total = 0, ptotal = 0;
+    const char *hint = "DataFrame 1000000x7";
+    size_t hl = strlen(hint);
+    ASSERT_OK(brain_pickle_layout_hint(40, 2, lens, hl, offsets, &total));
+    ASSERT_OK(brain_pickle_layout(40, 2, lens, plain, &ptotal));
+    ASSERT_GE_U64(offsets[0], plain[0]);
+    unsigned char *v = t_xmalloc((size_t)total);
+    memset(v, 0xee, (size_t)total);
+    ASSERT_OK(brain_pickle_write_header_hint(v, (size_t)total, 40, 2, lens, hint, hl));
+    memset(v + offsets[0], 'p', 40);
+    brain_pickle p;
+    ASSERT_OK(brain_pickle_parse(v, (size_t)total, &p));
+    ASSERT_EQ_U64(p.hint_len, hl);
+    ASSERT_MEM_EQ(p.hint, hint, hl);
+    ASSERT_EQ_INT(p.nbufs, 2);
+    ASSERT_EQ_U64(p.stream_offset, offsets[0]);
+    ASSERT_EQ_U64(p.buf_offsets[1], offsets[2]);
+    /* through the store and back */
+    brain *b = t_create(0, 0);
+    brain_put_opts o = {.type = BRAIN_TYPE_PICKLE};
+    ASSERT_OK(brain_put(b, NULL, "pk", v, (size_t)total, &o, NULL));
+    brain_view view = {0};
+    ASSERT_OK(brain_get(b, NULL, "pk", &view));
+    brain_pickle q;
+    ASSERT_OK(brain_pickle_parse(view.data, view.size, &q));
+    ASSERT_EQ_U64(q.hint_len, hl);
+    ASSERT_MEM_EQ(q.hint, hint, hl);
+    brain_view_release(b, &view);
+    /* a header without one says "" */
+    unsigned char *w = t_xmalloc((size_t)ptotal);
+    ASSERT_OK(brain_pickle_write_header_hint(w, (size_t)ptotal, 40, 2, lens, NULL, 0));
+    ASSERT_OK(brain_pickle_parse(w, (size_t)ptotal, &q));
+    ASSERT_EQ_U64(q.hint_len, 0);
+    ASSERT_STR_EQ(q.hint, "");
+    free(w);
+
+    /* bad hints are refused when written */
+    char longhint[BRAIN_PICKLE_HINT_MAX + 2];
+    memset(longhint, 'h', sizeof longhint);
+    ASSERT_ERR(brain_pickle_layout_hint(40, 2, lens, BRAIN_PICKLE_HINT_MAX + 1, offsets, &total),
+               BRAIN_EINVAL);
+    ASSERT_STR_CONTAINS(brain_errdetail(), "the limit is 256");
+    ASSERT_ERR(brain_pickle_write_header_hint(v, (size_t)total, 40, 2, lens, longhint,
+                                              BRAIN_PICKLE_HINT_MAX + 1),
+               BRAIN_EINVAL);
+    ASSERT_ERR(brain_pickle_write_header_hint(v, (size_t)total, 40, 2, lens, "a\xff", 2),
+               BRAIN_EINVAL);
+    ASSERT_STR_CONTAINS(brain_errdetail(), "not UTF-8");
+    ASSERT_ERR(brain_pickle_write_header_hint(v, (size_t)total, 40, 2, lens, "a\0b", 3),
+               BRAIN_EINVAL);
+    ASSERT_ERR(brain_pickle_write_header_hint(v, (size_t)total, 40, 2, lens, NULL, 3),
+               BRAIN_EINVAL);
+    ASSERT_OK(brain_pickle_parse(v, (size_t)total, &p)); /* v unchanged */
+
+    /* damaged hints are refused when read, and by put */
+    uint64_t at = 32 + 16 * 2;
+    uint32_t saved;
+    memcpy(&saved, v + at, 4);
+    uint32_t bad[] = {0, BRAIN_PICKLE_HINT_MAX + 1, 0xffffffffu, (uint32_t)hl + 64};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(v + at, &bad[i], 4);
+        ASSERT_ERR(brain_pickle_parse(v, (size_t)total, &p), BRAIN_ETYPE);
+        ASSERT_ERR(brain_put(b, NULL, "bad", v, (size_t)total, &o, NULL), BRAIN_ETYPE);
+    }
+    memcpy(v + at, &saved, 4);
+    v[at + 8] = 0xff; /* not UTF-8 */
+    ASSERT_ERR(brain_pickle_parse(v, (size_t)total, &p), BRAIN_ETYPE);
+    ASSERT_STR_CONTAINS(brain_errdetail(), "hint is malformed");
+    v[at + 8] = 0; /* a NUL */
+    ASSERT_ERR(brain_pickle_parse(v, (size_t)total, &p), BRAIN_ETYPE);
+    v[at + 8] = 'D';
+    ASSERT_OK(brain_pickle_parse(v, (size_t)total, &p));
+    ASSERT_ERR(brain_pickle_parse(v, (size_t)at + 4, &p), BRAIN_ETYPE); /* cut short */
+    ASSERT_EQ_INT(t_stats(b).names, 1);
+    free(v);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
 TEST(parse_size_accepts)
 {
     struct {

@@ -58,16 +58,22 @@ def test_ls_long_describes_python_values(brain, store):
         b.learn(np.zeros((3, 4), dtype='int32'), 'arr', description='zeros')
         b['d'] = {{'k': 1}}
         b['n'] = 7
+        b['ser'] = pd.Series(np.arange(12.0))
+        b.learn_many({{'f2': pd.DataFrame({{'x': [1, 2, 3]}})}})
     """)
     r = brain.ok("ls", store, "--long")
     rows = {line.split()[0]: line for line in r.out.splitlines()[1:]}
     assert "DESCRIPTION" in r.out.splitlines()[0]
-    assert "pickle DataFrame" in rows["frame"]
+    # the shape the Python side recorded in the pickle's header
+    assert "pickle DataFrame 100x2" in rows["frame"]
+    assert "pickle DataFrame 3x1" in rows["f2"]
+    assert "pickle Series 12 float64" in rows["ser"]
+    assert "type:        pickle DataFrame 100x2" in brain.ok("show", store, "frame").out
     assert "ndarray <i4 (3, 4)" in rows["arr"] and rows["arr"].rstrip().endswith("zeros")
     assert "pickle dict" in rows["d"]
     assert "pickle int" in rows["n"]
     items = {i["name"]: i for i in json.loads(brain.ok("ls", store, "-l", "--json").out)}
-    assert items["frame"]["kind"] == "pickle DataFrame"
+    assert items["frame"]["kind"] == "pickle DataFrame 100x2"
     assert items["arr"]["kind"] == "ndarray <i4 (3, 4)"
     # without --long there is no kind
     assert "kind" not in json.loads(brain.ok("ls", store, "--json").out)[0]
@@ -247,6 +253,9 @@ def test_save_destroy_load_round_trip(brain, stores, tmp_path, tmpfile):
         print('same')
     """)
     assert out == "same\n"
+    # the frame's shape travels in its value's header
+    assert {i["name"]: i for i in ls_json(brain, s, "--long")}["frame"]["kind"] == \
+        "pickle DataFrame 50000x4"
     brain.ok("check", s)
 
 

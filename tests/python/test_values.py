@@ -353,3 +353,32 @@ def test_pickled_arrays_in_any_order(brain):
     for k in value:
         np.testing.assert_array_equal(got[k], value[k])
     assert got["f"].flags.f_contiguous
+
+
+def test_pickled_frames_carry_a_hint_of_their_shape(brain):
+    """learn writes what a pickled value is into its header ('DataFrame RxC'),
+    which the CLI shows without unpickling; the value itself is unchanged."""
+    import numpy as np
+    import pandas as pd
+
+    from brain_plasma import BrainError, _core, serialize
+
+    df = pd.DataFrame({"a": np.arange(5), "b": list("abcde")})
+    assert serialize.hint_of(df) == "DataFrame 5x2"
+    assert serialize.hint_of(df["a"]) == "Series 5 int64"
+    assert serialize.hint_of(np.array([1, None], dtype=object)) == "ndarray object (2,)"
+    assert serialize.hint_of(7) is None and serialize.hint_of({"a": 1}) is None
+    long = np.zeros(2, dtype=[("field%d" % i, "i4") for i in range(20)])
+    assert len(serialize.hint_of(long)) == 64  # kept short
+    brain["df"] = df
+    pd.testing.assert_frame_equal(brain["df"], df)
+    stream, buffers = serialize._pickle(df, "df")
+    packed = _core.pickle_pack(stream, buffers, "DataFrame 5x2")
+    assert packed[:4] == b"BRPH" and b"DataFrame 5x2" in packed[:256]
+    assert _core.pickle_pack(stream, buffers)[:4] == b"BRPK"
+    with pytest.raises(TypeError, match="expected str or None"):
+        _core.pickle_pack(stream, buffers, b"bytes")
+    with pytest.raises(ValueError):
+        _core.pickle_pack(stream, buffers, "a\0b")
+    with pytest.raises(BrainError, match="the limit is 256"):
+        _core.pickle_pack(stream, buffers, "h" * 257)
