@@ -581,24 +581,24 @@ static void s_enough(struct s_shared *sh)
 /* ---- the tests ------------------------------------------------------------------ */
 TEST_TIMEOUT(stress_model_threads, 60)
 {
-    /* One process: writers, readers and a forgetter in threads, on two
-     * handles.  (The test TSan checks with no suppressions.) */
+    /* One process, one handle: writers, readers and a forgetter in
+     * threads.  make test-tsan runs this one with no suppressions: TSan sees
+     * every access and every synchronisation.  (A second handle maps the
+     * store at other addresses, which TSan cannot relate: tests/tsan.supp.) */
     static const struct s_cfg cfg = {64 << 20, 16, 20, 20};
     struct s_shared *sh = s_map();
     brain *b = t_create(0, cfg.capacity);
-    brain *b2 = t_open(0);
     s_fill(b, sh, &cfg);
     int64_t until = t_now_ms() + T_SCALE(4000, 2);
     struct s_role roles[] = {
         {b, sh, &cfg, ROLE_WRITER, 0, until},
-        {b2, sh, &cfg, ROLE_WRITER, 1, until},
+        {b, sh, &cfg, ROLE_WRITER, 1, until},
         {b, sh, &cfg, ROLE_READER, 0, until},
-        {b2, sh, &cfg, ROLE_READER, 1, until},
+        {b, sh, &cfg, ROLE_READER, 1, until},
         {b, sh, &cfg, ROLE_READER, 2, until},
-        {b2, sh, &cfg, ROLE_FORGETTER, 0, until},
+        {b, sh, &cfg, ROLE_FORGETTER, 0, until},
     };
     s_run_threads(roles, (int)(sizeof roles / sizeof roles[0]));
-    ASSERT_OK(brain_close(b2));
     s_final(b, sh);
     s_enough(sh);
     t_destroy(b, 0);
