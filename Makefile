@@ -91,6 +91,7 @@ python: $(VENV)/.python-done
 test: deps venv
 	$(MAKE) test-c
 	$(MAKE) test-san
+	$(MAKE) test-tsan
 	$(MAKE) test-fuzz
 	$(MAKE) test-cli
 	$(MAKE) test-python
@@ -191,3 +192,33 @@ clean:
 .PHONY: test-python-san
 test-python-san: venv
 	sh scripts/test-python-san.sh $(PYTEST_ARGS)
+
+# --- sanitizers: tsan, valgrind ----------------------------------------------
+# docs/RELIABILITY-sanitizers.md.  test-tsan: the library and the C tests
+# built with ThreadSanitizer in build/tsan, running the tests whose threads
+# share one handle in one process: there TSan sees every access and every
+# synchronisation, so it runs with no suppressions.  Tests with several
+# processes or handles are left out: each maps the store at addresses of its
+# own, and TSan cannot follow synchronisation through another mapping.
+TSAN_TESTS ?= stress_model_threads concurrent_threads_one_handle \
+              more_threads_than_lanes wait_many_threads_woken_by_one_put \
+              put_many_atomic_for_get_many_threads errdetail_empty_without_failure
+# test-valgrind: every C test under valgrind memcheck (forked helpers are
+# followed), timeouts multiplied by VALGRIND_TSCALE.  Not in `make test`.
+# Leaks are left to LeakSanitizer (make test-san): memcheck's leak scan
+# walks every mapping, and each open store reserves 1 TiB of address space
+# (34 GB under valgrind), which takes minutes per exiting process.
+VALGRIND_TSCALE ?= 15
+VALGRIND_ARGS ?=
+.PHONY: test-tsan test-valgrind
+
+test-tsan:
+	@sh scripts/setup.sh tsan
+	$(MAKE) BUILD=build/tsan OPT=-O1 CFLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
+	    LDFLAGS=-fsanitize=thread build/tsan/run-tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/run-tests $(TSAN_TESTS)
+
+test-valgrind: lib $(BUILD)/run-tests
+	@sh scripts/setup.sh valgrind
+	valgrind -q --error-exitcode=99 --leak-check=no \
+	    $(BUILD)/run-tests -t $(VALGRIND_TSCALE) $(VALGRIND_ARGS)

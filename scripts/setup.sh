@@ -3,6 +3,8 @@
 #   setup.sh          Debian packages for building and testing
 #   setup.sh bench    also liblmdb-dev and redis-server (benchmark peers)
 #   setup.sh venv     the Python virtual environment .venv with the test tools
+#   setup.sh tsan     the ThreadSanitizer runtime (make test-tsan)
+#   setup.sh valgrind valgrind (make test-valgrind)
 # Runs as root on a fresh Debian 12 machine (as CI does) or as a user who
 # already has the packages; it never asks questions.
 set -eu
@@ -38,6 +40,18 @@ venv)
     apt_install
     [ -x .venv/bin/python ] || $PY -m venv .venv
     .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+    ;;
+tsan)
+    # --- sanitizers: ThreadSanitizer's runtime comes with gcc on Debian
+    if ! echo 'int main(void){return 0;}' | cc -x c -fsanitize=thread -o /tmp/brain-tsan-probe - >/dev/null 2>&1; then
+        need="$need libtsan2"
+    fi
+    rm -f /tmp/brain-tsan-probe
+    apt_install
+    ;;
+valgrind)
+    have_cmd valgrind || need="$need valgrind"
+    apt_install
     ;;
 bench)
     have_cmd cc || need="$need gcc"

@@ -551,6 +551,15 @@ static int open_existing(brain *b)
         return rc;
     b->h = (struct bh_header *)b->rw;
     rc = validate_header(b->path, b->h, (uint64_t)st.st_size);
+    /* A writer may have grown the store since the fstat above.  Growth
+     * extends the file before it publishes the new file_size, so an fstat
+     * taken after reading file_size sees at least that size: only a file
+     * still shorter then is truncated. */
+    for (int tries = 0; rc == BRAIN_ETRUNCATED && tries < 8; tries++) {
+        if (fstat(fd, &st) != 0)
+            return errno_to_status(errno, b->path, "open");
+        rc = validate_header(b->path, b->h, (uint64_t)st.st_size);
+    }
     if (rc == 0 && atomic_load(&b->h->file_size) > b->reserve)
         rc = bh_fail(BRAIN_ENOMEM, "store '%s' is larger than this process can map", b->path);
     return rc;

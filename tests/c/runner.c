@@ -181,7 +181,7 @@ static t_result t_run_one(t_test *t, int idx, double tscale, int verbose)
     }
     memset(t_sh, 0, sizeof *t_sh);
     int timeout_s = t->timeout_s > 0 ? t->timeout_s : T_DEFAULT_TIMEOUT_S;
-    if (T_SANITIZED)
+    if (t_slow())
         timeout_s *= 2;
     double limit_s = timeout_s * tscale;
 
@@ -275,7 +275,7 @@ static t_result t_run_one(t_test *t, int idx, double tscale, int verbose)
         else
             snprintf(reason, sizeof reason, "exit code %d%s",
                      WEXITSTATUS(status),
-                     T_SANITIZED ? " (sanitizer report?)" : "");
+                     t_slow() ? " (sanitizer or valgrind report?)" : "");
         res = T_FAIL;
     } else if (t_sh->skipped) {
         res = T_SKIP;
@@ -381,7 +381,7 @@ int main(int argc, char **argv)
     printf("# %d tests in %.1f s%s\n", idx,
            (double)(t1.tv_sec - t0.tv_sec) +
                (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-           T_SANITIZED ? " (sanitizer build, reduced iterations)" : "");
+           t_slow() ? " (sanitizer build or valgrind, reduced iterations)" : "");
     if (skipped)
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else

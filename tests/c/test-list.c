@@ -113,7 +113,7 @@ TEST(list_many_names_fast)
     int64_t el = t_now_ms() - t0;
     ASSERT_EQ_U64(l->count, (uint64_t)n);
     t_log("listed %d names in %lld ms", n, (long long)el);
-    ASSERT_LT(el, T_SANITIZED ? 5000 : 1000);
+    ASSERT_LT(el, t_slow() ? 20000 : 1000);
     /* every name exactly once */
     char *seen = calloc((size_t)n, 1);
     for (size_t i = 0; i < l->count; i++) {
@@ -136,7 +136,7 @@ TEST(list_many_names_fast)
         ASSERT_OK(brain_read(b, "big", name, &v, sizeof v, &sz, NULL));
         ASSERT_EQ_INT(v, i);
     }
-    ASSERT_LT(t_now_ms() - t0, T_SANITIZED ? 10000 : 2000);
+    ASSERT_LT(t_now_ms() - t0, t_slow() ? 40000 : 2000);
     t_check_store(b);
     t_destroy(b, 0);
 }

@@ -215,11 +215,18 @@ TEST(open_defaults_and_limits)
     t_destroy(b, 1);
 
     cfg = (brain_config){.capacity = BRAIN_MAX_CAPACITY};
-    b = t_create_cfg(2, &cfg);
-    ASSERT_EQ_U64(t_stats(b).capacity, BRAIN_MAX_CAPACITY);
-    ASSERT_LT_U64(t_file_size(t_store(2)), 64 << 20);
-    ASSERT_OK(brain_put(b, NULL, "huge-store", "v", 1, NULL, NULL));
-    t_destroy(b, 2);
+    int rc = brain_open(t_store(2), BRAIN_CREATE | BRAIN_EXCL, &cfg, &b);
+    if (rc == BRAIN_ENOMEM && t_slow()) {
+        /* TSan and valgrind cannot give a process 1 TiB of address space */
+        t_log("1 TiB store left out: %s", t_detail_copy());
+        ASSERT_STR_CONTAINS(t_detail_copy(), "no address space");
+    } else {
+        ASSERT_OK(rc);
+        ASSERT_EQ_U64(t_stats(b).capacity, BRAIN_MAX_CAPACITY);
+        ASSERT_LT_U64(t_file_size(t_store(2)), 64 << 20);
+        ASSERT_OK(brain_put(b, NULL, "huge-store", "v", 1, NULL, NULL));
+        t_destroy(b, 2);
+    }
 
     cfg = (brain_config){.max_procs = 2, .max_namespaces = 1};
     b = t_create_cfg(3, &cfg);

@@ -39,8 +39,13 @@
 #define T_SANITIZED 0
 #endif
 
-/* n normally, n/div (at least 1) under sanitizers. */
-#define T_SCALE(n, div) (T_SANITIZED ? (((n) / (div)) > 0 ? (n) / (div) : 1) : (n))
+/* 1 in a sanitizer build, under valgrind (RUNNING_ON_VALGRIND) or with the
+ * environment variable BRAIN_TEST_SLOW=1: tests scale their work down, time
+ * limits inside tests are relaxed and the runner doubles its timeouts. */
+int t_slow(void);
+
+/* n normally, n/div (at least 1) when slow (t_slow). */
+#define T_SCALE(n, div) (t_slow() ? (((n) / (div)) > 0 ? (n) / (div) : 1) : (n))
 
 /* ---- registration -------------------------------------------------------- */
 typedef struct t_test {

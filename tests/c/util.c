@@ -403,3 +403,25 @@ off_t t_file_size(const char *path)
         FAIL("stat %s: %s", path, strerror(errno));
     return st.st_size;
 }
+
+/* ---- slow builds and valgrind ---------------------------------------------- */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define T_HAVE_VALGRIND_H 1
+#endif
+#endif
+
+int t_slow(void)
+{
+    static int slow = -1;
+    if (slow < 0) {
+        const char *e = getenv("BRAIN_TEST_SLOW");
+        slow = T_SANITIZED || (e && *e && strcmp(e, "0") != 0);
+#ifdef T_HAVE_VALGRIND_H
+        if (RUNNING_ON_VALGRIND)
+            slow = 1;
+#endif
+    }
+    return slow;
+}
