@@ -38,6 +38,7 @@ import json
 import mmap
 import os
 import random
+import shutil
 import signal
 import struct
 import subprocess
@@ -292,6 +293,12 @@ class Driver:
         self.a = args
         self.rng = random.Random(args.seed)
         self.rundir = tempfile.mkdtemp(prefix="brain-torture-")
+        # workers start from private copies, so rebuilding or editing the
+        # harness during a long run does not change the workers under it
+        self.worker_c = os.path.join(self.rundir, "torture-worker")
+        self.worker_py = os.path.join(self.rundir, "torture_worker.py")
+        shutil.copy2(args.worker, self.worker_c)
+        shutil.copy2(os.path.abspath(__file__), self.worker_py)
         self.store = "/dev/shm/brain-torture-%d-%d" % (os.getpid(), self.rng.randrange(1 << 30))
         kinds = ([("py", "writer")] * args.py_writers + [("c", "writer")] * args.c_writers +
                  [("py", "reader")] * args.py_readers + [("c", "reader")] * args.c_readers)
@@ -333,9 +340,9 @@ class Driver:
         args = [self.store, self.rundir, str(slot.idx), str(slot.gen), slot.role,
                 str(self.nslots), str(self.a.keys), str(self.a.max_size), str(seed)]
         if slot.lang == "c":
-            cmd = [self.a.worker] + args
+            cmd = [self.worker_c] + args
         else:
-            cmd = [sys.executable, os.path.abspath(__file__), "worker"] + args
+            cmd = [sys.executable, self.worker_py, "worker"] + args
         slot.errpath = os.path.join(self.rundir, "err-%d" % slot.idx)
         with open(slot.errpath, "ab") as err:
             slot.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
