@@ -209,6 +209,7 @@ test-torture: lib cli python $(BUILD)/torture-worker
 	$(VENV)/bin/python tests/torture/torture.py --kills 200 --max-seconds 170 \
 	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
 	    --json $(BUILD)/torture-result.json $(TORTURE_ARGS)
+	TORTURE_BUILD=$(abspath $(BUILD)) $(VENV)/bin/python -m pytest -q tests/torture
 
 torture: deps venv lib cli python $(BUILD)/torture-worker
 	$(VENV)/bin/python tests/torture/torture.py --kills $(KILLS) --max-seconds 86400 \

@@ -638,6 +638,35 @@ class Driver:
             raise Failure("names nobody wrote (or that should be absent): %s" % sorted(stray)[:10])
         return totals
 
+    # -- the harness's own test: a fault the checks must find --
+    def inject_loss(self, brains):
+        """Forgets, behind the log's back, a name whose learn returned."""
+        for slot in self.slots:
+            if slot.role != "writer":
+                continue
+            cands, _ = self.replay(slot)
+            for key, allowed in cands.items():
+                if None not in allowed:
+                    brains[slot_ns(slot.idx)].forget(key_name(slot.idx, key))
+                    return
+        raise Failure("--inject loss: no name to lose")
+
+    def inject_corrupt(self, brains):
+        """Flips one byte of a stored value in the store file."""
+        for (ns, b) in brains.items():
+            for n in b.names():
+                v = bytes(memoryview(b.recall(n, copy=True)).cast("B"))
+                with open(self.store, "r+b") as f:
+                    m = mmap.mmap(f.fileno(), 0)
+                    at = m.find(v[:VHDR.size])
+                    if at >= 0:
+                        pos = at + len(v) - 1
+                        m[pos] = m[pos] ^ 0x40
+                        m.close()
+                        return
+                    m.close()
+        raise Failure("--inject corrupt: no value found in the file")
+
     # -- the run --
     def run(self):
         from brain_plasma import Brain
@@ -668,7 +697,11 @@ class Driver:
         if self.kills >= 200 and in_lock == 0:
             raise Failure("%d kills and none landed inside the writers' lock (no recovery "
                           "counted): the harness does not do what it claims" % self.kills)
+        if self.a.inject == "loss":
+            self.inject_loss(brains)
         check1 = self.brain_check("after the run")
+        if self.a.inject == "corrupt":
+            self.inject_corrupt(brains)
         totals = self.verify_values(brains)
         reaped = b.client.reap()
         st2 = b.stats()
@@ -773,6 +806,9 @@ def main():
     p.add_argument("--worker", default=os.path.join(ROOT, "build", "torture-worker"))
     p.add_argument("--brain", default=os.path.join(ROOT, "build", "brain"))
     p.add_argument("--json", help="write the summary here")
+    p.add_argument("--inject", choices=("loss", "corrupt"),
+                   help="the harness's own test: lose or damage a value after the run; "
+                        "the run must then fail")
     p.add_argument("--keep", action="store_true", help="keep the store and logs on failure")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
