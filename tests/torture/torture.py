@@ -274,6 +274,9 @@ class Failure(Exception):
     pass
 
 
+STOP_EARLY = []  # SIGUSR1: stop killing now, then check everything as usual
+
+
 class Slot:
     def __init__(self, idx, lang, role):
         self.idx, self.lang, self.role = idx, lang, role
@@ -679,7 +682,14 @@ class Driver:
         for s in self.slots:
             self.spawn(s)
         next_report = time.monotonic() + 10
+        self.stopped_early = None
         while (self.kills < self.a.kills or time.monotonic() - t0 < self.a.min_seconds):
+            if self.a.stop_after and time.monotonic() - t0 > self.a.stop_after:
+                self.stopped_early = "--stop-after %d s" % self.a.stop_after
+                break
+            if STOP_EARLY:
+                self.stopped_early = "SIGUSR1"
+                break
             if time.monotonic() - t0 > self.a.max_seconds:
                 raise Failure("only %d of %d kills within the %d s limit" %
                               (self.kills, self.a.kills, self.a.max_seconds))
@@ -724,6 +734,8 @@ class Driver:
             bb.sleep()
         return {
             "kills": self.kills,
+            "kills_target": self.a.kills,
+            "stopped_early_by": self.stopped_early,
             "kills_by_language": self.kills_by_lang,
             "kills_by_phase": dict(sorted(self.kills_by_phase.items(), key=lambda x: -x[1])),
             "kills_holding_views": self.kills_holding_views,
@@ -783,6 +795,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kills", type=int, default=200, help="SIGKILLs to send (default 200)")
+    p.add_argument("--stop-after", type=float, default=0,
+                   help="stop killing after this many seconds even if fewer than --kills "
+                        "were sent, then check as usual (the summary says so); SIGUSR1 "
+                        "to the driver does the same")
     p.add_argument("--min-seconds", type=float, default=0,
                    help="keep killing at least this long")
     p.add_argument("--max-seconds", type=int, default=150,
@@ -817,6 +833,7 @@ def main():
     for path, what in ((a.worker, "the C worker"), (a.brain, "the brain CLI")):
         if not os.access(path, os.X_OK):
             p.error("%s is missing at %s; run make first" % (what, path))
+    signal.signal(signal.SIGUSR1, lambda *x: STOP_EARLY.append(1))
     d = Driver(a)
     ok = False
     try:
@@ -831,6 +848,9 @@ def main():
         d.cleanup(keep=a.keep and not ok)
     if not ok:
         return 1
+    if summary["stopped_early_by"]:
+        print("torture: stopped early by %s after %d of %d kills" % (
+            summary["stopped_early_by"], summary["kills"], summary["kills_target"]))
     print("torture: %d kills (%d Python, %d C; %d inside the writers' lock, %d holding "
           "views), %d operations completed, %d log records, %d operations cut short, "
           "%d reads verified during the run, %d values verified after, nothing lost; "
