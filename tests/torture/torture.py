@@ -424,8 +424,10 @@ class Driver:
         phase (or holds views); returns that slot and what was aimed at."""
         weights = [t[2] for t in self.TARGETS]
         what, ph, _, who = self.rng.choices(self.TARGETS, weights)[0]
+        lang = self.rng.choice(sorted({s.lang for s in self.slots}))
         cand = [s for s in self.slots
-                if who == "any" or (who == "writer" and s.role == "writer") or
+                if (who == "any" and s.lang == lang) or
+                (who == "writer" and s.role == "writer" and s.lang == lang) or
                 (who == "c writer" and s.role == "writer" and s.lang == "c")]
         if not cand:
             return None, None
@@ -461,7 +463,13 @@ class Driver:
         if mode >= 35:
             slot, _ = self.aim()
         if slot is None:
-            slot = self.slots[self.rng.randrange(self.nslots)]
+            # Python or C at even odds, preferring a worker that has reached
+            # the store over one still starting
+            lang = self.rng.choice(sorted({s.lang for s in self.slots}))
+            mine = [s for s in self.slots if s.lang == lang]
+            cells = self.cells()
+            ready = [s for s in mine if cells[s.idx][0] != PH_SPAWNED] or mine
+            slot = ready[self.rng.randrange(len(ready))]
             self.started(slot)
             if mode >= 5:  # else at once: often while attaching
                 time.sleep(self.rng.random() * self.a.max_delay)
