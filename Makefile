@@ -5,7 +5,8 @@
 #                   into .venv
 #   make test       set up (.venv, Debian packages when missing), build, run
 #                   every test: C tests, the same under ASan+UBSan, CLI tests,
-#                   Python tests
+#                   Python tests, a bounded kill -9 torture (200 kills)
+#   make torture    the long kill -9 torture (KILLS=10000)
 #   make demo       set up, build, run the README's Basic Usage across two
 #                   Python processes, then the C demo
 #   make bench      the C benchmark against LMDB and memcpy, then the Python
@@ -95,6 +96,7 @@ test: deps venv
 	$(MAKE) test-fuzz
 	$(MAKE) test-cli
 	$(MAKE) test-python
+	$(MAKE) test-torture
 
 test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 	$(BUILD)/run-tests
@@ -222,3 +224,25 @@ test-valgrind: lib $(BUILD)/run-tests
 	@sh scripts/setup.sh valgrind
 	valgrind -q --error-exitcode=99 --leak-check=no \
 	    $(BUILD)/run-tests -t $(VALGRIND_TSCALE) $(VALGRIND_ARGS)
+
+# --- kill -9 torture (tests/torture, docs/RELIABILITY.md) ----------------------
+# test-torture: the bounded run inside make test (>= 200 kills, about a
+# minute).  torture: the long run, KILLS=10000 by default; TORTURE_ARGS adds
+# driver options (python tests/torture/torture.py --help).
+KILLS ?= 10000
+TORTURE_ARGS ?=
+.PHONY: torture test-torture
+
+$(BUILD)/torture-worker: tests/torture/worker.c $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ tests/torture/worker.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
+
+test-torture: lib cli python $(BUILD)/torture-worker
+	$(VENV)/bin/python tests/torture/torture.py --kills 200 --max-seconds 170 \
+	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
+	    --json $(BUILD)/torture-result.json $(TORTURE_ARGS)
+	TORTURE_BUILD=$(abspath $(BUILD)) $(VENV)/bin/python -m pytest -q tests/torture
+
+torture: deps venv lib cli python $(BUILD)/torture-worker
+	$(VENV)/bin/python tests/torture/torture.py --kills $(KILLS) --max-seconds 86400 \
+	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
+	    --json $(BUILD)/torture-result-long.json $(TORTURE_ARGS)
