@@ -337,6 +337,13 @@ class Bench:
             w.recv()
         return ws
 
+    def restart(self, peer, cfg, A, B):
+        """Both workers afresh (after a failure answers may be left in a pipe)."""
+        A.stop()
+        B.stop()
+        self.pair = self.workers(peer, cfg, 2)
+        return self.pair
+
     def run_peer(self, peer, cfg, only, progress):
         S, R = self.S, self.R
         same = peer == "limit"
@@ -355,17 +362,23 @@ class Bench:
                     progress(w)
                     continue
                 try:
+                    t0 = time.perf_counter()
+                    nb = self.S["wbytes"][w]
+                    for x in (A, B):
+                        x.call("prepare", nbytes=nb)
+                    self.pair = (A, B)
                     getattr(self, "w%d" % w)(peer, cfg, A, B, rec)
+                    A, B = self.pair
+                    rec = B if not same else A
+                    self.S.setdefault("took", {})["%s %d" % (peer, w)] = round(
+                        time.perf_counter() - t0, 2)
                 except WorkerError as exc:
                     have = {r["figure"] for r in R.rows if r["workload"] == w and r["peer"] == peer}
                     for f in FIG[w]:
                         if f not in have:
                             R.miss(w, f, peer, "failed: %s" % str(exc)[:160])
-                    if A.p.poll() is not None or B.p.poll() is not None:
-                        A.stop()
-                        B.stop()
-                        A, B = self.workers(peer, cfg, 2)
-                        rec = B if not same else A
+                    A, B = self.restart(peer, cfg, A, B)
+                    rec = B if not same else A
                 for x in (A, B):
                     try:
                         x.call("data")
@@ -399,7 +412,8 @@ class Bench:
     def w1(self, peer, cfg, A, B, rec):
         self.big(peer, A, rec, 1, "frame", self.S["rows"], then="sum")
         if 6 in self.args.only_set and peer != "limit":
-            self.w6_stored(peer, cfg)
+            A.call("data")
+            self.w6_stored(peer, cfg, A, B)
 
     def w6(self, peer, cfg, A, B, rec):
         if 1 in self.args.only_set:
@@ -407,11 +421,15 @@ class Bench:
         A.call("data", kind="frame", n=self.S["rows"])
         A.call("store", name="frame", kind="frame", repeat=1, budget=0)
         A.call("data")
-        self.w6_stored(peer, cfg)
+        self.w6_stored(peer, cfg, A, B)
 
-    def w6_stored(self, peer, cfg):
+    def w6_stored(self, peer, cfg, A, B):
+        """N workers: the storing and the recalling ones, and N - 2 more."""
         n = self.S["workers"]
-        ws = self.workers(peer, cfg, n)
+        extra = self.workers(peer, cfg, n - 2) if n > 2 else []
+        ws = [A, B] + extra
+        for w in extra:
+            w.call("prepare", nbytes=self.S["wbytes"][1])
         try:
             got = []
             for w in ws:
@@ -422,8 +440,10 @@ class Bench:
             self.R.add(6, "PSS added per worker", peer, summ([g["pss"] for g in again]),
                        "bytes", "once all %d have read it" % n)
         finally:
-            for w in ws:
+            for w in extra:
                 w.stop()
+            for w in (A, B):
+                w.call("release")
 
     def w2(self, peer, cfg, A, B, rec):
         self.big(peer, A, rec, 2, "dash", self.S["dash_rows"], check=True)
@@ -442,17 +462,28 @@ class Bench:
             for procs in (1, 2):
                 for op in ("get", "set"):
                     kw = dict(kind=kind, names=names, which=op, ops=S["lat_ops"],
+                              min_ops=S["lat_min_ops"],
                               repeat=S["lat_repeat"], batch_s=S["lat_batch_s"],
                               budget=S["budget"])
-                    if procs == 1:
-                        batches = A.call("latency", **kw)["batches"]
-                    else:
-                        t = time.time() + 0.2
-                        A.send("latency", start_at=t, seed=1, **kw)
-                        B.send("latency", start_at=t, seed=2, **kw)
-                        a, b = A.recv(), B.recv()
-                        batches = [x + y for x, y in zip(a["batches"], b["batches"])]
                     suffix = ", 2 procs" if procs == 2 else ""
+                    try:
+                        if procs == 1:
+                            batches = A.call("latency", **kw)["batches"]
+                        else:
+                            t = time.time() + self.S["start_delay"]
+                            A.send("latency", start_at=t, seed=1, **kw)
+                            B.send("latency", start_at=t, seed=2, **kw)
+                            a, b = A.recv(), B.recv()
+                            batches = [x + y for x, y in zip(a["batches"], b["batches"])]
+                    except WorkerError as exc:
+                        for p in ("p50", "p99"):
+                            R.miss(4, "%s %s %s%s" % (kind, op, p, suffix), peer,
+                                   "failed: %s" % str(exc)[:160])
+                        A, B = self.restart(peer, cfg, A, B)
+                        A.call("fill", kind=kind, names=names)
+                        if same:
+                            B.call("fill", kind=kind, names=names)
+                        continue
                     for p, q in (("p50", 0.5), ("p99", 0.99)):
                         R.add(4, "%s %s %s%s" % (kind, op, p, suffix), peer,
                               summ([pct(b, q) * 1e-9 for b in batches]), "s")
@@ -486,7 +517,7 @@ class Bench:
         A.call("fill", kind="str", names=names)
         if peer == "limit":
             B.call("fill", kind="str", names=names)
-        t = time.time() + 0.2
+        t = time.time() + self.S["start_delay"]
         kw = dict(kind="str", names=names, write=0.1, seconds=S["mix_s"],
                   repeat=S["mix_repeat"], start_at=t)
         A.send("mix", seed=1, **kw)
@@ -776,15 +807,17 @@ def machine_line():
 
 def sizes(quick):
     if quick:
-        return dict(rows=200_000, dash_rows=20_000, array_bytes=8 << 20, names=20_000,
-                    names_file_cap=20_000, names_deadline=1.5, lookup_ops=5_000,
-                    repeat=5, budget=0.3, lat_ops=2_000, lat_repeat=3, lat_batch_s=0.02,
-                    mix_s=0.1, mix_repeat=2, workers=2, timeout=120, capacity=512 << 20,
+        return dict(rows=200_000, dash_rows=20_000, array_bytes=8 << 20, names=10_000,
+                    names_file_cap=10_000, names_deadline=0.5, lookup_ops=2_000,
+                    repeat=3, budget=0.1, lat_ops=1_000, lat_min_ops=10, lat_repeat=2,
+                    lat_batch_s=0.005, mix_s=0.05, mix_repeat=2, workers=2, timeout=120,
+                    capacity=512 << 20, start_delay=0.05,
                     ud_buffer=1 << 20, ray_timeout=60)
     return dict(rows=10_000_000, dash_rows=1_000_000, array_bytes=1 << 30, names=1_000_000,
                 names_file_cap=250_000, names_deadline=30, lookup_ops=100_000,
-                repeat=7, budget=6, lat_ops=20_000, lat_repeat=5, lat_batch_s=0.15,
-                mix_s=1.0, mix_repeat=3, workers=4, timeout=600, capacity=3 << 30,
+                repeat=7, budget=6, lat_ops=20_000, lat_min_ops=50, lat_repeat=5,
+                lat_batch_s=0.15,
+                mix_s=1.0, mix_repeat=3, workers=4, timeout=600, capacity=3 << 30, start_delay=0.2,
                 ud_buffer=8 << 20, ray_timeout=120)
 
 
@@ -814,6 +847,11 @@ def main(argv=None):
         if "brain" not in chosen:
             chosen.insert(0, "brain")
     S = sizes(args.quick)
+    # about the bytes each workload's values take (sizes shared-memory-dict's segment)
+    S["wbytes"] = {1: S["rows"] * 22 * 5 // 4 + (1 << 20), 2: S["dash_rows"] * 120 + (1 << 20),
+                   3: S["array_bytes"] * 9 // 8 + (1 << 20), 4: 4 << 20,
+                   5: S["names"] * 40 + (1 << 20), 6: S["rows"] * 22 * 5 // 4 + (1 << 20),
+                   7: 1 << 20}
     need = S["capacity"] * 2 + (512 << 20)
     free = shutil.disk_usage(SHM).free
     if free < need:
@@ -834,7 +872,7 @@ def main(argv=None):
 
         def unlink_segments():
             for n in os.listdir(SHM):
-                if n.startswith(("bpk%d_" % PID, "bud%d" % PID, "bsm%d" % PID)):
+                if n.startswith(("bpk%d_" % PID, "bud%d" % PID, "sm_bsm%d" % PID)):
                     try:
                         os.unlink(os.path.join(SHM, n))
                     except OSError:

@@ -116,6 +116,9 @@ def same(a, b):
 
 class Peer:
     SAME_PROCESS = False
+
+    def prepare(self, nbytes):
+        """A workload whose values take about NBYTES in all begins."""
     # get() of a big value: open a fresh handle (UltraDict caches a copy)
     def get_big(self, name):
         return self.get(name)
@@ -177,9 +180,10 @@ class PickleFilePeer(Peer):
 
     def put(self, name, obj):
         p = os.path.join(self.dir, name)
-        with open(p + ".tmp", "wb") as f:
+        tmp = "%s.%d.tmp" % (p, os.getpid())
+        with open(tmp, "wb") as f:
             pickle.dump(obj, f, protocol=5)
-        os.replace(p + ".tmp", p)
+        os.replace(tmp, p)
 
     def get(self, name):
         with open(os.path.join(self.dir, name), "rb") as f:
@@ -225,14 +229,8 @@ class ShmPeer(Peer):
             offs.append(pos)
             pos = (pos + len(r) + 63) & ~63
         seg = self.prefix + name
-        try:
-            old = self.sm.SharedMemory(name=seg)
-            self._untrack(old)
-            old.unlink()
-            old.close()
-        except FileNotFoundError:
-            pass
-        shm = self.sm.SharedMemory(name=seg, create=True, size=max(pos, 1))
+        tmp = "%s.%d.tmp" % (seg, os.getpid())
+        shm = self.sm.SharedMemory(name=tmp, create=True, size=max(pos, 1))
         self._untrack(shm)
         m = shm.buf
         m[0:8] = len(head).to_bytes(8, "little")
@@ -241,17 +239,12 @@ class ShmPeer(Peer):
         for o, r in zip(offs, raws):
             m[o:o + len(r)] = r
         del m
+        # filled, then renamed into place: a reader sees the old or the new
+        os.rename("/dev/shm/" + tmp, "/dev/shm/" + seg)
         shm.close()
 
     def get(self, name):
-        while True:
-            try:
-                shm = self.sm.SharedMemory(name=self.prefix + name)
-                break
-            except FileNotFoundError:      # being replaced by another process
-                if not os.path.exists("/dev/shm/" + self.prefix + name):
-                    time.sleep(0)
-                    continue
+        shm = self.sm.SharedMemory(name=self.prefix + name)
         self._untrack(shm)
         m = shm.buf
         hl = int.from_bytes(m[0:8], "little")
@@ -278,7 +271,8 @@ class ShmPeer(Peer):
 
     def names(self):
         p = self.prefix
-        return [n[len(p):] for n in os.listdir("/dev/shm") if n.startswith(p)]
+        return [n[len(p):] for n in os.listdir("/dev/shm")
+                if n.startswith(p) and not n.endswith(".tmp")]
 
     def clear(self):
         for n in self.names():
@@ -425,8 +419,13 @@ class UltraDictPeer(Peer):
         self.U = UltraDict
         self.cfg = cfg
         self.name = "bud%d" % cfg["id"]
+        try:
+            import atomics  # noqa: F401  (UltraDict's lock between processes)
+            self.lock = True
+        except ImportError:
+            self.lock = False
         self.d = UltraDict(name=self.name, create=None, buffer_size=cfg["ud_buffer"],
-                           full_dump_size=cfg["capacity"], shared_lock=False,
+                           full_dump_size=cfg["capacity"], shared_lock=self.lock,
                            auto_unlink=False)
 
     def put(self, name, obj):
@@ -436,7 +435,7 @@ class UltraDictPeer(Peer):
         return self.d[name]
 
     def get_big(self, name):
-        d = self.U(name=self.name, create=False, shared_lock=False, auto_unlink=False)
+        d = self.U(name=self.name, create=False, shared_lock=self.lock, auto_unlink=False)
         v = d[name]
         return v
 
@@ -461,7 +460,13 @@ class SMDictPeer(Peer):
     every set and unpickled on every get."""
     def open(self, cfg, create):
         from shared_memory_dict import SharedMemoryDict
-        self.d = SharedMemoryDict(name="bsm%d" % cfg["id"], size=cfg["capacity"])
+        self.S = SharedMemoryDict
+        self.base = "bsm%d" % cfg["id"]
+        self.d = None
+
+    def prepare(self, nbytes):
+        # every get copies the whole segment: it is sized for the workload
+        self.d = self.S(name="%s_%d" % (self.base, nbytes), size=nbytes)
 
     def put(self, name, obj):
         self.d[name] = obj
@@ -492,21 +497,22 @@ class TableFilePeer(Peer):
         import numpy as np
         import pyarrow as pa
         p = os.path.join(self.dir, name)
+        tmp = "%s.%d.tmp" % (p, os.getpid())
         if isinstance(obj, np.ndarray):
             obj = pa.table({"a": obj})
             if self.FMT == "parquet":
                 import pyarrow.parquet as pq
-                pq.write_table(obj, p + ".tmp")
+                pq.write_table(obj, tmp)
             else:
                 import pyarrow.feather as pf
-                pf.write_feather(obj, p + ".tmp")
-            os.replace(p + ".tmp", p + ".np")
+                pf.write_feather(obj, tmp)
+            os.replace(tmp, p + ".np")
             return
         if self.FMT == "parquet":
-            obj.to_parquet(p + ".tmp")
+            obj.to_parquet(tmp)
         else:
-            obj.to_feather(p + ".tmp")
-        os.replace(p + ".tmp", p)
+            obj.to_feather(tmp)
+        os.replace(tmp, p)
 
     def get(self, name):
         import pandas as pd
@@ -609,6 +615,10 @@ class Worker:
         self.peer.open(m["cfg"], m.get("create", False))
         return {}
 
+    def op_prepare(self, m):
+        self.peer.prepare(m["nbytes"])
+        return {}
+
     def op_data(self, m):
         self.data = {}
         gc.collect()
@@ -697,7 +707,7 @@ class Worker:
                         t0 = ns()
                         put(n, value)
                         lat.append(ns() - t0)
-                    if i >= 50 and (i & 15) == 0 and time.perf_counter() > b_end:
+                    if i >= m["min_ops"] and (i & 7) == 0 and time.perf_counter() > b_end:
                         break
                 batches.append(lat)
                 if len(batches) >= 2 and time.perf_counter() > t_end:
@@ -732,11 +742,18 @@ class Worker:
             assert get(k) == int(k[2:])
         out = []
         t_end = time.perf_counter() + m["budget"]
+        per = max(m["budget"] / m["repeat"], 0.005)
         for _ in range(m["repeat"]):
             t0 = time.perf_counter()
-            for k in keys:
-                get(k)
-            out.append((time.perf_counter() - t0) / ops)
+            r_end = t0 + per
+            done = 0
+            for i in range(0, len(keys), 16):
+                for k in keys[i:i + 16]:
+                    get(k)
+                done += len(keys[i:i + 16])
+                if time.perf_counter() > r_end:
+                    break
+            out.append((time.perf_counter() - t0) / done)
             if len(out) >= 2 and time.perf_counter() > t_end:
                 break
         return {"lookup": summary(out)}
@@ -765,6 +782,11 @@ class Worker:
         touch(self.keep)
         m1 = me.memory_full_info()
         return {"uss": m1.uss - m0.uss, "pss": m1.pss - m0.pss, "base": [m0.uss, m0.pss]}
+
+    def op_release(self, m):
+        self.keep = None
+        gc.collect()
+        return {}
 
     def op_memory_again(self, m):
         import psutil
