@@ -963,7 +963,7 @@ def main(argv=None):
     parts += [goals_table(G), "", "(run took %.0f s)" % seconds]
     text = "\n".join(parts)
     print(text)
-    out = {"machine": machine, "quick": args.quick, "sizes": S, "seconds": seconds,
+    out = {"machine": machine, "quick": args.quick, "pid": PID, "sizes": S, "seconds": seconds,
            "workloads": {str(w): WORKLOADS[w] for w in only},
            "peers": {p: LABEL[p] for p in order}, "peer_notes": notes,
            "rows": R.rows, "goals": G}
@@ -973,6 +973,12 @@ def main(argv=None):
     if args.md:
         with open(args.md, "w") as f:
             f.write(text + "\n")
+    if args.png:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            log("no plot: matplotlib is not installed (pip install -r requirements-bench.txt)")
+            args.png = None
     if args.png:
         plot(R, args.png, "brain-plasma and its peers%s — %s" % (
             " (--quick)" if args.quick else "", machine))

@@ -362,8 +362,9 @@ class DiskcachePeer(Peer):
 
 
 class RayPeer(Peer):
-    """Ray's object store: ray.put owned by a named detached actor that maps
-    names to object refs (Ray has no names of its own for objects)."""
+    """Ray's object store: ray.put, and a named detached actor that maps
+    names to object refs (Ray has no names of its own for objects).  The
+    object is owned by the process that put it (Ray >= 2.56 has no _owner)."""
     def open(self, cfg, create):
         import logging
         import ray
@@ -394,7 +395,7 @@ class RayPeer(Peer):
                                    lifetime="detached").remote()
 
     def put(self, name, obj):
-        ref = self.ray.put(obj, _owner=self.actor)
+        ref = self.ray.put(obj)          # owned by this process, which lives on
         self.ray.get(self.actor.set.remote(name, [ref]))
 
     def get(self, name):
