@@ -508,8 +508,10 @@ class Bench:
         r = rec.call("names_lookup", count=done, ops=min(S["lookup_ops"], done * 10),
                      repeat=S["repeat"], budget=S["budget"])
         R.add(5, "random lookup", peer, r["lookup"], "s", "among %d names" % done)
+        R.rows[-1]["names"] = done
         r = rec.call("names_list", repeat=S["repeat"], budget=S["budget"])
         R.add(5, "list all", peer, r["list"], "s", "%d names" % r["count"])
+        R.rows[-1]["names"] = r["count"]
 
     def w7(self, peer, cfg, A, B, rec):
         S, R = self.S, self.R
@@ -698,6 +700,8 @@ def goals(R, S, quick):
                 if (r["workload"] != w or r["figure"] != f or r["peer"] in ("brain", "limit")
                         or "median" not in r):
                     continue
+                if r.get("names", 0) != b.get("names", 0):
+                    continue        # fewer names: not the same job
                 total += 1
                 x = ratio(r, b)
                 if r["unit"] == "bytes":
@@ -814,9 +818,9 @@ def sizes(quick):
                     capacity=512 << 20, start_delay=0.05,
                     ud_buffer=1 << 20, ray_timeout=60)
     return dict(rows=10_000_000, dash_rows=1_000_000, array_bytes=1 << 30, names=1_000_000,
-                names_file_cap=250_000, names_deadline=30, lookup_ops=100_000,
+                names_file_cap=250_000, names_deadline=20, lookup_ops=100_000,
                 repeat=7, budget=6, lat_ops=20_000, lat_min_ops=50, lat_repeat=5,
-                lat_batch_s=0.15,
+                lat_batch_s=0.1,
                 mix_s=1.0, mix_repeat=3, workers=4, timeout=600, capacity=3 << 30, start_delay=0.2,
                 ud_buffer=8 << 20, ray_timeout=120)
 
@@ -883,28 +887,14 @@ def main(argv=None):
         for p, _ in PEERS:
             if p not in chosen:
                 unavailable[p] = "not selected (--peers)"
-        if "redis" in chosen:
-            cfg, notes["redis"] = start_redis(S["capacity"])
-            if cfg is None:
-                unavailable["redis"] = notes["redis"]
-            else:
-                base.update(cfg)
-        if "plasma" in chosen:
-            cfg, notes["plasma"] = start_plasma(S["capacity"] + (256 << 20))
-            if cfg is None:
-                unavailable["plasma"] = notes["plasma"]
-            else:
-                base.update(cfg)
-        if "ray" in chosen:
-            if args.quick and not args.peers:
-                unavailable["ray"] = "skipped in --quick (starting Ray takes 10-60 s); run make bench"
-            else:
-                log("starting Ray ...")
-                cfg, notes["ray"] = start_ray(S["capacity"], S["ray_timeout"])
-                if cfg is None:
-                    unavailable["ray"] = notes["ray"]
-                else:
-                    base.update(cfg)
+        if "ray" in chosen and args.quick and not args.peers:
+            unavailable["ray"] = "skipped in --quick (starting Ray takes 10-60 s); run make bench"
+        # servers, each started just before its peer and stopped right after
+        starters = {
+            "redis": lambda: start_redis(S["capacity"]),
+            "plasma": lambda: start_plasma(S["capacity"] + (256 << 20)),
+            "ray": lambda: start_ray(S["capacity"], S["ray_timeout"]),
+        }
         run = [p for p, _ in PEERS if p not in unavailable]
         steps = len(run) * len(only)
         if sys.stderr.isatty():
@@ -924,7 +914,19 @@ def main(argv=None):
                 tq.set_description(p)
             else:
                 log("%s ..." % LABEL[p])
+            mark = len(_cleanup)
             cfg = dict(base, dir=os.path.join(RUNDIR, p))
+            if p in starters:
+                log("starting the server of %s ..." % LABEL[p])
+                extra, notes[p] = starters[p]()
+                if extra is None:
+                    for w in only:
+                        for f in FIG[w]:
+                            R.miss(w, f, p, notes[p])
+                    if tq is not None:
+                        tq.update(len(only))
+                    continue
+                cfg.update(extra)
             os.makedirs(cfg["dir"], exist_ok=True)
 
             def progress(w):
@@ -942,6 +944,12 @@ def main(argv=None):
             if p == "brain" and os.path.exists(store):
                 os.unlink(store)
             unlink_segments()
+            while len(_cleanup) > mark:         # this peer's servers and workers
+                fn = _cleanup.pop()
+                try:
+                    fn()
+                except Exception as exc:
+                    log("cleanup: %s: %s" % (type(exc).__name__, exc))
     finally:
         if tq is not None:
             tq.close()
