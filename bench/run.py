@@ -716,6 +716,57 @@ def goals(R, S, quick):
     return G
 
 
+SUMMARY = [
+    (1, "store", "10M-row frame: store"),
+    (1, "recall (another process)", "10M-row frame: recall, another process"),
+    (1, "recall + df.sum() (another process)", "10M-row frame: recall + `df.sum()`"),
+    (2, "recall (another process)", "1M-row Dash frame: recall"),
+    (3, "store", "1 GiB ndarray: store"),
+    (3, "recall (another process)", "1 GiB ndarray: recall"),
+    (4, "str get p50", "100-char str: get p50"),
+    (4, "str set p50", "100-char str: set p50"),
+    (4, "dict get p50", "10 KB dict: get p50"),
+    (4, "str get p99, 2 procs", "str get p99, 2 processes"),
+    (5, "insert (per name)", "1M names: insert, per name"),
+    (5, "random lookup", "1M names: random lookup"),
+    (5, "list all", "1M names: list all"),
+    (6, "USS added per worker", "4 workers on one frame: private memory each"),
+    (7, "ops/s, 2 processes", "90/10 get/set mix, 2 processes: ops/s"),
+]
+SHORT = {"brain": "brain-plasma", "plasma": "0.3.3 (Plasma)", "pickle": "pickle file",
+         "shm": "shared_memory", "redis": "Redis", "lmdb": "LMDB", "diskcache": "diskcache",
+         "ray": "Ray", "ultradict": "UltraDict", "smdict": "shared-memory-dict",
+         "parquet": "Parquet", "feather": "Feather", "limit": "limit"}
+
+
+def summary_table(R, peers):
+    """One row per key figure, one column per peer: medians ("-": not
+    measured, the tables below say why; a name count in brackets where a
+    peer got through fewer names)."""
+    peers = [p for p in peers if any("median" in r for r in R.rows if r["peer"] == p)]
+    lines = ["| figure | " + " | ".join(SHORT[p] for p in peers) + " |",
+             "|---|" + "---:|" * len(peers)]
+    for w, f, label in SUMMARY:
+        if not any(r["workload"] == w for r in R.rows):
+            continue
+        cells = []
+        for p in peers:
+            r = R.get(w, f, p)
+            if r is None:
+                cells.append("-")
+                continue
+            c = fmt(r["median"], r["unit"])
+            b = R.get(w, f, "brain")
+            if w == 5 and p != "brain" and r.get("names", b and b.get("names")) != (
+                    b and b.get("names")):
+                c += " (%dk names)" % (r["names"] // 1000)
+            elif w == 5 and f == "insert (per name)" and "inserted" in (r["note"] or ""):
+                c += " (%s)" % r["note"].split(" names")[0].replace(" of ", "/")
+            cells.append("**%s**" % c if p == "brain" else c)
+        lines.append("| %s | %s |" % (label, " | ".join(cells)))
+    return "\n".join(lines)
+
+
 def goals_table(G):
     lines = ["### Goals", "", "| goal | measured | target | met |", "|---|---|---|:---:|"]
     for g in G:
@@ -966,6 +1017,8 @@ def main(argv=None):
                  "--quick: small sizes, a smoke run; the goals are stated for the full sizes."
                  if args.quick else ""),
              "", "Peers: " + "; ".join("%s: %s" % (LABEL[k], v) for k, v in notes.items()), ""]
+    parts += ["### Summary (medians; the tables below have min, max, ratios and notes)", "",
+              summary_table(R, order), ""]
     for w in only:
         parts += [workload_table(R, w, order), ""]
     parts += [goals_table(G), "", "(run took %.0f s)" % seconds]
