@@ -784,7 +784,7 @@ PLOTS = [
     (4, "str get p50", "W4 str get p50"),
     (4, "str set p50", "W4 str set p50"),
     (5, "insert (per name)", "W5 insert, per name"),
-    (5, "list all", "W5 list all names"),
+    (5, "list all", "W5 list all names (slow peers got through fewer)"),
     (6, "USS added per worker", "W6 private memory per worker (MB)"),
     (7, "ops/s, 2 processes", "W7 mixed ops/s, 2 procs"),
 ]
