@@ -426,7 +426,12 @@ class Bench:
     def w6_stored(self, peer, cfg, A, B):
         """N fresh workers (none has mapped or read the frame before)."""
         n = self.S["workers"]
-        ws = self.workers(peer, cfg, n, create=False)
+        try:
+            ws = self.workers(peer, cfg, n, create=False)
+        except WorkerError as exc:
+            for f in FIG[6]:
+                self.R.miss(6, f, peer, "failed: %s" % str(exc)[:160])
+            return
         try:
             got = []
             for w in ws:
@@ -437,6 +442,11 @@ class Bench:
                        "bytes", "after recall + reading every column, %d workers" % n)
             self.R.add(6, "PSS added per worker", peer, summ([g["pss"] for g in again]),
                        "bytes", "once all %d have read it" % n)
+        except WorkerError as exc:
+            have = {r["figure"] for r in self.R.rows if r["workload"] == 6 and r["peer"] == peer}
+            for f in FIG[6]:
+                if f not in have:
+                    self.R.miss(6, f, peer, "failed: %s" % str(exc)[:160])
         finally:
             for w in ws:
                 w.stop()
