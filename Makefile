@@ -9,9 +9,11 @@
 #   make torture    the long kill -9 torture (KILLS=10000)
 #   make demo       set up, build, run the README's Basic Usage across two
 #                   Python processes, then the C demo
-#   make bench      the C benchmark against LMDB and memcpy, then the Python
-#                   benchmark against pickle files, py-lmdb, redis and memcpy
-#                   (installs liblmdb-dev, redis-server and the Python peers)
+#   make bench      the C benchmark against LMDB and memcpy, then bench/run.py:
+#                   every workload against every peer (installs liblmdb-dev,
+#                   redis-server, the Python peers, Ray and .venv-plasma)
+#   make bench-quick  bench/run.py --quick: every workload at small sizes,
+#                   under a minute once installed (Ray skipped); .ci/run runs it
 #
 # Variables: BUILD (output folder), SAN=1 (ASan+UBSan build), CC, OPT.
 
@@ -41,7 +43,8 @@ TEST_SRCS := $(wildcard tests/c/*.c)
 TEST_HDRS := $(wildcard tests/c/*.h)
 
 .PHONY: all lib cli python test test-c test-san test-cli test-python demo \
-        demo-c demo-python bench bench-c bench-python bench-snapshot deps deps-bench venv clean
+        demo-c demo-python bench bench-c bench-peers bench-quick bench-deps \
+        bench-plasma-venv bench-snapshot deps deps-bench venv clean
 
 all: lib cli python
 
@@ -128,7 +131,7 @@ demo-c: lib $(BUILD)/demo
 $(BUILD)/bench-store: bench/bench_store.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ bench/bench_store.c $(BUILD)/libbrain.a -llmdb $(LDLIBS_ALL)
 
-bench: bench-c bench-python
+bench: bench-c bench-peers
 
 bench-c: deps-bench lib $(BUILD)/bench-store
 	$(BUILD)/bench-store
@@ -137,9 +140,30 @@ bench-c: deps-bench lib $(BUILD)/bench-store
 bench-snapshot: lib cli
 	$(PYTHON) bench/bench_snapshot.py
 
-bench-python: deps-bench python
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt
-	$(VENV)/bin/python bench/bench_python.py
+# the peers of bench/run.py: Python packages in .venv, brain-plasma 0.3.3 in
+# .venv-plasma (Python 3.7 to 3.11: pyarrow 11 has no wheel for newer ones;
+# without it the row says why)
+PIP := -m pip install -q --disable-pip-version-check
+bench-deps: deps-bench python
+	$(VENV)/bin/python $(PIP) -r requirements-bench.txt
+
+PLASMA_VENV := .venv-plasma
+$(PLASMA_VENV)/.done: requirements-plasma.txt
+	$(PYTHON) -m venv $(PLASMA_VENV)
+	$(PLASMA_VENV)/bin/python $(PIP) -r requirements-plasma.txt || \
+	    { rm -rf $(PLASMA_VENV); echo "bench: brain-plasma 0.3.3 could not be installed (pyarrow 11 needs Python <= 3.11); its rows will say so" >&2; }
+	@test ! -d $(PLASMA_VENV) || touch $@
+
+bench-plasma-venv:
+	-@$(MAKE) --no-print-directory $(PLASMA_VENV)/.done
+
+bench-peers: bench-deps bench-plasma-venv
+	-$(VENV)/bin/python $(PIP) -r requirements-bench-ray.txt
+	$(VENV)/bin/python bench/run.py
+
+bench-quick: bench-deps bench-plasma-venv
+	$(VENV)/bin/python bench/run.py --quick --json build/bench-quick.json \
+	    --md build/bench-quick.md --png build/bench-quick.png
 
 # --- fuzzing (tests/fuzz/README.md) -------------------------------------------
 # fuzz-replay: the corpus through the targets' bodies, any compiler (test-c).
