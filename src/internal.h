@@ -293,6 +293,7 @@ int plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void plat_futex_wake(_Atomic uint32_t *addr);
 void plat_random(void *buf, size_t len);
 int plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
+void plat_prefault_write(void *p, size_t n); /* advisory */
 int plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
 
 /* value.c */

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #define UNLOCKED_COPY_MIN (64u << 10)
+/* values this large have their pages mapped in one call before the copy */
+#define PREFAULT_MIN (4u << 20)
 
 struct key {
     const char *ns, *name;
@@ -246,6 +248,8 @@ int brain_put(brain *b, const char *ns, const char *name, const void *data, size
         writer_unlock(b);
         if (rc)
             return rc;
+        if (size >= PREFAULT_MIN)
+            plat_prefault_write(entry_data_rw(b, blk), size);
         memcpy(entry_data_rw(b, blk), data, size);
         if ((rc = writer_lock(b)))
             return rc; /* the block is reclaimed as this process's reservation */
@@ -310,6 +314,8 @@ int brain_reserve(brain *b, const char *ns, const char *name, size_t size,
     pthread_mutex_unlock(&b->mu);
     *res = r;
     *data = entry_data_rw(b, r->block);
+    if (size >= PREFAULT_MIN) /* the caller writes it all next */
+        plat_prefault_write(*data, size);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -128,6 +129,21 @@ int plat_reserve_space(int fd, uint64_t off, uint64_t len)
         rc = posix_fallocate(fd, (off_t)off, (off_t)len);
     while (rc == EINTR);
     return rc;
+}
+
+/* Maps the pages of [p, p+n) writable in one call before a large copy into
+ * them: one kernel walk instead of a page fault per 4 KiB page (about a
+ * quarter of the time of a copy into fresh /dev/shm pages).  Advisory:
+ * kernels before 5.14 refuse the advice and the copy faults as before. */
+void plat_prefault_write(void *p, size_t n)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+    uintptr_t start = (uintptr_t)p & ~(uintptr_t)4095;
+    uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
 }
 
 /* An OFD lock on byte 0: every attached process holds it shared; a process
