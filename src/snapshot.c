@@ -352,6 +352,54 @@ struct loaded {
     uint64_t key; /* hash of (ns, name), for the replace pass */
 };
 
+/* Reads SIZE bytes of the file from OFF, in chunks: into DST when given
+ * (the value's place in the store: one copy, by the kernel), else into the
+ * scratch buffer BUF of READ_CHUNK bytes.  With CHECK, hashes them on the
+ * way (each chunk while it is still in the cache), seeded with the entry's
+ * head checksum, and stores the checksum there.  Large values never go
+ * through a mapping of the file, so a 1 GiB snapshot costs no page-table
+ * work beyond what cp does.  Returns 0, or -1 with errno set (0 when the
+ * file is shorter than it should be). */
+#define READ_CHUNK (4u << 20) /* a multiple of 32: whole hash rounds */
+#define FD_VALUE_MIN (1u << 20) /* smaller values are read through the mapping */
+static int hash_value_fd(int fd, uint64_t off, uint64_t size, uint64_t head, uint8_t *dst,
+                         uint8_t *buf, uint64_t *check, struct progress *pr)
+{
+    struct bh_wide h;
+    bh_wide_init(&h, head, size);
+    uint64_t done = 0;
+    uint8_t *tail = NULL;
+    while (done < size) {
+        size_t want = size - done > READ_CHUNK ? READ_CHUNK : (size_t)(size - done);
+        uint8_t *to = dst ? dst + done : buf;
+        size_t got = 0;
+        while (got < want) {
+            ssize_t r = pread(fd, to + got, want - got, (off_t)(off + done + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                if (r == 0)
+                    errno = 0;
+                return -1;
+            }
+            got += (size_t)r;
+        }
+        size_t body = want & ~(size_t)31;
+        if (check)
+            bh_wide_rounds(&h, to, body);
+        tail = to + body;
+        done += want;
+        if (pr)
+            progress_add(pr, want);
+        if (body < want) /* the last, partial round: only at the end */
+            break;
+    }
+    static const uint8_t none[1];
+    if (check)
+        *check = bh_wide_final(&h, tail ? tail : none, (size_t)(size & 31));
+    return 0;
+}
+
 static int bad(const char *path, uint64_t off, const char *what)
 {
     return bh_fail(BRAIN_ESNAPSHOT,
@@ -360,8 +408,8 @@ static int bad(const char *path, uint64_t off, const char *what)
 }
 
 /* Checks the whole file; fills *ents with every entry's offset. */
-static int check_file(const char *path, const uint8_t *m, uint64_t size, struct loaded **ents,
-                      uint64_t *n_out, struct progress *pr)
+static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size,
+                      struct loaded **ents, uint64_t *n_out, struct progress *pr)
 {
     struct snap_header hd;
     if (size < sizeof hd || memcmp(m, SNAP_MAGIC, 8) != 0)
@@ -382,6 +430,7 @@ static int check_file(const char *path, const uint8_t *m, uint64_t size, struct 
         return bh_fail(BRAIN_ENOMEM, "out of memory");
     uint64_t off = sizeof hd, chain = SNAP_SEED;
     char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
+    uint8_t *buf = NULL; /* pread scratch for large values */
     int rc = 0;
     for (uint64_t i = 0; i < hd.count; i++) {
         struct snap_entry en;
@@ -405,7 +454,24 @@ static int check_file(const char *path, const uint8_t *m, uint64_t size, struct 
         }
         const char *s = (const char *)m + body;
         const uint8_t *val = m + vstart;
-        if (en.check != entry_check(&en, s, s + en.ns_len, s + en.ns_len + en.name_len, val)) {
+        uint64_t check;
+        if (en.size >= FD_VALUE_MIN) {
+            if (!buf && !(buf = malloc(READ_CHUNK))) {
+                rc = bh_fail(BRAIN_ENOMEM, "out of memory");
+                break;
+            }
+            uint64_t head = entry_check_head(&en, s, s + en.ns_len, s + en.ns_len + en.name_len);
+            if (hash_value_fd(fd, vstart, en.size, head, NULL, buf, &check, pr)) {
+                rc = errno ? bh_fail(BRAIN_EIO, "reading snapshot '%s' failed: %s", path, strerror(errno))
+                           : bad(path, vstart, "the file ends inside a value (truncated)");
+                break;
+            }
+            progress_add(pr, vstart - off);
+        } else {
+            check = entry_check(&en, s, s + en.ns_len, s + en.ns_len + en.name_len, val);
+            progress_add(pr, vstart + en.size - off);
+        }
+        if (en.check != check) {
             rc = bad(path, off, "an entry's checksum does not match");
             break;
         }
@@ -422,7 +488,6 @@ static int check_file(const char *path, const uint8_t *m, uint64_t size, struct 
         e[i].off = off;
         e[i].key = bh_hash(SNAP_SEED, ns, en.ns_len, name, en.name_len);
         chain = bh_checksum(chain, &en.check, 8);
-        progress_add(pr, vstart + en.size - off);
         off = vstart + en.size;
     }
     if (rc == 0) {
@@ -436,6 +501,7 @@ static int check_file(const char *path, const uint8_t *m, uint64_t size, struct 
                 rc = bad(path, off, "the trailer does not match the entries");
         }
     }
+    free(buf);
     if (rc) {
         free(e);
         return rc;
@@ -471,15 +537,18 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         return bh_fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (empty or not a regular file)", path);
     }
     uint64_t size = (uint64_t)st.st_size;
-    const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
-        return bh_fail(BRAIN_EIO, "cannot map snapshot '%s': %s", path, strerror(errno));
-    madvise((void *)m, size, MADV_SEQUENTIAL);
+    /* headers, names and small values are read through a mapping; values of
+     * FD_VALUE_MIN or more with pread (hash_value_fd), straight into the store */
+    const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) {
+        int err = errno;
+        close(fd);
+        return bh_fail(BRAIN_EIO, "cannot map snapshot '%s': %s", path, strerror(err));
+    }
     struct loaded *ents = NULL;
     uint64_t n = 0, loaded = 0;
     struct progress pr = {b, "check", 0, size, 0};
-    if ((rc = check_file(path, m, size, &ents, &n, &pr)))
+    if ((rc = check_file(path, fd, m, size, &ents, &n, &pr)))
         goto out;
     progress_end(&pr);
     pr = (struct progress){b, "load", 0, size, 0};
@@ -500,10 +569,33 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         }
         uint64_t vpos = ents[i].off + sizeof en + en.ns_len + en.name_len + en.desc_len;
         const void *val = m + vpos + pad_to_64(vpos);
-        if ((rc = brain_put(b, ns, name, val, en.size, &o, NULL)))
-            goto out;
+        if (en.size >= FD_VALUE_MIN) {
+            /* read straight into the reservation: one copy, by the kernel
+             * (the check pass hashed these bytes already) */
+            brain_reservation *res;
+            void *dst;
+            if ((rc = brain_reserve(b, ns, name, en.size, &o, &res, &dst)))
+                goto out;
+            if (hash_value_fd(fd, vpos + pad_to_64(vpos), en.size, 0, dst, NULL, NULL, &pr)) {
+                int err = errno;
+                brain_abort(b, res);
+                rc = bh_fail(BRAIN_EIO,
+                             "reading snapshot '%s' failed at byte %llu (%s); the %llu names "
+                             "before it were loaded, the rest not: load it again",
+                             path, (unsigned long long)ents[i].off,
+                             err ? strerror(err) : "it was truncated while loading",
+                             (unsigned long long)loaded);
+                goto out;
+            }
+            if ((rc = brain_publish(b, res, NULL)))
+                goto out;
+            progress_add(&pr, (uint64_t)((const uint8_t *)val - (m + ents[i].off)));
+        } else {
+            if ((rc = brain_put(b, ns, name, val, en.size, &o, NULL)))
+                goto out;
+            progress_add(&pr, (uint64_t)((const uint8_t *)val - (m + ents[i].off)) + en.size);
+        }
         loaded++;
-        progress_add(&pr, (uint64_t)((const uint8_t *)val - (m + ents[i].off)) + en.size);
     }
     progress_end(&pr);
     if (!(flags & BRAIN_LOAD_MERGE)) {
@@ -536,5 +628,6 @@ out:
         *count = loaded;
     free(ents);
     munmap((void *)m, size);
+    close(fd);
     return rc;
 }

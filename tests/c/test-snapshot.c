@@ -171,6 +171,17 @@ TEST(snapshot_damaged_files_refused_store_unchanged)
         close(fd);
         expect_refused(b, bad, "snapshot");
     }
+    /* a flipped byte inside the 2 MB value (read with pread, not mapped) */
+    copy_file(snap, bad, size);
+    {
+        unsigned char c;
+        int fd2 = open(bad, O_RDWR);
+        ASSERT_EQ_INT(pread(fd2, &c, 1, size / 2), 1);
+        c ^= 0x01;
+        ASSERT_EQ_INT(pwrite(fd2, &c, 1, size / 2), 1);
+        close(fd2);
+    }
+    expect_refused(b, bad, "an entry's checksum does not match");
     /* a file that is not a snapshot at all, and one that is missing */
     int fd = open(bad, O_WRONLY | O_TRUNC);
     ASSERT_EQ_INT(write(fd, "hello, not a snapshot", 21), 21);
@@ -266,6 +277,46 @@ TEST(snapshot_progress_reports_each_phase)
     ASSERT_OK(brain_snapshot_save(b, snap, NULL));
     ASSERT_EQ_INT(p.calls, 0);
     brain_set_progress(NULL, on_progress, &p); /* a NULL handle is ignored */
+    t_destroy(b, 0);
+}
+
+/* The file cut short after the check pass, while values are being read
+ * into the store: a clear error that says how far it got. */
+struct cutter {
+    const char *path;
+    int done;
+};
+
+static void cut_while_loading(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    struct cutter *c = ctx;
+    (void)total;
+    if (!c->done && strcmp(phase, "load") == 0 && done > (12u << 20) + 4096) { /* in "b" */
+        ASSERT_EQ_INT(truncate(c->path, 4096), 0);
+        c->done = 1;
+    }
+}
+
+TEST(snapshot_truncated_while_loading_reports_it)
+{
+    brain *b = t_create(0, 128 << 20);
+    char *buf = t_xmalloc(12u << 20);
+    t_vfill(buf, 12u << 20, 4);
+    ASSERT_OK(brain_put(b, NULL, "a", buf, 12u << 20, NULL, NULL));
+    ASSERT_OK(brain_put(b, NULL, "b", buf, 12u << 20, NULL, NULL));
+    free(buf);
+    const char *snap = t_path("cut.snapshot");
+    ASSERT_OK(brain_snapshot_save(b, snap, NULL));
+    brain *c = t_create(1, 128 << 20);
+    struct cutter cut = {snap, 0};
+    brain_set_progress(c, cut_while_loading, &cut);
+    ASSERT_ERR(brain_snapshot_load(c, snap, 0, NULL), BRAIN_EIO);
+    ASSERT_EQ_INT(cut.done, 1);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "truncated while loading");
+    ASSERT_STR_CONTAINS(t_detail_copy(), "the 1 names before it were loaded");
+    ASSERT_EQ_U64(t_stats(c).names, 1);
+    t_check_store(c);
+    t_destroy(c, 1);
     t_destroy(b, 0);
 }
 
