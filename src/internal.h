@@ -294,6 +294,8 @@ void plat_futex_wake(_Atomic uint32_t *addr);
 void plat_random(void *buf, size_t len);
 int plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
 void plat_prefault_write(void *p, size_t n); /* advisory */
+int bh_reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
+               brain_reservation **res, void **data, int prefault); /* ops.c */
 int plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
 
 /* value.c */

@@ -278,6 +278,15 @@ int brain_put(brain *b, const char *ns, const char *name, const void *data, size
 int brain_reserve(brain *b, const char *ns, const char *name, size_t size,
                   const brain_put_opts *opts, brain_reservation **res, void **data)
 {
+    return bh_reserve(b, ns, name, size, opts, res, data, 1);
+}
+
+/* brain_reserve; PREFAULT maps the pages of a large reservation at once,
+ * for a caller that writes through the mapping (snapshot load writes
+ * through the file descriptor instead and needs no page tables). */
+int bh_reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
+               brain_reservation **res, void **data, int prefault)
+{
     bh_clear_error();
     struct key k;
     size_t desclen;
@@ -314,7 +323,7 @@ int brain_reserve(brain *b, const char *ns, const char *name, size_t size,
     pthread_mutex_unlock(&b->mu);
     *res = r;
     *data = entry_data_rw(b, r->block);
-    if (size >= PREFAULT_MIN) /* the caller writes it all next */
+    if (prefault && size >= PREFAULT_MIN) /* the caller writes it all next */
         plat_prefault_write(*data, size);
     return 0;
 }

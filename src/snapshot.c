@@ -400,6 +400,57 @@ static int hash_value_fd(int fd, uint64_t off, uint64_t size, uint64_t head, uin
     return 0;
 }
 
+/* Copies SIZE bytes from offset FROM of file IN to offset TO of file OUT
+ * (the store): copy_file_range, which moves page-cache pages inside the
+ * kernel; where it cannot (another file system, an old kernel), pread and
+ * pwrite through *BUF (READ_CHUNK bytes, allocated on first use).  Returns
+ * 0, or -1 with errno set (0 when IN is shorter than it should be). */
+static int copy_value(int in, uint64_t from, int out, uint64_t to, uint64_t size, uint8_t **buf,
+                      struct progress *pr)
+{
+    int use_cfr = 1;
+    while (size) {
+        size_t want = size > READ_CHUNK ? READ_CHUNK : (size_t)size;
+        ssize_t got;
+        if (use_cfr) {
+            loff_t fi = (loff_t)from, fo = (loff_t)to;
+            got = copy_file_range(in, &fi, out, &fo, want, 0);
+            if (got < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                            errno == EOPNOTSUPP || errno == EBADF)) {
+                use_cfr = 0;
+                continue;
+            }
+        } else {
+            if (!*buf && !(*buf = malloc(READ_CHUNK)))
+                return -1;
+            got = pread(in, *buf, want, (off_t)from);
+            if (got > 0) {
+                size_t put = 0;
+                while (put < (size_t)got) {
+                    ssize_t w = pwrite(out, *buf + put, (size_t)got - put, (off_t)(to + put));
+                    if (w < 0 && errno == EINTR)
+                        continue;
+                    if (w <= 0)
+                        return -1;
+                    put += (size_t)w;
+                }
+            }
+        }
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            if (got == 0)
+                errno = 0;
+            return -1;
+        }
+        from += (uint64_t)got;
+        to += (uint64_t)got;
+        size -= (uint64_t)got;
+        progress_add(pr, (uint64_t)got);
+    }
+    return 0;
+}
+
 static int bad(const char *path, uint64_t off, const char *what)
 {
     return bh_fail(BRAIN_ESNAPSHOT,
@@ -546,6 +597,7 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         return bh_fail(BRAIN_EIO, "cannot map snapshot '%s': %s", path, strerror(err));
     }
     struct loaded *ents = NULL;
+    uint8_t *buf = NULL; /* copy_value's fallback buffer */
     uint64_t n = 0, loaded = 0;
     struct progress pr = {b, "check", 0, size, 0};
     if ((rc = check_file(path, fd, m, size, &ents, &n, &pr)))
@@ -570,13 +622,15 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         uint64_t vpos = ents[i].off + sizeof en + en.ns_len + en.name_len + en.desc_len;
         const void *val = m + vpos + pad_to_64(vpos);
         if (en.size >= FD_VALUE_MIN) {
-            /* read straight into the reservation: one copy, by the kernel
-             * (the check pass hashed these bytes already) */
+            /* copied file to file by the kernel into the reservation's pages,
+             * as cp does: no page tables to fill (the check pass hashed
+             * these bytes already) */
             brain_reservation *res;
             void *dst;
-            if ((rc = brain_reserve(b, ns, name, en.size, &o, &res, &dst)))
+            if ((rc = bh_reserve(b, ns, name, en.size, &o, &res, &dst, 0)))
                 goto out;
-            if (hash_value_fd(fd, vpos + pad_to_64(vpos), en.size, 0, dst, NULL, NULL, &pr)) {
+            if (copy_value(fd, vpos + pad_to_64(vpos), b->fd, (uint64_t)((uint8_t *)dst - b->rw),
+                           en.size, &buf, &pr)) {
                 int err = errno;
                 brain_abort(b, res);
                 rc = bh_fail(BRAIN_EIO,
@@ -627,6 +681,7 @@ out:
     if (count)
         *count = loaded;
     free(ents);
+    free(buf);
     munmap((void *)m, size);
     close(fd);
     return rc;
