@@ -99,6 +99,7 @@ test: deps venv
 	$(MAKE) test-fuzz
 	$(MAKE) test-cli
 	$(MAKE) test-python
+	$(MAKE) test-python-san
 	$(MAKE) test-torture
 
 test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
@@ -212,9 +213,9 @@ fuzz-corpus: $(BUILD)/fuzz-replay
 clean:
 	rm -rf build python/brain_plasma/*.so python/*.egg-info $(VENV)/.python-done
 
-# --- the Python extension under ASan+UBSan (issue #6: _strcol.c) ------------
-# Not part of `make test` (about 10 s); run it after changing _core.c or
-# _strcol.c.  PYTEST_ARGS picks the tests (default tests/python/test_frames.py).
+# --- the Python extension under ASan+UBSan (_core.c, _strcol.c) ---------------
+# Part of `make test` (about 12 s).  PYTEST_ARGS picks the tests (default:
+# tests/python but the state machine and the benchmark smoke tests).
 .PHONY: test-python-san
 test-python-san: venv
 	sh scripts/test-python-san.sh $(PYTEST_ARGS)
