@@ -352,29 +352,24 @@ struct loaded {
     uint64_t key; /* hash of (ns, name), for the replace pass */
 };
 
-/* Reads SIZE bytes of the file from OFF, in chunks: into DST when given
- * (the value's place in the store: one copy, by the kernel), else into the
- * scratch buffer BUF of READ_CHUNK bytes.  With CHECK, hashes them on the
- * way (each chunk while it is still in the cache), seeded with the entry's
- * head checksum, and stores the checksum there.  Large values never go
- * through a mapping of the file, so a 1 GiB snapshot costs no page-table
- * work beyond what cp does.  Returns 0, or -1 with errno set (0 when the
- * file is shorter than it should be). */
+/* Hashes SIZE bytes of the file from OFF, seeded with the entry's head
+ * checksum, reading them with pread into BUF (READ_CHUNK bytes) and hashing
+ * each chunk while it is still in the cache: large values never go through
+ * a mapping of the file, so a 1 GiB snapshot costs no page-table work.
+ * Returns 0 with *check set, or -1 with errno set (0 when the file is
+ * shorter than it should be). */
 #define READ_CHUNK (4u << 20) /* a multiple of 32: whole hash rounds */
 #define FD_VALUE_MIN (1u << 20) /* smaller values are read through the mapping */
-static int hash_value_fd(int fd, uint64_t off, uint64_t size, uint64_t head, uint8_t *dst,
-                         uint8_t *buf, uint64_t *check, struct progress *pr)
+static int hash_value_fd(int fd, uint64_t off, uint64_t size, uint64_t head, uint8_t *buf,
+                         uint64_t *check, struct progress *pr)
 {
     struct bh_wide h;
     bh_wide_init(&h, head, size);
-    uint64_t done = 0;
-    uint8_t *tail = NULL;
-    while (done < size) {
-        size_t want = size - done > READ_CHUNK ? READ_CHUNK : (size_t)(size - done);
-        uint8_t *to = dst ? dst + done : buf;
-        size_t got = 0;
-        while (got < want) {
-            ssize_t r = pread(fd, to + got, want - got, (off_t)(off + done + got));
+    size_t want = 0, body = 0;
+    for (uint64_t done = 0; done < size; done += want) {
+        want = size - done > READ_CHUNK ? READ_CHUNK : (size_t)(size - done);
+        for (size_t got = 0; got < want;) {
+            ssize_t r = pread(fd, buf + got, want - got, (off_t)(off + done + got));
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0) {
@@ -384,19 +379,11 @@ static int hash_value_fd(int fd, uint64_t off, uint64_t size, uint64_t head, uin
             }
             got += (size_t)r;
         }
-        size_t body = want & ~(size_t)31;
-        if (check)
-            bh_wide_rounds(&h, to, body);
-        tail = to + body;
-        done += want;
-        if (pr)
-            progress_add(pr, want);
-        if (body < want) /* the last, partial round: only at the end */
-            break;
+        body = want & ~(size_t)31; /* short of want only in the last chunk */
+        bh_wide_rounds(&h, buf, body);
+        progress_add(pr, want);
     }
-    static const uint8_t none[1];
-    if (check)
-        *check = bh_wide_final(&h, tail ? tail : none, (size_t)(size & 31));
+    *check = bh_wide_final(&h, buf + body, want - body);
     return 0;
 }
 
@@ -459,7 +446,7 @@ static int bad(const char *path, uint64_t off, const char *what)
 }
 
 /* Checks the whole file; fills *ents with every entry's offset. */
-static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size,
+static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size, uint8_t **buf,
                       struct loaded **ents, uint64_t *n_out, struct progress *pr)
 {
     struct snap_header hd;
@@ -481,7 +468,6 @@ static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size,
         return bh_fail(BRAIN_ENOMEM, "out of memory");
     uint64_t off = sizeof hd, chain = SNAP_SEED;
     char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
-    uint8_t *buf = NULL; /* pread scratch for large values */
     int rc = 0;
     for (uint64_t i = 0; i < hd.count; i++) {
         struct snap_entry en;
@@ -507,12 +493,12 @@ static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size,
         const uint8_t *val = m + vstart;
         uint64_t check;
         if (en.size >= FD_VALUE_MIN) {
-            if (!buf && !(buf = malloc(READ_CHUNK))) {
+            if (!*buf && !(*buf = malloc(READ_CHUNK))) {
                 rc = bh_fail(BRAIN_ENOMEM, "out of memory");
                 break;
             }
             uint64_t head = entry_check_head(&en, s, s + en.ns_len, s + en.ns_len + en.name_len);
-            if (hash_value_fd(fd, vstart, en.size, head, NULL, buf, &check, pr)) {
+            if (hash_value_fd(fd, vstart, en.size, head, *buf, &check, pr)) {
                 rc = errno ? bh_fail(BRAIN_EIO, "reading snapshot '%s' failed: %s", path, strerror(errno))
                            : bad(path, vstart, "the file ends inside a value (truncated)");
                 break;
@@ -552,7 +538,6 @@ static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size,
                 rc = bad(path, off, "the trailer does not match the entries");
         }
     }
-    free(buf);
     if (rc) {
         free(e);
         return rc;
@@ -589,7 +574,8 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
     }
     uint64_t size = (uint64_t)st.st_size;
     /* headers, names and small values are read through a mapping; values of
-     * FD_VALUE_MIN or more with pread (hash_value_fd), straight into the store */
+     * FD_VALUE_MIN or more with pread to check them (hash_value_fd), then
+     * file to file into the store (copy_value) */
     const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED) {
         int err = errno;
@@ -597,10 +583,10 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         return bh_fail(BRAIN_EIO, "cannot map snapshot '%s': %s", path, strerror(err));
     }
     struct loaded *ents = NULL;
-    uint8_t *buf = NULL; /* copy_value's fallback buffer */
+    uint8_t *buf = NULL; /* READ_CHUNK bytes of scratch, for both passes */
     uint64_t n = 0, loaded = 0;
     struct progress pr = {b, "check", 0, size, 0};
-    if ((rc = check_file(path, fd, m, size, &ents, &n, &pr)))
+    if ((rc = check_file(path, fd, m, size, &buf, &ents, &n, &pr)))
         goto out;
     progress_end(&pr);
     pr = (struct progress){b, "load", 0, size, 0};
