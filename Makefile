@@ -101,6 +101,7 @@ test: deps venv
 	$(MAKE) test-python
 	$(MAKE) test-python-san
 	$(MAKE) test-torture
+	$(MAKE) test-dash
 
 test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 	$(BUILD)/run-tests
@@ -271,3 +272,42 @@ torture: deps venv lib cli python $(BUILD)/torture-worker
 	$(VENV)/bin/python tests/torture/torture.py --kills $(KILLS) --max-seconds 86400 \
 	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
 	    --json $(BUILD)/torture-result-long.json $(TORTURE_ARGS)
+
+# --- Dash and Flask (issue 11): brain_plasma.contrib, examples/dash_app ------
+# test-dash: BrainCache (Flask-Caching), the example app under gunicorn with
+#   4 workers with and without --preload (same frame, same memoized results,
+#   USS per worker), and headless Chromium driving the app and the
+#   dash-extensions backend (about 2 minutes; scripts/setup.sh dash installs
+#   chromium and chromium-driver when missing).
+# demo-dash: serves examples/dash_app with 4 gunicorn workers, printing the URL
+#   (DASH_PORT, DASH_WORKERS, DASH_GUNICORN_ARGS=--preload).
+# dash-screenshot: the browser test on a 5M-row frame, screenshots into docs/.
+# bench-dash: docs/dash.md's comparison (bench/bench_dash.py; redis-server
+#   from scripts/setup.sh bench).
+DASH_PORT ?= 8050
+DASH_WORKERS ?= 4
+DASH_GUNICORN_ARGS ?=
+DASH_PYTEST := $(VENV)/bin/python -m pytest -q -p no:dash
+.PHONY: dash-deps test-dash demo-dash dash-screenshot bench-dash
+
+$(VENV)/.dash-done: $(VENV)/.done requirements-dash.txt
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dash.txt
+	@touch $@
+
+dash-deps: $(VENV)/.dash-done
+
+test-dash: lib python dash-deps
+	@sh scripts/setup.sh dash
+	$(DASH_PYTEST) tests/dash
+
+demo-dash: deps python dash-deps
+	@echo "demo-dash: open http://127.0.0.1:$(DASH_PORT)/ ($(DASH_WORKERS) gunicorn workers, store /dev/shm/brain-dash-demo; Ctrl-C stops)"
+	cd examples/dash_app && exec ../../$(VENV)/bin/gunicorn -w $(DASH_WORKERS) \
+	    -b 127.0.0.1:$(DASH_PORT) --timeout 120 $(DASH_GUNICORN_ARGS) app:server
+
+dash-screenshot: lib python dash-deps
+	@sh scripts/setup.sh dash
+	BRAIN_DASH_TEST_ROWS=5000000 BRAIN_DASH_SCREENSHOT_DIR=docs $(DASH_PYTEST) tests/dash/test_browser.py
+
+bench-dash: deps-bench python dash-deps
+	$(VENV)/bin/python bench/bench_dash.py

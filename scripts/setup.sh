@@ -5,6 +5,7 @@
 #   setup.sh venv     the Python virtual environment .venv with the test tools
 #   setup.sh tsan     the ThreadSanitizer runtime (make test-tsan)
 #   setup.sh valgrind valgrind (make test-valgrind)
+#   setup.sh dash     chromium and chromium-driver (make test-dash: the browser tests)
 # Runs as root on a fresh Debian 12 machine (as CI does) or as a user who
 # already has the packages; it never asks questions.
 set -eu
@@ -51,6 +52,12 @@ tsan)
     ;;
 valgrind)
     have_cmd valgrind || need="$need valgrind"
+    apt_install
+    ;;
+dash)
+    # --- Dash browser tests (tests/dash/test_browser.py): Debian's browser and its driver
+    have_cmd chromium || need="$need chromium"
+    have_cmd chromedriver || need="$need chromium-driver"
     apt_install
     ;;
 bench)
