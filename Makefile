@@ -311,3 +311,5 @@ dash-screenshot: lib python dash-deps
 
 bench-dash: deps-bench python dash-deps
 	$(VENV)/bin/python bench/bench_dash.py
+# make bench runs it too
+bench: bench-dash
