@@ -91,21 +91,23 @@ def test_inc_is_atomic_across_processes(cache, store_name):
 
 
 def test_timeouts(store_name):
-    c = BrainCache(store_name, default_timeout=1)
-    c.set("default", 1)                # default timeout: 1 s
+    c = BrainCache(store_name, default_timeout=2)
+    t0 = time.monotonic()
+    c.set("default", 1)                # default timeout: 2 s
     c.set("forever", 2, timeout=0)     # 0: never expires
-    c.set("short", 3, timeout=0.3)     # fractions of a second work
-    c.set("long", 4, timeout=30)
+    c.set("short", 3, timeout=0.6)     # fractions of a second work
+    c.set("long", 4, timeout=60)
     c.set("gone", 5, timeout=-1)       # negative: expired at once
     assert c.get("gone") is None and not c.has("gone")
     c.add("added", 6)
     c.inc("counter", 10)               # absent: default timeout
+    assert time.monotonic() - t0 < 0.5, "too slow a machine for these timeouts"
     assert c.has("short")
-    time.sleep(0.5)
+    time.sleep(0.9 - (time.monotonic() - t0))
     assert c.get("short") is None and not c.has("short")
     assert c.get("default") == 1
     assert c.add("short", 7, timeout=0)  # an expired key is absent for add
-    time.sleep(0.8)                     # 1.3 s since the first set
+    time.sleep(2.3 - (time.monotonic() - t0))
     assert c.get("default") is None
     assert c.get("added") is None
     assert c.get("counter") is None
@@ -114,13 +116,22 @@ def test_timeouts(store_name):
     assert c.get("short") == 7
 
 
+def test_bad_timeouts_are_clear_errors(cache):
+    cache.set("k", 1)
+    for bad in ("soon", None.__class__, [1], True):
+        with pytest.raises(BrainValueError, match="a timeout is seconds"):
+            cache.set("k", 2, timeout=bad)
+    assert cache.get("k") == 1
+
+
 def test_inc_keeps_the_expiry(store_name):
     c = BrainCache(store_name, default_timeout=0)
-    c.set("n", 1, timeout=0.6)
-    time.sleep(0.3)
+    t0 = time.monotonic()
+    c.set("n", 1, timeout=1.0)
     assert c.inc("n") == 2
-    time.sleep(0.45)                    # 0.75 s after set: expired
-    assert c.get("n") is None
+    assert time.monotonic() - t0 < 0.5, "too slow a machine for these timeouts"
+    time.sleep(1.3 - (time.monotonic() - t0))
+    assert c.get("n") is None          # inc kept the 1 s expiry
     c.set("m", 1)                       # no expiry: inc keeps none
     c.inc("m")
     assert c._brain.info("m")["expires"] is None
