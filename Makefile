@@ -287,7 +287,7 @@ torture: deps venv lib cli python $(BUILD)/torture-worker
 DASH_PORT ?= 8050
 DASH_WORKERS ?= 4
 DASH_GUNICORN_ARGS ?=
-DASH_PYTEST := $(VENV)/bin/python -m pytest -q -p no:dash
+DASH_PYTEST := $(VENV)/bin/python -m pytest -q
 .PHONY: dash-deps test-dash demo-dash dash-screenshot bench-dash
 
 $(VENV)/.dash-done: $(VENV)/.done requirements-dash.txt
