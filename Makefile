@@ -301,7 +301,7 @@ test-dash: lib python dash-deps
 	$(DASH_PYTEST) tests/dash
 
 demo-dash: deps python dash-deps
-	@echo "demo-dash: open http://127.0.0.1:$(DASH_PORT)/ ($(DASH_WORKERS) gunicorn workers, store /dev/shm/brain-dash-demo; Ctrl-C stops)"
+	@echo "demo-dash: open http://127.0.0.1:$(DASH_PORT)/ ($(DASH_WORKERS) gunicorn workers, store $${BRAIN_DASH_STORE:-dash-demo}; Ctrl-C stops)"
 	cd examples/dash_app && exec ../../$(VENV)/bin/gunicorn -w $(DASH_WORKERS) \
 	    -b 127.0.0.1:$(DASH_PORT) --timeout 120 $(DASH_GUNICORN_ARGS) app:server
 

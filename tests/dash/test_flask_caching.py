@@ -13,7 +13,7 @@ from flask_caching import Cache
 
 from brain_plasma import Brain
 from brain_plasma.contrib.flask_caching import BrainCache
-from brain_plasma.exceptions import BrainCorruptError, BrainValueError
+from brain_plasma.exceptions import BrainCorruptError, BrainIOError, BrainValueError
 
 CACHE_TYPE = "brain_plasma.contrib.flask_caching.BrainCache"
 
@@ -265,6 +265,10 @@ def test_bad_config_is_a_clear_error_at_start(store_name, tmp_path):
     with pytest.raises(BrainCorruptError, match=r"CACHE_BRAIN_PATH='.*notastore'.*not a"):
         Cache(make_app(CACHE_BRAIN_PATH=str(not_a_store)))
     assert not_a_store.read_bytes().startswith(b"just a file")
+    with pytest.raises(BrainIOError, match=r"CACHE_BRAIN_PATH='/nonexistent.*directory does not exist"):
+        Cache(make_app(CACHE_BRAIN_PATH="/nonexistent-brain-dir/store"))
+    with pytest.raises(BrainValueError, match=r"CACHE_BRAIN_PATH='bad/name'.*relative path"):
+        Cache(make_app(CACHE_BRAIN_PATH="bad/name"))
     with pytest.raises(BrainValueError, match=r"CACHE_BRAIN_SIZE=-5.*size must be positive"):
         Cache(make_app(CACHE_BRAIN_PATH=store_name, CACHE_BRAIN_SIZE=-5))
     with pytest.raises(BrainValueError, match=r"size"):
