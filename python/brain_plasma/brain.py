@@ -368,7 +368,8 @@ class Brain:
 
     # ---- storing ---------------------------------------------------------
 
-    def learn(self, thing, name, description=None, *, ttl=None, if_version=None):
+    def learn(self, thing, name, description=None, *, ttl=None, if_version=None,
+              strings=None):
         """Stores THING under NAME in this Brain's namespace, replacing any
         value the name had.  Every process sees the new value at once.
 
@@ -376,11 +377,22 @@ class Brain:
         ttl: seconds after which the name expires.
         if_version: store only if the name's current version is this
             (0 = the name must be absent); BrainVersionConflictError if not.
+        strings: "arrow" stores the Python str columns of a DataFrame or
+            Series in Arrow (needs pyarrow): they recall zero-copy, and
+            come back as `str` columns of pyarrow storage (object columns
+            of str become `str`, missing values NaN); THING itself is not
+            changed.  None (default) stores the frame as it is.
         Returns the value's version.  Raises BrainSerializationError (the
         value cannot be pickled), BrainStoreFullError (it does not fit); in
         both cases nothing stored changes."""
         _check_name(name)
         c = self._c()
+        if strings is not None:
+            if strings != "arrow":
+                raise BrainValueError(
+                    "strings is None (store str columns as they are) or 'arrow' "
+                    "(store them in Arrow, zero-copy on recall); got %r" % (strings,))
+            thing = serialize.arrow_strings(thing)
         kind, payload = serialize.encode(thing, name, self._safe, self.pack_strings)
         kw = dict(desc=description, ttl_ms=_ttl_ms(ttl), if_version=if_version)
         recall_cache.drop(c, self.namespace, name)

@@ -45,10 +45,10 @@ import pickle
 import sys
 
 from . import _core
-from .exceptions import BrainSerializationError
+from .exceptions import BrainSerializationError, BrainValueError
 
 __all__ = ["encode", "pack", "decode", "is_plain_array", "pickled", "loads",
-           "object_array", "datetime_array"]
+           "object_array", "datetime_array", "arrow_strings"]
 
 PROTOCOL = 5
 _PICKLE_STREAM = _core.TYPE_PICKLE_STREAM
@@ -166,6 +166,51 @@ class _PackingPickler(pickle.Pickler):
             if dt.kind in "mM" and dt.metadata is None:
                 return _reduce_datetime_array(obj)
         return NotImplemented
+
+
+def _arrow_dtype_for(col, pd):
+    """The Arrow-backed str dtype COL (a Series) becomes under
+    strings="arrow", or None to keep it: pandas' `str` / StringDtype of
+    Python storage keeps its NA value; an object column of str (NaN and
+    None allowed) becomes the `str` dtype (NaN for missing values)."""
+    dt = col.dtype
+    if isinstance(dt, pd.StringDtype):
+        if dt.storage == "python":
+            return pd.StringDtype("pyarrow", na_value=dt.na_value)
+        return None
+    if dt == object and len(col) and pd.api.types.infer_dtype(col, skipna=True) == "string":
+        return pd.StringDtype("pyarrow", na_value=float("nan"))
+    return None
+
+
+def arrow_strings(value):
+    """VALUE (a DataFrame or Series) with its columns of Python str stored
+    in Arrow (``learn(..., strings="arrow")``): a shallow copy with those
+    columns converted, VALUE itself when none is; other values unchanged.
+    Raises BrainValueError when pyarrow is missing."""
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(value, (pd.DataFrame, pd.Series)):
+        return value
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise BrainValueError(
+            "strings='arrow' stores str columns in Arrow, which needs pyarrow, "
+            "and pyarrow is not installed here: pip install pyarrow, or learn "
+            "without strings='arrow' (the frame then keeps its dtypes)") from None
+    if isinstance(value, pd.Series):
+        dt = _arrow_dtype_for(value, pd)
+        return value if dt is None else value.astype(dt)
+    out = None
+    for i in range(value.shape[1]):
+        col = value.iloc[:, i]
+        dt = _arrow_dtype_for(col, pd)
+        if dt is None:
+            continue
+        if out is None:
+            out = value.copy(deep=False)
+        out.isetitem(i, col.astype(dt))
+    return value if out is None else out
 
 
 def wants_packing(value):

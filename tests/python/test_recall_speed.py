@@ -120,7 +120,8 @@ def test_version_of(brain):
 def frame(n=20_000, seed=0):
     rng = np.random.default_rng(seed)
     return pd.DataFrame({
-        "user": pd.array(["user%d" % i for i in rng.integers(0, 500, n)], dtype="str"),
+        "user": pd.array(["user%d" % i for i in rng.integers(0, 500, n)],
+                         dtype=pd.StringDtype("python", na_value=np.nan)),
         "city": np.array(["Paris", "Köln", "東京", "a\udc80"], dtype=object)
                 [rng.integers(0, 4, n)],
         "x": rng.random(n),
@@ -374,3 +375,44 @@ def test_stored_pickles_name_public_helpers_and_old_names_load(brain):
 def test_brain_calls_no_underscore_helper_of_serialize():
     src = open(brain_mod.__file__).read()
     assert "serialize._" not in src
+
+
+# ---- learn(..., strings="arrow") ---------------------------------------------------
+
+def test_strings_arrow_recalls_zero_copy_str_columns(brain):
+    pytest.importorskip("pyarrow")
+    pystr = pd.StringDtype("python", na_value=np.nan)
+    df = pd.DataFrame({
+        "s": pd.array(["a", "é", None, "😀", ""] * 40, dtype=pystr),
+        "o": np.array(["x", None, "東京", float("nan"), "y"] * 40, dtype=object),
+        "mixed": np.array([1, "a", None, 2.5, "b"] * 40, dtype=object),
+        "n": np.arange(200.0),
+    })
+    keep = df.copy()
+    brain.learn(df, "f", strings="arrow")
+    assert df.equals(keep) and list(df.dtypes) == list(keep.dtypes)  # caller's frame untouched
+    got = brain["f"]
+    assert got["s"].dtype == pd.StringDtype("pyarrow", na_value=np.nan)
+    assert got["o"].dtype == pd.StringDtype("pyarrow", na_value=np.nan)
+    assert got["mixed"].dtype == object and got["n"].dtype == np.float64
+    assert got["s"].tolist()[:4] == ["a", "é", got["s"].iloc[2], "😀"] and pd.isna(got["s"].iloc[2])
+    assert got["o"].iloc[2] == "東京" and pd.isna(got["o"].iloc[1]) and pd.isna(got["o"].iloc[3])
+    assert got["mixed"].equals(df["mixed"]) and got["n"].equals(df["n"])
+    # Series too; empty and all-missing columns
+    brain.learn(pd.Series(["p", "q"] * 50, dtype=pystr), "s", strings="arrow")
+    assert brain["s"].dtype.storage == "pyarrow"
+    brain.learn(pd.DataFrame({"e": pd.array([], dtype=pystr)}), "e", strings="arrow")
+    assert brain["e"]["e"].dtype.storage == "pyarrow" and len(brain["e"]) == 0
+
+
+def test_strings_arrow_refusals(brain, monkeypatch):
+    from brain_plasma import BrainValueError
+
+    with pytest.raises(BrainValueError, match="strings is None .* or 'arrow'"):
+        brain.learn(pd.DataFrame({"a": ["x"]}), "f", strings="utf8")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow fails
+    with pytest.raises(BrainValueError, match="needs pyarrow.*pip install pyarrow"):
+        brain.learn(pd.DataFrame({"a": ["x"]}), "f", strings="arrow")
+    assert "f" not in brain
+    brain.learn({"plain": 1}, "d", strings="arrow")  # not a frame: stored as it is
+    assert brain["d"] == {"plain": 1}
