@@ -84,7 +84,7 @@ def dtype_cases(rows):
         ("interval", pd.DataFrame({"c": pd.arrays.IntervalArray.from_arrays(ints, ints + 1)})),
         ("category", pd.DataFrame({"c": pd.Categorical(words[ints])})),
         ("str (python), 1000 values", pd.DataFrame({"c": pd.array(words[ints], dtype=PYSTR)})),
-        ("object (str), 1000 values", pd.DataFrame({"c": words[ints].copy()})),
+        ("object (str), 1000 values", pd.DataFrame({"c": pd.Series(words[ints], dtype=object)})),
         ("Int64", pd.DataFrame({"c": pd.array(ints, dtype="Int64")})),
         ("boolean", pd.DataFrame({"c": pd.array(ints % 2 == 0, dtype="boolean")})),
         ("Float64", pd.DataFrame({"c": pd.array(rng.random(n), dtype="Float64")})),

@@ -470,6 +470,9 @@ class Brain:
         into the store, read-only (writing raises ValueError), and keep the
         stored value alive while they live even if the name is replaced or
         forgotten.  copy=True returns a private, writable copy instead.
+        A frame whose decoding is costly is kept by this process, and a
+        recall of the same version again returns a shallow copy of it
+        (brain_plasma.recall_cache; Brain(recall_cache=False) turns it off).
         Raises BrainNameNotExistError (a KeyError) when NAME holds nothing."""
         c = self._client
         if not copy and c is not None and not self._safe:
@@ -482,7 +485,7 @@ class Brain:
                 raise _rebuild_failed(name, "pickle", exc) from exc
             if value is not c:
                 return value
-            if self.recall_cache:
+            if self.recall_cache and type(name) is str:
                 value = recall_cache.get(c, ns, name)
                 if value is not _CACHE_MISS:
                     return value

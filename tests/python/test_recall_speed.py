@@ -118,15 +118,20 @@ def test_version_of(brain):
 # ---- the recall cache -----------------------------------------------------------
 
 def frame(n=20_000, seed=0):
+    """A frame with a Python-storage str column, an object column with
+    non-ASCII text and a lone surrogate, two numeric columns and a
+    DatetimeIndex (the same with or without pyarrow installed)."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "user": pd.array(["user%d" % i for i in rng.integers(0, 500, n)],
-                         dtype=pd.StringDtype("python", na_value=np.nan)),
-        "city": np.array(["Paris", "Köln", "東京", "a\udc80"], dtype=object)
-                [rng.integers(0, 4, n)],
+    df = pd.DataFrame({
+        "user": pd.Series(["user%d" % i for i in rng.integers(0, 500, n)],
+                          dtype=pd.StringDtype("python", na_value=np.nan)),
+        "city": pd.Series(np.array(["Paris", "Köln", "東京", "a\udc80"], dtype=object)
+                          [rng.integers(0, 4, n)], dtype=object),
         "x": rng.random(n),
         "k": np.arange(n),
-    }, index=pd.date_range("2024-01-01", periods=n, freq="min", name="t"))
+    })
+    df.index = pd.date_range("2024-01-01", periods=n, freq="min", name="t")
+    return df
 
 
 @pytest.fixture
@@ -168,6 +173,18 @@ def test_cache_callers_changes_never_reach_another_caller(brain, costly):
     assert b["x"].iloc[0] == df["x"].iloc[0] and b["user"].iloc[1] == df["user"].iloc[1]
     fresh = Brain(path=brain.path, recall_cache=False)["f"]
     assert fresh.equals(df)
+
+
+def test_cache_with_entries_still_refuses_bad_names(brain, costly):
+    from brain_plasma import BrainNameTypeError
+
+    brain["f"] = frame()
+    brain["f"]
+    assert recall_cache.stats()["entries"] == 1
+    with pytest.raises(BrainNameTypeError):
+        brain.recall(["f"])
+    with pytest.raises(BrainNameTypeError):
+        brain.recall(b"f")
 
 
 def test_cache_arrays_stay_read_only(brain, costly):
@@ -358,7 +375,7 @@ def _rename_global(stream, old, new):
 
 
 def test_stored_pickles_name_public_helpers_and_old_names_load(brain):
-    df = pd.DataFrame({"s": ["a", "b"] * 100,
+    df = pd.DataFrame({"s": pd.Series(["a", "b"] * 100, dtype=object),
                        "t": pd.date_range("2024-01-01", periods=200, freq="s")})
     stream, buffers = serialize.pickled(df, "df", pack_strings=True)
     assert b"\x8c\x0cobject_array" in stream and b"\x8c\x0edatetime_array" in stream
