@@ -492,6 +492,11 @@ class Brain:
         _check_name(name)
         c = self._c()
         ns = self.namespace
+        caching = not copy and self.recall_cache and not self._safe
+        # a value fetched as a copy (bytes) carries no version: the name's
+        # version before and after the fetch, when equal, is the copy's
+        # (versions only grow, and every put makes a new one)
+        before = c.version_of(ns, name) if caching else 0
         try:
             if copy:
                 tag, buf = c.read(ns, name, writable=True)
@@ -506,12 +511,18 @@ class Brain:
                     tag, buf = c.read(ns, name)
         except BrainNameNotExistError as exc:
             raise _missing(exc) from None
-        if copy or tag != _core.TYPE_PICKLE or not self.recall_cache or self._safe \
-                or type(buf) is not _core.View:
+        if not caching or tag != _core.TYPE_PICKLE:
             return _decode(name, tag, buf, self._safe)
         t0 = _perf()
         value = _decode(name, tag, buf, False)
-        return recall_cache.offer(c, ns, name, buf.version, value, _perf() - t0, len(buf))
+        dt = _perf() - t0
+        if type(buf) is _core.View:
+            version = buf.version
+        elif type(buf) is bytes and before and c.version_of(ns, name) == before:
+            version = before
+        else:
+            return value
+        return recall_cache.offer(c, ns, name, version, value, dt, len(buf))
 
     def __getitem__(self, name):
         return self.recall(name)

@@ -433,3 +433,16 @@ def test_strings_arrow_refusals(brain, monkeypatch):
     assert "f" not in brain
     brain.learn({"plain": 1}, "d", strings="arrow")  # not a frame: stored as it is
     assert brain["d"] == {"plain": 1}
+
+
+def test_cache_keeps_frames_fetched_as_copies(brain, costly):
+    # stored in 4 KB to 64 KB: fetched as bytes (no pin), versioned around the fetch
+    df = pd.DataFrame({"s%d" % i: pd.Series(["v%05d" % (i * 1000 + j) for j in range(200)],
+                                            dtype=object) for i in range(10)})
+    brain["small"] = df
+    assert 4096 < brain.info("small")["size"] < 65536
+    a = brain["small"]
+    b = brain["small"]
+    assert recall_cache.stats()["hits"] == 1 and a is not b and b.equals(df)
+    a["s0"] = "changed"
+    assert brain["small"].equals(df)
