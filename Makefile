@@ -13,7 +13,10 @@
 #                   every workload against every peer (installs liblmdb-dev,
 #                   redis-server, the Python peers, Ray and .venv-plasma)
 #   make bench-quick  bench/run.py --quick: every workload at small sizes,
-#                   under a minute once installed (Ray skipped); .ci/run runs it
+#                   under a minute once installed (Ray skipped), then
+#                   bench/bench_speed2.py --quick; .ci/run runs it
+#   make bench-speed2  issue 14's goals: str columns, repeated recalls, small
+#                   values, every pandas type at 5M rows, learn (a few minutes)
 #
 # Variables: BUILD (output folder), SAN=1 (ASan+UBSan build), CC, OPT.
 
@@ -44,7 +47,7 @@ TEST_HDRS := $(wildcard tests/c/*.h)
 
 .PHONY: all lib cli python test test-c test-san test-cli test-python demo \
         demo-c demo-python bench bench-c bench-peers bench-quick bench-deps \
-        bench-plasma-venv bench-snapshot deps deps-bench venv clean
+        bench-plasma-venv bench-snapshot bench-speed2 deps deps-bench venv clean
 
 all: lib cli python
 
@@ -133,7 +136,7 @@ demo-c: lib $(BUILD)/demo
 $(BUILD)/bench-store: bench/bench_store.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ bench/bench_store.c $(BUILD)/libbrain.a -llmdb $(LDLIBS_ALL)
 
-bench: bench-c bench-peers
+bench: bench-c bench-peers bench-speed2
 
 bench-c: deps-bench lib $(BUILD)/bench-store
 	$(BUILD)/bench-store
@@ -166,6 +169,11 @@ bench-peers: bench-deps bench-plasma-venv
 bench-quick: bench-deps bench-plasma-venv
 	$(VENV)/bin/python bench/run.py --quick --json build/bench-quick.json \
 	    --md build/bench-quick.md --png build/bench-quick.png
+	$(VENV)/bin/python bench/bench_speed2.py --quick --json build/bench-speed2-quick.json
+
+# issue 14's goals side by side with their peers (bench/README.md)
+bench-speed2: python
+	$(VENV)/bin/python bench/bench_speed2.py --dtypes --json build/bench-speed2.json
 
 # --- fuzzing (tests/fuzz/README.md) -------------------------------------------
 # fuzz-replay: the corpus through the targets' bodies, any compiler (test-c).

@@ -22,7 +22,8 @@ $CC -std=gnu11 -O1 -g -fPIC -shared -fsanitize=address,undefined \
     src/*.c python/brain_plasma/_core.c python/brain_plasma/_strcol.c -lpthread \
     -o "$OUT/brain_plasma/_core$SO"
 [ $# -gt 0 ] || set -- tests/python --ignore=tests/python/test_stateful.py \
-    --ignore=tests/python/test_bench_run.py --ignore=tests/python/test_bench_frames.py
+    --ignore=tests/python/test_bench_run.py --ignore=tests/python/test_bench_frames.py \
+    --ignore=tests/python/test_bench_speed2.py
 LD_PRELOAD="$($CC -print-file-name=libasan.so):$($CC -print-file-name=libubsan.so)" \
 ASAN_OPTIONS=detect_leaks=0 PYTHONPATH="$OUT" \
     $PY -m pytest -q -p no:cacheprovider "$@"

@@ -638,52 +638,172 @@ static PyObject *Store_fetch(StoreObject *s, PyObject *args, PyObject *kw)
     return Py_BuildValue("(IN)", (unsigned)v.info.type, view);
 }
 
-/* recall_small(ns, name, loads) -> value, or NotImplemented.
+/* The value of a pickle stream that holds nothing but an int of at most
+ * 64 bits, a float, True, False or None, as pickle.dumps writes them
+ * (protocol 2 or later, an optional frame); NULL with no exception for any
+ * other stream, which then goes to pickle.loads.  The int 42 recalled in
+ * ~30 ns less than through pickle.loads (no bytes object, no call). */
+static PyObject *tiny_pickle(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    if (n >= 2 && p[0] == 0x80) /* PROTO */
+        i = 2;
+    if (n >= i + 9 && p[i] == 0x95) { /* FRAME: 8-byte length of the rest */
+        uint64_t flen = 0;
+        for (int k = 7; k >= 0; k--)
+            flen = flen << 8 | p[i + 1 + k];
+        i += 9;
+        if (flen != n - i)
+            return NULL;
+    }
+    if (i >= n)
+        return NULL;
+    unsigned char op = p[i++];
+    const unsigned char *a = p + i;
+    size_t left = n - i; /* the argument and the STOP */
+    switch (op) {
+    case 'K': /* BININT1 */
+        if (left == 2 && a[1] == '.')
+            return PyLong_FromLong(a[0]);
+        break;
+    case 'M': /* BININT2 */
+        if (left == 3 && a[2] == '.')
+            return PyLong_FromLong((long)a[0] | (long)a[1] << 8);
+        break;
+    case 'J': /* BININT: 4 bytes, signed */
+        if (left == 5 && a[4] == '.') {
+            uint32_t u = (uint32_t)a[0] | (uint32_t)a[1] << 8 | (uint32_t)a[2] << 16 |
+                         (uint32_t)a[3] << 24;
+            return PyLong_FromLong((long)(int32_t)u);
+        }
+        break;
+    case 0x8a: /* LONG1: a length byte, then little-endian two's complement */
+        if (left >= 2 && a[0] <= 8 && left == (size_t)a[0] + 2 && a[a[0] + 1] == '.') {
+            unsigned len = a[0];
+            uint64_t u = 0;
+            for (unsigned k = 0; k < len; k++)
+                u |= (uint64_t)a[1 + k] << (8 * k);
+            if (len && len < 8 && (a[len] & 0x80))
+                u |= ~(uint64_t)0 << (8 * len);
+            return PyLong_FromLongLong((long long)u);
+        }
+        break;
+    case 'G': /* BINFLOAT: 8 bytes, big-endian */
+        if (left == 9 && a[8] == '.') {
+#if PY_VERSION_HEX >= 0x030B0000
+            double d = PyFloat_Unpack8((const char *)a, 0);
+#else
+            double d = _PyFloat_Unpack8(a, 0);
+#endif
+            if (d == -1.0 && PyErr_Occurred())
+                return NULL; /* never for IEEE doubles */
+            return PyFloat_FromDouble(d);
+        }
+        break;
+    case 0x88: /* NEWTRUE */
+        if (left == 1 && a[0] == '.')
+            Py_RETURN_TRUE;
+        break;
+    case 0x89: /* NEWFALSE */
+        if (left == 1 && a[0] == '.')
+            Py_RETURN_FALSE;
+        break;
+    case 'N': /* NONE */
+        if (left == 1 && a[0] == '.')
+            Py_RETURN_NONE;
+        break;
+    }
+    return NULL;
+}
+
+/* recall_small(ns, name, loads) -> value, or this Store itself.
  * The hot path of Brain.recall for small values, in one call: look up and
  * copy a value of at most READ_STACK bytes, and build bytes, str, or (for
- * a pickle without out-of-band buffers) loads(stream).  Anything else, and
- * every failure, returns NotImplemented with no exception set, and the
- * caller takes the general path (which raises the right error). */
+ * a pickle without out-of-band buffers) the value of its stream (an int,
+ * float, bool or None decoded here, anything else by loads(stream)).
+ *
+ * The Store itself (which no stored value can unpickle to) means "take the
+ * general path": the value is larger, of another type, absent, the name
+ * is not one this path takes, or the store is closed; the general path
+ * then reads it or raises the right error, and nothing was unpickled.
+ * An exception raised by loads (or a MemoryError) propagates as it is:
+ * the stream is never unpickled twice, and KeyboardInterrupt is never
+ * swallowed. */
 static PyObject *Store_recall_small(StoreObject *s, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]))
-        Py_RETURN_NOTIMPLEMENTED;
-    brain *b = s->closed ? NULL : s->b;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "recall_small takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *general = (PyObject *)s;
+    if (!PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) || s->closed)
+        return Py_NewRef(general);
+    brain *b = s->b;
     Py_ssize_t nslen = 0, namelen = 0;
     const char *ns = PyUnicode_AsUTF8AndSize(args[0], &nslen);
-    const char *name = PyUnicode_AsUTF8AndSize(args[1], &namelen);
-    /* a NUL inside would name a prefix: the general path refuses it */
-    if (!b || !ns || !name || strlen(ns) != (size_t)nslen || strlen(name) != (size_t)namelen) {
+    const char *name = ns ? PyUnicode_AsUTF8AndSize(args[1], &namelen) : NULL;
+    if (!ns || !name) {
+        /* a lone surrogate: the general path says what is wrong with it */
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+            return NULL;
         PyErr_Clear();
-        Py_RETURN_NOTIMPLEMENTED;
+        return Py_NewRef(general);
     }
+    /* a NUL inside would name a prefix: the general path refuses it */
+    if (strlen(ns) != (size_t)nslen || strlen(name) != (size_t)namelen)
+        return Py_NewRef(general);
     char stack[READ_STACK];
     size_t size = 0;
     brain_info info;
     if (brain_read(b, ns, name, stack, sizeof stack, &size, &info) != 0)
-        Py_RETURN_NOTIMPLEMENTED;
-    PyObject *out = NULL;
-    if (info.type == BRAIN_TYPE_BYTES) {
-        out = PyBytes_FromStringAndSize(stack, (Py_ssize_t)size);
-    } else if (info.type == BRAIN_TYPE_STR) {
-        out = PyUnicode_DecodeUTF8(stack, (Py_ssize_t)size, "strict");
-    } else if (info.type == BRAIN_TYPE_PICKLE) {
-        brain_pickle p;
-        if (brain_pickle_parse(stack, size, &p) != 0 || p.nbufs != 0)
-            Py_RETURN_NOTIMPLEMENTED;
-        PyObject *stream = PyBytes_FromStringAndSize(stack + p.stream_offset, (Py_ssize_t)p.stream_len);
-        if (stream) {
-            out = PyObject_CallOneArg(args[2], stream);
-            Py_DECREF(stream);
+        return Py_NewRef(general);
+    if (info.type == BRAIN_TYPE_BYTES)
+        return PyBytes_FromStringAndSize(stack, (Py_ssize_t)size);
+    if (info.type == BRAIN_TYPE_STR) {
+        PyObject *out = PyUnicode_DecodeUTF8(stack, (Py_ssize_t)size, "strict");
+        if (!out && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            PyErr_Clear(); /* not UTF-8 (a C writer's): the general path says so */
+            return Py_NewRef(general);
         }
-    } else {
-        Py_RETURN_NOTIMPLEMENTED;
+        return out;
     }
-    if (!out) {
-        PyErr_Clear();
-        Py_RETURN_NOTIMPLEMENTED;
-    }
+    if (info.type != BRAIN_TYPE_PICKLE)
+        return Py_NewRef(general);
+    brain_pickle p;
+    if (brain_pickle_parse(stack, size, &p) != 0 || p.nbufs != 0)
+        return Py_NewRef(general);
+    const char *stream = stack + p.stream_offset;
+    PyObject *out = tiny_pickle((const unsigned char *)stream, (size_t)p.stream_len);
+    if (out || PyErr_Occurred())
+        return out;
+    PyObject *bytes = PyBytes_FromStringAndSize(stream, (Py_ssize_t)p.stream_len);
+    if (!bytes)
+        return NULL;
+    out = PyObject_CallOneArg(args[2], bytes);
+    Py_DECREF(bytes);
     return out;
+}
+
+/* version_of(ns, name) -> the version of the name's value, 0 when it holds
+ * none (absent or expired).  Brain.recall's cache asks this before handing
+ * out a copy of a value it decoded before. */
+static PyObject *Store_version_of(StoreObject *s, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "version_of takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    const char *ns, *name;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(args[0], &ns) || !req_utf8(args[1], &name))
+        return NULL;
+    brain_info info;
+    int rc = brain_meta(b, ns, name, &info, NULL, 0);
+    if (rc == BRAIN_ENOTFOUND)
+        return PyLong_FromLong(0);
+    if (rc)
+        return fail(s, rc);
+    return PyLong_FromUnsignedLongLong(info.version);
 }
 
 /* read(ns, name, writable=False) -> (type, bytes | bytearray): a copy. */
@@ -1333,7 +1453,9 @@ static PyMethodDef Store_methods[] = {
      "TYPE_PICKLE_STREAM and the bytes are the bare stream."},
     {"recall_small", (PyCFunction)(void (*)(void))Store_recall_small, METH_FASTCALL,
      "recall_small(ns, name, loads)\n--\n\nA small bytes, str or in-band pickle value in one call, "
-     "or NotImplemented (take the general path)."},
+     "or this Store itself (take the general path; nothing was unpickled)."},
+    {"version_of", (PyCFunction)(void (*)(void))Store_version_of, METH_FASTCALL,
+     "version_of(ns, name)\n--\n\nThe version of the name's value; 0 when it holds none."},
     {"read", (PyCFunction)(void (*)(void))Store_read, METH_VARARGS | METH_KEYWORDS,
      "read(ns, name, writable=False)\n--\n\nReturns (type, a private copy)."},
     {"get", (PyCFunction)Store_get, METH_VARARGS,

@@ -12,9 +12,11 @@ child keeps using the Brain it inherited (gunicorn ``--preload``).
 import logging
 import os
 import threading
+import time
 import weakref
 
 from . import _core
+from . import recall_cache
 from . import serialize
 from .exceptions import (
     BrainClientDisconnectedError,
@@ -40,6 +42,9 @@ DEFAULT_STORE = "default"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_SIZE = 50_000_000
 _MISSING = object()
+_CACHE_MISS = recall_cache._MISS
+_loads = serialize.loads
+_perf = time.perf_counter
 
 
 # One store handle per store file per process, shared by every Brain on it:
@@ -87,6 +92,7 @@ def _forget_store(path):
         entry = _handles.pop(path, None)
     s = entry[0]() if entry else None
     if s is not None:
+        recall_cache.drop_store(s)
         s.close()
 
 
@@ -181,6 +187,14 @@ def _missing(exc):
     return new
 
 
+def _rebuild_failed(name, what, exc):
+    return BrainSerializationError(
+        "cannot recall %r: its %s value could not be rebuilt in this "
+        "process (%s: %s). Import the modules that define its classes "
+        "here, or store it as plain data"
+        % (name, what, type(exc).__name__, exc))
+
+
 def _decode(name, tag, buf, safe):
     """serialize.decode, with a failure to unpickle named for what it is."""
     try:
@@ -188,13 +202,8 @@ def _decode(name, tag, buf, safe):
     except BrainError:
         raise
     except Exception as exc:  # the reader lacks a class, a module, ...
-        raise BrainSerializationError(
-            "cannot recall %r: its %s value could not be rebuilt in this "
-            "process (%s: %s). Import the modules that define its classes "
-            "here, or store it as plain data"
-            % (name, _core.type_name(tag) if tag >= 0 else "pickle",
-               type(exc).__name__, exc)
-        ) from exc
+        raise _rebuild_failed(
+            name, _core.type_name(tag) if tag >= 0 else "pickle", exc) from exc
 
 
 def _ttl_ms(ttl):
@@ -229,16 +238,21 @@ class Brain:
             objects (object dtype, string[python]) packed: recalled several
             times faster, identical (see docs/python.md).  False writes
             plain pickles, for readers without this version of brain_plasma.
+        recall_cache: True (default) keeps frames whose decoding is costly
+            and hands a shallow copy of one to a recall of the same version
+            again (see brain_plasma.recall_cache); False decodes every time.
     """
 
     def __init__(self, path=None, start_process=True, size=DEFAULT_SIZE,
-                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True):
+                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True,
+                 recall_cache=True):
         if serializer not in ("pickle", "safe"):
             raise BrainValueError(
                 "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
         self.serializer = serializer
         self._safe = serializer == "safe"
         self.pack_strings = bool(pack_strings)
+        self.recall_cache = bool(recall_cache)
         self._lock = threading.RLock()
         self._client = None
         self._store = DEFAULT_STORE if path is None else path
@@ -354,7 +368,8 @@ class Brain:
 
     # ---- storing ---------------------------------------------------------
 
-    def learn(self, thing, name, description=None, *, ttl=None, if_version=None):
+    def learn(self, thing, name, description=None, *, ttl=None, if_version=None,
+              strings=None):
         """Stores THING under NAME in this Brain's namespace, replacing any
         value the name had.  Every process sees the new value at once.
 
@@ -362,13 +377,25 @@ class Brain:
         ttl: seconds after which the name expires.
         if_version: store only if the name's current version is this
             (0 = the name must be absent); BrainVersionConflictError if not.
+        strings: "arrow" stores the Python str columns of a DataFrame or
+            Series in Arrow (needs pyarrow): they recall zero-copy, and
+            come back as `str` columns of pyarrow storage (object columns
+            of str become `str`, missing values NaN); THING itself is not
+            changed.  None (default) stores the frame as it is.
         Returns the value's version.  Raises BrainSerializationError (the
         value cannot be pickled), BrainStoreFullError (it does not fit); in
         both cases nothing stored changes."""
         _check_name(name)
         c = self._c()
+        if strings is not None:
+            if strings != "arrow":
+                raise BrainValueError(
+                    "strings is None (store str columns as they are) or 'arrow' "
+                    "(store them in Arrow, zero-copy on recall); got %r" % (strings,))
+            thing = serialize.arrow_strings(thing)
         kind, payload = serialize.encode(thing, name, self._safe, self.pack_strings)
         kw = dict(desc=description, ttl_ms=_ttl_ms(ttl), if_version=if_version)
+        recall_cache.drop(c, self.namespace, name)
         if kind == "array":
             typestr, shape, data = payload
             try:
@@ -376,7 +403,7 @@ class Brain:
             except BrainValueTypeError:  # a dtype the layout does not know
                 if self._safe:
                     raise
-                kind, payload = "pickle", serialize._pickle(thing, name)
+                kind, payload = "pickle", serialize.pickled(thing, name)
         if kind == "pickle":
             stream, buffers = payload
             return c.put_pickle(self.namespace, name, stream, buffers,
@@ -403,7 +430,7 @@ class Brain:
                 except BrainValueTypeError:
                     if self._safe:
                         raise
-                    kind, payload = "pickle", serialize._pickle(thing, name)
+                    kind, payload = "pickle", serialize.pickled(thing, name)
                     packed = serialize.pack(kind, payload, serialize.hint_of(thing))
             else:
                 packed = serialize.pack(kind, payload, serialize.hint_of(thing))
@@ -443,31 +470,59 @@ class Brain:
         into the store, read-only (writing raises ValueError), and keep the
         stored value alive while they live even if the name is replaced or
         forgotten.  copy=True returns a private, writable copy instead.
+        A frame whose decoding is costly is kept by this process, and a
+        recall of the same version again returns a shallow copy of it
+        (brain_plasma.recall_cache; Brain(recall_cache=False) turns it off).
         Raises BrainNameNotExistError (a KeyError) when NAME holds nothing."""
         c = self._client
         if not copy and c is not None and not self._safe:
-            # small bytes, str and in-band pickles in one C call; anything
-            # else, and every error, takes the general path below
-            value = c.recall_small(self.namespace, name, serialize._loads)
-            if value is not NotImplemented:
+            # small bytes, str and in-band pickles in one C call; it hands
+            # back the store itself for anything else (nothing unpickled)
+            ns = self.namespace
+            try:
+                value = c.recall_small(ns, name, _loads)
+            except Exception as exc:  # the stream's loads failed
+                raise _rebuild_failed(name, "pickle", exc) from exc
+            if value is not c:
                 return value
+            if self.recall_cache and type(name) is str:
+                value = recall_cache.get(c, ns, name)
+                if value is not _CACHE_MISS:
+                    return value
         _check_name(name)
         c = self._c()
+        ns = self.namespace
+        caching = not copy and self.recall_cache and not self._safe
+        # a value fetched as a copy (bytes) carries no version: the name's
+        # version before and after the fetch, when equal, is the copy's
+        # (versions only grow, and every put makes a new one)
+        before = c.version_of(ns, name) if caching else 0
         try:
             if copy:
-                tag, buf = c.read(self.namespace, name, writable=True)
+                tag, buf = c.read(ns, name, writable=True)
             else:
                 try:
-                    tag, buf = c.fetch(self.namespace, name)
+                    tag, buf = c.fetch(ns, name)
                 except BrainLimitError as exc:
                     if exc.code != _core.EPINS:
                         raise
                     # this process pins as many values as it may: copy instead
                     log.debug("pin table full; recalling %r as a copy", name)
-                    tag, buf = c.read(self.namespace, name)
+                    tag, buf = c.read(ns, name)
         except BrainNameNotExistError as exc:
             raise _missing(exc) from None
-        return _decode(name, tag, buf, self._safe)
+        if not caching or tag != _core.TYPE_PICKLE:
+            return _decode(name, tag, buf, self._safe)
+        t0 = _perf()
+        value = _decode(name, tag, buf, False)
+        dt = _perf() - t0
+        if type(buf) is _core.View:
+            version = buf.version
+        elif type(buf) is bytes and before and c.version_of(ns, name) == before:
+            version = before
+        else:
+            return value
+        return recall_cache.offer(c, ns, name, version, value, dt, len(buf))
 
     def __getitem__(self, name):
         return self.recall(name)
@@ -511,8 +566,10 @@ class Brain:
         """Deletes NAME.  Arrays and frames already recalled stay valid.
         Raises BrainNameNotExistError when NAME holds nothing."""
         _check_name(name)
+        c = self._c()
+        recall_cache.drop(c, self.namespace, name)
         try:
-            self._c().delete(self.namespace, name)
+            c.delete(self.namespace, name)
         except BrainNameNotExistError as exc:
             raise _missing(exc) from None
 

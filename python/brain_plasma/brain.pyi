@@ -15,6 +15,7 @@ class Brain:
     namespace: str
     serializer: str
     pack_strings: bool
+    recall_cache: bool
     def __init__(
         self,
         path: Optional[str] = ...,
@@ -23,6 +24,7 @@ class Brain:
         namespace: str = ...,
         serializer: Literal["pickle", "safe"] = ...,
         pack_strings: bool = ...,
+        recall_cache: bool = ...,
     ) -> None: ...
     @property
     def client(self) -> _core.Store: ...
@@ -44,6 +46,7 @@ class Brain:
         *,
         ttl: Optional[float] = ...,
         if_version: Optional[int] = ...,
+        strings: Optional[Literal["arrow"]] = ...,
     ) -> int: ...
     def __setitem__(self, name: str, thing: Any) -> None: ...
     def learn_many(self, mapping: Mapping[str, Any], *, ttl: Optional[float] = ...) -> Dict[str, int]: ...

@@ -19,11 +19,11 @@ Packed strings: when the value is a pandas object (DataFrame, Series, Index,
 are not pickled element by element: :func:`_core.strings_pack` turns each
 into a table of its distinct values (equal str stored once), their code
 units and one code per element, three buffers that travel out of band like NumPy data, and the
-stream calls :func:`_object_array` to rebuild the identical array with one C
+stream calls :func:`object_array` to rebuild the identical array with one C
 loop (see _strcol.c).  Elements that are not exact str (None, NaN, pd.NA,
 ...) are pickled in-band as usual; an array where they are the majority is
 pickled as usual.  Datetime64 and timedelta64 arrays of such values (which
-NumPy pickles in-band) travel out of band too, as :func:`_datetime_array`:
+NumPy pickles in-band) travel out of band too, as :func:`datetime_array`:
 zero-copy and read-only on recall like every other column.  The value stays
 a BRAIN_TYPE_PICKLE: only a reader with brain_plasma 0.4 or later can load
 it (``Brain(pack_strings=False)`` writes plain pickles).
@@ -45,13 +45,15 @@ import pickle
 import sys
 
 from . import _core
-from .exceptions import BrainSerializationError
+from .exceptions import BrainSerializationError, BrainValueError
 
-__all__ = ["encode", "pack", "decode", "is_plain_array"]
+__all__ = ["encode", "pack", "decode", "is_plain_array", "pickled", "loads",
+           "object_array", "datetime_array", "arrow_strings"]
 
 PROTOCOL = 5
 _PICKLE_STREAM = _core.TYPE_PICKLE_STREAM
-_loads = pickle.loads
+loads = pickle.loads
+_loads = loads  # the name brain_plasma 0.4.0 used
 
 
 def _numpy():
@@ -74,9 +76,10 @@ def is_plain_array(value):
 PACK_MIN = 64
 
 
-def _object_array(shape, order, table, data, codes, width, others):
-    """Rebuilds an object ndarray packed by _reduce_object_array (a pickle
-    stream calls this by name: keep the name and the arguments stable)."""
+def object_array(shape, order, table, data, codes, width, others):
+    """Rebuilds an object ndarray packed by _reduce_object_array.  Stored
+    pickles call this by its name, brain_plasma.serialize.object_array:
+    the name and the arguments are part of the stored format."""
     np = _numpy()
     n = 1
     for d in shape:
@@ -106,18 +109,24 @@ def _reduce_object_array(arr):
     table, data, codes, width, others = packed
     PB = pickle.PickleBuffer
     # (no codes when every element is its own entry: nothing to send out of band)
-    return _object_array, (arr.shape, order, PB(table), PB(data),
+    return object_array, (arr.shape, order, PB(table), PB(data),
                            PB(codes) if codes else codes, width, others)
 
 
-def _datetime_array(data, typestr, shape, order):
+def datetime_array(data, typestr, shape, order):
     """Rebuilds a datetime64/timedelta64 ndarray over DATA (zero-copy when
-    DATA is a view of the store; a pickle stream calls this by name)."""
+    DATA is a view of the store).  Stored pickles call this by its name,
+    brain_plasma.serialize.datetime_array: part of the stored format."""
     np = _numpy()
     arr = np.frombuffer(data, dtype=np.dtype(typestr))
     if order == "F":
         return arr.reshape(shape[::-1]).T
     return arr.reshape(shape)
+
+
+# the names values stored by brain_plasma 0.4.0 call: they must still load
+_object_array = object_array
+_datetime_array = datetime_array
 
 
 def _reduce_datetime_array(arr):
@@ -133,7 +142,7 @@ def _reduce_datetime_array(arr):
         flat, order = arr.T.reshape(-1), "F"
     else:
         flat, order = _numpy().ascontiguousarray(arr.reshape(-1)), "C"
-    return _datetime_array, (pickle.PickleBuffer(flat.view("u1")), arr.dtype.str,
+    return datetime_array, (pickle.PickleBuffer(flat.view("u1")), arr.dtype.str,
                              arr.shape, order)
 
 
@@ -159,6 +168,51 @@ class _PackingPickler(pickle.Pickler):
         return NotImplemented
 
 
+def _arrow_dtype_for(col, pd):
+    """The Arrow-backed str dtype COL (a Series) becomes under
+    strings="arrow", or None to keep it: pandas' `str` / StringDtype of
+    Python storage keeps its NA value; an object column of str (NaN and
+    None allowed) becomes the `str` dtype (NaN for missing values)."""
+    dt = col.dtype
+    if isinstance(dt, pd.StringDtype):
+        if dt.storage == "python":
+            return pd.StringDtype("pyarrow", na_value=dt.na_value)
+        return None
+    if dt == object and len(col) and pd.api.types.infer_dtype(col, skipna=True) == "string":
+        return pd.StringDtype("pyarrow", na_value=float("nan"))
+    return None
+
+
+def arrow_strings(value):
+    """VALUE (a DataFrame or Series) with its columns of Python str stored
+    in Arrow (``learn(..., strings="arrow")``): a shallow copy with those
+    columns converted, VALUE itself when none is; other values unchanged.
+    Raises BrainValueError when pyarrow is missing."""
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(value, (pd.DataFrame, pd.Series)):
+        return value
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise BrainValueError(
+            "strings='arrow' stores str columns in Arrow, which needs pyarrow, "
+            "and pyarrow is not installed here: pip install pyarrow, or learn "
+            "without strings='arrow' (the frame then keeps its dtypes)") from None
+    if isinstance(value, pd.Series):
+        dt = _arrow_dtype_for(value, pd)
+        return value if dt is None else value.astype(dt)
+    out = None
+    for i in range(value.shape[1]):
+        col = value.iloc[:, i]
+        dt = _arrow_dtype_for(col, pd)
+        if dt is None:
+            continue
+        if out is None:
+            out = value.copy(deep=False)
+        out.isetitem(i, col.astype(dt))
+    return value if out is None else out
+
+
 def wants_packing(value):
     """True for the values whose object arrays are packed: pandas objects
     and object ndarrays, when stored as the value itself (not inside a
@@ -172,7 +226,10 @@ def wants_packing(value):
     return False
 
 
-def _pickle(value, name, pack_strings=False):
+def pickled(value, name, pack_strings=False):
+    """(stream, out-of-band buffers) of VALUE pickled at protocol 5 (its
+    object arrays packed with PACK_STRINGS, see the module's doc); raises
+    BrainSerializationError naming NAME when VALUE cannot be pickled."""
     buffers = []
 
     def keep(pb):
@@ -238,7 +295,7 @@ def encode(value, name, safe=False, pack_strings=True):
         return "array", (arr.dtype.str, arr.shape, data)
     if safe:
         return "json", _json(value, name)
-    return "pickle", _pickle(value, name, pack_strings)
+    return "pickle", pickled(value, name, pack_strings)
 
 
 TYPE_OF = {
@@ -302,13 +359,13 @@ def decode(type_tag, buf, safe=False):
             "as bytes, str, an array or JSON, or read it with serializer='pickle'"
         )
     if type_tag == _PICKLE_STREAM:  # small, in-band only: the bare stream
-        return _loads(buf)
+        return loads(buf)
     if type_tag == _core.TYPE_PICKLE:
         (soff, slen), bufs = _core.pickle_parse(buf)
         mv = memoryview(buf)
         if not bufs:
-            return _loads(mv[soff : soff + slen])
-        return _loads(mv[soff : soff + slen], buffers=[mv[o : o + n] for o, n in bufs])
+            return loads(mv[soff : soff + slen])
+        return loads(mv[soff : soff + slen], buffers=[mv[o : o + n] for o, n in bufs])
     if type_tag == _core.TYPE_BYTES:
         if isinstance(buf, bytes):
             return buf

@@ -5,7 +5,16 @@ import uuid
 
 import pytest
 
-from brain_plasma import Brain, _core
+from brain_plasma import Brain, _core, recall_cache
+
+
+@pytest.fixture(autouse=True)
+def _empty_recall_cache():
+    """Each test starts and ends with an empty recall cache (it keeps the
+    stores of the frames it holds open)."""
+    recall_cache.clear()
+    yield
+    recall_cache.clear()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def packed_arrays(value, pack=True):
     """How many object arrays of VALUE's stored stream are packed."""
     kind, payload = serialize.encode(value, "x", False, pack)
     assert kind == "pickle"
-    return payload[0].count(b"_object_array")
+    return payload[0].count(b"object_array")
 
 
 def same_objects(a, b, merged=True):
@@ -177,7 +177,8 @@ def test_datetime_arrays_travel_out_of_band(brain):
         "nat": pd.Series([pd.NaT, pd.Timestamp("2001-02-03")] * (N // 2)),
     })
     stream = serialize.encode(df, "x")[1][0]
-    assert len(stream) < 4000 and b"_datetime_array" in stream  # 4 x 2400 bytes out
+    assert len(stream) < 4000 and b"datetime_array" in stream  # 4 x 2400 bytes out
+    assert b"_datetime_array" not in stream  # the public name (issue 17)
     assert len(serialize.encode(df, "x", False, False)[1][0]) > 8 * N * 3  # plain: in-band
     out, out2 = roundtrip(brain, df)
     check_frame(out, df)
@@ -240,7 +241,7 @@ def test_pack_strings_false_writes_plain_pickles(store_name):
     (off, n), _ = _core.pickle_parse(view)
     stream = bytes(memoryview(view)[off:off + n])
     del view
-    assert b"_object_array" not in stream
+    assert b"object_array" not in stream
     check_frame(b.recall("df"), df)
     b.sleep()
 
@@ -361,7 +362,7 @@ def test_recall_of_damaged_packed_value_is_a_clear_error(brain):
 
     class Fake:
         def __reduce__(self):
-            return serialize._object_array, ((200,), "C", PB(table), PB(data), PB(bad),
+            return serialize.object_array, ((200,), "C", PB(table), PB(data), PB(bad),
                                              width, others)
 
     bufs = []

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from brain_plasma import recall_cache
+
 from brain_plasma import BrainSerializationError, BrainStoreFullError, _core
 
 
@@ -292,6 +294,10 @@ def test_pins_released_when_values_die(brain):
     assert col[-1] == 99_999
     del col
     gc.collect()
+    # the recall cache keeps the frame it decoded (brain_plasma.recall_cache)
+    assert brain.stats()["pins"] == 1
+    recall_cache.clear()
+    gc.collect()
     assert brain.stats()["pins"] == 0
     # small values are copied out and pin nothing
     brain["s"] = {"k": 1}
@@ -372,7 +378,7 @@ def test_pickled_frames_carry_a_hint_of_their_shape(brain):
     assert len(serialize.hint_of(long)) == 64  # kept short
     brain["df"] = df
     pd.testing.assert_frame_equal(brain["df"], df)
-    stream, buffers = serialize._pickle(df, "df")
+    stream, buffers = serialize.pickled(df, "df")
     packed = _core.pickle_pack(stream, buffers, "DataFrame 5x2")
     assert packed[:4] == b"BRPH" and b"DataFrame 5x2" in packed[:256]
     assert _core.pickle_pack(stream, buffers)[:4] == b"BRPK"
