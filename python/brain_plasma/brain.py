@@ -606,8 +606,9 @@ class Brain:
                 raise BrainValueError("give namespace= or namespaces=, not both")
             namespace = namespaces
         c = self._c()
-        if namespace == "all":
-            return sorted(c.names(None, all=True))
+        if namespace == "all":  # Plasma's objects (plasma.NAMESPACE) are not names
+            return sorted(d["name"] for d in c.list(None, all=True)
+                          if d["namespace"] != plasma.NAMESPACE)
         ns = self.namespace if namespace is None else _check_namespace(namespace)
         return sorted(c.names(ns))
 
@@ -717,6 +718,7 @@ class Brain:
     def namespaces(self):
         """The namespaces that hold names, plus "default" and this Brain's."""
         found = {d["name"] for d in self._c().namespaces()}
+        found.discard(plasma.NAMESPACE)  # Plasma's objects
         found.add(DEFAULT_NAMESPACE)
         found.add(self.namespace)
         return sorted(found)
