@@ -83,10 +83,6 @@ def _parser():
     return p
 
 
-class _Stop(Exception):
-    pass
-
-
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.directory:
@@ -109,18 +105,21 @@ def main(argv=None):
     st = os.stat(path)
     ident = (st.st_dev, st.st_ino)
 
-    def stop(signum, frame):
-        raise _Stop(signal.Signals(signum).name)
+    stopping = []
+
+    def stop(signum, frame):  # the loop sees it within a second
+        stopping.append(signal.Signals(signum).name)
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     _log("store %s ready, capacity %s (pid %d); SIGTERM or Ctrl-C stops" % (
         path, _core.format_size(store.stats()["capacity"]), os.getpid()))
-    why = None
     rc = 0
     try:
         next_reap = time.monotonic() + _REAP_EVERY
-        while True:
+        while not stopping:
             time.sleep(_EXPIRE_EVERY)
+            if stopping:
+                break
             try:
                 st = os.stat(path)
             except FileNotFoundError:
@@ -136,14 +135,13 @@ def main(argv=None):
                 n = store.reap()
                 if n:
                     _log("reaped %d dead processes" % n)
-    except _Stop as exc:
-        why = str(exc)
     except BrainError as exc:
         _log("stopping: %s" % exc)
         rc = 1
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+    why = stopping[0] if stopping else None
     store.close()
     if args.destroy_on_exit:
         try:

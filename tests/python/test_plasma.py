@@ -582,8 +582,9 @@ def test_plasma_store_command(tmp_path, sig):
         """, path, oid.hex()).strip() == "45"
         assert Brain(path=path).client.get(oid).sum() == 45  # Brain(path=...) too
         p.send_signal(getattr(signal, sig))
-        assert p.wait(30) == 0
-        assert "stopped on " + sig in p.stderr.read()
+        rc, log = p.wait(30), p.stderr.read()
+        assert rc == 0, log
+        assert "stopped on " + sig in log
         assert os.path.exists(path)  # the store and its objects stay
         assert plasma.connect(path).get(oid).sum() == 45
     finally:
@@ -603,8 +604,9 @@ def test_plasma_store_destroy_on_exit_and_existing_store(tmp_path):
         assert Brain(path=path)["kept"] == 1  # an existing store is attached to
         assert plasma.connect(path).store_capacity() == 8 << 20  # and resized to -m
         p.terminate()
-        assert p.wait(30) == 0
-        assert "removed the store" in p.stderr.read()
+        rc, log = p.wait(30), p.stderr.read()
+        assert rc == 0, log
+        assert "removed the store" in log
         assert not os.path.exists(path)
     finally:
         if p.poll() is None:
