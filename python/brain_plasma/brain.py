@@ -323,8 +323,8 @@ class Brain:
         ``brain.client.get(plasma.ObjectID(brain.metadata(name)["value_id"]))``."""
         c = self._c()
         p = self._plasma
-        if p is None or p._store is not c:
-            p = self._plasma = plasma._client_for(c)
+        if p is None or p._store is not c or p._safe != self._safe:
+            p = self._plasma = plasma._client_for(c, self._safe)
         return p
 
     @property

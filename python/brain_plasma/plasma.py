@@ -217,10 +217,13 @@ class _Pending:
 
 class PlasmaClient:
     """A Plasma client on one store.  Make one with :func:`connect` (or use
-    ``Brain.client``).  Thread-safe; usable after fork."""
+    ``Brain.client``).  Thread-safe; usable after fork.  A client of a
+    ``Brain(serializer="safe")`` never unpickles: get() of a pickled value
+    raises BrainSerializationError, as the Brain's recall does."""
 
-    def __init__(self, store, socket_name=None):
+    def __init__(self, store, socket_name=None, safe=False):
         self._store = store
+        self._safe = bool(safe)
         self._socket_name = socket_name if socket_name is not None else store.path
         self._lock = threading.RLock()
         self._pending = {}      # ObjectID -> _Pending (created, not sealed)
@@ -431,7 +434,7 @@ class PlasmaClient:
         oid = ObjectID.from_random() if object_id is None else _oid(object_id)
         label = "plasma object %s" % oid.hex()
         t0 = time.time()
-        kind, payload = serialize.encode(value, label, False, True)
+        kind, payload = serialize.encode(value, label, self._safe, True)
         with self._lock:
             if oid in self._pending:
                 raise PlasmaObjectExists("object %s is being created by this client"
@@ -441,6 +444,8 @@ class PlasmaClient:
                     self._publish(oid, None, None, b"", time.time() - t0, kind, payload)
                     return oid
                 except BrainValueTypeError:  # a dtype the array layout lacks
+                    if self._safe:
+                        raise
                     kind, payload = "pickle", serialize._pickle(value, label)
             if kind == "pickle":
                 self._publish(oid, None, None, b"", time.time() - t0, kind, payload,
@@ -502,7 +507,7 @@ class PlasmaClient:
                 out.append(ObjectNotAvailable)
                 continue
             try:
-                out.append(serialize.decode(view.type, view, False))
+                out.append(serialize.decode(view.type, view, self._safe))
             except BrainError:
                 raise
             except Exception as exc:
@@ -779,15 +784,17 @@ _clients = {}  # id(Store) -> weak reference to its PlasmaClient
 _clients_lock = threading.Lock()
 
 
-def _client_for(store):
-    """The PlasmaClient of a Store handle, shared by every Brain on it."""
+def _client_for(store, safe=False):
+    """The PlasmaClient of a Store handle, shared by every Brain on it that
+    has the same serializer."""
+    key = (id(store), bool(safe))
     with _clients_lock:
-        ref = _clients.get(id(store))
+        ref = _clients.get(key)
         c = ref() if ref is not None else None
         if c is not None and c._store is store:
             return c
-        for key in [k for k, r in _clients.items() if r() is None]:
-            del _clients[key]
-        c = PlasmaClient(store)
-        _clients[id(store)] = weakref.ref(c)
+        for k in [k for k, r in _clients.items() if r() is None]:
+            del _clients[k]
+        c = PlasmaClient(store, safe=safe)
+        _clients[key] = weakref.ref(c)
         return c

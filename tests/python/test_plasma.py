@@ -414,6 +414,19 @@ def test_names_and_objects_coexist(brain, store_name):
     assert brain.client is other.client
 
 
+def test_client_of_a_safe_brain_never_unpickles(store_name, brain):
+    brain["pickled"] = {1, 2}  # a set: pickled
+    safe = Brain(path=store_name, serializer="safe")
+    assert safe.client is not brain.client and safe.client is safe.client
+    with pytest.raises(bp.BrainSerializationError) as ei:
+        safe.client.get(safe.object_id("pickled"))
+    assert "safe" in str(ei.value)
+    with pytest.raises(bp.BrainSerializationError):
+        safe.client.put({1, 2})
+    assert safe.client.get(safe.client.put({"json": [1, 2]})) == {"json": [1, 2]}
+    assert brain.client.get(brain.object_id("pickled")) == {1, 2}
+
+
 def test_metadata_of_one_name_and_object_ids(brain):
     brain.learn([1], "a", description="the a")
     brain["b"] = 2
