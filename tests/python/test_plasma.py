@@ -645,3 +645,80 @@ def test_plasma_store_bad_arguments(args, rc, message, tmp_path):
                           timeout=60)
     assert proc.returncode == rc, proc.stderr
     assert message in proc.stderr
+
+
+# ---- brain-plasma 0.3.3's own tests (tests/test_brain.py), ported ---------------------------
+# Changes: `from brain_plasma import plasma` for pyarrow's, a store of this
+# test for the mocked client, learn by keyword (0.3's positional order is
+# swapped here: docs/migration.md), and 0.3's 5-15 character namespace rule
+# left out (any 1-64 byte namespace is valid here).
+
+@pytest.fixture
+def brain033(store_name, monkeypatch):
+    import brain_plasma.brain
+
+    monkeypatch.setattr(brain_plasma.brain, "DEFAULT_STORE", store_name)
+    b = Brain()
+    yield b
+    b.sleep()
+
+
+def test_033_init(brain033, store_name):
+    assert brain033.namespace == "default" and hasattr(brain033, "client")
+    assert Brain(namespace="nondefault").namespace == "nondefault"
+
+
+def test_033_recall_learn_exists(brain033):
+    brain = brain033
+    with pytest.raises(KeyError):
+        brain.recall("this")
+    brain.learn(name="this", thing="that")
+    assert brain.exists("this")
+    assert brain.recall("this") == "that"
+    out = brain.metadata("this")
+    assert "name" in out
+    assert brain.client.get(plasma.ObjectID(out["value_id"])) == "that"
+
+
+def test_033_mapping_names_namespaces(brain033):
+    brain = brain033
+    brain["this"] = "that"
+    assert brain["this"] == "that" and brain.exists("this")
+    assert "this" in brain.names()
+    brain.set_namespace("newspace")
+    brain["that"] = "other"
+    assert "this" in brain.names(namespace="all")
+    brain["this"] = "this"
+    assert brain["this"] == "this"
+    brain.set_namespace("default")
+    assert brain["this"] == "that"
+    del brain["this"]
+    assert not brain.exists("this")
+    with pytest.raises(KeyError):
+        brain["this"]
+
+
+def test_033_ids_and_metadata(brain033):
+    brain = brain033
+    brain["this"] = "that"
+    assert len(brain.ids())
+    assert brain.object_id("this") == plasma.ObjectID(brain.metadata("this").get("value_id"))
+    assert brain.object_ids() == {
+        "this": plasma.ObjectID(brain.metadata("this").get("value_id"))
+    }
+    assert len(brain.metadata()) == 1
+    with pytest.raises(TypeError):
+        brain.metadata("this", output="int")
+
+
+def test_033_set_and_remove_namespace(brain033):
+    brain = brain033
+    assert brain.namespace == "default"
+    brain.set_namespace("somespace")
+    assert brain.namespace == "somespace"
+    brain["that"] = "this"
+    brain.remove_namespace("somespace")
+    assert brain.namespace == "default"
+    assert not "that" in brain  # noqa: E713
+    with pytest.raises(bp.BrainNamespaceNameError):
+        brain.set_namespace("x" * 65)  # too long here too (64 bytes at most)
