@@ -46,6 +46,7 @@ from . import serialize
 from .exceptions import (
     BrainClientDisconnectedError,
     BrainError,
+    BrainLimitError,
     BrainNameNotExistError,
     BrainStoreFullError,
     BrainStoreNotFoundError,
@@ -206,6 +207,23 @@ def _full(exc, oid, size):
     return new
 
 
+class _Copy:
+    """A value read as a copy (when this process cannot pin more values),
+    standing in for a View: .type, .info, a buffer and release()."""
+
+    __slots__ = ("type", "info", "data")
+
+    def __init__(self, tag, data, info):
+        self.type, self.data, self.info = tag, data, info
+
+    def release(self):
+        pass
+
+
+def _buffer(view):
+    return memoryview(view.data) if isinstance(view, _Copy) else memoryview(view)
+
+
 class _Pending:
     __slots__ = ("buffer", "metadata", "started")
 
@@ -249,10 +267,12 @@ class PlasmaClient:
         """The path this client was connected with."""
         return self._socket_name
 
-    def _locate(self, oid):
+    def _locate(self, oid, relist=True):
         """(namespace, name, info) of the object OID, or None.  Plasma
         objects are found by name; Brain values by their value id, through
-        a cache of the store's listing refreshed on a miss."""
+        a cache of the store's listing refreshed on a miss (RELIST False:
+        the cache only, for the checks before a put, which must not cost a
+        listing of the store each)."""
         c = self._c()
         name = oid._id.hex()
         try:
@@ -267,6 +287,8 @@ class PlasmaClient:
                     return hit[0], hit[1], info
             except BrainNameNotExistError:
                 pass
+        if not relist:
+            return None
         ids = {}
         found = None
         for info in c.list(None, all=True):
@@ -280,6 +302,15 @@ class PlasmaClient:
             return found["namespace"], found["name"], found
         return None
 
+    def _maybe_value_id(self, oid):
+        """False when OID cannot be the id of a Brain value, so a put need
+        not list the store to rule it out.  libbrain makes a value's id from
+        12 bytes of its writer and the value's version (8 bytes, little
+        endian, src/ops.c); a random id's last 8 bytes read as a version far
+        beyond the store's."""
+        version = int.from_bytes(oid._id[12:20], "little")
+        return version <= self._c().version()
+
     def _view(self, oid):
         """A pinned View of OID's value, or None when absent."""
         loc = self._locate(oid)
@@ -290,6 +321,19 @@ class PlasmaClient:
             view = c.get(loc[0], loc[1])
         except BrainNameNotExistError:
             return None
+        except BrainLimitError as exc:
+            if exc.code != _core.EPINS:
+                raise
+            # this process pins as many values as it may: a private copy
+            log.debug("pin table full; reading object %s as a copy", oid.hex())
+            try:
+                tag, data = c.read(loc[0], loc[1])
+                info = c.meta(loc[0], loc[1])
+            except BrainNameNotExistError:
+                return None
+            if loc[0] != NAMESPACE and info["object_id"] != oid._id:
+                return None
+            return _Copy(tag, data, info)
         if loc[0] != NAMESPACE and view.info["object_id"] != oid._id:
             # the Brain name got a new value since it was located
             view.release()
@@ -332,7 +376,7 @@ class PlasmaClient:
                 "data_size is a number of bytes >= 0; got %r" % (data_size,))
         md = _metadata_bytes(metadata)
         with self._lock:
-            if oid in self._pending or self._locate(oid) is not None:
+            if oid in self._pending or self._locate(oid, self._maybe_value_id(oid)) is not None:
                 raise PlasmaObjectExists(
                     "object %s already exists in store %r; objects are "
                     "immutable: delete it first or use another id"
@@ -373,7 +417,7 @@ class PlasmaClient:
 
     def _publish(self, oid, data, tag, metadata, duration, kind=None, payload=None, hint=None):
         c = self._c()
-        if self._locate(oid) is not None:
+        if self._locate(oid, self._maybe_value_id(oid)) is not None:
             raise PlasmaObjectExists(
                 "object %s already exists in store %r; objects are immutable: "
                 "delete it first or use another id" % (oid.hex(), self._socket_name))
@@ -471,7 +515,7 @@ class PlasmaClient:
                     out.append((None, None) if with_meta else None)
                     continue
                 self._held.setdefault(oid, []).append(view)
-                buf = memoryview(view)
+                buf = _buffer(view)
                 if with_meta:
                     out.append((_parse_desc(view.info)[0], buf))
                 else:
@@ -507,7 +551,8 @@ class PlasmaClient:
                 out.append(ObjectNotAvailable)
                 continue
             try:
-                out.append(serialize.decode(view.type, view, self._safe))
+                out.append(serialize.decode(
+                    view.type, view.data if isinstance(view, _Copy) else view, self._safe))
             except BrainError:
                 raise
             except Exception as exc:
@@ -531,7 +576,7 @@ class PlasmaClient:
         try:
             h = hashlib.blake2b(digest_size=_DIGEST_SIZE)
             h.update(_parse_desc(view.info)[0])
-            h.update(memoryview(view))
+            h.update(_buffer(view))
             return h.digest()
         finally:
             try:

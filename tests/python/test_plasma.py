@@ -117,6 +117,11 @@ def test_put_existing_id_raises(client):
     with pytest.raises(plasma.PlasmaObjectExists):
         client.create(oid, 10)
     assert client.get(oid) == 1  # unchanged
+    brain_value = Brain(path=client.store_socket_name)
+    brain_value["v"] = 1
+    with pytest.raises(plasma.PlasmaObjectExists):  # a Brain value's id is taken too
+        client.put(2, brain_value.object_id("v"))
+    assert brain_value["v"] == 1
 
 
 def test_put_raw_buffer_and_get_buffers(client):
@@ -265,6 +270,19 @@ def test_evict_deletes_plasma_objects_oldest_first_never_brain_names(client, bra
     assert brain["keep"] == b"k" * 10_000
     with pytest.raises(bp.BrainValueError):
         client.evict(-1)
+
+
+def test_more_buffers_than_the_pin_table_holds(client):
+    n = _core.PINS_PER_PROC + 20
+    ids = [client.put_raw_buffer(b"%05d" % i) for i in range(n)]
+    bufs = client.get_buffers(ids)  # the last ones are private copies
+    assert [bytes(b) for b in bufs] == [b"%05d" % i for i in range(n)]
+    assert all(b.readonly for b in bufs)
+    assert client.get(ids[-1]) == b"%05d" % (n - 1)
+    assert len(client.hash(ids[-1])) == 8
+    for oid in ids:
+        client.release(oid)
+    del bufs
 
 
 # ---- list, hash, capacity ------------------------------------------------------------------
