@@ -128,7 +128,7 @@ def child(store, name, repeat):
     v = b.recall(name)
     first = time.perf_counter() - t0
     del v
-    tag, view = b.client.fetch(b.namespace, name)
+    tag, view = b._c().fetch(b.namespace, name)
     (soff, slen), bufs = _core.pickle_parse(view)
     mv = memoryview(view)
     rec, loads = [], []

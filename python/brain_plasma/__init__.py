@@ -16,9 +16,10 @@ from . import _core
 from .exceptions import *  # noqa: F401,F403
 from .exceptions import __all__ as _exc_all
 from .brain import Brain, DEFAULT_NAMESPACE, DEFAULT_STORE
+from . import plasma  # pyarrow.plasma's client API (docs/migration.md)
 
 __version__ = "0.4.0"
 
-__all__ = ["Brain", "DEFAULT_STORE", "DEFAULT_NAMESPACE", "__version__"] + list(_exc_all)
+__all__ = ["Brain", "DEFAULT_STORE", "DEFAULT_NAMESPACE", "plasma", "__version__"] + list(_exc_all)
 
 _logging.getLogger("brain_plasma").addHandler(_logging.NullHandler())

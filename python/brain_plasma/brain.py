@@ -9,6 +9,8 @@ shares data with no configuration: the default store is the name
 Thread-safety: one Brain may be used by any number of threads.  Fork: a
 child keeps using the Brain it inherited (gunicorn ``--preload``).
 """
+import functools
+import hashlib
 import logging
 import os
 import threading
@@ -17,6 +19,7 @@ import weakref
 
 from . import _core
 from . import recall_cache
+from . import plasma
 from . import serialize
 from .exceptions import (
     BrainClientDisconnectedError,
@@ -30,8 +33,10 @@ from .exceptions import (
     BrainNamespaceNameError,
     BrainNamespaceNotExistError,
     BrainNamespaceRemoveDefaultError,
+    BrainOptionError,
     BrainValueError,
     BrainValueTypeError,
+    as_learn_error,
 )
 
 __all__ = ["Brain", "DEFAULT_STORE", "DEFAULT_NAMESPACE"]
@@ -206,6 +211,48 @@ def _decode(name, tag, buf, safe):
             name, _core.type_name(tag) if tag >= 0 else "pickle", exc) from exc
 
 
+def _learn_errors(learn):
+    """A failed learn raises its error as an instance of
+    BrainUpdateNameError (the name had a value) or BrainLearnNameError
+    (brain-plasma 0.3.3's names) too; bad names and a disconnected Brain
+    raise as they are."""
+    @functools.wraps(learn)
+    def wrapper(self, *args, **kw):
+        try:
+            return learn(self, *args, **kw)
+        except (BrainNameError, BrainNamespaceNameError, BrainClientDisconnectedError):
+            raise
+        except BrainError as exc:
+            name = kw.get("name", args[1] if len(args) > 1 else None)
+            try:
+                updating = isinstance(name, str) and self._c().exists(self.namespace, name)
+            except BrainError:
+                updating = False
+            new = as_learn_error(exc, updating)
+            raise new.with_traceback(exc.__traceback__) from exc.__cause__
+    return wrapper
+
+
+def metadata_id(namespace, name):
+    """The 20-byte id brain-plasma 0.3.3 gave a name's metadata object:
+    the namespace's UTF-8 bytes then a BLAKE2b digest of the name filling
+    the rest (a digest of both when the namespace has 20 bytes or more)."""
+    ns = namespace.encode("utf-8")
+    if 0 < len(ns) < _core.OBJECT_ID_SIZE:
+        return ns + hashlib.blake2b(name.encode("utf-8"),
+                                    digest_size=_core.OBJECT_ID_SIZE - len(ns)).digest()
+    return hashlib.blake2b(ns + b"\x00" + name.encode("utf-8"),
+                           digest_size=_core.OBJECT_ID_SIZE).digest()
+
+
+def _with_ids(info):
+    """INFO with brain-plasma 0.3.3's metadata keys added: value_id (the
+    value's object id) and metadata_id."""
+    info["value_id"] = info["object_id"]
+    info["metadata_id"] = metadata_id(info["namespace"], info["name"])
+    return info
+
+
 def _ttl_ms(ttl):
     if ttl is None:
         return 0
@@ -255,6 +302,7 @@ class Brain:
         self.recall_cache = bool(recall_cache)
         self._lock = threading.RLock()
         self._client = None
+        self._plasma = None
         self._store = DEFAULT_STORE if path is None else path
         self._size = _size_bytes(size)
         self.namespace = _check_namespace(namespace)
@@ -284,8 +332,14 @@ class Brain:
 
     @property
     def client(self):
-        """The underlying store handle (brain_plasma._core.Store)."""
-        return self._c()
+        """A Plasma client (brain_plasma.plasma.PlasmaClient) on this
+        Brain's store: pyarrow.plasma's API, and a value's id works with it:
+        ``brain.client.get(plasma.ObjectID(brain.metadata(name)["value_id"]))``."""
+        c = self._c()
+        p = self._plasma
+        if p is None or p._store is not c or p._safe != self._safe:
+            p = self._plasma = plasma._client_for(c, self._safe)
+        return p
 
     @property
     def bytes(self):
@@ -368,10 +422,13 @@ class Brain:
 
     # ---- storing ---------------------------------------------------------
 
+    @_learn_errors
     def learn(self, thing, name, description=None, *, ttl=None, if_version=None,
               strings=None):
         """Stores THING under NAME in this Brain's namespace, replacing any
         value the name had.  Every process sees the new value at once.
+        (brain-plasma 0.3.3 took ``learn(name, thing)``; keywords,
+        ``learn(name="x", thing=v)``, work with both.)
 
         description: a short text kept with the value (see info()).
         ttl: seconds after which the name expires.
@@ -597,12 +654,18 @@ class Brain:
 
     # ---- listing ---------------------------------------------------------
 
-    def names(self, namespace=None):
+    def names(self, namespace=None, *, namespaces=None):
         """The names of this Brain's namespace, or of NAMESPACE, or of every
-        namespace with ``namespace="all"``; sorted."""
+        namespace with ``namespace="all"``; sorted.  (``namespaces=`` is
+        accepted for ``namespace=``, as brain-plasma 0.3.3's README wrote it.)"""
+        if namespaces is not None:
+            if namespace is not None:
+                raise BrainValueError("give namespace= or namespaces=, not both")
+            namespace = namespaces
         c = self._c()
-        if namespace == "all":
-            return sorted(c.names(None, all=True))
+        if namespace == "all":  # Plasma's objects (plasma.NAMESPACE) are not names
+            return sorted(d["name"] for d in c.list(None, all=True)
+                          if d["namespace"] != plasma.NAMESPACE)
         ns = self.namespace if namespace is None else _check_namespace(namespace)
         return sorted(c.names(ns))
 
@@ -622,23 +685,30 @@ class Brain:
         return list(self.recall_many(self.names()).items())
 
     def _listing(self):
-        return sorted(self._c().list(self.namespace), key=lambda d: d["name"])
+        return sorted((_with_ids(d) for d in self._c().list(self.namespace)),
+                      key=lambda d: d["name"])
 
     def info(self, name):
         """Metadata of NAME: namespace, name, type, type_name, size (bytes),
         version, created/updated/expires (Unix seconds), object_id (20 bytes,
-        new for every value) and description."""
+        new for every value; also as value_id, the name brain-plasma 0.3.3
+        used), metadata_id (0.3.3's id of the name) and description."""
         _check_name(name)
         try:
-            return self._c().meta(self.namespace, name)
+            return _with_ids(self._c().meta(self.namespace, name))
         except BrainNameNotExistError as exc:
             raise _missing(exc) from None
 
     def metadata(self, *names, output="dict"):
         """info() of NAMES (all names of the namespace when none are given),
-        as {name: info} (output="dict") or [info] (output="list")."""
+        as {name: info} (output="dict") or [info] (output="list").  One name
+        gives that name's info dict (as brain-plasma 0.3.3), whatever OUTPUT.
+        Each dict has 0.3.3's keys too: name, value_id, description,
+        metadata_id, namespace."""
         if output not in ("dict", "list"):
-            raise BrainValueError("output is 'dict' or 'list'; got %r" % (output,))
+            raise BrainOptionError("output is 'dict' or 'list'; got %r" % (output,))
+        if len(names) == 1:
+            return self.info(names[0])
         if names:
             infos = [self.info(n) for n in names]
         else:
@@ -652,20 +722,21 @@ class Brain:
         return self._listing()
 
     def object_id(self, name):
-        """The 20-byte object id of NAME's current value."""
-        return self.info(name)["object_id"]
+        """The plasma.ObjectID of NAME's current value (``.binary()``: its
+        20 bytes); ``brain.client.get(brain.object_id(name))`` is the value."""
+        return plasma.ObjectID(self.info(name)["object_id"])
 
     def object_map(self):
-        """{name: object id} for the namespace."""
-        return {d["name"]: d["object_id"] for d in self._listing()}
+        """{name: plasma.ObjectID} for the namespace."""
+        return {d["name"]: plasma.ObjectID(d["object_id"]) for d in self._listing()}
 
     def object_ids(self):
-        """{name: object id} for the namespace (as object_map)."""
+        """{name: plasma.ObjectID} for the namespace (as object_map)."""
         return self.object_map()
 
     def ids(self):
-        """The object ids of the namespace's values."""
-        return [d["object_id"] for d in self._listing()]
+        """The plasma.ObjectIDs of the namespace's values."""
+        return [plasma.ObjectID(d["object_id"]) for d in self._listing()]
 
     # ---- size ------------------------------------------------------------
 
@@ -704,6 +775,7 @@ class Brain:
     def namespaces(self):
         """The namespaces that hold names, plus "default" and this Brain's."""
         found = {d["name"] for d in self._c().namespaces()}
+        found.discard(plasma.NAMESPACE)  # Plasma's objects
         found.add(DEFAULT_NAMESPACE)
         found.add(self.namespace)
         return sorted(found)

@@ -35,6 +35,13 @@ __all__ = [
     "BrainValueError",
     "BrainIOError",
     "BrainSnapshotError",
+    "BrainOptionError",
+    "BrainLearnNameError",
+    "BrainUpdateNameError",
+    "BrainRemoveOldNameValueError",
+    "PlasmaObjectExists",
+    "PlasmaObjectNonexistent",
+    "PlasmaStoreFull",
 ]
 
 
@@ -151,6 +158,80 @@ class BrainIOError(BrainError, OSError):
 class BrainSnapshotError(BrainError):
     """A snapshot file is missing, damaged, truncated or of another format;
     the store was not changed."""
+
+
+class BrainOptionError(BrainValueError, TypeError):
+    """An option given a value it does not take (``metadata(output="set")``);
+    a TypeError, as in brain-plasma 0.3, and a BrainValueError."""
+
+
+# ---- brain-plasma 0.3.3's names -------------------------------------------
+# 0.3.3 raised these from learn(); here a failed learn raises the error that
+# says what went wrong (BrainStoreFullError, BrainSerializationError, ...),
+# made an instance of BrainLearnNameError (the name was new) or
+# BrainUpdateNameError (it had a value) as well, so 0.3.3's except clauses
+# keep catching it.  Nothing stored changes when learn fails.
+
+class BrainLearnNameError(BrainError):
+    """learn() could not store the value (0.3.3's name); the name is as it
+    was.  Failed learns raise a class that is also the specific error."""
+
+
+class BrainUpdateNameError(BrainLearnNameError):
+    """learn() could not replace the value of a name that had one; the old
+    value stays."""
+
+
+class BrainRemoveOldNameValueError(BrainError):
+    """0.3.3 raised this when a replaced value could not be deleted.  Never
+    raised here: replacing a value is one atomic step and the store frees
+    the old one."""
+
+
+# ---- pyarrow.plasma's names (brain_plasma.plasma) ---------------------------
+
+class PlasmaObjectExists(BrainError):
+    """An object with this ObjectID exists (objects are immutable)."""
+
+
+class PlasmaObjectNonexistent(BrainNameNotExistError):
+    """No object with this ObjectID (seal of an id this client did not create)."""
+
+
+class PlasmaStoreFull(BrainStoreFullError):
+    """The object does not fit in the store; nothing stored changed."""
+
+
+_learn_classes = {}
+
+
+def _learn_error_class(cls, updating):
+    """A class that is CLS and BrainUpdateNameError (UPDATING) or
+    BrainLearnNameError: what a failed learn raises."""
+    mixin = BrainUpdateNameError if updating else BrainLearnNameError
+    if issubclass(cls, mixin):
+        return cls
+    key = (cls, mixin)
+    new = _learn_classes.get(key)
+    if new is None:
+        new = type(cls.__name__, (cls, mixin), {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            # pickles (multiprocessing) as the specific error
+            "__reduce__": lambda self, _c=cls: (_c, self.args, self.__dict__),
+        })
+        _learn_classes[key] = new
+    return new
+
+
+def as_learn_error(exc, updating):
+    """EXC as an instance of its class that is also BrainLearnNameError /
+    BrainUpdateNameError (its message, code and errname kept)."""
+    new = _learn_error_class(type(exc), updating)(*exc.args)
+    new.__dict__.update(exc.__dict__)
+    new.code, new.errname = exc.code, exc.errname
+    return new
 
 
 #: libbrain status -> exception class, registered with the C core.

@@ -190,7 +190,7 @@ def test_eviction_lru_keeps_what_is_read(store_name):
     assert c.has("v0")
     assert not c.has("v1")
     c.clear()
-    assert c._brain.client.names(c._atime_ns) == []
+    assert c._brain._c().names(c._atime_ns) == []
 
 
 def test_eviction_never_touches_other_names(store_name):

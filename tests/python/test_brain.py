@@ -8,7 +8,7 @@ import time
 import pytest
 
 import brain_plasma as bp
-from brain_plasma import Brain, _core
+from brain_plasma import Brain, _core, plasma
 
 
 def close(capacity, asked):
@@ -19,7 +19,8 @@ def close(capacity, asked):
 def test_construction_and_attributes(store_name, brain):
     assert brain.path == "/dev/shm/brain-" + store_name
     assert os.path.exists(brain.path)
-    assert isinstance(brain.client, _core.Store)
+    assert isinstance(brain.client, plasma.PlasmaClient)
+    assert isinstance(brain._c(), _core.Store)
     assert brain.bytes == 64_000_000 == brain.size()
     assert brain.mb == "64 MB"
     assert brain.namespace == "default"
@@ -146,7 +147,8 @@ def test_info_and_listing(brain):
     assert info["description"] == "first" and info["name"] == "a"
     assert abs(info["created"] - time.time()) < 60
     ids = brain.ids()
-    assert len(ids) == 2 and all(isinstance(i, bytes) and len(i) == 20 for i in ids)
+    assert len(ids) == 2 and all(isinstance(i, plasma.ObjectID) and len(i.binary()) == 20
+                                 for i in ids)
     om = brain.object_map()
     assert set(om) == {"a", "b"} and om["a"] == brain.object_id("a")
     assert brain.object_ids() == om
@@ -155,7 +157,8 @@ def test_info_and_listing(brain):
     md = brain.metadata("a", "b")
     assert set(md) == {"a", "b"}
     assert [d["name"] for d in brain.metadata(output="list")] == ["a", "b"]
-    assert brain.metadata("b", output="list")[0]["name"] == "b"
+    assert brain.metadata("b")["name"] == "b"  # one name: its dict (0.3.3)
+    assert brain.metadata("b", output="list")["name"] == "b"
     with pytest.raises(bp.BrainValueError):
         brain.metadata(output="set")
 
@@ -396,6 +399,7 @@ def test_wait_is_interruptible(brain):
 def test_brains_of_a_process_share_one_handle(store_name, brain):
     others = [Brain(path=store_name, namespace="ns%d" % i) for i in range(5)]
     assert all(o.client is brain.client for o in others)
+    assert all(o._c() is brain._c() for o in others)
     assert brain.stats()["procs"] == 1
     for _ in range(50):  # a Brain per request costs no slot and no open
         Brain(path=store_name)["x"] = 1
@@ -420,5 +424,5 @@ def test_replaced_store_file_gets_a_new_handle(store_name, brain):
     brain["x"] = 1
     _core.destroy(store_name)  # as another process's dead() would
     fresh = Brain(path=store_name, size=4_000_000)
-    assert fresh.client is not brain.client
+    assert fresh.client is not brain.client and fresh._c() is not brain._c()
     assert fresh.names() == [] and brain["x"] == 1  # brain keeps the old file

@@ -237,7 +237,7 @@ def test_pack_strings_false_writes_plain_pickles(store_name):
     df = FRAMES["distinct"]()
     b = Brain(path=store_name, size=16_000_000, pack_strings=False)
     b.learn(df, "df")
-    tag, view = b.client.fetch(b.namespace, "df")
+    tag, view = b._c().fetch(b.namespace, "df")
     (off, n), _ = _core.pickle_parse(view)
     stream = bytes(memoryview(view)[off:off + n])
     del view
@@ -367,7 +367,7 @@ def test_recall_of_damaged_packed_value_is_a_clear_error(brain):
 
     bufs = []
     stream = pickle.dumps(Fake(), protocol=5, buffer_callback=lambda b: bufs.append(b.raw()) or False)
-    brain.client.put_pickle(brain.namespace, "bad", stream, bufs)
+    brain._c().put_pickle(brain.namespace, "bad", stream, bufs)
     with pytest.raises(BrainSerializationError, match="'bad'.*refers to entry 7"):
         brain.recall("bad")
     brain.learn(FRAMES["distinct"](), "good")

@@ -112,7 +112,7 @@ def test_fork_children_use_inherited_brain(brain):
         assert brain["child%d" % i]["i"] == i
         assert brain["arr%d" % i].sum() == 10_000 * i
     assert inherited[-1] == 99_999
-    brain.client.reap()
+    brain._c().reap()
     assert brain.check() == []
 
 

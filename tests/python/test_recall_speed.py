@@ -34,8 +34,8 @@ def test_tiny_pickles_round_trip_through_the_fast_path(brain, value):
         assert str(got) == str(value)  # -0.0 keeps its sign
     # the C path itself, for every stream pickle writes for it
     for proto in (2, 3, 4, 5):
-        brain.client.put_pickle("default", "p", pickle.dumps(value, protocol=proto), [])
-        got = brain.client.recall_small("default", "p", pickle.loads)
+        brain._c().put_pickle("default", "p", pickle.dumps(value, protocol=proto), [])
+        got = brain._c().recall_small("default", "p", pickle.loads)
         assert type(got) is type(value) and got == value
 
 
@@ -54,15 +54,15 @@ def test_tiny_pickle_decoding_calls_no_loads(brain):
 
     for v in (7, -70000, 2**50, 2.5, True, None):
         brain["v"] = v
-        assert brain.client.recall_small("default", "v", loads) == v
+        assert brain._c().recall_small("default", "v", loads) == v
     assert calls == []
     brain["d"] = {"a": 1}
-    assert brain.client.recall_small("default", "d", loads) == {"a": 1}
+    assert brain._c().recall_small("default", "d", loads) == {"a": 1}
     assert len(calls) == 1
 
 
 def test_recall_small_hands_back_the_store_for_the_general_path(brain):
-    c = brain.client
+    c = brain._c()
     assert c.recall_small("default", "absent", pickle.loads) is c
     brain["big"] = np.arange(10_000)
     assert c.recall_small("default", "big", pickle.loads) is c
@@ -104,15 +104,15 @@ def test_keyboard_interrupt_in_unpickle_is_not_swallowed(brain, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         brain.recall("obj")
     with pytest.raises(KeyboardInterrupt):
-        brain.client.recall_small("default", "obj", loads)
+        brain._c().recall_small("default", "obj", loads)
 
 
 def test_version_of(brain):
-    assert brain.client.version_of("default", "x") == 0
+    assert brain._c().version_of("default", "x") == 0
     v = brain.learn(b"abc", "x")
-    assert brain.client.version_of("default", "x") == v == brain.version("x")
+    assert brain._c().version_of("default", "x") == v == brain.version("x")
     with pytest.raises(TypeError):
-        brain.client.version_of("default")
+        brain._c().version_of("default")
 
 
 # ---- the recall cache -----------------------------------------------------------
@@ -204,10 +204,10 @@ def test_cache_sees_a_new_version_at_once(brain, costly):
     # another process's learn (a put this process's Brain did not make)
     new = frame(seed=2)
     stream, buffers = serialize.pickled(new, "f", pack_strings=True)
-    brain.client.put_pickle("default", "f", stream, buffers)
+    brain._c().put_pickle("default", "f", stream, buffers)
     got = brain["f"]
     assert got.equals(new)
-    brain.client.delete("default", "f")
+    brain._c().delete("default", "f")
     with pytest.raises(BrainNameNotExistError):
         brain["f"]
     assert recall_cache.stats()["entries"] == 0
@@ -382,7 +382,7 @@ def test_stored_pickles_name_public_helpers_and_old_names_load(brain):
     assert b"_object_array" not in stream and b"_datetime_array" not in stream
     old = _rename_global(stream, b"object_array", b"_object_array")
     old = _rename_global(old, b"datetime_array", b"_datetime_array")
-    brain.client.put_pickle("default", "old", old, buffers)
+    brain._c().put_pickle("default", "old", old, buffers)
     got = brain["old"]
     assert got.equals(df) and (got.dtypes == df.dtypes).all()
     assert serialize._object_array is serialize.object_array

@@ -152,7 +152,7 @@ def test_recalled_array_outlives_forget_and_replace(brain):
 def test_array_from_c_layout_reads_as_ndarray(brain):
     # the layout C programs write with brain_put_array
     raw = _core.array_pack("<i4", (2, 2), np.array([[1, 2], [3, 4]], dtype="<i4").tobytes())
-    brain.client.put(brain.namespace, "c", raw, type=_core.TYPE_ARRAY)
+    brain._c().put(brain.namespace, "c", raw, type=_core.TYPE_ARRAY)
     got = brain["c"]
     np.testing.assert_array_equal(got, [[1, 2], [3, 4]])
 
@@ -310,11 +310,11 @@ def test_full_pin_table_falls_back_to_copies(brain):
     from brain_plasma import BrainLimitError
 
     for i in range(_core.PINS_PER_PROC + 5):
-        brain.client.put(brain.namespace, "p%d" % i, b"x")
+        brain._c().put(brain.namespace, "p%d" % i, b"x")
     held = []
     with pytest.raises(BrainLimitError) as ei:
         for i in range(_core.PINS_PER_PROC + 5):
-            held.append(brain.client.get(brain.namespace, "p%d" % i))
+            held.append(brain._c().get(brain.namespace, "p%d" % i))
     assert ei.value.code == _core.EPINS
     brain["big"] = np.arange(100_000)
     got = brain["big"]

@@ -721,7 +721,7 @@ class Driver:
         if self.a.inject == "corrupt":
             self.inject_corrupt(brains)
         totals = self.verify_values(brains)
-        reaped = b.client.reap()
+        reaped = b._c().reap()
         st2 = b.stats()
         if st2["procs"] != 1 or st2["pins"] != 0:
             raise Failure("after reaping: %d processes attached, %d pins (want 1 and 0)" %

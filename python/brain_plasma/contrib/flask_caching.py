@@ -180,7 +180,7 @@ class BrainCache(BaseCache):
 
     def _victims(self, keep):
         """This cache's names, the next to evict first."""
-        c = self._brain.client
+        c = self._brain._c()
         rows = c.list(self.namespace)
         used = {}
         if self._atime is not None:
@@ -191,7 +191,7 @@ class BrainCache(BaseCache):
         return [n for _, n in order]
 
     def _forget(self, name):
-        c = self._brain.client
+        c = self._brain._c()
         try:
             c.delete(self.namespace, name)
             found = True
@@ -220,7 +220,7 @@ class BrainCache(BaseCache):
                     return False
                 if not expired_done:
                     expired_done = True
-                    if self._brain.client.expire():
+                    if self._brain._c().expire():
                         continue
                 victims = self._victims(keep=name)
                 if not victims:
@@ -308,7 +308,7 @@ class BrainCache(BaseCache):
         return [k for k, v in items if self.set(k, v, timeout)]
 
     def clear(self):
-        c = self._brain.client
+        c = self._brain._c()
         c.ns_clear(self.namespace)
         if self._atime is not None:
             c.ns_clear(self._atime_ns)
@@ -316,7 +316,7 @@ class BrainCache(BaseCache):
 
     def _add_delta(self, key, delta):
         name = _key_name(key)
-        c = self._brain.client
+        c = self._brain._c()
         for _ in range(1000):
             try:
                 meta = c.meta(self.namespace, name)
