@@ -42,7 +42,7 @@ CLI_SRCS := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/c/*.c)
 TEST_HDRS := $(wildcard tests/c/*.h)
 
-.PHONY: all lib cli python test test-c test-san test-cli test-python demo \
+.PHONY: all lib cli python test check-symbols test-c test-san test-cli test-python demo \
         demo-c demo-python bench bench-c bench-peers bench-quick bench-deps \
         bench-plasma-venv bench-snapshot deps deps-bench venv clean
 
@@ -93,6 +93,7 @@ python: $(VENV)/.python-done
 
 # --- tests ------------------------------------------------------------------
 test: deps venv
+	$(MAKE) check-symbols
 	$(MAKE) test-c
 	$(MAKE) test-san
 	$(MAKE) test-tsan
@@ -105,6 +106,14 @@ test: deps venv
 test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 	$(BUILD)/run-tests
 	$(BUILD)/fuzz-replay tests/fuzz/corpus
+
+# the library exports only brain_* names (public API, and brain__* for the
+# internal ones shared between its files): nothing that a program linking
+# libbrain.a could collide with
+check-symbols: lib
+	@bad=$$(nm -g --defined-only $(BUILD)/libbrain.a | awk 'NF == 3 {print $$3}' | grep -v '^brain_' || true); \
+	if [ -n "$$bad" ]; then echo "check-symbols: libbrain.a exports names without the brain_ prefix:" $$bad >&2; exit 1; fi; \
+	echo "check-symbols: libbrain.a exports only brain_* names"
 
 test-san:
 	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c
