@@ -42,7 +42,7 @@ CLI_SRCS := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/c/*.c)
 TEST_HDRS := $(wildcard tests/c/*.h)
 
-.PHONY: all lib cli python test check-symbols test-c test-san test-cli test-python demo \
+.PHONY: all lib cli python test check-symbols check-layers test-c test-san test-cli test-python demo \
         demo-c demo-python bench bench-c bench-peers bench-quick bench-deps \
         bench-plasma-venv bench-snapshot deps deps-bench venv clean
 
@@ -94,6 +94,7 @@ python: $(VENV)/.python-done
 # --- tests ------------------------------------------------------------------
 test: deps venv
 	$(MAKE) check-symbols
+	$(MAKE) check-layers
 	$(MAKE) test-c
 	$(MAKE) test-san
 	$(MAKE) test-tsan
@@ -114,6 +115,13 @@ check-symbols: lib
 	@bad=$$(nm -g --defined-only $(BUILD)/libbrain.a | awk 'NF == 3 {print $$3}' | grep -v '^brain_' || true); \
 	if [ -n "$$bad" ]; then echo "check-symbols: libbrain.a exports names without the brain_ prefix:" $$bad >&2; exit 1; fi; \
 	echo "check-symbols: libbrain.a exports only brain_* names"
+
+# no src/ file calls a layer above its own, and the files form no cycle
+# (scripts/check-layers.py, docs/DESIGN-NOTES.md); --self-test shows that
+# the check refuses an injected upward call and an injected cycle
+check-layers: lib
+	$(PYTHON) scripts/check-layers.py $(BUILD)/obj
+	CC=$(CC) $(PYTHON) scripts/check-layers.py --self-test $(BUILD)/obj
 
 test-san:
 	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c

@@ -12,7 +12,7 @@
  * keeps the block chain walkable: a split writes the tail's header before
  * shrinking the head (one 8-byte store); a merge grows the surviving block
  * in one store.  Free lists, counters and prev_size tags are derived state
- * that recover.c can rebuild.
+ * that repair.c can rebuild.
  */
 #include "internal.h"
 
@@ -201,62 +201,26 @@ static uint64_t block_need(uint64_t payload)
     return align_up(payload + BLOCK_HDR, BRAIN_ALIGN);
 }
 
-/* SHOWN is the size named in error messages: the value the caller gave
- * (PAYLOAD adds the entry's metadata). */
-int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
-                uint64_t shown, uint64_t *out)
+/* Takes a block for PAYLOAD bytes from the free lists: 0 and *OUT, or
+ * BRAIN_EFULL when no free block fits.  No reclaim, no growth: that policy
+ * is the caller's (brain__alloc_block in reclaim.c). */
+int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind, uint64_t *out)
 {
-    struct brain__header *h = b->h;
-    char s1[32], s2[32], s3[32], s4[32];
-    if (payload > BRAIN_MAX_CAPACITY)
-        return brain__fail(BRAIN_ETOOBIG, "a value of %s is larger than any store can hold",
-                       brain__fmt_size(shown, s1, sizeof s1));
     uint64_t need = block_need(payload);
-    uint64_t cap = atomic_load(&h->capacity);
-    if (need > cap - h->arena_off)
-        return brain__fail(BRAIN_ETOOBIG,
-                       "store '%s' cannot hold a value of %s: its capacity is %s; "
-                       "create a larger store or grow it with resize",
-                       b->path, brain__fmt_size(shown, s1, sizeof s1),
-                       brain__fmt_size(cap, s2, sizeof s2));
     uint64_t off = find_suitable(b, need);
-    if (!off) {
-        brain__limbo_reclaim(b, 0);
-        off = find_suitable(b, need);
-    }
-    if (!off) {
-        int rc = brain__alloc_grow(b, need);
-        if (rc == BRAIN_ENOSPC)
-            return rc;
-        off = find_suitable(b, need);
-    }
-    if (!off) {
-        brain__limbo_reclaim(b, 1);
-        off = find_suitable(b, need);
-        if (!off && brain__alloc_grow(b, need) == BRAIN_ENOSPC)
-            return BRAIN_ENOSPC;
-        if (!off)
-            off = find_suitable(b, need);
-    }
-    if (!off) {
-        uint64_t used = h->used, limbo = h->limbo_bytes;
-        uint64_t total = cap - h->arena_off;
-        uint64_t freeb = total > used + limbo ? total - used - limbo : 0;
-        return brain__fail(BRAIN_EFULL,
-                       "store '%s' is full: the value needs %s, %s are free "
-                       "(largest free block %s) of %s capacity%s; delete names "
-                       "or grow the store with resize",
-                       b->path, brain__fmt_size(shown, s1, sizeof s1),
-                       brain__fmt_size(freeb, s2, sizeof s2),
-                       brain__fmt_size(brain__alloc_largest_free(b), s3, sizeof s3),
-                       brain__fmt_size(cap, s4, sizeof s4),
-                       limbo ? " (some space is still held by views of replaced values)" : "");
-    }
+    if (!off)
+        return BRAIN_EFULL;
     struct brain__block *blk = (struct brain__block *)(b->rw + off);
     brain__alloc_remove_free(b, off, bs_size(atomic_load(&blk->sizestate)));
     carve(b, off, need, state, kind);
     *out = off;
     return 0;
+}
+
+/* Whether a block for PAYLOAD bytes would fit in a free block now. */
+int brain__alloc_fits(brain *b, uint64_t payload)
+{
+    return find_suitable(b, block_need(payload)) != 0;
 }
 
 int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,

@@ -220,7 +220,6 @@ static int index_rebuild(brain *b, unsigned lg, uint64_t limit)
     return 0;
 }
 
-int brain__index_relocate(brain *b, uint64_t limit);
 int brain__index_relocate(brain *b, uint64_t limit)
 {
     return index_rebuild(b, (unsigned)(atomic_load(&b->h->index) & 63), limit);

@@ -27,7 +27,7 @@
  * from arena_off by size to the sentinel) is a valid partition of the arena,
  * and every index word is 0, a tombstone, or the offset of a published
  * entry block.  Free lists, counters, limbo list and namespace counters are
- * derived state, rebuilt by repair (recover.c) after a writer died.
+ * derived state, rebuilt by repair (repair.c) after a writer died.
  */
 #ifndef BRAIN_INTERNAL_H
 #define BRAIN_INTERNAL_H
@@ -279,6 +279,8 @@ static inline struct brain__nsrec *brain__nsrec_at(const brain *b, uint32_t i)
     return (struct brain__nsrec *)(b->rw + b->h->ns_off + (uint64_t)i * NSREC_SIZE);
 }
 
+/* ---- the private API, by the file that defines it, lowest layer first ---- */
+
 /* error.c: sets the thread's detail message, returns code. */
 int brain__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void brain__clear_error(void);
@@ -294,8 +296,6 @@ void brain__plat_futex_wake(_Atomic uint32_t *addr);
 void brain__plat_random(void *buf, size_t len);
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
 void brain__plat_prefault_write(void *p, size_t n); /* advisory */
-int brain__reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
-               brain_reservation **res, void **data, int prefault); /* ops.c */
 int brain__plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
 
 /* value.c */
@@ -314,9 +314,9 @@ uint64_t brain__wide_final(const struct brain__wide *w, const void *tail, size_t
 uint64_t brain__key_hash(uint64_t seed, const char *ns, size_t nslen,
                  const char *name, size_t namelen);
 
-/* alloc.c: the arena; all under the writers' lock. */
-int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
-                uint64_t shown, uint64_t *out);
+/* alloc.c: the arena's blocks and free lists, no policy; under the lock. */
+int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind, uint64_t *out);
+int brain__alloc_fits(brain *b, uint64_t payload);
 void brain__alloc_free(brain *b, uint64_t off);
 int brain__alloc_grow(brain *b, uint64_t need);
 void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size);
@@ -326,7 +326,19 @@ void brain__alloc_reset_lists(brain *b);
 int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
                 uint64_t *out);
 
-/* reclaim.c: epochs, lanes, pins, limbo. */
+/* proctable.c: process slots; reaping runs under the lock.
+ * mode: REAP_DEAD (dead owners, pending slots older than a second),
+ * REAP_FULL (the table is full: also every pending slot), REAP_ALL (the
+ * caller is alone: every slot) */
+enum { REAP_DEAD = 0, REAP_ALL = 1, REAP_FULL = 2 };
+int brain__slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out);
+void brain__slot_detach(brain *b);
+void brain__slot_reap(brain *b, uint32_t i);
+int brain__slot_dead(brain *b, struct brain__slot *s, int mode);
+int brain__reservation_orphaned(brain *b, const struct brain__block *blk);
+int brain__reap_dead(brain *b, size_t *reaped, int mode);
+
+/* reclaim.c: epochs, lanes, pins, limbo; the allocation policy. */
 struct brain__lane *brain__lane_enter(brain *b);
 void brain__lane_leave(struct brain__lane *lane);
 int brain__pin_add(brain *b, uint64_t block);
@@ -334,6 +346,8 @@ void brain__pin_drop(brain *b, uint64_t block);
 void brain__limbo_retire(brain *b, uint64_t block);
 size_t brain__limbo_reclaim(brain *b, int force_reap);
 void brain__local_pins_reset(brain *b);
+int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
+                uint64_t shown, uint64_t *out);
 
 /* index.c */
 const struct brain__entry *brain__index_find(brain *b, uint64_t hash, const char *ns,
@@ -345,6 +359,10 @@ uint64_t *brain__index_slot_for(brain *b, uint64_t hash, const char *ns, size_t 
 int brain__index_maybe_grow(brain *b);
 int brain__index_reserve(brain *b, uint64_t extra);
 int brain__index_create(brain *b, uint32_t log2cap);
+int brain__index_relocate(brain *b, uint64_t limit);
+/* The name index's slots from its header word, validated; NULL when the
+ * word is damaged. */
+_Atomic uint64_t *brain__index_table(const brain *b, uint64_t packed, uint64_t *nslots);
 const struct brain__entry *brain__entry_at(const brain *b, uint64_t block);
 const char *brain__entry_ns(const struct brain__entry *e);
 const char *brain__entry_name(const struct brain__entry *e);
@@ -360,32 +378,27 @@ int brain__ns_find(brain *b, const char *ns, size_t len); /* lock-free ok */
 int brain__ns_get_or_add(brain *b, const char *ns, size_t len);
 void brain__ns_account(brain *b, int idx, int64_t dnames, int64_t dbytes,
                 uint64_t version);
+uint64_t brain__ns_hash(const brain *b, const char *ns, size_t len);
 
-/* store.c */
+/* repair.c, under the lock */
+int brain__repair(brain *b, int all_dead);
+
+/* store.c: open and close, the writers' lock, a handle's slot and
+ * reservations, waking waiters */
 int brain__writer_lock(brain *b);
-/* The name index's slots from its header word, validated (index.c); NULL
- * when the word is damaged. */
-_Atomic uint64_t *brain__index_table(const brain *b, uint64_t packed, uint64_t *nslots);
 int brain__writer_lock_ex(brain *b, int allow_corrupt);
 void brain__writer_unlock(brain *b);
 int brain__handle_ready(brain *b);
-int brain__slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out);
-void brain__wake_key(brain *b, uint64_t name_hash, uint64_t brain__ns_hash);
-uint64_t brain__ns_hash(const brain *b, const char *ns, size_t len);
-
-/* recover.c */
-int brain__repair(brain *b, int all_dead);
-/* mode: REAP_DEAD (dead owners, pending slots older than a second),
- * REAP_FULL (the table is full: also every pending slot), REAP_ALL (the
- * caller is alone: every slot) */
-enum { REAP_DEAD = 0, REAP_ALL = 1, REAP_FULL = 2 };
-int brain__reap_dead(brain *b, size_t *reaped, int mode);
 int brain__slot_attach(brain *b);
-void brain__slot_reap(brain *b, uint32_t i);
+int brain__reservation_unlist(brain *b, brain_reservation *res);
+void brain__wake_key(brain *b, uint64_t name_hash, uint64_t ns_hash);
 
 /* ops.c */
 int brain__put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns,
                size_t nslen, const char *name, size_t namelen,
                const brain_put_opts *opts, uint64_t *version);
+int brain__reserve(brain *b, const char *ns, const char *name, size_t size,
+                   const brain_put_opts *opts, brain_reservation **res, void **data,
+                   int prefault);
 
 #endif

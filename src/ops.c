@@ -328,20 +328,6 @@ int brain__reserve(brain *b, const char *ns, const char *name, size_t size, cons
     return 0;
 }
 
-static int unlist_reservation(brain *b, brain_reservation *res)
-{
-    int found = 0;
-    pthread_mutex_lock(&b->mu);
-    for (brain_reservation **p = &b->reservations; *p; p = &(*p)->next)
-        if (*p == res) {
-            *p = res->next;
-            found = 1;
-            break;
-        }
-    pthread_mutex_unlock(&b->mu);
-    return found;
-}
-
 int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
 {
     brain__clear_error();
@@ -350,7 +336,7 @@ int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
         return rc;
     if (!res)
         return brain__fail(BRAIN_EINVAL, "brain_publish: reservation is NULL");
-    if (res->stale || res->owner != b || !unlist_reservation(b, res)) {
+    if (res->stale || res->owner != b || !brain__reservation_unlist(b, res)) {
         free(res);
         return brain__fail(BRAIN_ESTALE,
                        "the reservation was made by another process or handle (for example "
@@ -373,22 +359,6 @@ int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
     brain__writer_unlock(b);
     free(res);
     return rc;
-}
-
-void brain_abort(brain *b, brain_reservation *res)
-{
-    if (!b || !res)
-        return;
-    if (res->stale || res->owner != b || !unlist_reservation(b, res)) {
-        free(res);
-        return;
-    }
-    if (!b->closed && brain__handle_ready(b) == 0 && brain__writer_lock(b) == 0) {
-        atomic_fetch_sub(&b->slot->nreserved, 1);
-        brain__alloc_free(b, res->block);
-        brain__writer_unlock(b);
-    }
-    free(res);
 }
 
 int brain_put_array(brain *b, const char *ns, const char *name, const brain_array *a,
@@ -1251,7 +1221,6 @@ int brain_procs(brain *b, brain_proc_info **out, size_t *count)
     return 0;
 }
 
-int brain__index_relocate(brain *b, uint64_t limit);
 
 /* Moves the entry in block OFF (SIZE bytes) into a free block ending at or
  * below LIMIT: the copy is linked in the entry's index slot with one atomic

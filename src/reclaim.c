@@ -12,6 +12,11 @@
  * it.  Pins are per-process: a handle-local map counts how many views of a
  * block the process holds, and only the first and last touch the shared
  * slot.
+ *
+ * brain__alloc_block, at the end, is the allocation policy of every writer
+ * (entries, the index): take a free block, else reclaim limbo, grow the
+ * file, reap dead processes and reclaim again.  alloc.c below has no policy;
+ * this file takes no lock and touches no name.
  */
 #include "internal.h"
 
@@ -252,4 +257,62 @@ size_t brain__limbo_reclaim(brain *b, int force_reap)
         }
     }
     return freed;
+}
+
+/* ---- allocation with reclaim ----------------------------------------------- */
+
+/* The allocation policy of every writer: a free block, else reclaim limbo,
+ * else grow the file, else reap dead processes and reclaim again.
+ * SHOWN is the size named in error messages: the value the caller gave
+ * (PAYLOAD adds the entry's metadata). */
+int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
+                uint64_t shown, uint64_t *out)
+{
+    struct brain__header *h = b->h;
+    char s1[32], s2[32], s3[32], s4[32];
+    if (payload > BRAIN_MAX_CAPACITY)
+        return brain__fail(BRAIN_ETOOBIG, "a value of %s is larger than any store can hold",
+                       brain__fmt_size(shown, s1, sizeof s1));
+    uint64_t need = align_up(payload + BLOCK_HDR, BRAIN_ALIGN);
+    uint64_t cap = atomic_load(&h->capacity);
+    if (need > cap - h->arena_off)
+        return brain__fail(BRAIN_ETOOBIG,
+                       "store '%s' cannot hold a value of %s: its capacity is %s; "
+                       "create a larger store or grow it with resize",
+                       b->path, brain__fmt_size(shown, s1, sizeof s1),
+                       brain__fmt_size(cap, s2, sizeof s2));
+    int off = brain__alloc_fits(b, payload);
+    if (!off) {
+        brain__limbo_reclaim(b, 0);
+        off = brain__alloc_fits(b, payload);
+    }
+    if (!off) {
+        int rc = brain__alloc_grow(b, need);
+        if (rc == BRAIN_ENOSPC)
+            return rc;
+        off = brain__alloc_fits(b, payload);
+    }
+    if (!off) {
+        brain__limbo_reclaim(b, 1);
+        off = brain__alloc_fits(b, payload);
+        if (!off && brain__alloc_grow(b, need) == BRAIN_ENOSPC)
+            return BRAIN_ENOSPC;
+        if (!off)
+            off = brain__alloc_fits(b, payload);
+    }
+    if (!off) {
+        uint64_t used = h->used, limbo = h->limbo_bytes;
+        uint64_t total = cap - h->arena_off;
+        uint64_t freeb = total > used + limbo ? total - used - limbo : 0;
+        return brain__fail(BRAIN_EFULL,
+                       "store '%s' is full: the value needs %s, %s are free "
+                       "(largest free block %s) of %s capacity%s; delete names "
+                       "or grow the store with resize",
+                       b->path, brain__fmt_size(shown, s1, sizeof s1),
+                       brain__fmt_size(freeb, s2, sizeof s2),
+                       brain__fmt_size(brain__alloc_largest_free(b), s3, sizeof s3),
+                       brain__fmt_size(cap, s4, sizeof s4),
+                       limbo ? " (some space is still held by views of replaced values)" : "");
+    }
+    return brain__alloc_take(b, payload, state, kind, out);
 }

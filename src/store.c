@@ -249,37 +249,6 @@ void brain__wake_key(brain *b, uint64_t name_hash, uint64_t nsh)
 
 /* ---- process slots ----------------------------------------------------- */
 
-int brain__slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
-{
-    struct brain__header *h = b->h;
-    uint64_t want = (uint64_t)(uint32_t)pid | ((uint64_t)state << 32);
-    for (uint32_t i = 0; i < h->max_procs; i++) {
-        struct brain__slot *s = brain__slot_at(b, i);
-        uint64_t zero = 0;
-        if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_strong(&s->owner, &zero, want)) {
-            uint32_t hw = atomic_load(&h->slots_hw);
-            while (hw < i + 1 && !atomic_compare_exchange_weak(&h->slots_hw, &hw, i + 1))
-                ;
-            /* a free slot has no lanes or pins in use (brain__slot_reap clears
-             * them before it frees the owner word), but the file may say
-             * otherwise: a lane left set would make brain__lane_enter spin forever */
-            for (unsigned l = 0; l < LANES; l++)
-                atomic_store(&s->lanes[l].epoch, 0);
-            uint32_t npins = atomic_load(&s->npins_hw);
-            for (uint32_t p = 0; p < PINS && p < npins; p++)
-                atomic_store(&s->pins[p], 0);
-            atomic_store(&s->npins_hw, 0);
-            atomic_store(&s->nreserved, 0);
-            s->start_time = state == SLOT_ACTIVE ? brain__plat_proc_start_time(pid) : 0;
-            s->pending_since_ns = state == SLOT_PENDING ? brain__plat_now_ns() : 0;
-            *out = i;
-            return 0;
-        }
-    }
-    return BRAIN_EPROCS;
-}
-
 int brain__slot_attach(brain *b)
 {
     uint32_t idx;
@@ -300,22 +269,6 @@ int brain__slot_attach(brain *b)
     b->slot_idx = idx;
     b->slot = brain__slot_at(b, idx);
     return 0;
-}
-
-static void detach_slot(brain *b)
-{
-    struct brain__slot *s = b->slot;
-    if (!s)
-        return;
-    uint32_t hw = atomic_load(&s->npins_hw);
-    for (uint32_t p = 0; p < hw && p < PINS; p++)
-        atomic_store(&s->pins[p], 0);
-    atomic_store(&s->npins_hw, 0);
-    for (unsigned l = 0; l < LANES; l++)
-        atomic_store(&s->lanes[l].epoch, 0);
-    atomic_store(&s->nreserved, 0);
-    atomic_store_explicit(&s->owner, 0, memory_order_release);
-    b->slot = NULL;
 }
 
 /* ---- fork -------------------------------------------------------------- */
@@ -665,8 +618,36 @@ fail:
     return rc;
 }
 
-void brain_abort(brain *b, brain_reservation *res);
+/* ---- reservations: a handle's own, aborted when it closes -------------- */
 
+int brain__reservation_unlist(brain *b, brain_reservation *res)
+{
+    int found = 0;
+    pthread_mutex_lock(&b->mu);
+    for (brain_reservation **p = &b->reservations; *p; p = &(*p)->next)
+        if (*p == res) {
+            *p = res->next;
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&b->mu);
+    return found;
+}
+void brain_abort(brain *b, brain_reservation *res)
+{
+    if (!b || !res)
+        return;
+    if (res->stale || res->owner != b || !brain__reservation_unlist(b, res)) {
+        free(res);
+        return;
+    }
+    if (!b->closed && brain__handle_ready(b) == 0 && brain__writer_lock(b) == 0) {
+        atomic_fetch_sub(&b->slot->nreserved, 1);
+        brain__alloc_free(b, res->block);
+        brain__writer_unlock(b);
+    }
+    free(res);
+}
 int brain_close(brain *b)
 {
     if (!b)
@@ -682,7 +663,7 @@ int brain_close(brain *b)
     while (b->reservations)
         brain_abort(b, b->reservations);
     if (!b->no_slot)
-        detach_slot(b);
+        brain__slot_detach(b);
     b->closed = 1;
     unmap_views(b);
     if (b->fd >= 0)
