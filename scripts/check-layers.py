@@ -31,14 +31,14 @@ import tempfile
 # lowest first; a file may call files of its own layer or below
 LAYERS = [
     ("base", ["platform_linux", "error"]),
-    ("values", ["value"]),
+    ("values", ["value", "key"]),
     ("alloc", ["alloc"]),
     ("process table", ["proctable"]),
     ("reclaim", ["reclaim"]),
     ("index", ["index", "namespace"]),
     ("repair", ["repair"]),
     ("store", ["store"]),
-    ("operations", ["ops"]),
+    ("operations", ["read", "write", "list", "wait", "resize"]),
     ("maintenance", ["check", "snapshot"]),
 ]
 LAYER_OF = {f: i for i, (_, files) in enumerate(LAYERS) for f in files}
@@ -143,7 +143,7 @@ def self_test(objdir):
     injections = [
         ("alloc", "void brain__layers_probe(brain *b);\n"
                   "void brain__layers_probe(brain *b) { brain_delete(b, \"\", \"x\"); }\n",
-         "alloc.c (alloc) calls up into ops.c (operations): brain_delete"),
+         "alloc.c (alloc) calls up into write.c (operations): brain_delete"),
         ("store", "void brain__layers_probe2(void);\n"
                   "void brain__layers_probe2(void) { brain_check(0, 0, 0); }\n",
          "store.c (store) calls up into check.c (maintenance): brain_check"),

@@ -266,6 +266,11 @@ static inline struct brain__block *brain__block_at(const brain *b, uint64_t off)
     return (struct brain__block *)brain__ptr(b, off, BLOCK_HDR);
 }
 
+/* A writer changes names between these two: batch_seq is odd meanwhile, and
+ * a listing that saw it move starts again. */
+static inline void brain__batch_begin(brain *b) { atomic_fetch_add(&b->h->batch_seq, 1); }
+static inline void brain__batch_end(brain *b) { atomic_fetch_add(&b->h->batch_seq, 1); }
+
 static inline uint64_t bs_size(uint64_t ss) { return ss & ~63ull; }
 static inline unsigned bs_state(uint64_t ss) { return (unsigned)(ss & 63u); }
 
@@ -313,6 +318,16 @@ void brain__wide_rounds(struct brain__wide *w, const void *p, size_t n); /* n % 
 uint64_t brain__wide_final(const struct brain__wide *w, const void *tail, size_t n);
 uint64_t brain__key_hash(uint64_t seed, const char *ns, size_t nslen,
                  const char *name, size_t namelen);
+
+/* key.c: a (namespace, name) pair checked and hashed for an operation */
+struct brain__key {
+    const char *ns, *name;
+    size_t nslen, namelen;
+    uint64_t hash;
+};
+int brain__key_init(brain *b, const char *ns, const char *name, struct brain__key *k,
+                    int name_optional);
+int brain__key_not_found(brain *b, const struct brain__key *k, int corrupt);
 
 /* alloc.c: the arena's blocks and free lists, no policy; under the lock. */
 int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind, uint64_t *out);
@@ -384,16 +399,18 @@ uint64_t brain__ns_hash(const brain *b, const char *ns, size_t len);
 int brain__repair(brain *b, int all_dead);
 
 /* store.c: open and close, the writers' lock, a handle's slot and
- * reservations, waking waiters */
+ * reservations */
 int brain__writer_lock(brain *b);
 int brain__writer_lock_ex(brain *b, int allow_corrupt);
 void brain__writer_unlock(brain *b);
 int brain__handle_ready(brain *b);
 int brain__slot_attach(brain *b);
 int brain__reservation_unlist(brain *b, brain_reservation *res);
+
+/* wait.c */
 void brain__wake_key(brain *b, uint64_t name_hash, uint64_t ns_hash);
 
-/* ops.c */
+/* write.c */
 int brain__put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns,
                size_t nslen, const char *name, size_t namelen,
                const brain_put_opts *opts, uint64_t *version);

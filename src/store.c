@@ -1,6 +1,7 @@
 /*
  * store.c - opening, creating, mapping, attaching and closing a store;
- * the writers' lock; the process table; fork.
+ * the writers' lock; attaching a handle's process slot (the table itself is
+ * proctable.c's), fork, and a handle's reservations (aborted at close).
  *
  * A new store is built in a temporary file beside its final path and
  * linked into place, so no process ever sees a half-initialised store.
@@ -232,19 +233,6 @@ int brain__handle_ready(brain *b)
         return rc;
     }
     return 0;
-}
-
-void brain__wake_key(brain *b, uint64_t name_hash, uint64_t nsh)
-{
-    struct brain__header *h = b->h;
-    unsigned i = (unsigned)(name_hash % WAIT_BUCKETS), j = (unsigned)(nsh % WAIT_BUCKETS);
-    atomic_fetch_add(&h->wait_seq[i], 1);
-    if (j != i)
-        atomic_fetch_add(&h->wait_seq[j], 1);
-    if (atomic_load(&h->waiters[i]))
-        brain__plat_futex_wake(&h->wait_seq[i]);
-    if (j != i && atomic_load(&h->waiters[j]))
-        brain__plat_futex_wake(&h->wait_seq[j]);
 }
 
 /* ---- process slots ----------------------------------------------------- */
