@@ -31,7 +31,7 @@ import tempfile
 # lowest first; a file may call files of its own layer or below
 LAYERS = [
     ("base", ["platform_linux", "error"]),
-    ("values", ["value", "key"]),
+    ("values", ["name", "hash", "layout", "size", "key"]),
     ("alloc", ["alloc"]),
     ("process table", ["proctable"]),
     ("reclaim", ["reclaim"]),

@@ -33,8 +33,8 @@ int brain_reap(brain *b, size_t *reaped)
         return rc;
     if ((rc = brain__writer_lock(b)))
         return rc;
-    brain__reap_dead(b, reaped, 0);
-    brain__limbo_reclaim(b, 0);
+    brain__reap_dead(b, reaped, REAP_DEAD);
+    brain__limbo_reclaim(b, RECLAIM_READY);
     brain__writer_unlock(b);
     return 0;
 }
@@ -47,7 +47,7 @@ int brain_repair(brain *b)
         return rc;
     if ((rc = brain__writer_lock(b)))
         return rc;
-    rc = brain__repair(b, 0); /* the lock marked the store dirty: a crash half way
+    rc = brain__repair(b, REPAIR_SHARED); /* the lock marked the store dirty: a crash half way
                           leaves the next writer repairing */
     b->h->recoveries++;
     brain__writer_unlock(b);
@@ -231,7 +231,7 @@ static void check_locked(struct checker *c)
             tombs++;
             continue;
         }
-        uint64_t eb = (w & IDX_OFF_MASK) << 6;
+        uint64_t eb = brain__idx_block(w);
         uint64_t *pos = bsearch(&eb, blocks, n, sizeof *blocks, cmp_u64);
         if (!pos) {
             problem(c, "index slot %llu points at %llu, not a block", (unsigned long long)i, (unsigned long long)eb);
@@ -340,7 +340,7 @@ int brain_check(brain *b, brain_report_fn report, void *ctx)
     int rc = brain__handle_ready(b);
     if (rc)
         return rc;
-    if ((rc = brain__writer_lock_ex(b, 1)))
+    if ((rc = brain__writer_lock_ex(b, LOCK_ALLOW_CORRUPT)))
         return rc;
     struct checker c = {b, report, ctx, 0};
     if (b->h->corrupt)

@@ -117,7 +117,7 @@ const struct brain__entry *brain__index_find(brain *b, uint64_t hash, const char
             return NULL;
         if (w == IDX_TOMB || TAG_OF(w) != tag)
             continue;
-        uint64_t blk = (w & IDX_OFF_MASK) << 6;
+        uint64_t blk = brain__idx_block(w);
         const struct brain__entry *e = brain__entry_at(b, blk);
         if (!e) {
             *corrupt = 1;
@@ -155,7 +155,7 @@ uint64_t *brain__index_slot_for(brain *b, uint64_t hash, const char *ns, size_t 
         }
         if (TAG_OF(w) != tag)
             continue;
-        const struct brain__entry *e = brain__entry_at(b, (w & IDX_OFF_MASK) << 6);
+        const struct brain__entry *e = brain__entry_at(b, brain__idx_block(w));
         if (e && e->hash == hash && brain__entry_key_eq(e, ns, nslen, name, namelen)) {
             *existing = 1;
             return (uint64_t *)&t[i];
@@ -207,7 +207,7 @@ static int index_rebuild(brain *b, unsigned lg, uint64_t limit)
         uint64_t w = atomic_load_explicit(&ot[i], memory_order_relaxed);
         if (w == IDX_EMPTY || w == IDX_TOMB)
             continue;
-        const struct brain__entry *e = brain__entry_at(b, (w & IDX_OFF_MASK) << 6);
+        const struct brain__entry *e = brain__entry_at(b, brain__idx_block(w));
         if (!e)
             continue; /* damaged word: dropped (repair reports it) */
         table_insert(nt, nslots - 1, e->hash, w);

@@ -67,6 +67,8 @@
 #define IDX_OFF_BITS 40u
 #define IDX_OFF_MASK ((1ull << IDX_OFF_BITS) - 1)
 #define IDX_MIN_LOG2 10u
+/* (index.c owns this format: brain__idx_word and brain__idx_block are the
+ * only places that build or take apart a word; inline for the read path.) */
 
 /* Block states, in the low 6 bits of sizestate. */
 enum {
@@ -91,7 +93,9 @@ struct brain__block { /* 64 bytes at the start of every block */
     uint64_t epoch;             /* LIMBO: global epoch when retired */
     uint32_t owner;             /* RESERVED: slot index + 1 */
     uint32_t kind;              /* BK_* */
-    uint64_t pad[2];
+    uint64_t owner_word;        /* RESERVED: that slot's owner word when it
+                                   reserved (a reaped or reused slot differs) */
+    uint64_t pad;
 };
 
 struct brain__entry { /* at block + 64; immutable once published */
@@ -257,6 +261,14 @@ static inline int brain__block_valid(const brain *b, uint64_t off)
            off + 2 * 64 <= fs;
 }
 
+/* The index word of entry block BLOCK for a name hashing to HASH, and the
+ * block of a word (neither EMPTY nor TOMB). */
+static inline uint64_t brain__idx_word(uint64_t hash, uint64_t block)
+{
+    return ((hash >> 40) << IDX_OFF_BITS) | (block >> 6);
+}
+static inline uint64_t brain__idx_block(uint64_t word) { return (word & IDX_OFF_MASK) << 6; }
+
 /* Derived state (free lists, limbo list, counters) does not add up: the
  * writer rebuilds it from the block chain before it unlocks. */
 static inline void brain__mark_damaged(brain *b) { b->h->needs_repair = 1; }
@@ -303,11 +315,12 @@ int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-styl
 void brain__plat_prefault_write(void *p, size_t n); /* advisory */
 int brain__plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
 
-/* value.c */
+/* name.c */
+int brain__utf8_valid(const void *s, size_t n);
 int brain__name_check(const char *s, size_t max, int code, const char *what,
                   size_t *len);
-int brain__utf8_valid(const void *s, size_t n);
-int brain__value_validate(uint32_t type, const void *data, size_t size);
+
+/* hash.c: part of the file format */
 uint64_t brain__checksum(uint64_t seed, const void *p, size_t n);
 uint64_t brain__checksum_wide(uint64_t seed, const void *p, size_t n);
 struct brain__wide {
@@ -318,6 +331,9 @@ void brain__wide_rounds(struct brain__wide *w, const void *p, size_t n); /* n % 
 uint64_t brain__wide_final(const struct brain__wide *w, const void *tail, size_t n);
 uint64_t brain__key_hash(uint64_t seed, const char *ns, size_t nslen,
                  const char *name, size_t namelen);
+
+/* layout.c */
+int brain__value_validate(uint32_t type, const void *data, size_t size);
 
 /* key.c: a (namespace, name) pair checked and hashed for an operation */
 struct brain__key {
@@ -359,7 +375,10 @@ void brain__lane_leave(struct brain__lane *lane);
 int brain__pin_add(brain *b, uint64_t block);
 void brain__pin_drop(brain *b, uint64_t block);
 void brain__limbo_retire(brain *b, uint64_t block);
-size_t brain__limbo_reclaim(brain *b, int force_reap);
+/* RECLAIM_REAP_FIRST reaps dead processes before it looks at the lanes
+ * (a dead reader's lane or pins would hold limbo forever). */
+enum brain__reclaim_mode { RECLAIM_READY = 0, RECLAIM_REAP_FIRST = 1 };
+size_t brain__limbo_reclaim(brain *b, enum brain__reclaim_mode mode);
 void brain__local_pins_reset(brain *b);
 int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
                 uint64_t shown, uint64_t *out);
@@ -396,12 +415,16 @@ void brain__ns_account(brain *b, int idx, int64_t dnames, int64_t dbytes,
 uint64_t brain__ns_hash(const brain *b, const char *ns, size_t len);
 
 /* repair.c, under the lock */
-int brain__repair(brain *b, int all_dead);
+/* REPAIR_ALONE: the caller holds the file exclusively, so every other
+ * process slot is dead and reaped; REPAIR_SHARED: others may be live. */
+enum brain__repair_mode { REPAIR_SHARED = 0, REPAIR_ALONE = 1 };
+int brain__repair(brain *b, enum brain__repair_mode mode);
 
 /* store.c: open and close, the writers' lock, a handle's slot and
  * reservations */
 int brain__writer_lock(brain *b);
-int brain__writer_lock_ex(brain *b, int allow_corrupt);
+enum brain__lock_mode { LOCK_REFUSE_CORRUPT = 0, LOCK_ALLOW_CORRUPT = 1 };
+int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode);
 void brain__writer_unlock(brain *b);
 int brain__handle_ready(brain *b);
 int brain__slot_attach(brain *b);

@@ -2,7 +2,7 @@
  * key.c - a (namespace, name) key checked and hashed once for an operation.
  *
  * brain__key_init validates the namespace (NULL means "default") and the
- * name with the rules of value.c and hashes them with the store's seed;
+ * name with the rules of name.c and hashes them with the store's seed;
  * brain__key_not_found is the error every lookup gives.  No lookup, lock or
  * store access happens here.
  */

@@ -103,7 +103,7 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
         uint64_t w = atomic_load(&t[i]);
         if (w == IDX_EMPTY || w == IDX_TOMB)
             continue;
-        const struct brain__entry *e = brain__entry_at(b, (w & IDX_OFF_MASK) << 6);
+        const struct brain__entry *e = brain__entry_at(b, brain__idx_block(w));
         if (!e || brain__entry_expired(e, now))
             continue;
         if (!all_ns && !(e->ns_len == k.nslen && memcmp(e->strings, k.ns, k.nslen) == 0))
@@ -240,9 +240,9 @@ int brain_stats_get(brain *b, brain_stats *st)
     if ((rc = brain__writer_lock(b)))
         return rc;
     struct brain__header *h = b->h;
-    brain__reap_dead(b, NULL, 0);
+    brain__reap_dead(b, NULL, REAP_DEAD);
     if (h->limbo_head) /* all of it: the figures below should be settled */
-        brain__limbo_reclaim(b, 0);
+        brain__limbo_reclaim(b, RECLAIM_READY);
     memset(st, 0, sizeof *st);
     st->capacity = atomic_load(&h->capacity);
     st->file_size = atomic_load(&h->file_size);

@@ -99,12 +99,12 @@ void brain__slot_reap(brain *b, uint32_t i)
 }
 
 /* A reservation is orphaned when the slot that made it is no longer owned
- * by the same process (the owner word was recorded in pad[0]). */
+ * by the same process (the owner word was recorded in owner_word). */
 int brain__reservation_orphaned(brain *b, const struct brain__block *blk)
 {
     if (blk->owner == 0 || blk->owner > b->h->max_procs)
         return 1;
-    return atomic_load(&brain__slot_at(b, blk->owner - 1)->owner) != blk->pad[0];
+    return atomic_load(&brain__slot_at(b, blk->owner - 1)->owner) != blk->owner_word;
 }
 
 static void free_orphan_reservations(brain *b)

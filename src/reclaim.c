@@ -169,13 +169,13 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-size_t brain__limbo_reclaim(brain *b, int force_reap)
+size_t brain__limbo_reclaim(brain *b, enum brain__reclaim_mode mode)
 {
     struct brain__header *h = b->h;
     if (!h->limbo_head)
         return 0;
-    if (force_reap)
-        brain__reap_dead(b, NULL, 0);
+    if (mode == RECLAIM_REAP_FIRST)
+        brain__reap_dead(b, NULL, REAP_DEAD);
     atomic_thread_fence(memory_order_seq_cst);
 
     uint64_t min_epoch = UINT64_MAX;
@@ -245,15 +245,15 @@ size_t brain__limbo_reclaim(brain *b, int force_reap)
     /* Nothing came free and limbo keeps growing: a reader may have died
      * inside a read or holding pins.  Look for the dead, at most every
      * 100 ms per process. */
-    if (!freed && !force_reap &&
+    if (!freed && mode != RECLAIM_REAP_FIRST &&
         (h->limbo_count > 256 || h->limbo_bytes > atomic_load(&h->capacity) / 8)) {
         static _Atomic int64_t last_reap;
         int64_t now = brain__plat_mono_ns(), last = atomic_load(&last_reap);
         if (now - last > 100000000 && atomic_compare_exchange_strong(&last_reap, &last, now)) {
             size_t n = 0;
-            brain__reap_dead(b, &n, 0);
+            brain__reap_dead(b, &n, REAP_DEAD);
             if (n)
-                return brain__limbo_reclaim(b, 0);
+                return brain__limbo_reclaim(b, RECLAIM_READY);
         }
     }
     return freed;
@@ -283,7 +283,7 @@ int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind
                        brain__fmt_size(cap, s2, sizeof s2));
     int off = brain__alloc_fits(b, payload);
     if (!off) {
-        brain__limbo_reclaim(b, 0);
+        brain__limbo_reclaim(b, RECLAIM_READY);
         off = brain__alloc_fits(b, payload);
     }
     if (!off) {
@@ -293,7 +293,7 @@ int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind
         off = brain__alloc_fits(b, payload);
     }
     if (!off) {
-        brain__limbo_reclaim(b, 1);
+        brain__limbo_reclaim(b, RECLAIM_REAP_FIRST);
         off = brain__alloc_fits(b, payload);
         if (!off && brain__alloc_grow(b, need) == BRAIN_ENOSPC)
             return BRAIN_ENOSPC;

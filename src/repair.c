@@ -89,7 +89,7 @@ static int walk_chain(brain *b, uint64_t **blocks_out, size_t *n_out)
     return 0;
 }
 
-int brain__repair(brain *b, int all_dead)
+int brain__repair(brain *b, enum brain__repair_mode mode)
 {
     struct brain__header *h = b->h;
     uint64_t *blocks = NULL;
@@ -100,7 +100,7 @@ int brain__repair(brain *b, int all_dead)
     size_t reaped = 0;
     for (uint32_t i = 0; i < h->max_procs; i++) {
         struct brain__slot *s = brain__slot_at(b, i);
-        if (brain__slot_dead(b, s, all_dead ? REAP_ALL : REAP_DEAD)) {
+        if (brain__slot_dead(b, s, mode == REPAIR_ALONE ? REAP_ALL : REAP_DEAD)) {
             brain__slot_reap(b, i);
             reaped++;
         }
@@ -138,7 +138,7 @@ int brain__repair(brain *b, int all_dead)
             tombs++;
             continue;
         }
-        uint64_t eb = (w & IDX_OFF_MASK) << 6;
+        uint64_t eb = brain__idx_block(w);
         uint64_t *pos = bsearch(&eb, blocks, nblocks, sizeof *blocks, cmp_u64);
         struct brain__block *blk = pos ? (struct brain__block *)(b->rw + eb) : NULL;
         const struct brain__entry *e = blk ? brain__entry_at(b, eb) : NULL;
@@ -177,7 +177,7 @@ int brain__repair(brain *b, int all_dead)
             atomic_store(&blk->sizestate, size | BS_LIMBO);
             st = BS_LIMBO;
         }
-        if (st == BS_RESERVED && (all_dead || brain__reservation_orphaned(b, blk)))
+        if (st == BS_RESERVED && (mode == REPAIR_ALONE || brain__reservation_orphaned(b, blk)))
             st = BS_FREE;
         if (st == BS_FREE) {
             blk->kind = BK_NONE;

@@ -30,7 +30,7 @@ static int move_entry(brain *b, uint64_t off, uint64_t size, uint64_t limit)
     if (!slot || !existing)
         return brain__fail(BRAIN_ECORRUPT, "store '%s': entry at %llu is not in the index", b->path,
                        (unsigned long long)off);
-    atomic_store((_Atomic uint64_t *)slot, ((e->hash >> 40) << IDX_OFF_BITS) | (nb >> 6));
+    atomic_store((_Atomic uint64_t *)slot, brain__idx_word(e->hash, nb));
     brain__limbo_retire(b, off);
     return 0;
 }
@@ -91,7 +91,7 @@ static int move_down(brain *b, uint64_t limit)
                     return (int)moved;
                 if (moved > 0) {
                     brain__batch_end(b);
-                    brain__limbo_reclaim(b, 1);
+                    brain__limbo_reclaim(b, RECLAIM_REAP_FIRST);
                     brain__batch_begin(b);
                     rc = move_entry(b, off, size, limit);
                 }
@@ -136,7 +136,7 @@ int brain_resize(brain *b, uint64_t capacity)
         return 0;
     }
     /* shrinking below the file's size: values beyond cap move down */
-    brain__limbo_reclaim(b, 1);
+    brain__limbo_reclaim(b, RECLAIM_REAP_FIRST);
     if (h->used + BLOCK_HDR <= cap - h->arena_off &&
         h->used + h->limbo_bytes + BLOCK_HDR > cap - h->arena_off) {
         rc = brain__fail(BRAIN_EBUSY,
@@ -159,7 +159,7 @@ int brain_resize(brain *b, uint64_t capacity)
     brain__batch_begin(b);
     rc = move_down(b, cap);
     brain__batch_end(b);
-    brain__limbo_reclaim(b, 1);
+    brain__limbo_reclaim(b, RECLAIM_REAP_FIRST);
     if (rc == 0) {
         /* everything from the new end on must now be one free block */
         struct brain__block *sent = (struct brain__block *)(b->rw + fs - BLOCK_HDR);

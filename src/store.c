@@ -162,18 +162,18 @@ static int init_mutex(pthread_mutex_t *m)
     return rc;
 }
 
-int brain__writer_lock(brain *b) { return brain__writer_lock_ex(b, 0); }
+int brain__writer_lock(brain *b) { return brain__writer_lock_ex(b, LOCK_REFUSE_CORRUPT); }
 
-/* ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
+/* LOCK_ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
  * beyond mending, since its report is what the user is told to read. */
-int brain__writer_lock_ex(brain *b, int allow_corrupt)
+int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
 {
     struct brain__header *h = b->h;
     int rc = pthread_mutex_lock(&h->lock);
     if (rc == EOWNERDEAD) {
         /* a writer died holding the lock: rebuild derived state */
         h->dirty = 1;
-        int r = brain__repair(b, 0);
+        int r = brain__repair(b, REPAIR_SHARED);
         h->recoveries++;
         pthread_mutex_consistent(&h->lock);
         if (r) {
@@ -189,7 +189,7 @@ int brain__writer_lock_ex(brain *b, int allow_corrupt)
     } else if (rc) {
         return brain__fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
-    if (h->corrupt && !allow_corrupt) {
+    if (h->corrupt && mode != LOCK_ALLOW_CORRUPT) {
         pthread_mutex_unlock(&h->lock);
         return brain__fail(BRAIN_ECORRUPT,
                        "store '%s' is damaged beyond automatic repair; run `brain check` for "
@@ -203,7 +203,7 @@ void brain__writer_unlock(brain *b)
 {
     if (b->h->needs_repair) {
         b->h->needs_repair = 0;
-        brain__repair(b, 0);
+        brain__repair(b, REPAIR_SHARED);
         b->h->recoveries++;
     }
     b->h->dirty = 0;
@@ -522,7 +522,7 @@ static int attach_lock(brain *b)
             return brain__fail(BRAIN_EIO, "cannot initialise the store's mutex");
         if (needs) {
             pthread_mutex_lock(&h->lock);
-            int rc = brain__repair(b, 1);
+            int rc = brain__repair(b, REPAIR_ALONE);
             h->recoveries++;
             h->dirty = 0;
             pthread_mutex_unlock(&h->lock);

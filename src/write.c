@@ -92,7 +92,7 @@ int brain__put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns, s
     uint64_t oldblk = 0;
     int64_t now = brain__plat_now_ns();
     if (existing) {
-        oldblk = (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6;
+        oldblk = brain__idx_block(atomic_load((_Atomic uint64_t *)slot));
         old = brain__entry_at(b, oldblk);
     }
     if (opts && (opts->flags & BRAIN_PUT_IF_VERSION)) {
@@ -118,7 +118,7 @@ int brain__put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns, s
     blk->owner = 0;
     atomic_store(&blk->sizestate, bs_size(atomic_load(&blk->sizestate)) | BS_USED);
     int was_tomb = !existing && *slot == IDX_TOMB;
-    atomic_store((_Atomic uint64_t *)slot, ((hash >> 40) << IDX_OFF_BITS) | (block >> 6));
+    atomic_store((_Atomic uint64_t *)slot, brain__idx_word(hash, block));
     if (old) {
         brain__ns_account(b, ni, -1, -(int64_t)old->size, 0);
         brain__limbo_retire(b, oldblk);
@@ -142,7 +142,7 @@ static void reclaim_some(brain *b)
 {
     struct brain__header *h = b->h;
     if (h->limbo_head && (h->limbo_count >= 32 || h->limbo_bytes >= (1u << 20)))
-        brain__limbo_reclaim(b, 0);
+        brain__limbo_reclaim(b, RECLAIM_READY);
 }
 
 /* ---- put --------------------------------------------------------------- */
@@ -159,7 +159,7 @@ static int reserve_block(brain *b, const struct brain__key *k, const brain_put_o
     if (state == BS_RESERVED) {
         struct brain__block *bb = (struct brain__block *)(b->rw + *blk);
         bb->owner = b->slot_idx + 1;
-        bb->pad[0] = atomic_load(&b->slot->owner);
+        bb->owner_word = atomic_load(&b->slot->owner);
         atomic_fetch_add(&b->slot->nreserved, 1);
     }
     entry_build(b, *blk, k, opts, desclen, size);
@@ -343,7 +343,7 @@ int brain_put_array(brain *b, const char *ns, const char *name, const brain_arra
 static void unlink_locked(brain *b, uint64_t *slot)
 {
     struct brain__header *h = b->h;
-    uint64_t blk = (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6;
+    uint64_t blk = brain__idx_block(atomic_load((_Atomic uint64_t *)slot));
     const struct brain__entry *e = brain__entry_at(b, blk);
     atomic_store((_Atomic uint64_t *)slot, IDX_TOMB);
     h->index_count--;
@@ -373,7 +373,7 @@ int brain_delete(brain *b, const char *ns, const char *name)
         brain__writer_unlock(b);
         return brain__key_not_found(b, &k, !slot);
     }
-    const struct brain__entry *e = brain__entry_at(b, (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6);
+    const struct brain__entry *e = brain__entry_at(b, brain__idx_block(atomic_load((_Atomic uint64_t *)slot)));
     int expired = e && e->expires_ns && brain__entry_expired(e, brain__plat_now_ns());
     brain__batch_begin(b);
     unlink_locked(b, slot);
@@ -523,7 +523,7 @@ static int unlink_where(brain *b, int (*match)(const struct brain__entry *, cons
         uint64_t w = atomic_load((_Atomic uint64_t *)&t[i]);
         if (w == IDX_EMPTY || w == IDX_TOMB)
             continue;
-        const struct brain__entry *e = brain__entry_at(b, (w & IDX_OFF_MASK) << 6);
+        const struct brain__entry *e = brain__entry_at(b, brain__idx_block(w));
         if (e && match(e, ctx)) {
             unlink_locked(b, &t[i]);
             n++;
