@@ -54,8 +54,9 @@ void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size)
     uint64_t head = h->heads[fl][sl];
     blk->next = head;
     blk->prev = 0;
-    if (head && brain__block_valid(b, head))
-        ((struct brain__block *)(b->rw + head))->prev = off;
+    struct brain__block *hb = head ? brain__block_at(b, head) : NULL;
+    if (hb)
+        hb->prev = off;
     else if (head)
         brain__mark_damaged(b);
     h->heads[fl][sl] = off;
@@ -72,18 +73,20 @@ void brain__alloc_remove_free(brain *b, uint64_t off, uint64_t size)
     mapping_insert(size, &fl, &sl);
     if (fl >= FL_COUNT)
         fl = FL_COUNT - 1;
-    if (blk->prev && !brain__block_valid(b, blk->prev))
+    struct brain__block *pb = blk->prev ? brain__block_at(b, blk->prev) : NULL;
+    struct brain__block *nb = blk->next ? brain__block_at(b, blk->next) : NULL;
+    if (blk->prev && !pb)
         brain__mark_damaged(b);
-    else if (blk->prev)
-        ((struct brain__block *)(b->rw + blk->prev))->next = blk->next;
+    else if (pb)
+        pb->next = blk->next;
     else if (h->heads[fl][sl] == off)
         h->heads[fl][sl] = blk->next;
     else
         brain__mark_damaged(b);
-    if (blk->next && !brain__block_valid(b, blk->next))
+    if (blk->next && !nb)
         brain__mark_damaged(b);
-    else if (blk->next)
-        ((struct brain__block *)(b->rw + blk->next))->prev = blk->prev;
+    else if (nb)
+        nb->prev = blk->prev;
     if (!h->heads[fl][sl]) {
         h->sl_bitmap[fl] &= ~(1u << sl);
         if (!h->sl_bitmap[fl])
@@ -117,13 +120,13 @@ static uint64_t find_suitable(brain *b, uint64_t size)
         return 0;
     uint64_t off = h->heads[fl][sl];
     for (int n = 0; off && n < 8; n++) {
-        if (!brain__block_valid(b, off)) {
+        struct brain__block *blk = brain__block_at(b, off);
+        if (!blk) {
             brain__mark_damaged(b);
             break;
         }
-        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate);
-        if (bs_state(ss) != BS_FREE) {
+        if (bs_state(ss) != BS_FREE || !brain__ptr(b, off + BLOCK_HDR, bs_size(ss))) {
             brain__mark_damaged(b);
             break;
         }
@@ -150,10 +153,10 @@ static uint64_t find_suitable(brain *b, uint64_t size)
     off = h->heads[fl][sl];
     if (!off)
         return 0;
-    struct brain__block *blk = (struct brain__block *)(b->rw + off);
-    if (!brain__block_valid(b, off) || bs_state(atomic_load(&blk->sizestate)) != BS_FREE ||
+    struct brain__block *blk = brain__block_at(b, off);
+    if (!blk || bs_state(atomic_load(&blk->sizestate)) != BS_FREE ||
         bs_size(atomic_load(&blk->sizestate)) < size ||
-        off + bs_size(atomic_load(&blk->sizestate)) > atomic_load(&h->file_size) - BLOCK_HDR) {
+        !brain__ptr(b, off + BLOCK_HDR, bs_size(atomic_load(&blk->sizestate)))) {
         brain__mark_damaged(b);
         return 0;
     }
@@ -234,12 +237,11 @@ int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind
             continue;
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
             for (uint64_t off = h->heads[fl][sl]; off && guard--;) {
-                if (!brain__block_valid(b, off) ||
-                    bs_state(atomic_load(&((struct brain__block *)(b->rw + off))->sizestate)) != BS_FREE) {
+                struct brain__block *blk = brain__block_at(b, off);
+                if (!blk || bs_state(atomic_load(&blk->sizestate)) != BS_FREE) {
                     brain__mark_damaged(b);
                     return BRAIN_EFULL;
                 }
-                struct brain__block *blk = (struct brain__block *)(b->rw + off);
                 uint64_t size = bs_size(atomic_load(&blk->sizestate));
                 if (size >= need && off + need <= limit) {
                     brain__alloc_remove_free(b, off, size);
@@ -280,10 +282,11 @@ void brain__alloc_free(brain *b, uint64_t off)
         atomic_store(&blk->sizestate, size | BS_FREE);
         h->nblocks--;
     }
-    if (off > h->arena_off && blk->prev_size && blk->prev_size <= off - h->arena_off &&
-        brain__block_valid(b, off - blk->prev_size)) {
+    struct brain__block *pb = NULL;
+    if (off > h->arena_off && blk->prev_size) /* a wrapped difference is refused */
+        pb = brain__block_at(b, off - blk->prev_size);
+    if (pb) {
         uint64_t poff = off - blk->prev_size;
-        struct brain__block *pb = (struct brain__block *)(b->rw + poff);
         uint64_t pss = atomic_load(&pb->sizestate);
         if (bs_state(pss) == BS_FREE &&
             bs_size(pss) == blk->prev_size) {
@@ -310,15 +313,20 @@ int brain__alloc_grow(brain *b, uint64_t need)
     if (fs >= cap)
         return BRAIN_EFULL;
     uint64_t sent = fs - BLOCK_HDR;
-    struct brain__block *sb = (struct brain__block *)(b->rw + sent);
-    /* the free block just before the sentinel counts towards NEED */
-    uint64_t tail_free = 0;
-    if (sb->prev_size) {
-        struct brain__block *pb = (struct brain__block *)(b->rw + sent - sb->prev_size);
-        uint64_t pss = atomic_load(&pb->sizestate);
-        if (bs_state(pss) == BS_FREE)
-            tail_free = bs_size(pss);
+    struct brain__block *sb = brain__block_or_sentinel_at(b, sent);
+    if (!sb) {
+        brain__mark_damaged(b);
+        return BRAIN_EFULL;
     }
+    /* the free block just before the sentinel counts towards NEED; its
+     * offset comes from the sentinel's prev_size tag, read from the file */
+    uint64_t tail_free = 0;
+    struct brain__block *pb = sb->prev_size ? brain__block_at(b, sent - sb->prev_size) : NULL;
+    if (pb && bs_state(atomic_load(&pb->sizestate)) == BS_FREE &&
+        bs_size(atomic_load(&pb->sizestate)) == sb->prev_size)
+        tail_free = sb->prev_size;
+    else if (sb->prev_size && !pb)
+        brain__mark_damaged(b);
     uint64_t want = need > tail_free ? need - tail_free : 0;
     uint64_t grow = want + BLOCK_HDR;
     if (grow < fs / 4)
@@ -372,9 +380,9 @@ uint64_t brain__alloc_largest_free(brain *b)
     uint64_t best = 0;
     int n = 0;
     for (uint64_t off = h->heads[fl][sl]; off && n < 4096; n++) {
-        if (!brain__block_valid(b, off))
+        struct brain__block *blk = brain__block_at(b, off);
+        if (!blk)
             break;
-        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t s = bs_size(atomic_load(&blk->sizestate));
         if (s > best)
             best = s;

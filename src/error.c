@@ -78,3 +78,5 @@ const char *brain_format_size(uint64_t bytes, int binary, char *buf, size_t cap)
         snprintf(buf, cap, "%.1f %s", v, binary ? bin[u] : dec[u]);
     return buf;
 }
+
+_Thread_local uint64_t brain__refused_offsets;

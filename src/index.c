@@ -26,20 +26,22 @@ const char *brain__entry_desc(const struct brain__entry *e)
 
 const struct brain__entry *brain__entry_at(const brain *b, uint64_t block)
 {
-    uint64_t fs = atomic_load_explicit(&b->h->file_size, memory_order_acquire);
-    if (block < b->h->arena_off || block % 64 || fs > b->reserve ||
-        block + BLOCK_HDR + ENTRY_FIXED > fs)
+    /* BLOCK comes from an index word: a block header, then the entry's fixed
+     * part, then its strings and value, each through the checked accessor */
+    if (!brain__block_at(b, block))
         return NULL;
-    const struct brain__entry *e = (const struct brain__entry *)(b->rw + block + BLOCK_HDR);
+    const struct brain__entry *e = brain__ptr(b, block + BLOCK_HDR, ENTRY_FIXED);
+    if (!e)
+        return NULL;
     if (e->magic != ENTRY_MAGIC || e->ns_len == 0 || e->ns_len > BRAIN_NS_MAX ||
         e->name_len == 0 || e->name_len > BRAIN_NAME_MAX || e->desc_len > BRAIN_DESC_MAX)
         return NULL;
     uint64_t strings = ENTRY_FIXED + e->ns_len + 1u + e->name_len + 1u + e->desc_len + 1u;
     if (e->data_off % BRAIN_ALIGN || e->data_off < strings ||
-        e->data_off > fs - block - BLOCK_HDR)
+        !brain__ptr(b, block + BLOCK_HDR, e->data_off))
         return NULL;
-    uint64_t start = block + BLOCK_HDR + e->data_off;
-    if (e->size > fs - start)
+    /* the value: data_off and size are read from the file */
+    if (!brain__ptr(b, block + BLOCK_HDR + e->data_off, e->size))
         return NULL;
     /* callers hand the strings out as C strings: the terminators must be
      * where the lengths say (they lie before start, so inside the file) */
@@ -93,7 +95,7 @@ _Atomic uint64_t *brain__index_table(const brain *b, uint64_t packed, uint64_t *
 {
     unsigned lg = (unsigned)(packed & 63);
     uint64_t off = packed & ~63ull;
-    if (lg < IDX_MIN_LOG2 || lg > 36 || off < b->h->arena_off)
+    if (lg < IDX_MIN_LOG2 || lg > 36 || !brain__block_at(b, off))
         return NULL;
     *nslots = 1ull << lg;
     return (_Atomic uint64_t *)brain__ptr(b, off + BLOCK_HDR, *nslots * 8);

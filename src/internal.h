@@ -10,8 +10,8 @@
  *               sentinel block.  The name index is itself a block.
  *
  * Everything is addressed by byte offsets from the start of the file, never
- * by pointers.  Every offset read from the file goes through brain__ptr() (or
- * a caller-side bounds check against a snapshot of file_size) before use.
+ * by pointers.  Every offset read from the file goes through the checked
+ * accessor brain__ptr() (brain__block_at() for a block header) before use.
  *
  * Who writes what:
  *   - The immutable part of the header (magic .. hcheck) is written once at
@@ -243,22 +243,49 @@ static inline uint64_t align_up(uint64_t x, uint64_t a)
     return (x + a - 1) & ~(a - 1);
 }
 
-/* A pointer to [off, off+len) of the read-write view, or NULL when the
- * range is not within the file's current size (as the header says). */
+/* Offsets the accessor refused on this thread (tests read it to see that
+ * a corrupted offset was refused by the check, not missed by luck). */
+extern _Thread_local uint64_t brain__refused_offsets;
+
+/* The one checked accessor: every offset read from the file becomes a
+ * pointer here.  A pointer to [off, off+len) of the read-write view, or
+ * NULL when the range is not within the file's current size (as the header
+ * says) -- compared without wrap-around: off <= size && len <= size - off. */
 static inline void *brain__ptr(const brain *b, uint64_t off, uint64_t len)
 {
-    uint64_t end = atomic_load_explicit(&b->h->file_size, memory_order_acquire);
-    if (off > end || len > end - off || end > b->reserve)
+    uint64_t size = atomic_load_explicit(&b->h->file_size, memory_order_acquire);
+    if (size > b->reserve || off > size || len > size - off) {
+        brain__refused_offsets++;
         return NULL;
+    }
     return b->rw + off;
+}
+
+/* The header of a block other than the sentinel at OFF (in the arena, a
+ * multiple of 64, with the sentinel's room after it), or NULL. */
+static inline struct brain__block *brain__block_at(const brain *b, uint64_t off)
+{
+    if (off < b->h->arena_off || off % 64) {
+        brain__refused_offsets++;
+        return NULL;
+    }
+    return (struct brain__block *)brain__ptr(b, off, 2 * BLOCK_HDR);
+}
+
+/* The header of any block at OFF, the sentinel included, or NULL. */
+static inline struct brain__block *brain__block_or_sentinel_at(const brain *b, uint64_t off)
+{
+    if (off < b->h->arena_off || off % 64) {
+        brain__refused_offsets++;
+        return NULL;
+    }
+    return (struct brain__block *)brain__ptr(b, off, BLOCK_HDR);
 }
 
 /* 1 when OFF can be the start of a block other than the sentinel. */
 static inline int brain__block_valid(const brain *b, uint64_t off)
 {
-    uint64_t fs = atomic_load_explicit(&b->h->file_size, memory_order_relaxed);
-    return off >= b->h->arena_off && off % 64 == 0 && fs <= b->reserve &&
-           off + 2 * 64 <= fs;
+    return brain__block_at(b, off) != NULL;
 }
 
 /* The index word of entry block BLOCK for a name hashing to HASH, and the
@@ -272,11 +299,6 @@ static inline uint64_t brain__idx_block(uint64_t word) { return (word & IDX_OFF_
 /* Derived state (free lists, limbo list, counters) does not add up: the
  * writer rebuilds it from the block chain before it unlocks. */
 static inline void brain__mark_damaged(brain *b) { b->h->needs_repair = 1; }
-
-static inline struct brain__block *brain__block_at(const brain *b, uint64_t off)
-{
-    return (struct brain__block *)brain__ptr(b, off, BLOCK_HDR);
-}
 
 /* A writer changes names between these two: batch_seq is odd meanwhile, and
  * a listing that saw it move starts again. */

@@ -222,7 +222,7 @@ size_t brain__limbo_reclaim(brain *b, enum brain__reclaim_mode mode)
     while (*link) {
         uint64_t off = *link;
         /* the offset comes from the file: validated before it is added */
-        struct brain__block *blk = brain__block_valid(b, off) ? (struct brain__block *)(b->rw + off) : NULL;
+        struct brain__block *blk = brain__block_at(b, off);
         if (!blk || bs_state(atomic_load(&blk->sizestate)) != BS_LIMBO || !guard--) {
             *link = 0; /* the rest is found again by repair */
             brain__mark_damaged(b);
