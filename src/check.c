@@ -91,12 +91,12 @@ static void check_locked(struct checker *c)
     uint64_t off = h->arena_off, prev = 0, used = 0, limbo = 0, nfree = 0;
     int prev_free = 0, chain_ok = 1;
     for (;;) {
-        if (off + BLOCK_HDR > fs) {
+        struct brain__block *blk = brain__block_or_sentinel_at(b, off);
+        if (!blk) {
             problem(c, "block chain runs past the end of the file at offset %llu", (unsigned long long)off);
             chain_ok = 0;
             break;
         }
-        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         unsigned st = bs_state(ss);
         if (blk->prev_size != prev)
@@ -165,11 +165,11 @@ static void check_locked(struct checker *c)
                 problem(c, "free-list bitmap disagrees with list %u/%u", fl, sl);
             uint64_t prevoff = 0;
             for (uint64_t f = h->heads[fl][sl]; f; ) {
-                if (!find_block(blocks, n, f)) {
+                struct brain__block *blk = find_block(blocks, n, f) ? brain__block_at(b, f) : NULL;
+                if (!blk) {
                     problem(c, "free list %u/%u points at %llu, not a block", fl, sl, (unsigned long long)f);
                     break;
                 }
-                struct brain__block *blk = (struct brain__block *)(b->rw + f);
                 if (bs_state(atomic_load(&blk->sizestate)) != BS_FREE)
                     problem(c, "free list %u/%u holds block %llu that is not free", fl, sl, (unsigned long long)f);
                 if (blk->prev != prevoff)
@@ -188,8 +188,8 @@ static void check_locked(struct checker *c)
     /* limbo list */
     uint64_t lcount = 0;
     for (uint64_t l = h->limbo_head; l; ) {
-        if (!find_block(blocks, n, l) ||
-            bs_state(atomic_load(&((struct brain__block *)(b->rw + l))->sizestate)) != BS_LIMBO) {
+        struct brain__block *lb = find_block(blocks, n, l) ? brain__block_at(b, l) : NULL;
+        if (!lb || bs_state(atomic_load(&lb->sizestate)) != BS_LIMBO) {
             problem(c, "limbo list holds %llu, not a limbo block", (unsigned long long)l);
             break;
         }
@@ -197,7 +197,7 @@ static void check_locked(struct checker *c)
             problem(c, "limbo list loops");
             break;
         }
-        l = ((struct brain__block *)(b->rw + l))->next;
+        l = lb->next;
     }
     if (lcount != h->limbo_count)
         problem(c, "limbo list has %llu blocks, header says %llu", (unsigned long long)lcount,
@@ -206,9 +206,11 @@ static void check_locked(struct checker *c)
     /* the index and its entries */
     uint64_t packed = atomic_load(&h->index), tblk = packed & ~63ull;
     unsigned lg = (unsigned)(packed & 63);
-    if (!find_block(blocks, n, tblk) || lg < IDX_MIN_LOG2 || lg > 36 ||
-        ((struct brain__block *)(b->rw + tblk))->kind != BK_INDEX ||
-        bs_size(atomic_load(&((struct brain__block *)(b->rw + tblk))->sizestate)) < BLOCK_HDR + (8ull << lg)) {
+    struct brain__block *tb = find_block(blocks, n, tblk) ? brain__block_at(b, tblk) : NULL;
+    uint64_t nslots = 0;
+    _Atomic uint64_t *t = brain__index_table(b, packed, &nslots);
+    if (!tb || !t || tb->kind != BK_INDEX ||
+        bs_size(atomic_load(&tb->sizestate)) < BLOCK_HDR + (8ull << lg)) {
         problem(c, "the name index word points at %llu (2^%u slots), not an index block",
                 (unsigned long long)tblk, lg);
         free(blocks);
@@ -221,8 +223,7 @@ static void check_locked(struct checker *c)
         problem(c, "out of memory while checking");
         goto out;
     }
-    _Atomic uint64_t *t = (_Atomic uint64_t *)(b->rw + tblk + BLOCK_HDR);
-    uint64_t nslots = 1ull << lg, count = 0, tombs = 0, maxver = 0;
+    uint64_t count = 0, tombs = 0, maxver = 0;
     for (uint64_t i = 0; i < nslots; i++) {
         uint64_t w = atomic_load(&t[i]);
         if (w == IDX_EMPTY)
@@ -237,9 +238,9 @@ static void check_locked(struct checker *c)
             problem(c, "index slot %llu points at %llu, not a block", (unsigned long long)i, (unsigned long long)eb);
             continue;
         }
-        struct brain__block *blk = (struct brain__block *)(b->rw + eb);
+        struct brain__block *blk = brain__block_at(b, eb);
         const struct brain__entry *e = brain__entry_at(b, eb);
-        if (bs_state(atomic_load(&blk->sizestate)) != BS_USED || blk->kind != BK_ENTRY || !e) {
+        if (!blk || !e || bs_state(atomic_load(&blk->sizestate)) != BS_USED || blk->kind != BK_ENTRY) {
             problem(c, "index slot %llu points at block %llu that is not a valid entry",
                     (unsigned long long)i, (unsigned long long)eb);
             continue;
@@ -268,7 +269,7 @@ static void check_locked(struct checker *c)
         }
         if (e->version > maxver)
             maxver = e->version;
-        const void *val = b->rw + eb + BLOCK_HDR + e->data_off;
+        const void *val = brain__ptr(b, eb + BLOCK_HDR + e->data_off, e->size); /* entry_at checked it */
         if (e->type < BRAIN_TYPE_USER && e->type <= BRAIN_TYPE_JSON && brain__value_validate(e->type, val, e->size))
             problem(c, "entry '%s/%s': %s value is malformed: %s", ens, ename, brain_type_name(e->type),
                     brain_errdetail());
@@ -288,7 +289,7 @@ static void check_locked(struct checker *c)
         problem(c, "an entry has version %llu, above the store's %llu", (unsigned long long)maxver,
                 (unsigned long long)atomic_load(&h->version));
     for (size_t k = 0; k < n; k++) {
-        struct brain__block *blk = (struct brain__block *)(b->rw + blocks[k]);
+        struct brain__block *blk = brain__block_or_sentinel_at(b, blocks[k]);
         uint64_t ss = atomic_load(&blk->sizestate);
         if (bs_state(ss) == BS_USED && blk->kind == BK_ENTRY && !seen[k])
             problem(c, "entry block at %llu is used but no name points at it (leaked)",

@@ -151,7 +151,11 @@ void brain__pin_drop(brain *b, uint64_t block)
 void brain__limbo_retire(brain *b, uint64_t block)
 {
     struct brain__header *h = b->h;
-    struct brain__block *blk = (struct brain__block *)(b->rw + block);
+    struct brain__block *blk = brain__block_at(b, block);
+    if (!blk) { /* the caller read BLOCK from an index word */
+        brain__mark_damaged(b);
+        return;
+    }
     uint64_t size = bs_size(atomic_load(&blk->sizestate));
     blk->epoch = atomic_load(&h->epoch);
     blk->next = h->limbo_head;

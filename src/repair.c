@@ -38,14 +38,14 @@ static int walk_chain(brain *b, uint64_t **blocks_out, size_t *n_out)
         return brain__fail(BRAIN_ENOMEM, "out of memory during repair");
     uint64_t off = h->arena_off, prev = 0;
     for (;;) {
-        if (off + BLOCK_HDR > fs) {
+        struct brain__block *blk = brain__block_or_sentinel_at(b, off);
+        if (!blk) {
             free(blocks);
             h->corrupt = 1;
             return brain__fail(BRAIN_ECORRUPT,
                            "store '%s': the block chain runs past the end of the file at offset %llu",
                            b->path, (unsigned long long)off);
         }
-        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         unsigned st = bs_state(ss);
         if (st == BS_SENTINEL) {
@@ -116,15 +116,16 @@ int brain__repair(brain *b, enum brain__repair_mode mode)
     uint64_t packed = atomic_load(&h->index);
     uint64_t tblk = packed & ~63ull;
     unsigned lg = (unsigned)(packed & 63);
-    struct brain__block *tb = find_block(blocks, nblocks, tblk) ? (struct brain__block *)(b->rw + tblk) : NULL;
-    if (!tb || lg < IDX_MIN_LOG2 || lg > 36 || bs_state(atomic_load(&tb->sizestate)) != BS_USED ||
+    struct brain__block *tb = find_block(blocks, nblocks, tblk) ? brain__block_at(b, tblk) : NULL;
+    uint64_t nslots = 0;
+    _Atomic uint64_t *t = brain__index_table(b, packed, &nslots);
+    if (!tb || !t || lg < IDX_MIN_LOG2 || lg > 36 || bs_state(atomic_load(&tb->sizestate)) != BS_USED ||
         tb->kind != BK_INDEX || bs_size(atomic_load(&tb->sizestate)) < BLOCK_HDR + (8ull << lg)) {
         free(blocks);
         h->corrupt = 1;
         return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     }
-    _Atomic uint64_t *t = (_Atomic uint64_t *)(b->rw + tblk + BLOCK_HDR);
-    uint64_t nslots = 1ull << lg, count = 0, tombs = 0, maxver = 0;
+    uint64_t count = 0, tombs = 0, maxver = 0;
     uint8_t *live = calloc(nblocks, 1);
     if (!live) {
         free(blocks);
@@ -140,7 +141,7 @@ int brain__repair(brain *b, enum brain__repair_mode mode)
         }
         uint64_t eb = brain__idx_block(w);
         uint64_t *pos = bsearch(&eb, blocks, nblocks, sizeof *blocks, cmp_u64);
-        struct brain__block *blk = pos ? (struct brain__block *)(b->rw + eb) : NULL;
+        struct brain__block *blk = pos ? brain__block_at(b, eb) : NULL;
         const struct brain__entry *e = blk ? brain__entry_at(b, eb) : NULL;
         if (!e || bs_state(atomic_load(&blk->sizestate)) != BS_USED || blk->kind != BK_ENTRY ||
             live[pos - blocks] || (e->hash >> 40) != (w >> 40)) {

@@ -45,7 +45,9 @@ static long compact_below(brain *b, uint64_t limit)
     uint64_t fs = atomic_load(&h->file_size);
     long moved = 0;
     for (uint64_t off = h->arena_off; off + BLOCK_HDR < fs && off < limit;) {
-        struct brain__block *blk = (struct brain__block *)(b->rw + off);
+        struct brain__block *blk = brain__block_or_sentinel_at(b, off);
+        if (!blk)
+            break;
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         if (bs_state(ss) == BS_SENTINEL || size == 0)
             break;
@@ -68,13 +70,18 @@ static int move_down(brain *b, uint64_t limit)
     uint64_t fs = atomic_load(&h->file_size);
     uint64_t tblk = atomic_load(&h->index) & ~63ull;
     limit -= BLOCK_HDR; /* the sentinel takes the last line */
-    if (tblk + bs_size(atomic_load(&((struct brain__block *)(b->rw + tblk))->sizestate)) > limit) {
+    struct brain__block *tb = brain__block_at(b, tblk);
+    if (!tb)
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index header word is invalid", b->path);
+    if (tblk + bs_size(atomic_load(&tb->sizestate)) > limit) {
         int rc = brain__index_relocate(b, limit);
         if (rc)
             return rc;
     }
     for (uint64_t off = h->arena_off; off + BLOCK_HDR < fs;) {
-        struct brain__block *blk = (struct brain__block *)(b->rw + off);
+        struct brain__block *blk = brain__block_or_sentinel_at(b, off);
+        if (!blk)
+            break;
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         if (bs_state(ss) == BS_SENTINEL)
             break;
@@ -162,11 +169,16 @@ int brain_resize(brain *b, uint64_t capacity)
     brain__limbo_reclaim(b, RECLAIM_REAP_FIRST);
     if (rc == 0) {
         /* everything from the new end on must now be one free block */
-        struct brain__block *sent = (struct brain__block *)(b->rw + fs - BLOCK_HDR);
-        uint64_t last = fs - BLOCK_HDR - sent->prev_size;
-        struct brain__block *lb = (struct brain__block *)(b->rw + last);
-        uint64_t lss = atomic_load(&lb->sizestate);
-        if (bs_state(lss) != BS_FREE || last > cap - BLOCK_HDR) {
+        /* the last block, found from the sentinel's prev_size tag */
+        struct brain__block *sent = brain__block_or_sentinel_at(b, fs - BLOCK_HDR);
+        uint64_t last = sent ? fs - BLOCK_HDR - sent->prev_size : 0;
+        struct brain__block *lb = sent && sent->prev_size ? brain__block_at(b, last) : NULL;
+        uint64_t lss = lb ? atomic_load(&lb->sizestate) : 0;
+        if (!lb) {
+            rc = brain__fail(BRAIN_ECORRUPT,
+                             "store '%s': the end of the block chain is damaged (the sentinel's "
+                             "prev_size tag); run `brain check`", b->path);
+        } else if (bs_state(lss) != BS_FREE || last > cap - BLOCK_HDR) {
             pid_t who = 0;
             for (uint32_t i = 0; i < h->max_procs && !who; i++) {
                 struct brain__slot *s = brain__slot_at(b, i);

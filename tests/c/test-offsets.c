@@ -1,8 +1,9 @@
 /*
  * test-offsets.c - an offset read from the file and corrupted, one test per
  * structure that holds one: a free-list link, a free-list head, a free
- * block's size, the limbo list, the sentinel's prev_size tag, an index
- * word, the index header word and an entry's value offset and size.
+ * block's size, the limbo list, the sentinel's prev_size tag (read when the
+ * store grows and when it shrinks), an index word, the index header word
+ * and an entry's value offset and size.
  *
  * Each test writes a wild value where a dead writer or a bit flip could
  * leave one (0xffffffffffffffc0 is aligned and wraps around when a length
@@ -172,6 +173,35 @@ TEST(offset_sentinel_prev_size_wild_refused)
     free(back);
     free(val);
     expect_n(b, 0, 4);
+    t_destroy(b, 0);
+}
+
+TEST(offset_sentinel_prev_size_wild_refused_by_shrink)
+{
+    brain *b = t_create(0, 64 << 20);
+    put_n(b, 0, 4, 1000);
+    size_t big = 8u << 20;
+    void *val = t_xmalloc(big);
+    t_vfill(val, big, 5);
+    ASSERT_OK(brain_put(b, NULL, "big", val, big, NULL, NULL)); /* the file grows */
+    free(val);
+    ASSERT_OK(brain_delete(b, NULL, "big"));
+    size_t reaped;
+    ASSERT_OK(brain_reap(b, &reaped)); /* its block leaves limbo now, not during the resize */
+    uint64_t fs = atomic_load(&b->h->file_size);
+    ASSERT_GT_U64(fs, 4u << 20);
+    struct brain__block *sent = (struct brain__block *)(b->rw + fs - BLOCK_HDR);
+    uint64_t tag = sent->prev_size;
+    sent->prev_size = WILD;
+    uint64_t refused = brain__refused_offsets;
+    /* shrinking below the file's end finds the last block from the tag */
+    ASSERT_ERR(brain_resize(b, 2u << 20), BRAIN_ECORRUPT);
+    ASSERT_GT_U64(brain__refused_offsets, refused);
+    sent->prev_size = tag;
+    expect_n(b, 0, 4);
+    ASSERT_OK(brain_resize(b, 2u << 20)); /* the tag mended, the shrink goes through */
+    expect_n(b, 0, 4);
+    t_check_store(b);
     t_destroy(b, 0);
 }
 
