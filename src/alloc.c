@@ -274,7 +274,11 @@ void brain__alloc_free(brain *b, uint64_t off)
         return;
     }
     uint64_t nxt = off + size;
-    struct brain__block *nb = (struct brain__block *)(b->rw + nxt);
+    struct brain__block *nb = brain__block_or_sentinel_at(b, nxt);
+    if (!nb) {
+        brain__mark_damaged(b);
+        return;
+    }
     uint64_t nss = atomic_load(&nb->sizestate);
     if (bs_state(nss) == BS_FREE && bs_size(nss) <= fs - nxt - BLOCK_HDR) {
         brain__alloc_remove_free(b, nxt, bs_size(nss));

@@ -62,6 +62,13 @@ struct checker {
     brain_report_fn report;
     void *ctx;
     size_t problems;
+    /* what one structure's check hands to the next */
+    uint64_t *blocks; /* every block start of the chain, ascending */
+    size_t n;
+    uint64_t nfree;   /* free blocks in the chain */
+    uint64_t tblk;    /* the index block */
+    uint8_t *seen;    /* blocks[k] is an entry the index links */
+    uint64_t *nsnames, *nsbytes; /* per namespace record, from the entries */
 };
 
 __attribute__((format(printf, 2, 3))) static void problem(struct checker *c, const char *fmt, ...)
@@ -76,7 +83,9 @@ __attribute__((format(printf, 2, 3))) static void problem(struct checker *c, con
         c->report(c->ctx, msg);
 }
 
-static void check_locked(struct checker *c)
+/* The block chain, from the arena's start to the sentinel; fills
+ * c->blocks.  -1 when the chain is broken (nothing else can be checked). */
+static int check_chain(struct checker *c)
 {
     brain *b = c->b;
     struct brain__header *h = b->h;
@@ -85,9 +94,8 @@ static void check_locked(struct checker *c)
     uint64_t *blocks = malloc(cap * sizeof *blocks);
     if (!blocks) {
         problem(c, "out of memory while checking");
-        return;
+        return -1;
     }
-    /* the chain */
     uint64_t off = h->arena_off, prev = 0, used = 0, limbo = 0, nfree = 0;
     int prev_free = 0, chain_ok = 1;
     for (;;) {
@@ -132,7 +140,7 @@ static void check_locked(struct checker *c)
             if (!nb) {
                 problem(c, "out of memory while checking");
                 free(blocks);
-                return;
+                return -1;
             }
             blocks = nb;
         }
@@ -142,16 +150,27 @@ static void check_locked(struct checker *c)
     }
     if (!chain_ok) {
         free(blocks);
-        return;
+        return -1;
     }
+    c->blocks = blocks;
+    c->n = n;
+    c->nfree = nfree;
     if (used != h->used)
         problem(c, "header says %llu bytes used, blocks add up to %llu", (unsigned long long)h->used,
                 (unsigned long long)used);
     if (limbo != h->limbo_bytes)
         problem(c, "header says %llu bytes in limbo, blocks add up to %llu",
                 (unsigned long long)h->limbo_bytes, (unsigned long long)limbo);
+    return 0;
+}
 
-    /* free lists */
+/* The free lists and their bitmaps against the chain. */
+static void check_free_lists(struct checker *c)
+{
+    struct brain__header *h = c->b->h;
+    brain *b = c->b;
+    uint64_t *blocks = c->blocks;
+    size_t n = c->n;
     uint64_t listed = 0;
     for (unsigned fl = 0; fl < FL_COUNT; fl++)
         if ((h->sl_bitmap[fl] & ~SL_MASK) || !!(h->fl_bitmap & (1ull << fl)) != !!h->sl_bitmap[fl])
@@ -182,10 +201,18 @@ static void check_locked(struct checker *c)
                 f = blk->next;
             }
         }
-    if (listed != nfree)
-        problem(c, "%llu free blocks in the chain, %llu on the free lists", (unsigned long long)nfree,
+    if (listed != c->nfree)
+        problem(c, "%llu free blocks in the chain, %llu on the free lists", (unsigned long long)c->nfree,
                 (unsigned long long)listed);
-    /* limbo list */
+}
+
+/* The limbo list: limbo blocks of the chain, as many as the header says. */
+static void check_limbo(struct checker *c)
+{
+    brain *b = c->b;
+    struct brain__header *h = b->h;
+    uint64_t *blocks = c->blocks;
+    size_t n = c->n;
     uint64_t lcount = 0;
     for (uint64_t l = h->limbo_head; l; ) {
         struct brain__block *lb = find_block(blocks, n, l) ? brain__block_at(b, l) : NULL;
@@ -202,8 +229,17 @@ static void check_locked(struct checker *c)
     if (lcount != h->limbo_count)
         problem(c, "limbo list has %llu blocks, header says %llu", (unsigned long long)lcount,
                 (unsigned long long)h->limbo_count);
+}
 
-    /* the index and its entries */
+/* The name index and every entry it links (names, hash, reachability,
+ * value layout, namespace), then blocks no name or index owns.  -1 when
+ * the index word is bad or memory ran out (nothing after can be checked). */
+static int check_index(struct checker *c)
+{
+    brain *b = c->b;
+    struct brain__header *h = b->h;
+    uint64_t *blocks = c->blocks;
+    size_t n = c->n;
     uint64_t packed = atomic_load(&h->index), tblk = packed & ~63ull;
     unsigned lg = (unsigned)(packed & 63);
     struct brain__block *tb = find_block(blocks, n, tblk) ? brain__block_at(b, tblk) : NULL;
@@ -213,15 +249,15 @@ static void check_locked(struct checker *c)
         bs_size(atomic_load(&tb->sizestate)) < BLOCK_HDR + (8ull << lg)) {
         problem(c, "the name index word points at %llu (2^%u slots), not an index block",
                 (unsigned long long)tblk, lg);
-        free(blocks);
-        return;
+        return -1;
     }
-    uint8_t *seen = calloc(n, 1);
-    uint64_t *nsnames = calloc(h->max_namespaces, sizeof *nsnames);
-    uint64_t *nsbytes = calloc(h->max_namespaces, sizeof *nsbytes);
+    c->tblk = tblk;
+    uint8_t *seen = c->seen = calloc(n, 1);
+    uint64_t *nsnames = c->nsnames = calloc(h->max_namespaces, sizeof *nsnames);
+    uint64_t *nsbytes = c->nsbytes = calloc(h->max_namespaces, sizeof *nsbytes);
     if (!seen || !nsnames || !nsbytes) {
         problem(c, "out of memory while checking");
-        goto out;
+        return -1;
     }
     uint64_t count = 0, tombs = 0, maxver = 0;
     for (uint64_t i = 0; i < nslots; i++) {
@@ -297,6 +333,14 @@ static void check_locked(struct checker *c)
         if (bs_state(ss) == BS_USED && blk->kind == BK_INDEX && blocks[k] != tblk)
             problem(c, "index block at %llu is not the current index (leaked)", (unsigned long long)blocks[k]);
     }
+    return 0;
+}
+
+/* The namespace table against the counts check_index gathered. */
+static void check_namespaces(struct checker *c)
+{
+    brain *b = c->b;
+    struct brain__header *h = b->h;
     for (uint32_t i = 0; i < h->max_namespaces; i++) {
         struct brain__nsrec *r = brain__nsrec_at(b, i);
         if (!atomic_load(&r->used))
@@ -305,12 +349,18 @@ static void check_locked(struct checker *c)
             problem(c, "namespace record %u has length %u", i, r->len);
             continue;
         }
-        if (r->names != nsnames[i] || r->bytes != nsbytes[i])
+        if (r->names != c->nsnames[i] || r->bytes != c->nsbytes[i])
             problem(c, "namespace '%.*s' says %llu names/%llu bytes, entries give %llu/%llu", (int)r->len,
                     r->name, (unsigned long long)r->names, (unsigned long long)r->bytes,
-                    (unsigned long long)nsnames[i], (unsigned long long)nsbytes[i]);
+                    (unsigned long long)c->nsnames[i], (unsigned long long)c->nsbytes[i]);
     }
-    /* the process table */
+}
+
+/* The process table: slot states, pin counts, pins that name blocks. */
+static void check_slots(struct checker *c)
+{
+    brain *b = c->b;
+    struct brain__header *h = b->h;
     for (uint32_t i = 0; i < h->max_procs; i++) {
         struct brain__slot *s = brain__slot_at(b, i);
         uint64_t owner = atomic_load(&s->owner);
@@ -324,15 +374,28 @@ static void check_locked(struct checker *c)
             problem(c, "process slot %u: pin count %u over the limit", i, hw);
         for (uint32_t p = 0; p < hw && p < PINS; p++) {
             uint64_t v = atomic_load(&s->pins[p]);
-            if (v && !find_block(blocks, n, v))
+            if (v && !find_block(c->blocks, c->n, v))
                 problem(c, "process slot %u pins %llu, not a block", i, (unsigned long long)v);
         }
     }
-out:
-    free(seen);
-    free(nsnames);
-    free(nsbytes);
-    free(blocks);
+}
+
+/* Each structure in turn; a broken chain or index word stops the rest, as
+ * their checks would follow it. */
+static void check_locked(struct checker *c)
+{
+    if (check_chain(c) == 0) {
+        check_free_lists(c);
+        check_limbo(c);
+        if (check_index(c) == 0) {
+            check_namespaces(c);
+            check_slots(c);
+        }
+    }
+    free(c->seen);
+    free(c->nsnames);
+    free(c->nsbytes);
+    free(c->blocks);
 }
 
 int brain_check(brain *b, brain_report_fn report, void *ctx)
@@ -343,7 +406,7 @@ int brain_check(brain *b, brain_report_fn report, void *ctx)
         return rc;
     if ((rc = brain__writer_lock_ex(b, LOCK_ALLOW_CORRUPT)))
         return rc;
-    struct checker c = {b, report, ctx, 0};
+    struct checker c = {.b = b, .report = report, .ctx = ctx};
     if (b->h->corrupt)
         problem(&c, "a repair found damage it could not mend (the store refuses writes): "
                     "save what reads back and recreate the store");

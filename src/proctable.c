@@ -113,10 +113,12 @@ static void free_orphan_reservations(brain *b)
     uint64_t fs = atomic_load(&h->file_size);
     size_t n = 0, cap = 0;
     uint64_t *orphans = NULL;
-    for (uint64_t off = h->arena_off; off + BLOCK_HDR <= fs;) {
-        struct brain__block *blk = (struct brain__block *)(b->rw + off);
+    for (uint64_t off = h->arena_off;;) {
+        struct brain__block *blk = brain__block_or_sentinel_at(b, off);
+        if (!blk)
+            break;
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
-        if (bs_state(ss) == BS_SENTINEL || size < MIN_BLOCK || off + size > fs)
+        if (bs_state(ss) == BS_SENTINEL || size < MIN_BLOCK || size > fs - off)
             break;
         if (bs_state(ss) == BS_RESERVED && brain__reservation_orphaned(b, blk)) {
             if (n == cap) {
