@@ -371,6 +371,34 @@ int brain__alloc_grow(brain *b, uint64_t need)
     return 0;
 }
 
+/* Ends the arena at NEW_END, for a shrink: LAST is the free block before
+ * the sentinel, reaching from below NEW_END - 64 to the old end.  Its part
+ * below the new sentinel stays free (none may stay), the new sentinel is
+ * written there, then the header's file size; truncating the file is the
+ * caller's.  The block chain is valid at every step.  Under the lock. */
+void brain__alloc_cut_end(brain *b, uint64_t last, uint64_t new_end)
+{
+    struct brain__header *h = b->h;
+    struct brain__block *lb = (struct brain__block *)(b->rw + last);
+    uint64_t nsent = new_end - BLOCK_HDR;
+    brain__alloc_remove_free(b, last, bs_size(atomic_load(&lb->sizestate)));
+    struct brain__block *ns = (struct brain__block *)(b->rw + nsent);
+    uint64_t keep = nsent - last;
+    if (keep) {
+        ns->prev_size = keep;
+        ns->kind = BK_NONE;
+        atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
+        atomic_store(&lb->sizestate, keep | BS_FREE);
+    } else {
+        ns->prev_size = lb->prev_size;
+        atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
+        h->nblocks--;
+    }
+    atomic_store(&h->file_size, new_end);
+    if (keep)
+        brain__alloc_insert_free(b, last, keep);
+}
+
 uint64_t brain__alloc_largest_free(brain *b)
 {
     struct brain__header *h = b->h;

@@ -175,6 +175,31 @@ static void table_insert(_Atomic uint64_t *t, uint64_t mask, uint64_t hash, uint
     atomic_store_explicit(&t[i], w, memory_order_relaxed);
 }
 
+/* Calls FN for every entry the table links, in slot order (empty slots,
+ * tombstones and words that lead to no valid entry are skipped), until FN
+ * returns non-zero, which is returned.  SLOT is the word's place: a writer
+ * holding the lock may unlink through it.  BRAIN_ECORRUPT when the index
+ * header word is damaged.  A caller without the lock runs inside a lane. */
+int brain__index_foreach(brain *b, brain__index_fn fn, void *ctx)
+{
+    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
+    _Atomic uint64_t *t = brain__index_table(b, packed, &nslots);
+    if (!t)
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    for (uint64_t i = 0; i < nslots; i++) {
+        uint64_t w = atomic_load(&t[i]);
+        if (w == IDX_EMPTY || w == IDX_TOMB)
+            continue;
+        const struct brain__entry *e = brain__entry_at(b, brain__idx_block(w));
+        if (!e)
+            continue;
+        int rc = fn(b, &t[i], e, ctx);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int brain__index_create(brain *b, uint32_t log2cap)
 {
     uint64_t nslots = 1ull << log2cap, blk;

@@ -372,6 +372,7 @@ int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind,
 int brain__alloc_fits(brain *b, uint64_t payload);
 void brain__alloc_free(brain *b, uint64_t off);
 int brain__alloc_grow(brain *b, uint64_t need);
+void brain__alloc_cut_end(brain *b, uint64_t last, uint64_t new_end);
 void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size);
 void brain__alloc_remove_free(brain *b, uint64_t off, uint64_t size);
 uint64_t brain__alloc_largest_free(brain *b);
@@ -416,6 +417,9 @@ int brain__index_maybe_grow(brain *b);
 int brain__index_reserve(brain *b, uint64_t extra);
 int brain__index_create(brain *b, uint32_t log2cap);
 int brain__index_relocate(brain *b, uint64_t limit);
+typedef int (*brain__index_fn)(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e,
+                               void *ctx);
+int brain__index_foreach(brain *b, brain__index_fn fn, void *ctx);
 /* The name index's slots from its header word, validated; NULL when the
  * word is damaged. */
 _Atomic uint64_t *brain__index_table(const brain *b, uint64_t packed, uint64_t *nslots);

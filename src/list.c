@@ -64,6 +64,53 @@ static size_t list_dedupe(brain_info *items, const uint64_t *hashes, size_t coun
     return n;
 }
 
+/* What brain_list_names gathers, one entry at a time (brain__index_foreach). */
+struct list_ctx {
+    const struct brain__key *k;
+    int all_ns;
+    int64_t now;
+    brain_info *items;
+    uint64_t *hashes;
+    char *strings;
+    size_t cap, scap, slen, count;
+};
+
+static int list_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
+{
+    (void)slot;
+    struct list_ctx *c = ctx;
+    if (brain__entry_expired(e, c->now))
+        return 0;
+    if (!c->all_ns && !(e->ns_len == c->k->nslen && memcmp(e->strings, c->k->ns, c->k->nslen) == 0))
+        return 0;
+    size_t need = (size_t)e->ns_len + e->name_len + e->desc_len + 3;
+    if (c->count == c->cap || c->slen + need > c->scap) {
+        size_t ncap = c->count == c->cap ? c->cap * 2 : c->cap;
+        size_t nscap = c->slen + need > c->scap ? (c->scap + need) * 2 : c->scap;
+        brain_info *ni = realloc(c->items, ncap * sizeof *ni);
+        if (ni)
+            c->items = ni;
+        uint64_t *nh = ni ? realloc(c->hashes, ncap * sizeof *nh) : NULL;
+        if (nh)
+            c->hashes = nh;
+        char *nsb = nh ? realloc(c->strings, nscap) : NULL;
+        if (nsb)
+            c->strings = nsb;
+        if (!ni || !nh || !nsb)
+            return brain__fail(BRAIN_ENOMEM, "out of memory while listing");
+        c->cap = ncap;
+        c->scap = nscap;
+    }
+    brain__entry_fill_info(b, e, &c->items[c->count], 0);
+    c->hashes[c->count] = e->hash;
+    memcpy(c->strings + c->slen, e->strings, need);
+    /* offsets for now; pointers once the buffer stops moving */
+    c->items[c->count].ns = (const char *)(uintptr_t)c->slen;
+    c->slen += need;
+    c->count++;
+    return 0;
+}
+
 int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
 {
     brain__clear_error();
@@ -75,7 +122,7 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
         return brain__fail(BRAIN_EINVAL, "brain_list_names: out is NULL");
     *out = NULL;
     struct list_impl *L = calloc(1, sizeof *L);
-    size_t cap = 64, scap = 4096, slen = 0;
+    size_t cap = 64, scap = 4096;
     brain_info *items = malloc(cap * sizeof *items);
     char *strings = malloc(scap);
     if (!L || !items || !strings) {
@@ -94,48 +141,12 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
     }
     struct brain__lane *lane = brain__lane_enter(b);
     uint64_t seq0 = atomic_load(&b->h->batch_seq);
-    uint64_t packed = atomic_load(&b->h->index);
-    uint64_t nslots = 0;
-    _Atomic uint64_t *t = brain__index_table(b, packed, &nslots);
-    int64_t now = brain__plat_now_ns();
-    rc = t ? 0 : brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
-    for (uint64_t i = 0; t && i < nslots; i++) {
-        uint64_t w = atomic_load(&t[i]);
-        if (w == IDX_EMPTY || w == IDX_TOMB)
-            continue;
-        const struct brain__entry *e = brain__entry_at(b, brain__idx_block(w));
-        if (!e || brain__entry_expired(e, now))
-            continue;
-        if (!all_ns && !(e->ns_len == k.nslen && memcmp(e->strings, k.ns, k.nslen) == 0))
-            continue;
-        size_t need = (size_t)e->ns_len + e->name_len + e->desc_len + 3;
-        if (count == cap || slen + need > scap) {
-            size_t ncap = count == cap ? cap * 2 : cap;
-            size_t nscap = slen + need > scap ? (scap + need) * 2 : scap;
-            brain_info *ni = realloc(items, ncap * sizeof *ni);
-            if (ni)
-                items = ni;
-            uint64_t *nh = ni ? realloc(hashes, ncap * sizeof *nh) : NULL;
-            if (nh)
-                hashes = nh;
-            char *nsb = nh ? realloc(strings, nscap) : NULL;
-            if (nsb)
-                strings = nsb;
-            if (!ni || !nh || !nsb) {
-                rc = brain__fail(BRAIN_ENOMEM, "out of memory while listing");
-                break;
-            }
-            cap = ncap;
-            scap = nscap;
-        }
-        brain__entry_fill_info(b, e, &items[count], 0);
-        hashes[count] = e->hash;
-        memcpy(strings + slen, e->strings, need);
-        /* offsets for now; pointers once the buffer stops moving */
-        items[count].ns = (const char *)(uintptr_t)slen;
-        slen += need;
-        count++;
-    }
+    struct list_ctx lc = {&k, all_ns, brain__plat_now_ns(), items, hashes, strings, cap, scap, 0, 0};
+    rc = brain__index_foreach(b, list_one, &lc);
+    items = lc.items;
+    hashes = lc.hashes;
+    strings = lc.strings;
+    count = lc.count;
     int moved = atomic_load(&b->h->batch_seq) != seq0;
     brain__lane_leave(lane);
     if (rc) {

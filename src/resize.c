@@ -194,24 +194,8 @@ int brain_resize(brain *b, uint64_t capacity)
                          who ? (int)who : 0);
         } else {
             uint64_t new_end = cap;
-            uint64_t nsent = new_end - BLOCK_HDR;
-            brain__alloc_remove_free(b, last, bs_size(lss));
-            struct brain__block *ns = (struct brain__block *)(b->rw + nsent);
-            uint64_t keep = nsent - last;
-            if (keep) {
-                ns->prev_size = keep;
-                ns->kind = BK_NONE;
-                atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
-                atomic_store(&lb->sizestate, keep | BS_FREE);
-            } else {
-                ns->prev_size = lb->prev_size;
-                atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
-                h->nblocks--;
-            }
-            atomic_store(&h->file_size, new_end);
+            brain__alloc_cut_end(b, last, new_end);
             atomic_store(&h->capacity, cap);
-            if (keep)
-                brain__alloc_insert_free(b, last, keep);
             if (ftruncate(b->fd, (off_t)new_end) != 0)
                 rc = brain__fail(BRAIN_EIO, "store '%s': truncating the file failed: %s", b->path, strerror(errno));
         }

@@ -505,6 +505,22 @@ out:
 
 /* Takes the lock and unlinks every entry for which MATCH is true, in one
  * batch; *removed (may be NULL) gets how many. */
+struct unlink_ctx {
+    int (*match)(const struct brain__entry *, const void *);
+    const void *ctx;
+    size_t n;
+};
+
+static int unlink_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
+{
+    struct unlink_ctx *u = ctx;
+    if (u->match(e, u->ctx)) {
+        unlink_locked(b, (uint64_t *)slot);
+        u->n++;
+    }
+    return 0;
+}
+
 static int unlink_where(brain *b, int (*match)(const struct brain__entry *, const void *),
                         const void *ctx, size_t *removed)
 {
@@ -517,19 +533,11 @@ static int unlink_where(brain *b, int (*match)(const struct brain__entry *, cons
         brain__writer_unlock(b);
         return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     }
-    size_t n = 0;
+    struct unlink_ctx u = {match, ctx, 0};
     brain__batch_begin(b);
-    for (uint64_t i = 0; i < nslots; i++) {
-        uint64_t w = atomic_load((_Atomic uint64_t *)&t[i]);
-        if (w == IDX_EMPTY || w == IDX_TOMB)
-            continue;
-        const struct brain__entry *e = brain__entry_at(b, brain__idx_block(w));
-        if (e && match(e, ctx)) {
-            unlink_locked(b, &t[i]);
-            n++;
-        }
-    }
+    brain__index_foreach(b, unlink_one, &u); /* the table was checked above */
     brain__batch_end(b);
+    size_t n = u.n;
     reclaim_some(b);
     brain__writer_unlock(b);
     if (removed)
