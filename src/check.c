@@ -305,7 +305,7 @@ static int check_index(struct checker *c)
         }
         if (e->version > maxver)
             maxver = e->version;
-        const void *val = brain__ptr(b, eb + BLOCK_HDR + e->data_off, e->size); /* entry_at checked it */
+        const void *val = brain__ptr(b, eb + BLOCK_HDR + e->data_off, e->size); /* brain__entry_at checked it */
         if (e->type < BRAIN_TYPE_USER && e->type <= BRAIN_TYPE_JSON && brain__value_validate(e->type, val, e->size))
             problem(c, "entry '%s/%s': %s value is malformed: %s", ens, ename, brain_type_name(e->type),
                     brain_errdetail());
