@@ -1,24 +1,40 @@
-# brain-plasma build.
+# brain-plasma build.  Targets by purpose:
 #
-#   make            build/libbrain.so, build/libbrain.a, build/brain (the CLI),
-#                   and the Python package brain_plasma installed (editable)
-#                   into .venv
-#   make test       set up (.venv, Debian packages when missing), build, run
-#                   every test: C tests, the same under ASan+UBSan, CLI tests,
-#                   Python tests, a bounded kill -9 torture (200 kills)
-#   make torture    the long kill -9 torture (KILLS=10000)
-#   make demo       set up, build, run the README's Basic Usage across two
-#                   Python processes, then the C demo
-#   make bench      the C benchmark against LMDB and memcpy, then bench/run.py:
-#                   every workload against every peer (installs liblmdb-dev,
-#                   redis-server, the Python peers, Ray and .venv-plasma)
-#   make bench-quick  bench/run.py --quick: every workload at small sizes,
-#                   under a minute once installed (Ray skipped), then
-#                   bench/bench_speed2.py --quick; .ci/run runs it
-#   make bench-speed2  issue 14's goals: str columns, repeated recalls, small
-#                   values, every pandas type at 5M rows, learn (a few minutes)
+# build    make (all)   build/libbrain.so, build/libbrain.a, build/brain (the
+#                       CLI) and the Python package brain_plasma installed
+#                       (editable) into .venv
+#          lib, cli, python, venv, deps, clean
+# check    make test    set up (.venv, Debian packages when missing), build,
+#                       then, in order: check-symbols (libbrain.a exports only
+#                       brain_* names), check-layers (no src/ file calls a
+#                       layer above it; the check's self-test), test-c (C tests
+#                       and the fuzz corpus replayed), test-san (the same under
+#                       ASan+UBSan), test-tsan (the threaded C tests under
+#                       ThreadSanitizer), test-fuzz (each libFuzzer target
+#                       FUZZ_TEST_TIME s), test-cli, test-python, test-python-san
+#                       (Python tests against the extension under ASan+UBSan),
+#                       test-torture (a bounded kill -9 torture, >= 200 kills),
+#                       test-dash (Flask-Caching, gunicorn, headless Chromium)
+#          test-valgrind, fuzz (long), torture (KILLS=10000): not in make test
+# demo     make demo    the README's Basic Usage across two Python processes,
+#                       then the C demo
+# bench    make bench   the C benchmark against LMDB and memcpy, then
+#                       bench/run.py: every workload against every peer;
+#          bench-quick  every workload at small sizes (.ci/run runs it);
+#          bench-snapshot  save/load against cp
+#          bench-speed2  issue 14's goals: str columns, repeated recalls,
+#                       small values, every pandas type at 5M rows, learn
 #
 # Variables: BUILD (output folder), SAN=1 (ASan+UBSan build), CC, OPT.
+# Compiler flags: compiler-flags.txt, read here and by setup.py.
+
+.PHONY: all lib cli python venv deps deps-bench clean \
+        test check-symbols check-layers test-c test-san test-tsan test-valgrind \
+        test-cli test-python test-python-san test-fuzz fuzz fuzz-build fuzz-lib \
+        fuzz-corpus test-torture torture \
+        demo demo-c demo-python \
+        bench bench-c bench-peers bench-quick bench-deps bench-plasma-venv bench-snapshot \
+        bench-speed2
 
 CC ?= cc
 BUILD ?= build
@@ -26,10 +42,10 @@ OPT ?= -O2
 PYTHON ?= python3
 VENV ?= .venv
 
-WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-        -Wpointer-arith -Wformat=2 -Wno-missing-field-initializers
-CFLAGS_ALL := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden $(WARN) \
-              -Iinclude -Isrc -D_GNU_SOURCE $(CFLAGS)
+FLAGS_FILE := compiler-flags.txt
+BASE_FLAGS := $(shell grep -v '^\#' $(FLAGS_FILE))
+WARN := $(filter -W%,$(BASE_FLAGS))
+CFLAGS_ALL := $(OPT) -g -fPIC $(BASE_FLAGS) -Iinclude -Isrc $(CFLAGS)
 LDLIBS_ALL := -lpthread $(LDLIBS)
 
 ifeq ($(SAN),1)
@@ -40,14 +56,12 @@ endif
 
 LIB_SRCS := $(wildcard src/*.c)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
-LIB_HDRS := include/brain.h $(wildcard src/*.h)
+LIB_HDRS := include/brain.h $(wildcard src/*.h) $(FLAGS_FILE)
 CLI_SRCS := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/c/*.c)
 TEST_HDRS := $(wildcard tests/c/*.h)
 
-.PHONY: all lib cli python test test-c test-san test-cli test-python demo \
-        demo-c demo-python bench bench-c bench-peers bench-quick bench-deps \
-        bench-plasma-venv bench-snapshot bench-speed2 deps deps-bench venv clean
+# ===== build ==================================================================
 
 all: lib cli python
 
@@ -94,8 +108,14 @@ $(VENV)/.python-done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
 
 python: $(VENV)/.python-done
 
-# --- tests ------------------------------------------------------------------
+clean:
+	rm -rf build python/brain_plasma/*.so python/*.egg-info $(VENV)/.python-done
+
+# ===== check: make test and its parts ==========================================
+
 test: deps venv
+	$(MAKE) check-symbols
+	$(MAKE) check-layers
 	$(MAKE) test-c
 	$(MAKE) test-san
 	$(MAKE) test-tsan
@@ -110,6 +130,21 @@ test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 	$(BUILD)/run-tests
 	$(BUILD)/fuzz-replay tests/fuzz/corpus
 
+# the library exports only brain_* names (public API, and brain__* for the
+# internal ones shared between its files): nothing that a program linking
+# libbrain.a could collide with
+check-symbols: lib
+	@bad=$$(nm -g --defined-only $(BUILD)/libbrain.a | awk 'NF == 3 {print $$3}' | grep -v '^brain_' || true); \
+	if [ -n "$$bad" ]; then echo "check-symbols: libbrain.a exports names without the brain_ prefix:" $$bad >&2; exit 1; fi; \
+	echo "check-symbols: libbrain.a exports only brain_* names"
+
+# no src/ file calls a layer above its own, and the files form no cycle
+# (scripts/check-layers.py, docs/DESIGN-NOTES.md); --self-test shows that
+# the check refuses an injected upward call and an injected cycle
+check-layers: lib
+	$(PYTHON) scripts/check-layers.py $(BUILD)/obj
+	CC=$(CC) $(PYTHON) scripts/check-layers.py --self-test $(BUILD)/obj
+
 test-san:
 	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c
 
@@ -119,7 +154,106 @@ test-cli: lib cli venv python
 test-python: lib python
 	$(VENV)/bin/python -m pytest -q tests/python
 
-# --- demo and benchmark -------------------------------------------------------
+# --- the Python extension under ASan+UBSan (_core.c, _strcol.c) ---------------
+# Part of `make test` (about 12 s).  PYTEST_ARGS picks the tests (default:
+# tests/python but the state machine and the benchmark smoke tests).
+test-python-san: venv
+	sh scripts/test-python-san.sh $(PYTEST_ARGS)
+
+# --- sanitizers: tsan, valgrind ----------------------------------------------
+# docs/RELIABILITY-sanitizers.md.  test-tsan: the library and the C tests
+# built with ThreadSanitizer in build/tsan, running the tests whose threads
+# share one handle in one process: there TSan sees every access and every
+# synchronisation, so it runs with no suppressions.  Tests with several
+# processes or handles are left out: each maps the store at addresses of its
+# own, and TSan cannot follow synchronisation through another mapping.
+TSAN_TESTS ?= stress_model_threads concurrent_threads_one_handle \
+              more_threads_than_lanes wait_many_threads_woken_by_one_put \
+              put_many_atomic_for_get_many_threads errdetail_empty_without_failure
+# test-valgrind: every C test under valgrind memcheck (forked helpers are
+# followed), timeouts multiplied by VALGRIND_TSCALE.  Not in `make test`.
+# Leaks are left to LeakSanitizer (make test-san): memcheck's leak scan
+# walks every mapping, and each open store reserves 1 TiB of address space
+# (34 GB under valgrind), which takes minutes per exiting process.
+VALGRIND_TSCALE ?= 15
+VALGRIND_ARGS ?=
+
+test-tsan:
+	@sh scripts/setup.sh tsan
+	$(MAKE) BUILD=build/tsan OPT=-O1 CFLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
+	    LDFLAGS=-fsanitize=thread build/tsan/run-tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/run-tests $(TSAN_TESTS)
+
+test-valgrind: lib $(BUILD)/run-tests
+	@sh scripts/setup.sh valgrind
+	valgrind -q --error-exitcode=99 --leak-check=no \
+	    $(BUILD)/run-tests -t $(VALGRIND_TSCALE) $(VALGRIND_ARGS)
+
+# --- fuzzing (tests/fuzz/README.md) -------------------------------------------
+# fuzz-replay: the corpus through the targets' bodies, any compiler (test-c).
+# The libFuzzer targets need clang (scripts/setup.sh installs clang-14 and
+# libclang-rt-14-dev when missing); the library is compiled again for them
+# with coverage instrumentation and ASan+UBSan in build/fuzz.
+CLANG ?= $(shell command -v clang-14 || command -v clang)
+FUZZ_TIME ?= 600
+FUZZ_TEST_TIME ?= 25
+FUZZ_TARGETS := store-open store-repair snapshot-load
+FUZZ_SRCS := tests/fuzz/fuzz.c tests/fuzz/fuzz.h
+
+$(BUILD)/fuzz-replay: $(FUZZ_SRCS) tests/fuzz/replay.c $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) -Itests/fuzz $(LDFLAGS) -o $@ tests/fuzz/fuzz.c \
+	    tests/fuzz/replay.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
+
+fuzz-lib:
+	$(MAKE) BUILD=build/fuzz/lib CC=$(CLANG) SAN=1 OPT=-O1 \
+	    CFLAGS=-fsanitize=fuzzer-no-link build/fuzz/lib/libbrain.a
+
+build/fuzz/fuzz-%: $(FUZZ_SRCS) tests/fuzz/fuzz_entry.c fuzz-lib
+	$(CLANG) -std=gnu11 -O1 -g $(WARN) -Iinclude -Isrc -Itests/fuzz -D_GNU_SOURCE \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -DFUZZ_TARGET=fuzz_$(subst -,_,$*) -o $@ tests/fuzz/fuzz.c \
+	    tests/fuzz/fuzz_entry.c build/fuzz/lib/libbrain.a -lpthread
+
+fuzz-build:
+	@test -n "$(CLANG)" || { echo "fuzz: clang is missing; run scripts/setup.sh (as root) or install clang-14 libclang-rt-14-dev" >&2; exit 1; }
+	$(MAKE) $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
+
+# long runs: make fuzz FUZZ_TIME=3600 (seconds per target)
+fuzz: deps fuzz-build
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TIME)
+
+# the bounded run inside make test
+test-fuzz: fuzz-build
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TEST_TIME)
+
+# regenerates the seed corpus (committed) from the recipe in tests/fuzz/fuzz.c
+fuzz-corpus: $(BUILD)/fuzz-replay
+	mkdir -p $(FUZZ_TARGETS:%=tests/fuzz/corpus/%)
+	$(BUILD)/fuzz-replay --make-corpus tests/fuzz/corpus
+
+# --- kill -9 torture (tests/torture, docs/RELIABILITY.md) ----------------------
+# test-torture: the bounded run inside make test (>= 200 kills, about a
+# minute).  torture: the long run, KILLS=10000 by default; TORTURE_ARGS adds
+# driver options (python tests/torture/torture.py --help).
+KILLS ?= 10000
+TORTURE_ARGS ?=
+
+$(BUILD)/torture-worker: tests/torture/worker.c $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ tests/torture/worker.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
+
+test-torture: lib cli python $(BUILD)/torture-worker
+	$(VENV)/bin/python tests/torture/torture.py --kills 200 --max-seconds 170 \
+	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
+	    --json $(BUILD)/torture-result.json $(TORTURE_ARGS)
+	TORTURE_BUILD=$(abspath $(BUILD)) $(VENV)/bin/python -m pytest -q tests/torture
+
+torture: deps venv lib cli python $(BUILD)/torture-worker
+	$(VENV)/bin/python tests/torture/torture.py --kills $(KILLS) --max-seconds 86400 \
+	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
+	    --json $(BUILD)/torture-result-long.json $(TORTURE_ARGS)
+
+# ===== demo ===================================================================
+
 $(BUILD)/demo: examples/demo.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ examples/demo.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
 
@@ -132,6 +266,8 @@ demo-python: python
 
 demo-c: lib $(BUILD)/demo
 	$(BUILD)/demo
+
+# ===== bench ==================================================================
 
 $(BUILD)/bench-store: bench/bench_store.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ bench/bench_store.c $(BUILD)/libbrain.a -llmdb $(LDLIBS_ALL)
@@ -175,111 +311,6 @@ bench-quick: bench-deps bench-plasma-venv
 bench-speed2: python
 	$(VENV)/bin/python bench/bench_speed2.py --dtypes --json build/bench-speed2.json
 
-# --- fuzzing (tests/fuzz/README.md) -------------------------------------------
-# fuzz-replay: the corpus through the targets' bodies, any compiler (test-c).
-# The libFuzzer targets need clang (scripts/setup.sh installs clang-14 and
-# libclang-rt-14-dev when missing); the library is compiled again for them
-# with coverage instrumentation and ASan+UBSan in build/fuzz.
-CLANG ?= $(shell command -v clang-14 || command -v clang)
-FUZZ_TIME ?= 600
-FUZZ_TEST_TIME ?= 25
-FUZZ_TARGETS := store-open store-repair snapshot-load
-FUZZ_SRCS := tests/fuzz/fuzz.c tests/fuzz/fuzz.h
-
-.PHONY: fuzz fuzz-build fuzz-lib test-fuzz fuzz-corpus
-
-$(BUILD)/fuzz-replay: $(FUZZ_SRCS) tests/fuzz/replay.c $(BUILD)/libbrain.a $(LIB_HDRS)
-	$(CC) $(CFLAGS_ALL) -Itests/fuzz $(LDFLAGS) -o $@ tests/fuzz/fuzz.c \
-	    tests/fuzz/replay.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
-
-fuzz-lib:
-	$(MAKE) BUILD=build/fuzz/lib CC=$(CLANG) SAN=1 OPT=-O1 \
-	    CFLAGS=-fsanitize=fuzzer-no-link build/fuzz/lib/libbrain.a
-
-build/fuzz/fuzz-%: $(FUZZ_SRCS) tests/fuzz/fuzz_entry.c fuzz-lib
-	$(CLANG) -std=gnu11 -O1 -g $(WARN) -Iinclude -Isrc -Itests/fuzz -D_GNU_SOURCE \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -DFUZZ_TARGET=fuzz_$(subst -,_,$*) -o $@ tests/fuzz/fuzz.c \
-	    tests/fuzz/fuzz_entry.c build/fuzz/lib/libbrain.a -lpthread
-
-fuzz-build:
-	@test -n "$(CLANG)" || { echo "fuzz: clang is missing; run scripts/setup.sh (as root) or install clang-14 libclang-rt-14-dev" >&2; exit 1; }
-	$(MAKE) $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
-
-# long runs: make fuzz FUZZ_TIME=3600 (seconds per target)
-fuzz: deps fuzz-build
-	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TIME)
-
-# the bounded run inside make test
-test-fuzz: fuzz-build
-	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TEST_TIME)
-
-# regenerates the seed corpus (committed) from the recipe in tests/fuzz/fuzz.c
-fuzz-corpus: $(BUILD)/fuzz-replay
-	mkdir -p $(FUZZ_TARGETS:%=tests/fuzz/corpus/%)
-	$(BUILD)/fuzz-replay --make-corpus tests/fuzz/corpus
-
-clean:
-	rm -rf build python/brain_plasma/*.so python/*.egg-info $(VENV)/.python-done
-
-# --- the Python extension under ASan+UBSan (_core.c, _strcol.c) ---------------
-# Part of `make test` (about 12 s).  PYTEST_ARGS picks the tests (default:
-# tests/python but the state machine and the benchmark smoke tests).
-.PHONY: test-python-san
-test-python-san: venv
-	sh scripts/test-python-san.sh $(PYTEST_ARGS)
-
-# --- sanitizers: tsan, valgrind ----------------------------------------------
-# docs/RELIABILITY-sanitizers.md.  test-tsan: the library and the C tests
-# built with ThreadSanitizer in build/tsan, running the tests whose threads
-# share one handle in one process: there TSan sees every access and every
-# synchronisation, so it runs with no suppressions.  Tests with several
-# processes or handles are left out: each maps the store at addresses of its
-# own, and TSan cannot follow synchronisation through another mapping.
-TSAN_TESTS ?= stress_model_threads concurrent_threads_one_handle \
-              more_threads_than_lanes wait_many_threads_woken_by_one_put \
-              put_many_atomic_for_get_many_threads errdetail_empty_without_failure
-# test-valgrind: every C test under valgrind memcheck (forked helpers are
-# followed), timeouts multiplied by VALGRIND_TSCALE.  Not in `make test`.
-# Leaks are left to LeakSanitizer (make test-san): memcheck's leak scan
-# walks every mapping, and each open store reserves 1 TiB of address space
-# (34 GB under valgrind), which takes minutes per exiting process.
-VALGRIND_TSCALE ?= 15
-VALGRIND_ARGS ?=
-.PHONY: test-tsan test-valgrind
-
-test-tsan:
-	@sh scripts/setup.sh tsan
-	$(MAKE) BUILD=build/tsan OPT=-O1 CFLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
-	    LDFLAGS=-fsanitize=thread build/tsan/run-tests
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/run-tests $(TSAN_TESTS)
-
-test-valgrind: lib $(BUILD)/run-tests
-	@sh scripts/setup.sh valgrind
-	valgrind -q --error-exitcode=99 --leak-check=no \
-	    $(BUILD)/run-tests -t $(VALGRIND_TSCALE) $(VALGRIND_ARGS)
-
-# --- kill -9 torture (tests/torture, docs/RELIABILITY.md) ----------------------
-# test-torture: the bounded run inside make test (>= 200 kills, about a
-# minute).  torture: the long run, KILLS=10000 by default; TORTURE_ARGS adds
-# driver options (python tests/torture/torture.py --help).
-KILLS ?= 10000
-TORTURE_ARGS ?=
-.PHONY: torture test-torture
-
-$(BUILD)/torture-worker: tests/torture/worker.c $(BUILD)/libbrain.a $(LIB_HDRS)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ tests/torture/worker.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
-
-test-torture: lib cli python $(BUILD)/torture-worker
-	$(VENV)/bin/python tests/torture/torture.py --kills 200 --max-seconds 170 \
-	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
-	    --json $(BUILD)/torture-result.json $(TORTURE_ARGS)
-	TORTURE_BUILD=$(abspath $(BUILD)) $(VENV)/bin/python -m pytest -q tests/torture
-
-torture: deps venv lib cli python $(BUILD)/torture-worker
-	$(VENV)/bin/python tests/torture/torture.py --kills $(KILLS) --max-seconds 86400 \
-	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
-	    --json $(BUILD)/torture-result-long.json $(TORTURE_ARGS)
 
 # --- Dash and Flask (issue 11): brain_plasma.contrib, examples/dash_app ------
 # test-dash: BrainCache (Flask-Caching), the example app under gunicorn with

@@ -8,6 +8,13 @@ from setuptools import Extension, setup
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def compiler_flags():
+    """The flags of compiler-flags.txt, which the Makefile reads too: the
+    extension compiles src/*.c with the library's own flags and warnings."""
+    with open(os.path.join(HERE, "compiler-flags.txt")) as f:
+        return [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+
+
 def rel(*parts):
     return os.path.join(*parts)
 
@@ -19,10 +26,11 @@ core = Extension(
     + [rel("python", "brain_plasma", "_core.c"),
        rel("python", "brain_plasma", "_strcol.c")],
     include_dirs=[rel("include"), rel("src")],
-    define_macros=[("_GNU_SOURCE", "1"), ("BRAIN_STATIC", "1")],
-    extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden"],
+    define_macros=[("BRAIN_STATIC", "1")],
+    extra_compile_args=compiler_flags() + ["-O2"],
     libraries=["pthread"],
-    depends=glob.glob(os.path.join(HERE, "include", "*.h"))
+    depends=[rel("compiler-flags.txt")]
+    + glob.glob(os.path.join(HERE, "include", "*.h"))
     + glob.glob(os.path.join(HERE, "python", "brain_plasma", "*.h"))
     + glob.glob(os.path.join(HERE, "src", "*.h")),
 )

@@ -349,8 +349,12 @@ typedef struct brain_list {
     brain_info *items; /* strings owned by the list */
 } brain_list;
 
+/* The all_ns argument of brain_list_names. */
+#define BRAIN_LIST_ONE_NS 0  /* the names of namespace NS */
+#define BRAIN_LIST_ALL_NS 1  /* the names of every namespace (NS is ignored) */
+
 /* Lists the names of namespace NS (NULL = "default"), or of every namespace
- * when all_ns is non-zero, with their metadata, in no particular order.
+ * when all_ns is non-zero (BRAIN_LIST_ALL_NS), with their metadata, in no particular order.
  * Each listed name held that value at some moment during the call.
  * Expired names are left out.  Free with brain_list_free. */
 BRAIN_API int brain_list_names(brain *b, const char *ns, int all_ns,

@@ -12,6 +12,11 @@
  * it.  Pins are per-process: a handle-local map counts how many views of a
  * block the process holds, and only the first and last touch the shared
  * slot.
+ *
+ * brain__alloc_block, at the end, is the allocation policy of every writer
+ * (entries, the index): take a free block, else reclaim limbo, grow the
+ * file, reap dead processes and reclaim again.  alloc.c below has no policy;
+ * this file takes no lock and touches no name.
  */
 #include "internal.h"
 
@@ -22,13 +27,13 @@
 static _Thread_local unsigned lane_hint = UINT_MAX;
 static atomic_uint lane_counter;
 
-struct bh_lane *lane_enter(brain *b)
+struct brain__lane *brain__lane_enter(brain *b)
 {
     if (lane_hint == UINT_MAX)
         lane_hint = atomic_fetch_add(&lane_counter, 1);
-    struct bh_slot *s = b->slot;
+    struct brain__slot *s = b->slot;
     for (unsigned k = 0;; k++) {
-        struct bh_lane *l = &s->lanes[(lane_hint + k) % LANES];
+        struct brain__lane *l = &s->lanes[(lane_hint + k) % LANES];
         uint64_t e = atomic_load_explicit(&b->h->epoch, memory_order_relaxed);
         uint64_t zero = 0;
         if (atomic_load_explicit(&l->epoch, memory_order_relaxed) == 0 &&
@@ -42,7 +47,7 @@ struct bh_lane *lane_enter(brain *b)
     }
 }
 
-void lane_leave(struct bh_lane *lane)
+void brain__lane_leave(struct brain__lane *lane)
 {
     atomic_store_explicit(&lane->epoch, 0, memory_order_release);
 }
@@ -54,7 +59,7 @@ static inline uint32_t pin_hash(uint64_t off)
     return (uint32_t)(((off >> 6) * 0x9E3779B97F4A7C15ull) >> 53) & (PINMAP_SIZE - 1);
 }
 
-void local_pins_reset(brain *b)
+void brain__local_pins_reset(brain *b)
 {
     for (uint32_t i = 0; i < PINMAP_SIZE; i++)
         b->pinmap[i] = -1;
@@ -94,7 +99,7 @@ static void pinmap_remove(brain *b, uint32_t i)
     b->pinmap[i] = -1;
 }
 
-int pin_add(brain *b, uint64_t block)
+int brain__pin_add(brain *b, uint64_t block)
 {
     pthread_mutex_lock(&b->mu);
     int pos = pinmap_pos(b, block);
@@ -105,7 +110,7 @@ int pin_add(brain *b, uint64_t block)
     }
     if (b->npin_free == 0) {
         pthread_mutex_unlock(&b->mu);
-        return bh_fail(BRAIN_EPINS,
+        return brain__fail(BRAIN_EPINS,
                        "this process already holds views of %d different values of store '%s'; "
                        "release some views or read copies instead",
                        PINS, b->path);
@@ -124,7 +129,7 @@ int pin_add(brain *b, uint64_t block)
     return 0;
 }
 
-void pin_drop(brain *b, uint64_t block)
+void brain__pin_drop(brain *b, uint64_t block)
 {
     pthread_mutex_lock(&b->mu);
     int pos = pinmap_pos(b, block);
@@ -143,10 +148,14 @@ void pin_drop(brain *b, uint64_t block)
 
 /* ---- limbo ------------------------------------------------------------- */
 
-void limbo_retire(brain *b, uint64_t block)
+void brain__limbo_retire(brain *b, uint64_t block)
 {
-    struct bh_header *h = b->h;
-    struct bh_block *blk = (struct bh_block *)(b->rw + block);
+    struct brain__header *h = b->h;
+    struct brain__block *blk = brain__block_at(b, block);
+    if (!blk) { /* the caller read BLOCK from an index word */
+        brain__mark_damaged(b);
+        return;
+    }
     uint64_t size = bs_size(atomic_load(&blk->sizestate));
     blk->epoch = atomic_load(&h->epoch);
     blk->next = h->limbo_head;
@@ -164,13 +173,13 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-size_t limbo_reclaim(brain *b, int force_reap)
+size_t brain__limbo_reclaim(brain *b, enum brain__reclaim_mode mode)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     if (!h->limbo_head)
         return 0;
-    if (force_reap)
-        reap_dead(b, NULL, 0);
+    if (mode == RECLAIM_REAP_FIRST)
+        brain__reap_dead(b, NULL, REAP_DEAD);
     atomic_thread_fence(memory_order_seq_cst);
 
     uint64_t min_epoch = UINT64_MAX;
@@ -180,7 +189,7 @@ size_t limbo_reclaim(brain *b, int force_reap)
     if (nslots > h->max_procs)
         nslots = h->max_procs;
     for (uint32_t i = 0; i < nslots; i++) {
-        struct bh_slot *s = bh_slot_at(b, i);
+        struct brain__slot *s = brain__slot_at(b, i);
         if (!atomic_load(&s->owner))
             continue;
         for (unsigned l = 0; l < LANES; l++) {
@@ -217,10 +226,10 @@ size_t limbo_reclaim(brain *b, int force_reap)
     while (*link) {
         uint64_t off = *link;
         /* the offset comes from the file: validated before it is added */
-        struct bh_block *blk = blk_valid(b, off) ? (struct bh_block *)(b->rw + off) : NULL;
+        struct brain__block *blk = brain__block_at(b, off);
         if (!blk || bs_state(atomic_load(&blk->sizestate)) != BS_LIMBO || !guard--) {
             *link = 0; /* the rest is found again by repair */
-            bh_damaged(b);
+            brain__mark_damaged(b);
             break;
         }
         int pinned = npins && bsearch(&off, pins, npins, sizeof *pins, cmp_u64);
@@ -229,8 +238,8 @@ size_t limbo_reclaim(brain *b, int force_reap)
             *link = blk->next;
             h->limbo_count--;
             h->limbo_bytes -= size;
-            h->used += size; /* alloc_free takes it off again */
-            alloc_free(b, off);
+            h->used += size; /* brain__alloc_free takes it off again */
+            brain__alloc_free(b, off);
             freed++;
         } else {
             link = &blk->next;
@@ -240,16 +249,74 @@ size_t limbo_reclaim(brain *b, int force_reap)
     /* Nothing came free and limbo keeps growing: a reader may have died
      * inside a read or holding pins.  Look for the dead, at most every
      * 100 ms per process. */
-    if (!freed && !force_reap &&
+    if (!freed && mode != RECLAIM_REAP_FIRST &&
         (h->limbo_count > 256 || h->limbo_bytes > atomic_load(&h->capacity) / 8)) {
         static _Atomic int64_t last_reap;
-        int64_t now = plat_mono_ns(), last = atomic_load(&last_reap);
+        int64_t now = brain__plat_mono_ns(), last = atomic_load(&last_reap);
         if (now - last > 100000000 && atomic_compare_exchange_strong(&last_reap, &last, now)) {
             size_t n = 0;
-            reap_dead(b, &n, 0);
+            brain__reap_dead(b, &n, REAP_DEAD);
             if (n)
-                return limbo_reclaim(b, 0);
+                return brain__limbo_reclaim(b, RECLAIM_READY);
         }
     }
     return freed;
+}
+
+/* ---- allocation with reclaim ----------------------------------------------- */
+
+/* The allocation policy of every writer: a free block, else reclaim limbo,
+ * else grow the file, else reap dead processes and reclaim again.
+ * SHOWN is the size named in error messages: the value the caller gave
+ * (PAYLOAD adds the entry's metadata). */
+int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
+                uint64_t shown, uint64_t *out)
+{
+    struct brain__header *h = b->h;
+    char s1[32], s2[32], s3[32], s4[32];
+    if (payload > BRAIN_MAX_CAPACITY)
+        return brain__fail(BRAIN_ETOOBIG, "a value of %s is larger than any store can hold",
+                       brain__fmt_size(shown, s1, sizeof s1));
+    uint64_t need = align_up(payload + BLOCK_HDR, BRAIN_ALIGN);
+    uint64_t cap = atomic_load(&h->capacity);
+    if (need > cap - h->arena_off)
+        return brain__fail(BRAIN_ETOOBIG,
+                       "store '%s' cannot hold a value of %s: its capacity is %s; "
+                       "create a larger store or grow it with resize",
+                       b->path, brain__fmt_size(shown, s1, sizeof s1),
+                       brain__fmt_size(cap, s2, sizeof s2));
+    int off = brain__alloc_fits(b, payload);
+    if (!off) {
+        brain__limbo_reclaim(b, RECLAIM_READY);
+        off = brain__alloc_fits(b, payload);
+    }
+    if (!off) {
+        int rc = brain__alloc_grow(b, need);
+        if (rc == BRAIN_ENOSPC)
+            return rc;
+        off = brain__alloc_fits(b, payload);
+    }
+    if (!off) {
+        brain__limbo_reclaim(b, RECLAIM_REAP_FIRST);
+        off = brain__alloc_fits(b, payload);
+        if (!off && brain__alloc_grow(b, need) == BRAIN_ENOSPC)
+            return BRAIN_ENOSPC;
+        if (!off)
+            off = brain__alloc_fits(b, payload);
+    }
+    if (!off) {
+        uint64_t used = h->used, limbo = h->limbo_bytes;
+        uint64_t total = cap - h->arena_off;
+        uint64_t freeb = total > used + limbo ? total - used - limbo : 0;
+        return brain__fail(BRAIN_EFULL,
+                       "store '%s' is full: the value needs %s, %s are free "
+                       "(largest free block %s) of %s capacity%s; delete names "
+                       "or grow the store with resize",
+                       b->path, brain__fmt_size(shown, s1, sizeof s1),
+                       brain__fmt_size(freeb, s2, sizeof s2),
+                       brain__fmt_size(brain__alloc_largest_free(b), s3, sizeof s3),
+                       brain__fmt_size(cap, s4, sizeof s4),
+                       limbo ? " (some space is still held by views of replaced values)" : "");
+    }
+    return brain__alloc_take(b, payload, state, kind, out);
 }

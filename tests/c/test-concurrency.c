@@ -376,7 +376,7 @@ TEST_TIMEOUT(list_while_writing_is_consistent, 60)
     uint64_t lists = 0, items = 0;
     while (t_now_ms() < until) {
         brain_list *l = NULL;
-        ASSERT_OK(brain_list_names(b, "lst", 0, &l));
+        ASSERT_OK(brain_list_names(b, "lst", BRAIN_LIST_ONE_NS, &l));
         ASSERT_LE_U64(l->count, 200);
         for (size_t i = 0; i < l->count; i++) {
             const brain_info *in = &l->items[i];
@@ -465,7 +465,7 @@ TEST_TIMEOUT(namespaces_churn_processes, 60)
     uint64_t total = 0;
     for (size_t i = 0; i < count; i++) {
         brain_list *l = NULL;
-        ASSERT_OK(brain_list_names(b, nsi[i].name, 0, &l));
+        ASSERT_OK(brain_list_names(b, nsi[i].name, BRAIN_LIST_ONE_NS, &l));
         ASSERT_EQ_U64(l->count, nsi[i].names);
         uint64_t bytes = 0;
         for (size_t j = 0; j < l->count; j++)

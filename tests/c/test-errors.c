@@ -299,7 +299,7 @@ static void exercise(const char *path)
     }
     brain_check(b, NULL, NULL);
     brain_list *l = NULL;
-    if (brain_list_names(b, NULL, 1, &l) == 0) {
+    if (brain_list_names(b, NULL, BRAIN_LIST_ALL_NS, &l) == 0) {
         for (size_t i = 0; i < l->count && i < 64; i++) {
             char buf[256];
             size_t n;
@@ -633,7 +633,7 @@ TEST(check_finds_damaged_bookkeeping)
         brain_read(b, NULL, "victim", buf, sizeof buf, &n, NULL);
         brain_read(b, NULL, "before", buf, sizeof buf, &n, NULL);
         brain_list *l = NULL;
-        if (brain_list_names(b, NULL, 0, &l) == 0)
+        if (brain_list_names(b, NULL, BRAIN_LIST_ONE_NS, &l) == 0)
             brain_list_free(l);
         t_child_exit(0);
     }

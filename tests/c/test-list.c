@@ -15,7 +15,7 @@ TEST(list_one_namespace)
 {
     brain *b = t_create(0, 0);
     brain_list *l = NULL;
-    ASSERT_OK(brain_list_names(b, NULL, 0, &l));
+    ASSERT_OK(brain_list_names(b, NULL, BRAIN_LIST_ONE_NS, &l));
     ASSERT_NOT_NULL(l);
     ASSERT_EQ_U64(l->count, 0);
     brain_list_free(l);
@@ -31,7 +31,7 @@ TEST(list_one_namespace)
     ASSERT_OK(brain_put(b, NULL, "elsewhere", "x", 1, NULL, NULL));
     ASSERT_OK(brain_put(b, "ns2", "name-00", "x", 1, NULL, NULL));
 
-    ASSERT_OK(brain_list_names(b, "ns", 0, &l));
+    ASSERT_OK(brain_list_names(b, "ns", BRAIN_LIST_ONE_NS, &l));
     ASSERT_EQ_U64(l->count, 20);
     for (int i = 0; i < 20; i++) {
         char name[32];
@@ -53,15 +53,15 @@ TEST(list_one_namespace)
     ASSERT_EQ_INT(strncmp(l->items[3].name, "name-", 5), 0);
     brain_list_free(l);
 
-    ASSERT_OK(brain_list_names(b, "ns", 0, &l));
+    ASSERT_OK(brain_list_names(b, "ns", BRAIN_LIST_ONE_NS, &l));
     ASSERT_EQ_U64(l->count, 0);
     brain_list_free(l);
-    ASSERT_OK(brain_list_names(b, "default", 0, &l));
+    ASSERT_OK(brain_list_names(b, "default", BRAIN_LIST_ONE_NS, &l));
     ASSERT_EQ_U64(l->count, 1);
     ASSERT_STR_EQ(l->items[0].name, "elsewhere");
     ASSERT_STR_EQ(l->items[0].ns, "default");
     brain_list_free(l);
-    ASSERT_OK(brain_list_names(b, "never-used", 0, &l));
+    ASSERT_OK(brain_list_names(b, "never-used", BRAIN_LIST_ONE_NS, &l));
     ASSERT_EQ_U64(l->count, 0);
     brain_list_free(l);
     t_destroy(b, 0);
@@ -78,7 +78,7 @@ TEST(list_all_namespaces)
             ASSERT_OK(brain_put(b, spaces[s], name, "v", 1, NULL, NULL));
         }
     brain_list *l = NULL;
-    ASSERT_OK(brain_list_names(b, NULL, 1, &l));
+    ASSERT_OK(brain_list_names(b, NULL, BRAIN_LIST_ALL_NS, &l));
     ASSERT_EQ_U64(l->count, 20);
     for (int s = 0; s < 4; s++)
         for (int i = 0; i < 5; i++) {
@@ -88,12 +88,12 @@ TEST(list_all_namespaces)
         }
     brain_list_free(l);
     /* ns is ignored with all_ns */
-    ASSERT_OK(brain_list_names(b, "a", 1, &l));
+    ASSERT_OK(brain_list_names(b, "a", BRAIN_LIST_ALL_NS, &l));
     ASSERT_EQ_U64(l->count, 20);
     brain_list_free(l);
-    ASSERT_ERR(brain_list_names(b, NULL, 0, NULL), BRAIN_EINVAL);
-    ASSERT_ERR(brain_list_names(NULL, NULL, 0, &l), BRAIN_EINVAL);
-    ASSERT_ERR(brain_list_names(b, "", 0, &l), BRAIN_ENAMESPACE);
+    ASSERT_ERR(brain_list_names(b, NULL, BRAIN_LIST_ONE_NS, NULL), BRAIN_EINVAL);
+    ASSERT_ERR(brain_list_names(NULL, NULL, BRAIN_LIST_ONE_NS, &l), BRAIN_EINVAL);
+    ASSERT_ERR(brain_list_names(b, "", BRAIN_LIST_ONE_NS, &l), BRAIN_ENAMESPACE);
     t_destroy(b, 0);
 }
 
@@ -109,7 +109,7 @@ TEST(list_many_names_fast)
     ASSERT_EQ_U64(t_stats(b).names, (uint64_t)n);
     int64_t t0 = t_now_ms();
     brain_list *l = NULL;
-    ASSERT_OK(brain_list_names(b, "big", 0, &l));
+    ASSERT_OK(brain_list_names(b, "big", BRAIN_LIST_ONE_NS, &l));
     int64_t el = t_now_ms() - t0;
     ASSERT_EQ_U64(l->count, (uint64_t)n);
     t_log("listed %d names in %lld ms", n, (long long)el);
@@ -148,14 +148,14 @@ TEST(list_skips_expired)
     ASSERT_OK(brain_put(b, NULL, "short", "s", 1, &ttl, NULL));
     ASSERT_OK(brain_put(b, NULL, "long", "l", 1, NULL, NULL));
     brain_list *l = NULL;
-    ASSERT_OK(brain_list_names(b, NULL, 0, &l));
+    ASSERT_OK(brain_list_names(b, NULL, BRAIN_LIST_ONE_NS, &l));
     ASSERT_EQ_U64(l->count, 2);
     const brain_info *in = find(l, NULL, "short");
     ASSERT_NOT_NULL(in);
     ASSERT_GT(in->expires_ns, 0);
     brain_list_free(l);
     t_sleep_ms(120);
-    ASSERT_OK(brain_list_names(b, NULL, 1, &l));
+    ASSERT_OK(brain_list_names(b, NULL, BRAIN_LIST_ALL_NS, &l));
     ASSERT_EQ_U64(l->count, 1);
     ASSERT_STR_EQ(l->items[0].name, "long");
     brain_list_free(l);

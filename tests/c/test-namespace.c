@@ -104,7 +104,7 @@ TEST(bad_namespaces_refused_everywhere)
         snprintf(what, sizeof what, "bad namespace #%zu", i);
         check_refused(b, bad_strings[i], "name", BRAIN_ENAMESPACE, what);
         brain_list *l = NULL;
-        ASSERT_ERR(brain_list_names(b, bad_strings[i], 0, &l),
+        ASSERT_ERR(brain_list_names(b, bad_strings[i], BRAIN_LIST_ONE_NS, &l),
                    BRAIN_ENAMESPACE);
         size_t removed;
         ASSERT_ERR(brain_ns_clear(b, bad_strings[i], &removed),
@@ -344,7 +344,7 @@ TEST(many_namespaces)
     }
     ASSERT_EQ_U64(t_stats(b).namespaces, (uint64_t)(n / 2) + 1);
     brain_list *l = NULL;
-    ASSERT_OK(brain_list_names(b, NULL, 1, &l));
+    ASSERT_OK(brain_list_names(b, NULL, BRAIN_LIST_ALL_NS, &l));
     for (size_t i = 0; i < l->count; i++) {
         int k = -1;
         ASSERT_EQ_INT(sscanf(l->items[i].ns, "space-%d", &k), 1);

@@ -23,7 +23,7 @@ TEST(reserve_publish_visible_only_after)
     brain *other = t_open(0);
     ASSERT_EQ_INT(brain_exists(other, "ns", "big"), 0);
     brain_list *l = NULL;
-    ASSERT_OK(brain_list_names(other, "ns", 0, &l));
+    ASSERT_OK(brain_list_names(other, "ns", BRAIN_LIST_ONE_NS, &l));
     ASSERT_EQ_U64(l->count, 0);
     brain_list_free(l);
     /* the space is taken meanwhile */

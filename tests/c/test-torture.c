@@ -167,7 +167,7 @@ __attribute__((noreturn)) static void reader(int store)
             FAIL("reader read %s: %s", name, brain_errname(rc));
         if (t_rand_range(&rs, 64) == 0) {
             brain_list *l = NULL;
-            ASSERT_OK(brain_list_names(b, NULL, 1, &l));
+            ASSERT_OK(brain_list_names(b, NULL, BRAIN_LIST_ALL_NS, &l));
             brain_list_free(l);
         }
     }

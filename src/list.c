@@ -1,0 +1,340 @@
+/*
+ * list.c - listing: names (of one namespace or all), namespaces, process
+ * slots and the store's statistics.
+ *
+ * Listings walk the index without the lock, inside the batch_seq bracket
+ * that writers keep odd while they change names, and retry when it moved.
+ * Nothing here changes the store.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <stdlib.h>
+
+/* ---- listing and namespaces -------------------------------------------- */
+
+struct list_impl {
+    brain_list pub;
+    char *strings;
+};
+
+struct list_key {
+    uint64_t hash;
+    size_t idx;
+};
+
+static int cmp_list_key(const void *a, const void *b)
+{
+    const struct list_key *x = a, *y = b;
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/* A name deleted and stored again while the scan ran can sit in a slot
+ * the scan had not reached yet, and show up twice: keep its newest value.
+ * HASHES[i] is item i's hash; strings are still offsets into STRINGS. */
+static size_t list_dedupe(brain_info *items, const uint64_t *hashes, size_t count,
+                          const char *strings)
+{
+    struct list_key *k = malloc(count * sizeof *k);
+    uint8_t *drop = calloc(count, 1);
+    if (!k || !drop) {
+        free(k);
+        free(drop);
+        return count;
+    }
+    for (size_t i = 0; i < count; i++)
+        k[i] = (struct list_key){hashes[i], i};
+    qsort(k, count, sizeof *k, cmp_list_key);
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = i + 1; j < count && k[j].hash == k[i].hash; j++) {
+            brain_info *x = &items[k[i].idx], *y = &items[k[j].idx];
+            const char *xs = strings + (uintptr_t)x->ns, *ys = strings + (uintptr_t)y->ns;
+            if (drop[k[i].idx] || drop[k[j].idx] || x->ns_len != y->ns_len ||
+                x->name_len != y->name_len ||
+                memcmp(xs, ys, (size_t)x->ns_len + 1 + x->name_len) != 0)
+                continue;
+            drop[x->version < y->version ? k[i].idx : k[j].idx] = 1;
+        }
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!drop[i])
+            items[n++] = items[i];
+    free(k);
+    free(drop);
+    return n;
+}
+
+/* What brain_list_names gathers, one entry at a time (brain__index_foreach). */
+struct list_ctx {
+    const struct brain__key *k;
+    int all_ns;
+    int64_t now;
+    brain_info *items;
+    uint64_t *hashes;
+    char *strings;
+    size_t cap, scap, slen, count;
+};
+
+static int list_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
+{
+    (void)slot;
+    struct list_ctx *c = ctx;
+    if (brain__entry_expired(e, c->now))
+        return 0;
+    if (!c->all_ns && !(e->ns_len == c->k->nslen && memcmp(e->strings, c->k->ns, c->k->nslen) == 0))
+        return 0;
+    size_t need = (size_t)e->ns_len + e->name_len + e->desc_len + 3;
+    if (c->count == c->cap || c->slen + need > c->scap) {
+        size_t ncap = c->count == c->cap ? c->cap * 2 : c->cap;
+        size_t nscap = c->slen + need > c->scap ? (c->scap + need) * 2 : c->scap;
+        brain_info *ni = realloc(c->items, ncap * sizeof *ni);
+        if (ni)
+            c->items = ni;
+        uint64_t *nh = ni ? realloc(c->hashes, ncap * sizeof *nh) : NULL;
+        if (nh)
+            c->hashes = nh;
+        char *nsb = nh ? realloc(c->strings, nscap) : NULL;
+        if (nsb)
+            c->strings = nsb;
+        if (!ni || !nh || !nsb)
+            return brain__fail(BRAIN_ENOMEM, "out of memory while listing");
+        c->cap = ncap;
+        c->scap = nscap;
+    }
+    brain__entry_fill_info(b, e, &c->items[c->count], 0);
+    c->hashes[c->count] = e->hash;
+    memcpy(c->strings + c->slen, e->strings, need);
+    /* offsets for now; pointers once the buffer stops moving */
+    c->items[c->count].ns = (const char *)(uintptr_t)c->slen;
+    c->slen += need;
+    c->count++;
+    return 0;
+}
+
+int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
+{
+    brain__clear_error();
+    struct brain__key k;
+    int rc = brain__handle_ready(b);
+    if (rc || (rc = brain__key_init(b, ns, NULL, &k, 1)))
+        return rc;
+    if (!out)
+        return brain__fail(BRAIN_EINVAL, "brain_list_names: out is NULL");
+    *out = NULL;
+    struct list_impl *L = calloc(1, sizeof *L);
+    size_t cap = 64, scap = 4096;
+    brain_info *items = malloc(cap * sizeof *items);
+    char *strings = malloc(scap);
+    if (!L || !items || !strings) {
+        free(L);
+        free(items);
+        free(strings);
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
+    }
+    size_t count = 0;
+    uint64_t *hashes = malloc(cap * sizeof *hashes);
+    if (!hashes) {
+        free(L);
+        free(items);
+        free(strings);
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
+    }
+    struct brain__lane *lane = brain__lane_enter(b);
+    uint64_t seq0 = atomic_load(&b->h->batch_seq);
+    struct list_ctx lc = {&k, all_ns, brain__plat_now_ns(), items, hashes, strings, cap, scap, 0, 0};
+    rc = brain__index_foreach(b, list_one, &lc);
+    items = lc.items;
+    hashes = lc.hashes;
+    strings = lc.strings;
+    count = lc.count;
+    int moved = atomic_load(&b->h->batch_seq) != seq0;
+    brain__lane_leave(lane);
+    if (rc) {
+        free(items);
+        free(hashes);
+        free(strings);
+        free(L);
+        return rc;
+    }
+    if (moved)
+        count = list_dedupe(items, hashes, count, strings);
+    free(hashes);
+    for (size_t i = 0; i < count; i++) {
+        const char *s = strings + (uintptr_t)items[i].ns;
+        items[i].ns = s;
+        items[i].name = s + items[i].ns_len + 1;
+        items[i].desc = items[i].name + items[i].name_len + 1;
+    }
+    L->pub.count = count;
+    L->pub.items = items;
+    L->strings = strings;
+    *out = &L->pub;
+    return 0;
+}
+
+void brain_list_free(brain_list *list)
+{
+    if (!list)
+        return;
+    struct list_impl *L = (struct list_impl *)list;
+    free(L->pub.items);
+    free(L->strings);
+    free(L);
+}
+
+int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
+{
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
+    if (rc)
+        return rc;
+    if (!out || !count)
+        return brain__fail(BRAIN_EINVAL, "brain_namespaces: out or count is NULL");
+    struct brain__header *h = b->h;
+    brain_ns_info *arr = calloc(h->max_namespaces, sizeof *arr);
+    if (!arr)
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
+    size_t n = 0;
+    int locked = 0;
+    for (int attempt = 0;; attempt++) {
+        if (attempt == 64) {
+            if ((rc = brain__writer_lock(b))) {
+                free(arr);
+                return rc;
+            }
+            locked = 1;
+        }
+        uint64_t s1 = atomic_load(&h->batch_seq);
+        if ((s1 & 1) && !locked) {
+            sched_yield();
+            continue;
+        }
+        n = 0;
+        for (uint32_t i = 0; i < h->max_namespaces; i++) {
+            struct brain__nsrec *r = brain__nsrec_at(b, i);
+            if (!atomic_load_explicit(&r->used, memory_order_acquire))
+                continue;
+            uint32_t len = r->len;
+            if (len == 0 || len > BRAIN_NS_MAX)
+                continue;
+            int is_default = len == 7 && memcmp(r->name, "default", 7) == 0;
+            if (!r->names && !is_default)
+                continue;
+            memcpy(arr[n].name, r->name, len);
+            arr[n].name[len] = 0;
+            arr[n].names = r->names;
+            arr[n].bytes = r->bytes;
+            arr[n].version = r->version;
+            n++;
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (locked || atomic_load(&h->batch_seq) == s1)
+            break;
+    }
+    if (locked)
+        brain__writer_unlock(b);
+    *out = arr;
+    *count = n;
+    return 0;
+}
+
+/* ---- stats and resize ----------------------------------------------------- */
+
+int brain_stats_get(brain *b, brain_stats *st)
+{
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
+    if (rc)
+        return rc;
+    if (!st)
+        return brain__fail(BRAIN_EINVAL, "brain_stats_get: st is NULL");
+    if ((rc = brain__writer_lock(b)))
+        return rc;
+    struct brain__header *h = b->h;
+    brain__reap_dead(b, NULL, REAP_DEAD);
+    if (h->limbo_head) /* all of it: the figures below should be settled */
+        brain__limbo_reclaim(b, RECLAIM_READY);
+    memset(st, 0, sizeof *st);
+    st->capacity = atomic_load(&h->capacity);
+    st->file_size = atomic_load(&h->file_size);
+    /* the header, process table, namespace table and sentinel count as
+     * used, so that used + free + limbo == capacity */
+    st->used = h->used + h->arena_off + BLOCK_HDR;
+    st->limbo = h->limbo_bytes;
+    st->free = st->capacity > st->used + st->limbo ? st->capacity - st->used - st->limbo : 0;
+    uint64_t lf = brain__alloc_largest_free(b);
+    uint64_t tail = st->capacity - st->file_size; /* room the file can still grow */
+    st->largest_free = lf + tail > st->free ? st->free : lf + tail;
+    st->names = h->index_count;
+    st->version = atomic_load(&h->version);
+    st->index_slots = 1ull << (atomic_load(&h->index) & 63);
+    st->blocks = h->nblocks;
+    st->free_blocks = h->nfree;
+    st->recoveries = h->recoveries;
+    st->reaped = h->reaped;
+    st->max_procs = h->max_procs;
+    st->max_namespaces = h->max_namespaces;
+    for (uint32_t i = 0; i < h->max_procs; i++) {
+        struct brain__slot *s = brain__slot_at(b, i);
+        uint64_t owner = atomic_load(&s->owner);
+        if (!owner)
+            continue;
+        if ((owner >> 32) == SLOT_ACTIVE)
+            st->procs++;
+        uint32_t hw = atomic_load(&s->npins_hw);
+        for (uint32_t p = 0; p < hw && p < PINS; p++)
+            if (atomic_load(&s->pins[p]))
+                st->pins++;
+    }
+    for (uint32_t i = 0; i < h->max_namespaces; i++) {
+        struct brain__nsrec *r = brain__nsrec_at(b, i);
+        if (atomic_load(&r->used) && (r->names || (r->len == 7 && !memcmp(r->name, "default", 7))))
+            st->namespaces++;
+    }
+    brain__writer_unlock(b);
+    return 0;
+}
+
+int brain_procs(brain *b, brain_proc_info **out, size_t *count)
+{
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
+    if (rc)
+        return rc;
+    if (!out || !count)
+        return brain__fail(BRAIN_EINVAL, "brain_procs: NULL argument");
+    *out = NULL;
+    *count = 0;
+    struct brain__header *h = b->h;
+    uint32_t hw = atomic_load(&h->slots_hw);
+    if (hw > h->max_procs)
+        hw = h->max_procs;
+    brain_proc_info *v = calloc(hw ? hw : 1, sizeof *v);
+    if (!v)
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
+    size_t n = 0;
+    /* no lock: each slot is read with atomic loads, and a process that
+     * attaches or leaves meanwhile is shown or not, as at some moment */
+    for (uint32_t i = 0; i < hw; i++) {
+        struct brain__slot *s = brain__slot_at(b, i);
+        uint64_t owner = atomic_load(&s->owner);
+        if (!owner || (owner >> 32) != SLOT_ACTIVE)
+            continue;
+        brain_proc_info *p = &v[n++];
+        p->pid = (int32_t)(owner & 0xffffffffu);
+        p->self = s == b->slot;
+        p->alive = p->self || brain__plat_proc_alive((pid_t)p->pid, s->start_time);
+        p->reservations = atomic_load(&s->nreserved);
+        uint32_t phw = atomic_load(&s->npins_hw);
+        for (uint32_t k = 0; k < phw && k < PINS; k++)
+            if (atomic_load(&s->pins[k]))
+                p->pins++;
+    }
+    if (n == 0) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *count = n;
+    return 0;
+}

@@ -1,0 +1,577 @@
+/*
+ * write.c - the operations that change names: put, reserve/publish/abort's
+ * partner publish, put_array, delete, put_many, namespace clear and expiry.
+ *
+ * Writes take the writers' lock, build the new entry in a block of its own
+ * (large values are copied outside the lock, in a reservation), then link it
+ * with one atomic store inside a batch_seq bracket, and retire what it
+ * replaced to limbo.  Reads (read.c), listing (list.c), waiting (wait.c) and
+ * resize (resize.c) are elsewhere; the allocation policy is reclaim.c's.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define UNLOCKED_COPY_MIN (64u << 10)
+/* values this large have their pages mapped in one call before the copy */
+#define PREFAULT_MIN (4u << 20)
+
+static int opts_check(const brain_put_opts *o, size_t *desclen)
+{
+    *desclen = 0;
+    if (!o)
+        return 0;
+    if (o->flags & ~(uint32_t)BRAIN_PUT_IF_VERSION)
+        return brain__fail(BRAIN_EINVAL, "unknown put flags 0x%x", o->flags);
+    if (o->ttl_ms > 100ll * 365 * 24 * 3600 * 1000)
+        return brain__fail(BRAIN_EINVAL, "ttl of %lld ms is more than a century", (long long)o->ttl_ms);
+    if (o->type > BRAIN_TYPE_JSON && o->type < BRAIN_TYPE_USER)
+        return brain__fail(BRAIN_EINVAL, "type tag %u is reserved; use BRAIN_TYPE_USER (%d) and up",
+                       o->type, BRAIN_TYPE_USER);
+    if (o->desc) {
+        size_t n = strnlen(o->desc, BRAIN_DESC_MAX + 1);
+        if (n > BRAIN_DESC_MAX)
+            return brain__fail(BRAIN_EINVAL, "description is longer than %d bytes", BRAIN_DESC_MAX);
+        if (!brain__utf8_valid(o->desc, n))
+            return brain__fail(BRAIN_EINVAL, "description is not valid UTF-8");
+        *desclen = n;
+    }
+    return 0;
+}
+
+static uint64_t entry_hdr_size(const struct brain__key *k, size_t desclen)
+{
+    return align_up(ENTRY_FIXED + k->nslen + 1 + k->namelen + 1 + desclen + 1, BRAIN_ALIGN);
+}
+
+/* Writes the entry's key part into block BLK. */
+static struct brain__entry *entry_build(brain *b, uint64_t blk, const struct brain__key *k,
+                                    const brain_put_opts *o, size_t desclen, uint64_t size)
+{
+    struct brain__entry *e = (struct brain__entry *)(b->rw + blk + BLOCK_HDR);
+    memset(e, 0, ENTRY_FIXED);
+    e->magic = ENTRY_MAGIC;
+    e->data_off = (uint32_t)entry_hdr_size(k, desclen);
+    e->hash = k->hash;
+    e->size = size;
+    e->type = o ? o->type : BRAIN_TYPE_BYTES;
+    e->ns_len = (uint16_t)k->nslen;
+    e->name_len = (uint16_t)k->namelen;
+    e->desc_len = (uint16_t)desclen;
+    char *s = e->strings;
+    memcpy(s, k->ns, k->nslen);
+    s[k->nslen] = 0;
+    s += k->nslen + 1;
+    memcpy(s, k->name, k->namelen);
+    s[k->namelen] = 0;
+    s += k->namelen + 1;
+    if (desclen)
+        memcpy(s, o->desc, desclen);
+    s[desclen] = 0;
+    return e;
+}
+
+static void *entry_data_rw(brain *b, uint64_t blk)
+{
+    struct brain__entry *e = (struct brain__entry *)(b->rw + blk + BLOCK_HDR);
+    return (uint8_t *)e + e->data_off;
+}
+
+
+/* Under the lock, inside a batch bracket: links entry block BLOCK (whose key
+ * part is built and value written) under its name, replacing any value. */
+int brain__put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns, size_t nslen,
+               const char *name, size_t namelen, const brain_put_opts *opts, uint64_t *version)
+{
+    struct brain__header *h = b->h;
+    int existing = 0;
+    uint64_t *slot = brain__index_slot_for(b, hash, ns, nslen, name, namelen, &existing);
+    if (!slot)
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    const struct brain__entry *old = NULL;
+    uint64_t oldblk = 0;
+    int64_t now = brain__plat_now_ns();
+    if (existing) {
+        oldblk = brain__idx_block(atomic_load((_Atomic uint64_t *)slot));
+        old = brain__entry_at(b, oldblk);
+    }
+    if (opts && (opts->flags & BRAIN_PUT_IF_VERSION)) {
+        uint64_t cur = old && !brain__entry_expired(old, now) ? old->version : 0;
+        if (cur != opts->if_version)
+            return brain__fail(BRAIN_ECONFLICT,
+                           "name '%s' in namespace '%s' is at version %llu, not %llu as expected; "
+                           "read it again and retry",
+                           name, ns, (unsigned long long)cur, (unsigned long long)opts->if_version);
+    }
+    int ni = brain__ns_get_or_add(b, ns, nslen);
+    if (ni < 0)
+        return ni;
+    struct brain__entry *e = (struct brain__entry *)(b->rw + block + BLOCK_HDR);
+    uint64_t ver = atomic_fetch_add(&h->version, 1) + 1;
+    e->version = ver;
+    e->updated_ns = now;
+    e->created_ns = old && !brain__entry_expired(old, now) ? old->created_ns : now;
+    e->expires_ns = opts && opts->ttl_ms > 0 ? now + opts->ttl_ms * 1000000 : 0;
+    memcpy(e->object_id, b->id_prefix, 12);
+    memcpy(e->object_id + 12, &ver, 8);
+    struct brain__block *blk = (struct brain__block *)(b->rw + block);
+    blk->owner = 0;
+    atomic_store(&blk->sizestate, bs_size(atomic_load(&blk->sizestate)) | BS_USED);
+    int was_tomb = !existing && *slot == IDX_TOMB;
+    atomic_store((_Atomic uint64_t *)slot, brain__idx_word(hash, block));
+    if (old) {
+        brain__ns_account(b, ni, -1, -(int64_t)old->size, 0);
+        brain__limbo_retire(b, oldblk);
+    } else {
+        h->index_count++;
+        if (was_tomb)
+            h->index_tombs--;
+    }
+    brain__ns_account(b, ni, 1, (int64_t)e->size, ver);
+    brain__wake_key(b, hash, brain__ns_hash(b, ns, nslen));
+    if (version)
+        *version = ver;
+    return 0;
+}
+
+/* Frees what readers have left, in batches: every retired block costs a
+ * scan of the process table, so small ones wait until 32 are pending or
+ * 1 MiB is, while a large one (a replaced frame) is reused at once to keep
+ * the arena warm.  An allocation that finds no room reclaims regardless. */
+static void reclaim_some(brain *b)
+{
+    struct brain__header *h = b->h;
+    if (h->limbo_head && (h->limbo_count >= 32 || h->limbo_bytes >= (1u << 20)))
+        brain__limbo_reclaim(b, RECLAIM_READY);
+}
+
+/* ---- put --------------------------------------------------------------- */
+
+static int reserve_block(brain *b, const struct brain__key *k, const brain_put_opts *opts,
+                         size_t desclen, uint64_t size, unsigned state, uint64_t *blk)
+{
+    uint64_t payload = entry_hdr_size(k, desclen) + size;
+    if (size > BRAIN_MAX_CAPACITY)
+        payload = size;
+    int rc = brain__alloc_block(b, payload, state, BK_ENTRY, size, blk);
+    if (rc)
+        return rc;
+    if (state == BS_RESERVED) {
+        struct brain__block *bb = (struct brain__block *)(b->rw + *blk);
+        bb->owner = b->slot_idx + 1;
+        bb->owner_word = atomic_load(&b->slot->owner);
+        atomic_fetch_add(&b->slot->nreserved, 1);
+    }
+    entry_build(b, *blk, k, opts, desclen, size);
+    return 0;
+}
+
+static int link_one(brain *b, uint64_t blk, const struct brain__key *k, const brain_put_opts *opts,
+                    uint64_t *version)
+{
+    int rc = brain__index_maybe_grow(b);
+    if (rc)
+        return rc;
+    brain__batch_begin(b);
+    rc = brain__put_locked(b, blk, k->hash, k->ns, k->nslen, k->name, k->namelen, opts, version);
+    brain__batch_end(b);
+    return rc;
+}
+
+int brain_put(brain *b, const char *ns, const char *name, const void *data, size_t size,
+              const brain_put_opts *opts, uint64_t *version)
+{
+    brain__clear_error();
+    struct brain__key k;
+    size_t desclen;
+    int rc = brain__handle_ready(b);
+    if (rc || (rc = brain__key_init(b, ns, name, &k, 0)) || (rc = opts_check(opts, &desclen)))
+        return rc;
+    if (!data && size)
+        return brain__fail(BRAIN_EINVAL, "data is NULL but size is %zu", size);
+    if (opts && (rc = brain__value_validate(opts->type, data ? data : "", size)))
+        return rc;
+    uint64_t blk;
+    if (size >= UNLOCKED_COPY_MIN) {
+        /* copy outside the lock: reserve, write, publish */
+        if ((rc = brain__writer_lock(b)))
+            return rc;
+        reclaim_some(b);
+        rc = reserve_block(b, &k, opts, desclen, size, BS_RESERVED, &blk);
+        brain__writer_unlock(b);
+        if (rc)
+            return rc;
+        if (size >= PREFAULT_MIN)
+            brain__plat_prefault_write(entry_data_rw(b, blk), size);
+        memcpy(entry_data_rw(b, blk), data, size);
+        if ((rc = brain__writer_lock(b)))
+            return rc; /* the block is reclaimed as this process's reservation */
+        rc = link_one(b, blk, &k, opts, version);
+        atomic_fetch_sub(&b->slot->nreserved, 1);
+        if (rc)
+            brain__alloc_free(b, blk);
+        brain__writer_unlock(b);
+        return rc;
+    }
+    if ((rc = brain__writer_lock(b)))
+        return rc;
+    reclaim_some(b);
+    rc = reserve_block(b, &k, opts, desclen, size, BS_USED, &blk);
+    if (rc == 0) {
+        if (size)
+            memcpy(entry_data_rw(b, blk), data, size);
+        rc = link_one(b, blk, &k, opts, version);
+        if (rc)
+            brain__alloc_free(b, blk);
+    }
+    brain__writer_unlock(b);
+    return rc;
+}
+
+int brain_reserve(brain *b, const char *ns, const char *name, size_t size,
+                  const brain_put_opts *opts, brain_reservation **res, void **data)
+{
+    return brain__reserve(b, ns, name, size, opts, res, data, 1);
+}
+
+/* brain_reserve; PREFAULT maps the pages of a large reservation at once,
+ * for a caller that writes through the mapping (snapshot load writes
+ * through the file descriptor instead and needs no page tables). */
+int brain__reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
+               brain_reservation **res, void **data, int prefault)
+{
+    brain__clear_error();
+    struct brain__key k;
+    size_t desclen;
+    int rc = brain__handle_ready(b);
+    if (rc || (rc = brain__key_init(b, ns, name, &k, 0)) || (rc = opts_check(opts, &desclen)))
+        return rc;
+    if (!res || !data)
+        return brain__fail(BRAIN_EINVAL, "brain_reserve: res and data must not be NULL");
+    brain_reservation *r = calloc(1, sizeof *r);
+    if (!r)
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
+    if ((rc = brain__writer_lock(b))) {
+        free(r);
+        return rc;
+    }
+    reclaim_some(b);
+    rc = reserve_block(b, &k, opts, desclen, size, BS_RESERVED, &r->block);
+    brain__writer_unlock(b);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    r->owner = b;
+    r->hash = k.hash;
+    r->slot = b->slot_idx;
+    r->size = size;
+    if (opts) {
+        r->opts = *opts;
+        r->opts.desc = NULL; /* already written into the entry */
+    }
+    pthread_mutex_lock(&b->mu);
+    r->next = b->reservations;
+    b->reservations = r;
+    pthread_mutex_unlock(&b->mu);
+    *res = r;
+    *data = entry_data_rw(b, r->block);
+    if (prefault && size >= PREFAULT_MIN) /* the caller writes it all next */
+        brain__plat_prefault_write(*data, size);
+    return 0;
+}
+
+int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
+{
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
+    if (rc)
+        return rc;
+    if (!res)
+        return brain__fail(BRAIN_EINVAL, "brain_publish: reservation is NULL");
+    if (res->stale || res->owner != b || !brain__reservation_unlist(b, res)) {
+        free(res);
+        return brain__fail(BRAIN_ESTALE,
+                       "the reservation was made by another process or handle (for example "
+                       "before fork); reserve again in this process");
+    }
+    const struct brain__entry *e = (const struct brain__entry *)(b->rw + res->block + BLOCK_HDR);
+    rc = brain__value_validate(e->type, (const uint8_t *)e + e->data_off, e->size);
+    int lrc = brain__writer_lock(b);
+    if (lrc) {
+        free(res);
+        return lrc;
+    }
+    if (rc == 0) {
+        struct brain__key k = {brain__entry_ns(e), brain__entry_name(e), e->ns_len, e->name_len, e->hash};
+        rc = link_one(b, res->block, &k, &res->opts, version);
+    }
+    atomic_fetch_sub(&b->slot->nreserved, 1);
+    if (rc)
+        brain__alloc_free(b, res->block);
+    brain__writer_unlock(b);
+    free(res);
+    return rc;
+}
+
+int brain_put_array(brain *b, const char *ns, const char *name, const brain_array *a,
+                    const void *data, const brain_put_opts *opts, uint64_t *version)
+{
+    brain__clear_error();
+    if (!a || (!data && a->nbytes))
+        return brain__fail(BRAIN_EINVAL, "brain_put_array: array description or data is NULL");
+    brain_array chk;
+    int rc = brain_array_init(&chk, a->dtype, a->ndim, a->shape);
+    if (rc)
+        return rc;
+    brain_put_opts o = opts ? *opts : (brain_put_opts){0};
+    o.type = BRAIN_TYPE_ARRAY;
+    brain_reservation *res;
+    void *dst;
+    rc = brain_reserve(b, ns, name, chk.data_offset + chk.nbytes, &o, &res, &dst);
+    if (rc)
+        return rc;
+    brain_array_write_header(&chk, dst, chk.data_offset);
+    if (chk.nbytes)
+        memcpy((uint8_t *)dst + chk.data_offset, data, chk.nbytes);
+    return brain_publish(b, res, version);
+}
+
+/* ---- delete ------------------------------------------------------------ */
+
+/* Under the lock, inside a batch bracket: unlinks the entry in SLOT. */
+static void unlink_locked(brain *b, uint64_t *slot)
+{
+    struct brain__header *h = b->h;
+    uint64_t blk = brain__idx_block(atomic_load((_Atomic uint64_t *)slot));
+    const struct brain__entry *e = brain__entry_at(b, blk);
+    atomic_store((_Atomic uint64_t *)slot, IDX_TOMB);
+    h->index_count--;
+    h->index_tombs++;
+    uint64_t ver = atomic_fetch_add(&h->version, 1) + 1;
+    if (e) {
+        int ni = brain__ns_find(b, brain__entry_ns(e), e->ns_len);
+        brain__ns_account(b, ni, -1, -(int64_t)e->size, ver);
+        brain__wake_key(b, e->hash, brain__ns_hash(b, brain__entry_ns(e), e->ns_len));
+    }
+    brain__limbo_retire(b, blk);
+}
+
+int brain_delete(brain *b, const char *ns, const char *name)
+{
+    brain__clear_error();
+    struct brain__key k;
+    int rc = brain__handle_ready(b);
+    if (rc || (rc = brain__key_init(b, ns, name, &k, 0)))
+        return rc;
+    if ((rc = brain__writer_lock(b)))
+        return rc;
+    reclaim_some(b);
+    int existing = 0;
+    uint64_t *slot = brain__index_slot_for(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &existing);
+    if (!slot || !existing) {
+        brain__writer_unlock(b);
+        return brain__key_not_found(b, &k, !slot);
+    }
+    const struct brain__entry *e = brain__entry_at(b, brain__idx_block(atomic_load((_Atomic uint64_t *)slot)));
+    int expired = e && e->expires_ns && brain__entry_expired(e, brain__plat_now_ns());
+    brain__batch_begin(b);
+    unlink_locked(b, slot);
+    brain__batch_end(b);
+    brain__writer_unlock(b);
+    return expired ? brain__key_not_found(b, &k, 0) : 0;
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+struct pending {
+    struct brain__key k;
+    size_t desclen;
+    uint64_t blk;
+};
+
+static int cmp_pending(const void *a, const void *b)
+{
+    const struct pending *x = *(struct pending *const *)a, *y = *(struct pending *const *)b;
+    if (x->k.hash != y->k.hash)
+        return x->k.hash < y->k.hash ? -1 : 1;
+    if (x->k.nslen != y->k.nslen)
+        return x->k.nslen < y->k.nslen ? -1 : 1;
+    if (x->k.namelen != y->k.namelen)
+        return x->k.namelen < y->k.namelen ? -1 : 1;
+    int c = memcmp(x->k.ns, y->k.ns, x->k.nslen);
+    return c ? c : memcmp(x->k.name, y->k.name, x->k.namelen);
+}
+
+int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versions, size_t *failed)
+{
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
+    if (rc)
+        return rc;
+    if (n == 0)
+        return 0;
+    if (!items)
+        return brain__fail(BRAIN_EINVAL, "brain_put_many: items is NULL");
+    if (n > (1u << 24))
+        return brain__fail(BRAIN_EINVAL, "brain_put_many: %zu items; at most %u per call", n, 1u << 24);
+    struct pending *p = calloc(n, sizeof *p);
+    struct pending **sorted = calloc(n, sizeof *sorted);
+    size_t i = 0;
+    if (!p || !sorted) {
+        rc = brain__fail(BRAIN_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const brain_item *it = &items[i];
+        if ((rc = brain__key_init(b, it->ns, it->name, &p[i].k, 0)) || (rc = opts_check(it->opts, &p[i].desclen)))
+            goto fail_item;
+        if (!it->data && it->size) {
+            rc = brain__fail(BRAIN_EINVAL, "item %zu: data is NULL but size is %zu", i, it->size);
+            goto fail_item;
+        }
+        if (it->opts && (rc = brain__value_validate(it->opts->type, it->data ? it->data : "", it->size)))
+            goto fail_item;
+        sorted[i] = &p[i];
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_pending);
+    for (size_t j = 1; j < n; j++)
+        if (cmp_pending(&sorted[j - 1], &sorted[j]) == 0) {
+            i = (size_t)(sorted[j] - p);
+            rc = brain__fail(BRAIN_EINVAL, "name '%s' appears twice in one brain_put_many", p[i].k.name);
+            goto fail_item;
+        }
+    if ((rc = brain__writer_lock(b)))
+        goto out;
+    reclaim_some(b);
+    for (i = 0; i < n; i++) {
+        rc = reserve_block(b, &p[i].k, items[i].opts, p[i].desclen, items[i].size, BS_USED, &p[i].blk);
+        if (rc)
+            break;
+        if (items[i].size)
+            memcpy(entry_data_rw(b, p[i].blk), items[i].data, items[i].size);
+    }
+    /* checks that must not fail halfway: versions, namespaces, index room */
+    for (size_t j = 0; rc == 0 && j < n; j++) {
+        const brain_put_opts *o = items[j].opts;
+        if ((rc = brain__ns_get_or_add(b, p[j].k.ns, p[j].k.nslen)) >= 0)
+            rc = 0;
+        else {
+            i = j;
+            break;
+        }
+        if (o && (o->flags & BRAIN_PUT_IF_VERSION)) {
+            uint64_t blk;
+            int corrupt = 0;
+            const struct brain__entry *e = brain__index_find(b, p[j].k.hash, p[j].k.ns, p[j].k.nslen, p[j].k.name,
+                                                  p[j].k.namelen, &blk, &corrupt);
+            uint64_t cur = e && !brain__entry_expired(e, brain__plat_now_ns()) ? e->version : 0;
+            if (cur != o->if_version) {
+                rc = brain__fail(BRAIN_ECONFLICT,
+                             "name '%s' in namespace '%s' is at version %llu, not %llu as expected",
+                             p[j].k.name, p[j].k.ns, (unsigned long long)cur,
+                             (unsigned long long)o->if_version);
+                i = j;
+            }
+        }
+    }
+    if (rc == 0 && (rc = brain__index_reserve(b, n)))
+        i = 0;
+    if (rc) {
+        for (size_t j = 0; j < n; j++)
+            if (p[j].blk)
+                brain__alloc_free(b, p[j].blk);
+        brain__writer_unlock(b);
+        goto fail_item;
+    }
+    brain__batch_begin(b);
+    for (size_t j = 0; j < n; j++) {
+        rc = brain__put_locked(b, p[j].blk, p[j].k.hash, p[j].k.ns, p[j].k.nslen, p[j].k.name, p[j].k.namelen,
+                        items[j].opts, versions ? &versions[j] : NULL);
+        if (rc) /* cannot happen after the checks above; keep the store sane */
+            brain__alloc_free(b, p[j].blk);
+    }
+    brain__batch_end(b);
+    brain__writer_unlock(b);
+    goto out;
+fail_item:
+    if (failed)
+        *failed = i;
+out:
+    free(p);
+    free(sorted);
+    return rc;
+}
+
+/* Takes the lock and unlinks every entry for which MATCH is true, in one
+ * batch; *removed (may be NULL) gets how many. */
+struct unlink_ctx {
+    int (*match)(const struct brain__entry *, const void *);
+    const void *ctx;
+    size_t n;
+};
+
+static int unlink_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
+{
+    struct unlink_ctx *u = ctx;
+    if (u->match(e, u->ctx)) {
+        unlink_locked(b, (uint64_t *)slot);
+        u->n++;
+    }
+    return 0;
+}
+
+static int unlink_where(brain *b, int (*match)(const struct brain__entry *, const void *),
+                        const void *ctx, size_t *removed)
+{
+    int rc = brain__writer_lock(b);
+    if (rc)
+        return rc;
+    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
+    uint64_t *t = (uint64_t *)brain__index_table(b, packed, &nslots);
+    if (!t) {
+        brain__writer_unlock(b);
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    }
+    struct unlink_ctx u = {match, ctx, 0};
+    brain__batch_begin(b);
+    brain__index_foreach(b, unlink_one, &u); /* the table was checked above */
+    brain__batch_end(b);
+    size_t n = u.n;
+    reclaim_some(b);
+    brain__writer_unlock(b);
+    if (removed)
+        *removed = n;
+    return 0;
+}
+
+static int in_namespace(const struct brain__entry *e, const void *ctx)
+{
+    const struct brain__key *k = ctx;
+    return e->ns_len == k->nslen && memcmp(e->strings, k->ns, k->nslen) == 0;
+}
+
+static int has_expired(const struct brain__entry *e, const void *ctx)
+{
+    return brain__entry_expired(e, *(const int64_t *)ctx);
+}
+
+int brain_ns_clear(brain *b, const char *ns, size_t *removed)
+{
+    brain__clear_error();
+    struct brain__key k;
+    int rc = brain__handle_ready(b);
+    if (rc || (rc = brain__key_init(b, ns, NULL, &k, 1)))
+        return rc;
+    return unlink_where(b, in_namespace, &k, removed);
+}
+
+int brain_expire(brain *b, size_t *removed)
+{
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
+    if (rc)
+        return rc;
+    int64_t now = brain__plat_now_ns();
+    return unlink_where(b, has_expired, &now, removed);
+}
