@@ -9,6 +9,7 @@ shares data with no configuration: the default store is the name
 Thread-safety: one Brain may be used by any number of threads.  Fork: a
 child keeps using the Brain it inherited (gunicorn ``--preload``).
 """
+import collections.abc
 import functools
 import hashlib
 import logging
@@ -261,8 +262,60 @@ def _ttl_ms(ttl):
     return max(1, int(round(ttl * 1000)))
 
 
-class Brain:
+class _ValuesView(collections.abc.ValuesView):
+    """brain.values(): each value recalled when the iteration reaches it.
+    A name forgotten (or expired) by any process after the names were
+    listed is skipped, not an error."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        for _, value in self._mapping._recalled():
+            yield value
+
+    def __contains__(self, value):
+        for v in self:
+            if v is value or v == value:
+                return True
+        return False
+
+
+class _ItemsView(collections.abc.ItemsView):
+    """brain.items(): (name, value) pairs, each value recalled when the
+    iteration reaches it; names forgotten since the listing are skipped."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        return self._mapping._recalled()
+
+    def __contains__(self, item):
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            return False
+        if not isinstance(name, str):
+            return False
+        try:
+            v = self._mapping.recall(name)
+        except (BrainNameNotExistError, BrainNameError):
+            return False
+        return v is value or v == value
+
+
+class Brain(collections.abc.MutableMapping):
     """A named, shared-memory object store (the brain-plasma API).
+
+    A Brain is a MutableMapping of names (str) to values over its
+    namespace: ``brain[name]``, ``brain[name] = v``, ``del brain[name]``,
+    ``name in brain``, ``len(brain)`` and iteration (the names, sorted).
+    ``keys()``, ``values()`` and ``items()`` are views: nothing is recalled
+    until the iteration reaches a value, and each iteration lists the
+    names afresh.  Where Brain's own methods differ from a dict's, Brain's
+    stay: ``clear()`` returns how many names it forgot, ``update()`` stores
+    everything at once (learn_many), ``setdefault()`` is atomic, and two
+    Brains compare equal only when they are the same object (comparing
+    contents would recall every value); a Brain stays hashable.
 
     Parameters:
         path: the store: a bare name (``"app1"`` means
@@ -670,7 +723,9 @@ class Brain:
         return sorted(c.names(ns))
 
     def keys(self):
-        return self.names()
+        """A view of the namespace's names: iterating it lists them (sorted)
+        afresh each time; ``in`` asks the store.  ``names()`` returns a list."""
+        return collections.abc.KeysView(self)
 
     def __iter__(self):
         return iter(self.names())
@@ -679,10 +734,45 @@ class Brain:
         return len(self._c().names(self.namespace))  # expired names excluded
 
     def values(self):
-        return list(self.recall_many(self.names()).values())
+        """A view of the namespace's values: each is recalled when the
+        iteration reaches it (none is held by the view), names forgotten
+        meanwhile are skipped.  ``recall_many(brain.names())`` reads them
+        all from one consistent snapshot instead."""
+        return _ValuesView(self)
 
     def items(self):
-        return list(self.recall_many(self.names()).items())
+        """A view of (name, value) pairs, each value recalled when the
+        iteration reaches it (as values())."""
+        return _ItemsView(self)
+
+    def _recalled(self):
+        """(name, value) for the names listed now, each recalled in turn;
+        one forgotten or expired since the listing is skipped."""
+        for name in self.names():
+            try:
+                value = self.recall(name)
+            except BrainNameNotExistError:
+                continue
+            yield name, value
+
+    def popitem(self):
+        """Forgets some name and returns (name, value): the first name in
+        sorted order that still holds a value.  BrainNameNotExistError (a
+        KeyError) when the namespace is empty."""
+        for name in self.names():
+            try:
+                return name, self.pop(name)
+            except BrainNameNotExistError:
+                continue            # forgotten by another process meanwhile
+        raise BrainNameNotExistError(
+            "popitem(): namespace %r of store %r holds no names"
+            % (self.namespace, self.path))
+
+    # a Brain is a handle: equal only to itself, and hashable (Mapping's
+    # __eq__ would recall every value of both, and would unset __hash__)
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
     def _listing(self):
         return sorted((_with_ids(d) for d in self._c().list(self.namespace)),
