@@ -64,13 +64,13 @@ static core_state *state_of_type(PyTypeObject *tp)
     return m ? get_state(m) : NULL;
 }
 
-/* Raises the exception for STATUS with the thread's last detail. */
-static PyObject *raise_status(core_state *st, int status)
+/* The class registered for CODE, else _core.Error (borrowed); NULL with an
+ * exception set on failure. */
+static PyObject *class_of(core_state *st, int code)
 {
-    const char *detail = brain_errdetail();
     PyObject *cls = NULL;
     if (st && st->errmap) {
-        PyObject *key = PyLong_FromLong(status);
+        PyObject *key = PyLong_FromLong(code);
         if (!key)
             return NULL;
         cls = PyDict_GetItemWithError(st->errmap, key);
@@ -78,12 +78,20 @@ static PyObject *raise_status(core_state *st, int status)
         if (!cls && PyErr_Occurred())
             return NULL;
     }
-    if (!cls)
-        cls = st ? st->error : PyExc_RuntimeError;
-    PyObject *msg = PyUnicode_FromFormat("%s", (detail && *detail) ? detail
-                                                  : brain_strerror(status));
+    return cls ? cls : st ? st->error : PyExc_RuntimeError;
+}
+
+/* Raises the class registered for LOOKUP with the message MSG (stolen),
+ * .code STATUS and .errname its symbolic name. */
+static PyObject *raise_with(core_state *st, int lookup, int status, PyObject *msg)
+{
     if (!msg)
         return NULL;
+    PyObject *cls = class_of(st, lookup);
+    if (!cls) {
+        Py_DECREF(msg);
+        return NULL;
+    }
     PyObject *exc = PyObject_CallOneArg(cls, msg);
     Py_DECREF(msg);
     if (!exc)
@@ -103,6 +111,15 @@ static PyObject *raise_status(core_state *st, int status)
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
     return NULL;
+}
+
+/* Raises the exception for STATUS with the thread's last detail. */
+static PyObject *raise_status(core_state *st, int status)
+{
+    const char *detail = brain_errdetail();
+    return raise_with(st, status, status,
+                      PyUnicode_FromFormat("%s", (detail && *detail) ? detail
+                                                     : brain_strerror(status)));
 }
 
 /* ---- Store -------------------------------------------------------------- */
@@ -204,6 +221,111 @@ static int req_utf8(PyObject *o, const char **out)
     }
     return utf8_no_nul(o, out);
 }
+
+/* ---- names and namespaces ------------------------------------------------
+ * The rules are libbrain's (src/name.c: brain_check_name, the same check
+ * every call makes).  Here only what a Python str adds (its type, lone
+ * surrogates, a length in characters too long whatever they hold) and the
+ * messages, which show the str's repr and use the Python layer's classes:
+ * BrainNameTypeError and BrainNameLengthError are registered under the two
+ * codes below, raised with .code BRAIN_ENAME. */
+#define CORE_ENAMETYPE (-30801)
+#define CORE_ENAMELENGTH (-30802)
+
+/* Raises what is wrong with name (IS_NS 0) or namespace (IS_NS 1) O; 0. */
+static int key_error(core_state *st, PyObject *o, int is_ns)
+{
+    const char *what = is_ns ? "namespace" : "name";
+    const char *tail = is_ns ? "" : ". Use a shorter name";
+    int max = is_ns ? BRAIN_NS_MAX : BRAIN_NAME_MAX;
+    int code = is_ns ? BRAIN_ENAMESPACE : BRAIN_ENAME;
+    int lencode = is_ns ? code : CORE_ENAMELENGTH;
+    PyObject *msg;
+    if (!PyUnicode_Check(o)) {
+        PyObject *tn = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__name__");
+        if (!tn)
+            return 0;
+        msg = PyUnicode_FromFormat("%ss are str; got %S %.60R%s", what, tn, o,
+                                   is_ns ? "" : ". Use str(name) or a str key");
+        Py_DECREF(tn);
+        raise_with(st, is_ns ? code : CORE_ENAMETYPE, code, msg);
+        return 0;
+    }
+    Py_ssize_t chars = PyUnicode_GET_LENGTH(o), n;
+    if (chars > 4 * (Py_ssize_t)max) { /* too long whatever it holds */
+        raise_with(st, lencode, code,
+                   PyUnicode_FromFormat("%ss are 1 to %d bytes of UTF-8; %.60R has %zd "
+                                        "characters%s", what, max, o, chars, tail));
+        return 0;
+    }
+    const char *u = PyUnicode_AsUTF8AndSize(o, &n);
+    if (!u) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+            return 0;
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        Py_ssize_t at = 0;
+        if (!v || PyUnicodeEncodeError_GetStart(v, &at) < 0)
+            PyErr_Clear();
+        Py_XDECREF(t);
+        Py_XDECREF(v);
+        Py_XDECREF(tb);
+        raise_with(st, code, code,
+                   PyUnicode_FromFormat("%ss are UTF-8 text; %.60R has a lone surrogate at "
+                                        "position %zd, which UTF-8 cannot encode (decode "
+                                        "bytes with errors='replace' or use another %s)",
+                                        what, o, at, what));
+        return 0;
+    }
+    int rule = 0;
+    int rc = brain_check_name(u, (size_t)n, is_ns, &rule, NULL);
+    if (rule == BRAIN_NAME_EMPTY || rule == BRAIN_NAME_TOO_LONG)
+        raise_with(st, lencode, code,
+                   PyUnicode_FromFormat("%ss are 1 to %d bytes of UTF-8; %.60R has %zd%s",
+                                        what, max, o, n, tail));
+    else if (rule == BRAIN_NAME_NUL)
+        raise_with(st, code, code,
+                   PyUnicode_FromFormat("%ss cannot contain NUL characters; %.60R has one "
+                                        "at position %zd", what, o,
+                                        PyUnicode_FindChar(o, 0, 0, chars, 1)));
+    else
+        raise_status(st, rc ? rc : code); /* libbrain's sentence */
+    return 0;
+}
+
+/* The UTF-8 of name (IS_NS 0) or namespace (IS_NS 1) O for libbrain, or 0
+ * with the error raised; None gives NULL when OPT ("default" namespace, or
+ * any name).  TP is the Store type, for the module state, looked up only
+ * when O is refused. */
+static int key_utf8(PyTypeObject *tp, PyObject *o, int is_ns, int opt, const char **out)
+{
+    if (opt && o == Py_None) {
+        *out = NULL;
+        return 1;
+    }
+    if (PyUnicode_Check(o) &&
+        PyUnicode_GET_LENGTH(o) <= 4 * (is_ns ? BRAIN_NS_MAX : BRAIN_NAME_MAX)) {
+        Py_ssize_t n;
+        const char *u = PyUnicode_AsUTF8AndSize(o, &n);
+        if (u && brain_check_name(u, (size_t)n, is_ns, NULL, NULL) == 0) {
+            *out = u;
+            return 1;
+        }
+        if (!u && !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+            return 0;
+        PyErr_Clear();
+    }
+    core_state *st = state_of_type(tp);
+    if (!st)
+        return 0;
+    return key_error(st, o, is_ns);
+}
+
+/* A Store method's name and namespace arguments. */
+#define NAME_ARG(s, o, out) key_utf8(Py_TYPE(s), (o), 0, 0, (out))
+#define OPT_NAME_ARG(s, o, out) key_utf8(Py_TYPE(s), (o), 0, 1, (out))
+#define NS_ARG(s, o, out) key_utf8(Py_TYPE(s), (o), 1, 1, (out))
 
 static int fill_opts(brain_put_opts *o, unsigned type, PyObject *desc,
                      long long ttl_ms, PyObject *if_version)
@@ -350,7 +472,7 @@ static PyObject *Store_put(StoreObject *s, PyObject *args, PyObject *kw)
     const char *ns, *name;
     brain_put_opts o;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name) ||
         !fill_opts(&o, type, desc, ttl, ifv))
         goto done;
     uint64_t version = 0;
@@ -466,7 +588,7 @@ static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
     const char *ns, *name, *hint;
     brain_put_opts o;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name) ||
         !fill_opts(&o, BRAIN_TYPE_PICKLE, desc, ttl, ifv) || !opt_utf8(hinto, &hint))
         goto done;
     size_t hint_len = hint ? strlen(hint) : 0;
@@ -553,7 +675,7 @@ static PyObject *Store_put_array(StoreObject *s, PyObject *args, PyObject *kw)
     uint64_t version = 0;
     int rc, nd;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name) ||
         !fill_opts(&o, BRAIN_TYPE_ARRAY, desc, ttl, ifv))
         goto done;
     if ((nd = parse_shape(shapeo, shape)) < 0)
@@ -598,7 +720,7 @@ static PyObject *Store_fetch(StoreObject *s, PyObject *args, PyObject *kw)
         small = 0;
     const char *ns, *name;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
         return NULL;
     char stack[READ_STACK];
     size_t size = 0;
@@ -795,7 +917,7 @@ static PyObject *Store_version_of(StoreObject *s, PyObject *const *args, Py_ssiz
     }
     const char *ns, *name;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(args[0], &ns) || !req_utf8(args[1], &name))
+    if (!b || !NS_ARG(s, args[0], &ns) || !NAME_ARG(s, args[1], &name))
         return NULL;
     brain_info info;
     int rc = brain_meta(b, ns, name, &info, NULL, 0);
@@ -817,7 +939,7 @@ static PyObject *Store_read(StoreObject *s, PyObject *args, PyObject *kw)
         return NULL;
     const char *ns, *name;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
         return NULL;
     brain_info info;
     size_t size = 0, cap = 0;
@@ -868,7 +990,7 @@ static PyObject *Store_get(StoreObject *s, PyObject *args)
         return NULL;
     const char *ns, *name;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
         return NULL;
     brain_view v;
     int rc = brain_get(b, ns, name, &v);
@@ -884,7 +1006,7 @@ static PyObject *Store_meta(StoreObject *s, PyObject *args)
         return NULL;
     const char *ns, *name;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
         return NULL;
     char strbuf[BRAIN_NS_MAX + BRAIN_NAME_MAX + BRAIN_DESC_MAX + 3];
     brain_info info;
@@ -901,7 +1023,7 @@ static PyObject *Store_exists(StoreObject *s, PyObject *args)
         return NULL;
     const char *ns, *name;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
         return NULL;
     int rc = brain_exists(b, ns, name);
     if (rc < 0)
@@ -916,7 +1038,7 @@ static PyObject *Store_delete(StoreObject *s, PyObject *args)
         return NULL;
     const char *ns, *name;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
         return NULL;
     int rc = brain_delete(b, ns, name);
     if (rc)
@@ -960,7 +1082,7 @@ static PyObject *Store_put_many(StoreObject *s, PyObject *arg)
         if (!PyArg_ParseTuple(t, "OOy*|IOLO:put_many", &nso, &nameo, &bufs[got],
                               &type, &desc, &ttl, &ifv))
             goto done;
-        if (!opt_utf8(nso, &items[got].ns) || !req_utf8(nameo, &items[got].name) ||
+        if (!NS_ARG(s, nso, &items[got].ns) || !NAME_ARG(s, nameo, &items[got].name) ||
             !fill_opts(&opts[got], type, desc, ttl, ifv)) {
             PyBuffer_Release(&bufs[got]);
             goto done;
@@ -1037,7 +1159,7 @@ static PyObject *Store_get_many(StoreObject *s, PyObject *arg)
         PyObject *nso, *nameo;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "OO:get_many",
                               &nso, &nameo) ||
-            !opt_utf8(nso, &keys[i].ns) || !req_utf8(nameo, &keys[i].name))
+            !NS_ARG(s, nso, &keys[i].ns) || !NAME_ARG(s, nameo, &keys[i].name))
             goto done;
     }
     size_t failed = 0;
@@ -1088,7 +1210,7 @@ static brain_list *list_call(StoreObject *s, PyObject *args, PyObject *kw, const
         return NULL;
     const char *ns;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns))
+    if (!b || !NS_ARG(s, nso, &ns))
         return NULL;
     brain_list *l = NULL;
     int rc;
@@ -1173,7 +1295,7 @@ static PyObject *Store_ns_clear(StoreObject *s, PyObject *arg)
 {
     const char *ns;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(arg, &ns))
+    if (!b || !NS_ARG(s, arg, &ns))
         return NULL;
     size_t removed = 0;
     int rc;
@@ -1201,7 +1323,7 @@ static PyObject *Store_wait(StoreObject *s, PyObject *args, PyObject *kw)
         return NULL;
     const char *ns, *name;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !opt_utf8(nameo, &name))
+    if (!b || !NS_ARG(s, nso, &ns) || !OPT_NAME_ARG(s, nameo, &name))
         return NULL;
     uint64_t version = 0;
     int rc;
@@ -1932,6 +2054,24 @@ static PyObject *mod_type_name(PyObject *Py_UNUSED(m), PyObject *arg)
     return PyUnicode_FromString(brain_type_name((uint32_t)c));
 }
 
+/* check_name(name) -> name, or the error every Store call gives for it. */
+static PyObject *mod_check_name(PyObject *m, PyObject *arg)
+{
+    const char *u;
+    if (!key_utf8(get_state(m)->store_type, arg, 0, 0, &u))
+        return NULL;
+    return Py_NewRef(arg);
+}
+
+/* check_namespace(ns) -> ns, or the error every Store call gives for it. */
+static PyObject *mod_check_namespace(PyObject *m, PyObject *arg)
+{
+    const char *u;
+    if (!key_utf8(get_state(m)->store_type, arg, 1, 0, &u))
+        return NULL;
+    return Py_NewRef(arg);
+}
+
 /* _set_exceptions({code: class}): the Python layer's exception tree. */
 static PyObject *mod_set_exceptions(PyObject *m, PyObject *arg)
 {
@@ -1971,6 +2111,12 @@ static PyMethodDef mod_methods[] = {
      "format_size(bytes, binary=False)\n--\n\n50000000 -> '50.0 MB'."},
     {"strerror", mod_strerror, METH_O, "strerror(code)\n--\n\nThe message of a status code."},
     {"type_name", mod_type_name, METH_O, "type_name(tag)\n--\n\nThe name of a type tag."},
+    {"check_name", mod_check_name, METH_O,
+     "check_name(name)\n--\n\nNAME when libbrain takes it as a name, else the error "
+     "(BrainNameTypeError, BrainNameLengthError, BrainNameError) a Store call raises."},
+    {"check_namespace", mod_check_namespace, METH_O,
+     "check_namespace(ns)\n--\n\nNS when libbrain takes it as a namespace, else the "
+     "BrainNamespaceNameError a Store call raises."},
     {"_set_exceptions", mod_set_exceptions, METH_O,
      "_set_exceptions(mapping)\n--\n\nRegisters {code: exception class}."},
     {NULL, NULL, 0, NULL},
@@ -2007,6 +2153,8 @@ static int mod_exec(PyObject *m)
     I("PINS_PER_PROC", BRAIN_PINS_PER_PROC)
 #undef I
     if (PyModule_AddIntConstant(m, "ECLOSED", CORE_ECLOSED) < 0 ||
+        PyModule_AddIntConstant(m, "ENAMETYPE", CORE_ENAMETYPE) < 0 ||
+        PyModule_AddIntConstant(m, "ENAMELENGTH", CORE_ENAMELENGTH) < 0 ||
         PyModule_AddIntConstant(m, "TYPE_PICKLE_STREAM", CORE_PICKLE_STREAM) < 0)
         return -1;
     if (PyModule_AddObject(m, "MIN_CAPACITY",

@@ -115,67 +115,16 @@ def _size_bytes(size, what="size"):
     return size
 
 
-_SHORT_NAME = _core.NAME_MAX // 4  # any str this long fits in UTF-8
-
-
-def _utf8_len(text, what, cls):
-    """The UTF-8 length of TEXT; CLS when it has a NUL or a lone surrogate
-    (libbrain takes NUL-terminated UTF-8: "a\\x00b" would mean "a")."""
-    try:
-        n = len(text.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        raise cls(
-            "%ss are UTF-8 text; %.60r has a lone surrogate at position %d, which "
-            "UTF-8 cannot encode (decode bytes with errors='replace' or use another %s)"
-            % (what, text, exc.start, what)
-        ) from None
-    if "\x00" in text:
-        raise cls(
-            "%ss cannot contain NUL characters; %.60r has one at position %d"
-            % (what, text, text.index("\x00"))
-        )
-    return n
-
-
-def _check_name(name):
-    if type(name) is str and 0 < len(name) <= _SHORT_NAME and name.isascii() \
-            and "\x00" not in name:
-        return name
-    if not isinstance(name, str):
-        raise BrainNameTypeError(
-            "names are str; got %s %.60r. Use str(name) or a str key"
-            % (type(name).__name__, name)
-        )
-    if len(name) > 4 * _core.NAME_MAX:  # too long whatever it holds
-        raise BrainNameLengthError(
-            "names are 1 to %d bytes of UTF-8; %.60r has %d characters. Use a shorter name"
-            % (_core.NAME_MAX, name, len(name))
-        )
-    n = _utf8_len(name, "name", BrainNameError)
-    if n == 0 or n > _core.NAME_MAX:
-        raise BrainNameLengthError(
-            "names are 1 to %d bytes of UTF-8; %.60r has %d. Use a shorter name"
-            % (_core.NAME_MAX, name, n)
-        )
-    return name
+# The rules for names and namespaces are libbrain's (src/name.c); every
+# Store call checks its arguments with them and raises BrainNameTypeError,
+# BrainNameLengthError, BrainNameError or BrainNamespaceNameError, so a
+# method here checks a name itself (_check_name, one C call) only before
+# work the store does not do: encoding a value, or waiting.
+_check_name = _core.check_name
 
 
 def _check_namespace(namespace):
-    if not isinstance(namespace, str):
-        raise BrainNamespaceNameError(
-            "namespaces are str; got %s %.60r" % (type(namespace).__name__, namespace)
-        )
-    if len(namespace) > 4 * _core.NS_MAX:  # too long whatever it holds
-        raise BrainNamespaceNameError(
-            "namespaces are 1 to %d bytes of UTF-8; %.60r has %d characters"
-            % (_core.NS_MAX, namespace, len(namespace))
-        )
-    n = _utf8_len(namespace, "namespace", BrainNamespaceNameError)
-    if n == 0 or n > _core.NS_MAX:
-        raise BrainNamespaceNameError(
-            "namespaces are 1 to %d bytes of UTF-8; %.60r has %d"
-            % (_core.NS_MAX, namespace, n)
-        )
+    _core.check_namespace(namespace)
     if namespace == "all":
         raise BrainNamespaceNameError(
             "'all' is reserved (names(namespace='all') lists every namespace); "
@@ -495,7 +444,7 @@ class Brain(collections.abc.MutableMapping):
         Returns the value's version.  Raises BrainSerializationError (the
         value cannot be pickled), BrainStoreFullError (it does not fit); in
         both cases nothing stored changes."""
-        _check_name(name)
+        _check_name(name)           # before the value is encoded
         c = self._c()
         if strings is not None:
             if strings != "arrow":
@@ -599,7 +548,6 @@ class Brain(collections.abc.MutableMapping):
                 value = recall_cache.get(c, ns, name)
                 if value is not _CACHE_MISS:
                     return value
-        _check_name(name)
         c = self._c()
         ns = self.namespace
         caching = not copy and self.recall_cache and not self._safe
@@ -648,8 +596,6 @@ class Brain(collections.abc.MutableMapping):
         """{name: value} for NAMES, read from one consistent snapshot: a
         concurrent learn_many is seen whole or not at all."""
         names = list(names)
-        for n in names:
-            _check_name(n)
         c = self._c()
         views = c.get_many([(self.namespace, n) for n in names])
         out = {}
@@ -662,7 +608,6 @@ class Brain(collections.abc.MutableMapping):
 
     def exists(self, name):
         """True when NAME holds an (unexpired) value."""
-        _check_name(name)
         return self._c().exists(self.namespace, name)
 
     def __contains__(self, name):
@@ -675,7 +620,7 @@ class Brain(collections.abc.MutableMapping):
     def forget(self, name):
         """Deletes NAME.  Arrays and frames already recalled stay valid.
         Raises BrainNameNotExistError when NAME holds nothing."""
-        _check_name(name)
+        _check_name(name)           # before the cache is asked (a dict key)
         c = self._c()
         recall_cache.drop(c, self.namespace, name)
         try:
@@ -783,7 +728,6 @@ class Brain(collections.abc.MutableMapping):
         version, created/updated/expires (Unix seconds), object_id (20 bytes,
         new for every value; also as value_id, the name brain-plasma 0.3.3
         used), metadata_id (0.3.3's id of the name) and description."""
-        _check_name(name)
         try:
             return _with_ids(self._c().meta(self.namespace, name))
         except BrainNameNotExistError as exc:
@@ -897,7 +841,6 @@ class Brain(collections.abc.MutableMapping):
         """The version of NAME's current value; 0 when it holds nothing (so
         ``learn(v, name, if_version=brain.version(name))`` is a
         compare-and-set)."""
-        _check_name(name)
         try:
             return self._c().meta(self.namespace, name)["version"]
         except BrainNameNotExistError:
@@ -910,7 +853,7 @@ class Brain(collections.abc.MutableMapping):
         after_version: wait for a version other than this one (default: the
         current version, i.e. the next change).  timeout: seconds, None
         waits forever; BrainTimeoutError when it passes.  Does not poll."""
-        _check_name(name)
+        _check_name(name)           # None would wait for any name
         if after_version is None:
             after_version = self.version(name)
         if timeout is None:

@@ -264,6 +264,8 @@ CODE_TO_EXCEPTION = {
     _core.ERANGE: BrainError,
     _core.ESNAPSHOT: BrainSnapshotError,
     _core.ECLOSED: BrainClientDisconnectedError,
+    _core.ENAMETYPE: BrainNameTypeError,
+    _core.ENAMELENGTH: BrainNameLengthError,
 }
 
 _core._set_exceptions(CODE_TO_EXCEPTION)
