@@ -40,6 +40,7 @@ DEFAULT_STORE = "default"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_SIZE = 50_000_000
 _MISSING = object()
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # redis_brain.py
 
 
 # One store handle per store file per process, shared by every Brain on it:
@@ -230,6 +231,13 @@ class Brain:
             times faster, identical (see docs/python.md).  False writes
             plain pickles, for readers without this version of brain_plasma.
     """
+
+    def __new__(cls, path=None, *args, **kwargs):
+        # a redis://, rediss:// or unix:// URL: the same API on Redis
+        if cls is Brain and isinstance(path, str) and path.startswith(_REDIS_SCHEMES):
+            from .redis_brain import RedisBrain
+            cls = RedisBrain
+        return object.__new__(cls)
 
     def __init__(self, path=None, start_process=True, size=DEFAULT_SIZE,
                  namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True):

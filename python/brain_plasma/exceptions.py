@@ -35,6 +35,7 @@ __all__ = [
     "BrainValueError",
     "BrainIOError",
     "BrainSnapshotError",
+    "BrainConnectionError",
 ]
 
 
@@ -151,6 +152,12 @@ class BrainIOError(BrainError, OSError):
 class BrainSnapshotError(BrainError):
     """A snapshot file is missing, damaged, truncated or of another format;
     the store was not changed."""
+
+
+class BrainConnectionError(BrainError, ConnectionError):
+    """A Brain on Redis cannot reach its server (down, refused, timed out,
+    wrong password); the message names the URL.  The Brain reconnects by
+    itself on its next call once the server answers."""
 
 
 #: libbrain status -> exception class, registered with the C core.

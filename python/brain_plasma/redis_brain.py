@@ -1,0 +1,943 @@
+"""RedisBrain: the Brain API on a Redis server, with a shared-memory cache
+on each host (docs/redis.md).
+
+``Brain("redis://host:6379/0")`` (also ``rediss://`` and
+``unix:///path/to/redis.sock?db=0``, user and password from the URL) returns
+a RedisBrain.  Redis holds every name, value and version; values are stored
+in the same layouts as the local store (serialize.py).  Small values live in
+the name's metadata hash and come back in one round trip; large ones live in
+chunk keys named by the value's object id, and each host keeps a copy of
+those in a local brain store (the cache) that its workers recall zero-copy,
+after one round trip that checks the object id.
+
+Options in the URL's query (removed before the URL reaches redis-py; the
+rest of the query goes to redis-py, e.g. ``socket_timeout=5``):
+
+    prefix=brain:      the prefix of every key
+    cache=PATH|off     the local cache store (default
+                       /dev/shm/brain-redis-<hash of host, port, db, prefix>)
+    cache_size=1GiB    the cache's capacity (a limit, not an allocation)
+    inline_max=1MiB    values up to this size live in the metadata hash and
+                       skip the cache
+    chunk_size=256MiB  large values are stored in chunks of this size
+                       (Redis refuses strings over 512 MB)
+"""
+import fcntl
+import hashlib
+import logging
+import os
+import threading
+import time
+import urllib.parse
+import zlib
+
+from . import _core
+from . import serialize
+from . import redis_lua
+from .brain import (
+    Brain,
+    DEFAULT_NAMESPACE,
+    _check_name,
+    _check_namespace,
+    _decode,
+    _size_bytes,
+    _ttl_ms,
+)
+from .exceptions import (
+    BrainClientDisconnectedError,
+    BrainConnectionError,
+    BrainError,
+    BrainNameNotExistError,
+    BrainNamespaceNotExistError,
+    BrainNamespaceRemoveDefaultError,
+    BrainSnapshotError,
+    BrainStoreFullError,
+    BrainTimeoutError,
+    BrainValueError,
+    BrainValueTypeError,
+    BrainVersionConflictError,
+)
+
+__all__ = ["RedisBrain", "SCHEMES"]
+
+log = logging.getLogger("brain_plasma.redis")
+
+SCHEMES = ("redis://", "rediss://", "unix://")
+DEFAULT_PREFIX = "brain:"
+DEFAULT_CACHE_SIZE = 1 << 30
+DEFAULT_INLINE_MAX = 1 << 20
+DEFAULT_CHUNK_SIZE = 256 << 20
+REDIS_STRING_MAX = 512 << 20
+# chunks of a value being stored expire unless its commit makes them
+# permanent: a writer killed before the commit leaves nothing for long
+PENDING_TTL_MS = 3_600_000
+# how many times a recall starts again when the value it read the metadata
+# of was replaced before its chunks were read
+_RETRIES = 50
+_OURS = ("prefix", "cache", "cache_size", "inline_max", "chunk_size")
+_FIELDS = ("v", "t", "n", "o", "c", "k", "d")
+
+
+def _redis():
+    try:
+        import redis
+    except ImportError:
+        raise BrainError(
+            "a Brain on Redis needs the redis package: pip install redis hiredis "
+            "(or pip install 'brain-plasma[redis]')"
+        ) from None
+    return redis
+
+
+def _esc(ns):
+    return ns.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+def _redact(url):
+    """URL without its password, for messages and logs."""
+    p = urllib.parse.urlsplit(url)
+    if p.password is None:
+        return url
+    host = p.hostname or ""
+    if p.port:
+        host += ":%d" % p.port
+    user = p.username or ""
+    return urllib.parse.urlunsplit(p._replace(netloc="%s:***@%s" % (user, host)))
+
+
+def _parse(url):
+    """(url for redis-py, our options, identity of the server+db)."""
+    p = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(p.query, keep_blank_values=True)
+    ours = {k: v for k, v in query if k in _OURS}
+    rest = [(k, v) for k, v in query if k not in _OURS]
+    clean = urllib.parse.urlunsplit(p._replace(query=urllib.parse.urlencode(rest)))
+    db = dict(rest).get("db")
+    if p.scheme == "unix":
+        where = "unix:%s" % p.path
+        db = db or "0"
+    else:
+        if not p.hostname:
+            raise BrainValueError(
+                "cannot use %r: a Redis URL is redis://[user:password@]host[:port][/db], "
+                "rediss://... or unix:///path/to/redis.sock[?db=N]" % (_redact(url),))
+        try:
+            port = p.port or 6379
+        except ValueError:
+            raise BrainValueError("cannot use %r: its port is not a number" % (_redact(url),)) from None
+        where = "%s:%d" % (p.hostname, port)
+        path = p.path.strip("/")
+        db = db or path or "0"
+    if not str(db).isdigit():
+        raise BrainValueError(
+            "cannot use %r: the database is a number (redis://host:6379/0); got %r"
+            % (_redact(url), db))
+    return clean, ours, "%s/%s" % (where, db)
+
+
+class _Replaced(Exception):
+    """The value changed between reading its metadata and its chunks."""
+
+
+class RedisBrain(Brain):
+    """The Brain API on a Redis server (see the module's doc and
+    docs/redis.md).  Same methods and meanings as :class:`Brain`, except:
+    ``size``/``resize`` (Redis's memory is its ``maxmemory``), ``check``
+    (checks that every large value has all its chunks) and ``expire``
+    (Redis expires names itself; this drops expired names from the
+    namespace sets)."""
+
+    def __init__(self, path=None, start_process=True, size=None,
+                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True):
+        if serializer not in ("pickle", "safe"):
+            raise BrainValueError(
+                "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
+        if not isinstance(path, str) or not path.startswith(SCHEMES):
+            raise BrainValueError(
+                "RedisBrain needs a redis://, rediss:// or unix:// URL; got %r" % (path,))
+        self.serializer = serializer
+        self._safe = serializer == "safe"
+        self.pack_strings = bool(pack_strings)
+        self._lock = threading.RLock()
+        self.namespace = _check_namespace(namespace)
+        self._setup(path)
+        self._connect(create=bool(start_process))
+
+    def _setup(self, url):
+        self.url = url
+        self.path = _redact(url)
+        self._redis_url, opts, self._where = _parse(url)
+        self.prefix = opts.get("prefix", DEFAULT_PREFIX)
+        if not self.prefix:
+            raise BrainValueError("prefix must not be empty (default %r)" % DEFAULT_PREFIX)
+        self.inline_max = _size_bytes(opts.get("inline_max", DEFAULT_INLINE_MAX), "inline_max")
+        self.chunk_size = _size_bytes(opts.get("chunk_size", DEFAULT_CHUNK_SIZE), "chunk_size")
+        if self.chunk_size > REDIS_STRING_MAX:
+            raise BrainValueError(
+                "chunk_size is at most 512MB (Redis's largest string); got %d" % self.chunk_size)
+        cache = opts.get("cache", "")
+        self.cache_size = _size_bytes(opts.get("cache_size", DEFAULT_CACHE_SIZE), "cache_size")
+        if cache == "off":
+            self.cache_path = None
+        elif cache:
+            self.cache_path = cache
+        else:
+            h = hashlib.sha1(("%s/%s" % (self._where, self.prefix)).encode()).hexdigest()[:16]
+            self.cache_path = "redis-" + h
+        self._cache = None
+        self._cache_pid = None
+        self._lockfd = None
+
+    # ---- connection ------------------------------------------------------
+
+    def _connect(self, create=True):
+        redis = _redis()
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        kw = dict(socket_connect_timeout=2.0, socket_timeout=30.0,
+                  retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
+                  retry_on_error=[redis.exceptions.ConnectionError])
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self._redis_url).query))
+        for k in ("socket_connect_timeout", "socket_timeout"):
+            if k in q:
+                kw.pop(k)
+        try:
+            r = redis.Redis.from_url(self._redis_url, **kw)
+        except (ValueError, TypeError) as exc:
+            raise BrainValueError("cannot use %r: %s" % (self.path, exc)) from None
+        self._client = r
+        self._scripts = {
+            name: r.register_script(getattr(redis_lua, name))
+            for name in ("COMMIT", "FORGET", "CLEAR", "NAMES")
+        }
+        with self._net("connect to"):
+            r.ping()
+        log.debug("connected to Redis at %s (prefix %r, cache %s)",
+                  self.path, self.prefix, self.cache_path)
+
+    def _net(self, what):
+        return _NetErrors(self, what)
+
+    def _c(self):
+        c = self._client
+        if c is None:
+            raise BrainClientDisconnectedError(
+                "this Brain (Redis at %s) is disconnected: it was put to sleep() "
+                "or destroyed with dead(). Call brain.wake_up() or brain.start() first"
+                % (self.path,))
+        return c
+
+    @property
+    def client(self):
+        """The redis-py client."""
+        return self._c()
+
+    def sleep(self):
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def wake_up(self):
+        with self._lock:
+            if self._client is None:
+                self._connect()
+        return self
+
+    def start(self, path=None, size=None):
+        with self._lock:
+            if path is not None:
+                self._setup(path)
+            self.sleep()
+            self._connect()
+        return self
+
+    def dead(self, i_am_sure=False):
+        """Deletes every key of this brain (every namespace, under the
+        prefix) from Redis, and this host's cache.  Does nothing unless
+        ``i_am_sure=True``."""
+        if not i_am_sure:
+            log.warning("dead() deletes every name under %r in Redis at %s for every "
+                        "host; call dead(i_am_sure=True) to do it", self.prefix, self.path)
+            return False
+        r = self._c()
+        with self._net("delete the keys of"):
+            batch = []
+            for key in r.scan_iter(match=_glob(self.prefix) + "*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    r.unlink(*batch)
+                    batch = []
+            if batch:
+                r.unlink(*batch)
+        self._drop_cache()
+        self.sleep()
+        log.info("deleted every key under %r in Redis at %s", self.prefix, self.path)
+        return True
+
+    def __repr__(self):
+        state = " asleep" if self._client is None else ""
+        return "<Brain redis=%r prefix=%r namespace=%r%s>" % (
+            self.path, self.prefix, self.namespace, state)
+
+    # ---- keys ------------------------------------------------------------
+
+    def _base(self, ns=None):
+        return "%s{%s}" % (self.prefix, _esc(self.namespace if ns is None else ns))
+
+    def _mkey(self, name, ns=None):
+        return "%s:m:%s" % (self._base(ns), name)
+
+    def _chunk_keys(self, base, oid, c):
+        return ["%s:d:%s:%d" % (base, oid, j) for j in range(c)]
+
+    # ---- storing ---------------------------------------------------------
+
+    def _encode(self, thing, name):
+        """(type tag, stored bytes) of THING: the local store's layouts."""
+        kind, payload = serialize.encode(thing, name, self._safe, self.pack_strings)
+        if kind == "array":
+            try:
+                return serialize.TYPE_OF[kind], serialize.pack(kind, payload)
+            except BrainValueTypeError:  # a dtype the layout does not know
+                if self._safe:
+                    raise
+                kind, payload = "pickle", serialize._pickle(thing, name)
+        return serialize.TYPE_OF[kind], serialize.pack(kind, payload, serialize.hint_of(thing))
+
+    def _commit(self, rows, replace_all=False):
+        """Stores ROWS [(ns, name, tag, data, desc, ttl_ms, if_version)] in
+        one atomic script; large values' chunks are uploaded first (with a
+        pending expiry), so a writer that dies before the commit leaves
+        nothing visible.  Returns the versions."""
+        r = self._c()
+        args = []
+        uploads = []
+        for ns, name, tag, data, desc, ttl_ms, if_version in rows:
+            if desc is not None and not isinstance(desc, str):
+                raise BrainValueError(
+                    "description is a str; got %s %.60r" % (type(desc).__name__, desc))
+            if if_version is not None and (isinstance(if_version, bool) or
+                                           not isinstance(if_version, int) or if_version < 0):
+                raise BrainValueError(
+                    "if_version is a version (int >= 0, 0: the name must be absent); got %r"
+                    % (if_version,))
+            oid = os.urandom(20).hex()
+            n = len(data)
+            if n <= self.inline_max:
+                chunks, inline = 0, data
+            else:
+                base = self._base(ns)
+                mv = memoryview(data)
+                if mv.ndim != 1 or mv.itemsize != 1:
+                    mv = mv.cast("B")
+                keys = self._chunk_keys(base, oid, (n + self.chunk_size - 1) // self.chunk_size)
+                for j, key in enumerate(keys):
+                    uploads.append((key, mv[j * self.chunk_size:(j + 1) * self.chunk_size]))
+                chunks, inline = len(keys), b""
+            args += [ns, name, "" if if_version is None else str(if_version), str(tag),
+                     str(n), oid, desc or "", str(ttl_ms), str(chunks),
+                     str(self.chunk_size), inline]
+        now = time.time()
+        with self._net("store values in"):
+            if uploads:
+                for key, part in uploads:  # one chunk per command: bounded buffers
+                    r.set(key, part, px=PENDING_TTL_MS)
+            res = self._scripts["COMMIT"](
+                args=[self.prefix, "1" if replace_all else "0", repr(now),
+                      str(int(now * 1000)), str(len(rows))] + args)
+        if res[0] == 0:
+            i, cur = int(res[1]), int(res[2])
+            ns, name = rows[i][0], rows[i][1]
+            if uploads:  # the pending chunks are garbage now
+                with self._net("clean up in"):
+                    r.unlink(*[k for k, _ in uploads])
+            raise BrainVersionConflictError(
+                "cannot store %r in namespace %r: its version is %d, not %d "
+                "(if_version); nothing was stored. Recall it and its version "
+                "again, then retry" % (name, ns, cur, rows[i][6]))
+        return [int(v) for v in res[1:]]
+
+    def learn(self, thing, name, description=None, *, ttl=None, if_version=None):
+        _check_name(name)
+        self._c()
+        tag, data = self._encode(thing, name)
+        return self._commit([(self.namespace, name, tag, data, description,
+                              _ttl_ms(ttl), if_version)])[0]
+
+    def learn_many(self, mapping, *, ttl=None):
+        items = list(mapping.items())
+        self._c()
+        ttl_ms = _ttl_ms(ttl)
+        rows = []
+        for name, thing in items:
+            _check_name(name)
+            tag, data = self._encode(thing, name)
+            rows.append((self.namespace, name, tag, data, None, ttl_ms, None))
+        if not rows:
+            return {}
+        versions = self._commit(rows)
+        return {name: v for (name, _), v in zip(items, versions)}
+
+    # ---- reading ---------------------------------------------------------
+
+    def _meta(self, name, ns=None):
+        """The fields _FIELDS of NAME (one round trip), or None."""
+        with self._net("read from"):
+            vals = self._c().hmget(self._mkey(name, ns), _FIELDS)
+        return None if vals[0] is None else vals
+
+    def _missing(self, name, ns=None):
+        return BrainNameNotExistError(
+            "%r does not exist in namespace %r of the Redis brain at %s: it was "
+            "never learned, was forgotten, or expired; brain.names() lists the "
+            "names there, brain.get(name, default) does not raise"
+            % (name, self.namespace if ns is None else ns, self.path))
+
+    def _chunks(self, base, oid, c):
+        """The stored bytes of a large value, from its C chunks."""
+        r = self._c()
+        with self._net("read from"):
+            if c == 1:
+                parts = [r.get("%s:d:%s:0" % (base, oid))]
+            else:
+                p = r.pipeline(transaction=False)
+                for key in self._chunk_keys(base, oid, c):
+                    p.get(key)
+                parts = p.execute()
+        if any(part is None for part in parts):
+            raise _Replaced()
+        return parts[0] if c == 1 else b"".join(parts)
+
+    def _value(self, name, ns, vals, copy):
+        """The Python value of NAME from its metadata VALS; raises
+        _Replaced when its chunks are gone (replaced meanwhile)."""
+        v, t, n, oid, c, k, d = vals
+        tag, c = int(t), int(c)
+        if c == 0:
+            return _decode(name, tag, bytearray(d) if copy else d, self._safe)
+        oid = oid.decode()
+        base = self._base(ns)
+        if copy or self.cache_path is None or self._safe and tag in (
+                _core.TYPE_PICKLE, _core.TYPE_PICKLE_STREAM):
+            data = self._chunks(base, oid, c)
+            return _decode(name, tag, bytearray(data) if copy else data, self._safe)
+        return self._cached(name, ns, tag, oid, c, int(n))
+
+    def recall(self, name, copy=False):
+        _check_name(name)
+        ns = self.namespace
+        for _ in range(_RETRIES):
+            vals = self._meta(name, ns)
+            if vals is None:
+                raise self._missing(name)
+            try:
+                return self._value(name, ns, vals, copy)
+            except _Replaced:
+                continue
+        raise BrainError("cannot recall %r: it was replaced %d times while being read; "
+                         "try again" % (name, _RETRIES))
+
+    def recall_many(self, names, copy=False):
+        names = list(names)
+        for n in names:
+            _check_name(n)
+        ns = self.namespace
+        r = self._c()
+        for _ in range(_RETRIES):
+            with self._net("read from"):
+                p = r.pipeline(transaction=True)  # MULTI/EXEC: one snapshot
+                for n in names:
+                    p.hmget(self._mkey(n, ns), _FIELDS)
+                metas = p.execute()
+            out = {}
+            try:
+                for n, vals in zip(names, metas):
+                    if vals[0] is None:
+                        raise self._missing(n)
+                    out[n] = self._value(n, ns, vals, copy)
+            except _Replaced:
+                continue
+            return out
+        raise BrainError("cannot recall_many: the values were replaced %d times while "
+                         "being read; try again" % _RETRIES)
+
+    def exists(self, name):
+        _check_name(name)
+        with self._net("read from"):
+            return bool(self._c().exists(self._mkey(name)))
+
+    # ---- the host's cache ------------------------------------------------
+
+    def _cache_store(self):
+        pid = os.getpid()
+        if self._cache is None or self._cache_pid != pid or self._cache.closed:
+            from .brain import _open_store
+            self._cache, _ = _open_store(self.cache_path, True, self.cache_size)
+            self._cache_pid = pid
+            if self._lockfd is None:
+                self._lockfd = os.open(self._cache.path + ".lock",
+                                       os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._cache
+
+    def _drop_cache(self):
+        if self.cache_path is None:
+            return
+        try:
+            from .brain import _forget_store
+            path = _core.resolve(self.cache_path)
+            _forget_store(path)
+            self._cache = None
+            _core.destroy(path)
+            os.unlink(path + ".lock")
+        except FileNotFoundError:
+            pass
+
+    def _cached_view(self, cache, ns, name, oid):
+        try:
+            view = cache.get(ns, name)
+        except BrainNameNotExistError:
+            return None
+        if view.info["description"] == oid:
+            return view
+        view.release()
+        return None
+
+    def _cached(self, name, ns, tag, oid, c, size):
+        """The value whose object id is OID: from this host's cache, or
+        fetched once into it (one worker of the host fetches; the others
+        wait for it, then read the cache)."""
+        cache = self._cache_store()
+        view = self._cached_view(cache, ns, name, oid)
+        if view is None:
+            if size > cache.stats()["capacity"] // 2:
+                data = self._chunks(self._base(ns), oid, c)  # too big to cache
+                return _decode(name, tag, data, self._safe)
+            # fcntl locks exclude other processes (and go when one dies);
+            # the thread lock, other threads of this one
+            slot = zlib.crc32(("%s\0%s" % (ns, name)).encode()) & 0xFFFFF
+            with _fill_lock:
+                fcntl.lockf(self._lockfd, fcntl.LOCK_EX, 1, slot)
+                try:
+                    view = self._cached_view(cache, ns, name, oid)
+                    if view is None:
+                        data = self._chunks(self._base(ns), oid, c)
+                        if not self._cache_put(cache, ns, name, data, tag, oid):
+                            return _decode(name, tag, data, self._safe)
+                        view = self._cached_view(cache, ns, name, oid)
+                finally:
+                    fcntl.lockf(self._lockfd, fcntl.LOCK_UN, 1, slot)
+            if view is None:  # evicted by another host process at once
+                data = self._chunks(self._base(ns), oid, c)
+                return _decode(name, tag, data, self._safe)
+        return _decode(name, tag, view, self._safe)
+
+    def _cache_put(self, cache, ns, name, data, tag, oid):
+        """Puts DATA in the cache, evicting the least recently filled
+        entries when it does not fit; False when it cannot fit."""
+        for attempt in range(2):
+            try:
+                cache.put(ns, name, data, type=tag, desc=oid)
+                return True
+            except BrainStoreFullError:
+                if attempt:
+                    break
+                entries = sorted(cache.list(None, all=True), key=lambda d: d["updated"])
+                need = len(data) + (1 << 20)
+                freed = cache.stats()["free"]
+                for e in entries:
+                    if freed >= need:
+                        break
+                    try:
+                        cache.delete(e["namespace"], e["name"])
+                    except BrainNameNotExistError:
+                        continue
+                    freed += e["size"]
+                    log.debug("cache %s: evicted %s/%s (%d bytes)", cache.path,
+                              e["namespace"], e["name"], e["size"])
+        log.info("cache %s: %r (%d bytes) does not fit; recalled without caching",
+                 cache.path, name, len(data))
+        return False
+
+    # ---- removing --------------------------------------------------------
+
+    def forget(self, name):
+        _check_name(name)
+        self._c()
+        with self._net("forget a name in"):
+            ok = self._scripts["FORGET"](args=[self._base(), name])
+        if not ok:
+            raise self._missing(name)
+
+    def clear(self):
+        self._c()
+        with self._net("forget names in"):
+            return int(self._scripts["CLEAR"](args=[self._base()]))
+
+    # ---- listing ---------------------------------------------------------
+
+    def _names(self, ns):
+        self._c()
+        with self._net("list names in"):
+            return [n.decode("utf-8") for n in self._scripts["NAMES"](args=[self._base(ns)])]
+
+    def _all_namespaces(self):
+        with self._net("list namespaces in"):
+            return sorted(n.decode("utf-8") for n in
+                          self._c().smembers(self.prefix + "namespaces"))
+
+    def names(self, namespace=None):
+        if namespace == "all":
+            out = []
+            for ns in self._all_namespaces():
+                out += self._names(ns)
+            return sorted(out)
+        ns = self.namespace if namespace is None else _check_namespace(namespace)
+        return sorted(self._names(ns))
+
+    def __len__(self):
+        return len(self._names(self.namespace))
+
+    def _info(self, ns, name, h):
+        x = h.get(b"x")
+        desc = h.get(b"s")
+        t = int(h[b"t"])
+        return {
+            "namespace": ns, "name": name, "type": t, "type_name": _core.type_name(t),
+            "size": int(h[b"n"]), "version": int(h[b"v"]),
+            "created": float(h[b"cr"]), "updated": float(h[b"up"]),
+            "expires": int(x) / 1000.0 if x else None,
+            "object_id": bytes.fromhex(h[b"o"].decode()),
+            "description": desc.decode("utf-8", "replace") if desc else None,
+        }
+
+    _INFO_FIELDS = ("v", "t", "n", "o", "cr", "up", "x", "s")
+
+    def _infos(self, ns, names):
+        r = self._c()
+        with self._net("read from"):
+            p = r.pipeline(transaction=False)
+            for n in names:
+                p.hmget(self._mkey(n, ns), self._INFO_FIELDS)
+            rows = p.execute()
+        out = []
+        for n, vals in zip(names, rows):
+            if vals[0] is None:
+                out.append(None)
+            else:
+                h = {k.encode(): v for k, v in zip(self._INFO_FIELDS, vals) if v is not None}
+                out.append(self._info(ns, n, h))
+        return out
+
+    def info(self, name):
+        _check_name(name)
+        d = self._infos(self.namespace, [name])[0]
+        if d is None:
+            raise self._missing(name)
+        return d
+
+    def _listing(self):
+        ns = self.namespace
+        infos = [d for d in self._infos(ns, self._names(ns)) if d is not None]
+        return sorted(infos, key=lambda d: d["name"])
+
+    # ---- namespaces ------------------------------------------------------
+
+    def namespaces(self):
+        found = {ns for ns in self._all_namespaces() if self._names(ns)}
+        found.add(DEFAULT_NAMESPACE)
+        found.add(self.namespace)
+        return sorted(found)
+
+    def remove_namespace(self, namespace=None):
+        ns = self.namespace if namespace is None else _check_namespace(namespace)
+        if ns == DEFAULT_NAMESPACE:
+            raise BrainNamespaceRemoveDefaultError(
+                "the 'default' namespace cannot be removed; use "
+                "brain.clear() in it to forget its names")
+        if ns != self.namespace and not self._names(ns):
+            raise BrainNamespaceNotExistError(
+                "namespace %r does not exist in the Redis brain at %s (namespaces: %s)"
+                % (ns, self.path, ", ".join(self.namespaces())))
+        with self._net("forget names in"):
+            removed = int(self._scripts["CLEAR"](args=[self._base(ns)]))
+            self._c().srem(self.prefix + "namespaces", ns)
+        if ns == self.namespace:
+            self.namespace = DEFAULT_NAMESPACE
+        return removed
+
+    # ---- size ------------------------------------------------------------
+
+    def stats(self):
+        """Redis's memory (capacity: maxmemory, or the host's memory when
+        Redis has no limit), the names of this brain, and the cache's
+        statistics on this host."""
+        with self._net("read the statistics of"):
+            mem = self._c().info("memory")
+        cap = int(mem.get("maxmemory") or 0) or int(mem.get("total_system_memory", 0))
+        used = int(mem.get("used_memory", 0))
+        out = {"capacity": cap, "used": used, "free": max(0, cap - used),
+               "names": len(self.names("all"))}
+        if self.cache_path is not None:
+            st = self._cache_store().stats()
+            out.update(cache_capacity=st["capacity"], cache_used=st["used"],
+                       cache_names=st["names"])
+        return out
+
+    def size(self):
+        return self.stats()["capacity"]
+
+    def used(self):
+        return self.stats()["used"]
+
+    def free(self):
+        return self.stats()["free"]
+
+    def resize(self, size):
+        raise BrainValueError(
+            "a Redis brain's capacity is Redis's maxmemory: set it in redis.conf "
+            "or with redis-cli CONFIG SET maxmemory %s (the host cache's size is "
+            "the URL's cache_size=...)" % (size,))
+
+    # ---- versions, expiry, waiting --------------------------------------
+
+    def version(self, name):
+        _check_name(name)
+        with self._net("read from"):
+            v = self._c().hget(self._mkey(name), "v")
+        return 0 if v is None else int(v)
+
+    def wait(self, name, timeout=None, after_version=None):
+        """Blocks until NAME changes and returns its new version (0 when
+        absent).  Writers publish each change on the name's channel; an
+        expiry publishes nothing, so the wait also wakes when the current
+        value's expiry comes.  No polling."""
+        _check_name(name)
+        if timeout is not None and not timeout >= 0:
+            raise BrainValueError("timeout is seconds >= 0 or None; got %r" % (timeout,))
+        r = self._c()
+        mk = self._mkey(name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        db = r.connection_pool.connection_kwargs.get("db", 0)
+        with self._net("wait on"):
+            ps = r.pubsub(ignore_subscribe_messages=True)
+            try:
+                ps.subscribe("%s:chg:%s" % (self._base(), name),
+                             "__keyspace@%s__:%s" % (db, mk))
+                if after_version is None:
+                    after_version = self.version(name)
+                while True:
+                    p = r.pipeline(transaction=True)
+                    p.hget(mk, "v")
+                    p.pttl(mk)
+                    v, pttl = p.execute()
+                    v = 0 if v is None else int(v)
+                    if v != after_version:
+                        return v
+                    wake = None if deadline is None else deadline - time.monotonic()
+                    if wake is not None and wake <= 0:
+                        raise BrainTimeoutError(
+                            "%r did not change from version %d within %gs"
+                            % (name, after_version, timeout))
+                    if pttl > 0:
+                        wake = pttl / 1000 + 0.001 if wake is None else min(wake, pttl / 1000 + 0.001)
+                    # get_message(None) blocks until a message comes
+                    ps.get_message(timeout=wake)
+            finally:
+                ps.close()
+
+    def expire(self):
+        """Redis expires names itself; this drops expired names from the
+        namespaces' name sets and returns how many it dropped."""
+        r = self._c()
+        dropped = 0
+        for ns in self._all_namespaces():
+            with self._net("read from"):
+                before = r.scard(self._base(ns) + ":names")
+            dropped += before - len(self._names(ns))
+        return dropped
+
+    def check(self):
+        """Checks that every large value has all its chunks; returns the
+        problems found (empty: sound)."""
+        r = self._c()
+        problems = []
+        for ns in self._all_namespaces():
+            base = self._base(ns)
+            for name in self._names(ns):
+                with self._net("read from"):
+                    oid, c = r.hmget(self._mkey(name, ns), ("o", "c"))
+                    if oid is None or not int(c):
+                        continue
+                    keys = self._chunk_keys(base, oid.decode(), int(c))
+                    there = r.exists(*keys)
+                if there != len(keys):
+                    problems.append("%s/%s: %d of its %d chunks are missing"
+                                    % (ns, name, len(keys) - there, len(keys)))
+        return problems
+
+    # ---- persistence -------------------------------------------------------
+
+    def snapshot_path(self):
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+            os.path.expanduser("~"), ".local", "share")
+        leaf = "redis-" + "".join(ch if ch.isalnum() or ch in "-." else "-"
+                                  for ch in self._where + "-" + self.prefix.rstrip(":"))
+        return os.path.join(base, "brain-plasma", leaf + ".snapshot")
+
+    def _raw_namespace(self, ns):
+        """[(name, tag, data, info)] of every name of NS, from one MULTI/EXEC
+        snapshot of their metadata."""
+        r = self._c()
+        names = self._names(ns)
+        base = self._base(ns)
+        for _ in range(_RETRIES):
+            with self._net("read from"):
+                p = r.pipeline(transaction=True)
+                for n in names:
+                    p.hgetall(self._mkey(n, ns))
+                rows = p.execute()
+            out = []
+            try:
+                for n, h in zip(names, rows):
+                    if not h:
+                        continue
+                    c = int(h[b"c"])
+                    data = h[b"d"] if c == 0 else self._chunks(base, h[b"o"].decode(), c)
+                    out.append((n, int(h[b"t"]), data, self._info(ns, n, h)))
+            except _Replaced:
+                continue
+            return out
+        raise BrainError("cannot save namespace %r: its values kept changing" % ns)
+
+    def save(self, path=None):
+        """Writes every name of every namespace under the prefix to a
+        snapshot file in the local store's format (``brain load`` and
+        ``Brain().load`` read it).  Each namespace is read from one
+        consistent snapshot.  Returns the file's path."""
+        if path is None:
+            path = self.snapshot_path()
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        path = os.fspath(path)
+        dump = {ns: self._raw_namespace(ns) for ns in self._all_namespaces()}
+        total = sum(len(d) for rows in dump.values() for _, _, d, _ in rows)
+        tmp = _TempStore(total)
+        try:
+            now = time.time()
+            for ns, rows in dump.items():
+                for name, tag, data, info in rows:
+                    ttl = 0
+                    if info["expires"] is not None:
+                        ttl = int((info["expires"] - now) * 1000)
+                        if ttl <= 0:
+                            continue
+                    tmp.store.put(ns, name, data, type=tag, desc=info["description"],
+                                  ttl_ms=ttl)
+            n = tmp.store.snapshot_save(path)
+        finally:
+            tmp.close()
+        log.info("saved %d names of the Redis brain at %s to %s", n, self.path, path)
+        return path
+
+    def load(self, path=None, merge=False):
+        """Restores a snapshot written by save() (or by a local Brain, or
+        ``brain save``).  The file is checked whole first (a damaged one
+        raises BrainSnapshotError and changes nothing); then one atomic
+        commit writes its names, after forgetting every other name under
+        the prefix unless ``merge=True``.  Returns how many names were
+        loaded."""
+        path = os.fspath(self.snapshot_path() if path is None else path)
+        try:
+            size = os.path.getsize(path)
+        except OSError as exc:
+            raise BrainSnapshotError(
+                "cannot load %s: %s; nothing was changed" % (path, exc.strerror)) from None
+        tmp = _TempStore(size)
+        try:
+            tmp.store.snapshot_load(path)
+            rows = []
+            now = time.time()
+            for info in tmp.store.list(None, all=True):
+                ns, name = info["namespace"], info["name"]
+                ttl = 0
+                if info["expires"] is not None:
+                    ttl = int((info["expires"] - now) * 1000)
+                    if ttl <= 0:
+                        continue
+                tag, data = tmp.store.read(ns, name)
+                rows.append((ns, name, tag, data, info["description"], ttl, None))
+        finally:
+            tmp.close()
+        if rows or not merge:
+            self._commit(rows, replace_all=not merge)
+        log.info("loaded %d names into the Redis brain at %s from %s", len(rows), self.path, path)
+        return len(rows)
+
+
+_fill_lock = threading.Lock()
+
+
+def _reset_fill_lock():
+    global _fill_lock
+    _fill_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_fill_lock)
+
+
+def _glob(text):
+    """TEXT with the glob characters of SCAN MATCH escaped."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+class _TempStore:
+    """A private local store for save/load, removed on close."""
+
+    def __init__(self, payload):
+        cap = max(_core.MIN_CAPACITY, int(payload * 1.25) + (64 << 20))
+        self.path = "/dev/shm/brain-redis-tmp-%d-%s" % (os.getpid(), os.urandom(6).hex())
+        self.store = _core.Store(self.path, create=True, capacity=cap, exclusive=True)
+
+    def close(self):
+        self.store.close()
+        try:
+            _core.destroy(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class _NetErrors:
+    """Turns redis-py's errors into BrainErrors that name the server."""
+
+    def __init__(self, brain, what):
+        self.brain, self.what = brain, what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, exc, tb):
+        if exc is None:
+            return False
+        redis = _redis()
+        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            raise BrainConnectionError(
+                "cannot %s Redis at %s: %s. Check that redis-server runs there and "
+                "that the URL (host, port, password, TLS) is right; the Brain "
+                "reconnects by itself once it answers" % (self.what, self.brain.path, exc)
+            ) from exc
+        if isinstance(exc, redis.exceptions.ResponseError):
+            text = str(exc)
+            if text.startswith("OOM"):
+                raise BrainStoreFullError(
+                    "Redis at %s is full (maxmemory): %s; nothing was stored. Forget "
+                    "names or raise maxmemory" % (self.brain.path, text)) from exc
+            if "NOPERM" in text or "NOAUTH" in text or "WRONGPASS" in text:
+                raise BrainConnectionError(
+                    "Redis at %s refused: %s. Check the user and password in the URL"
+                    % (self.brain.path, text)) from exc
+            raise BrainError("Redis at %s answered an error: %s" % (self.brain.path, text)) from exc
+        if isinstance(exc, redis.exceptions.RedisError):
+            raise BrainError("Redis at %s: %s" % (self.brain.path, exc)) from exc
+        return False
