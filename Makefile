@@ -100,6 +100,7 @@ test: deps venv
 	$(MAKE) test-cli
 	$(MAKE) test-python
 	$(MAKE) test-python-san
+	$(MAKE) test-redis
 	$(MAKE) test-torture
 
 test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
@@ -271,3 +272,25 @@ torture: deps venv lib cli python $(BUILD)/torture-worker
 	$(VENV)/bin/python tests/torture/torture.py --kills $(KILLS) --max-seconds 86400 \
 	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
 	    --json $(BUILD)/torture-result-long.json $(TORTURE_ARGS)
+
+# --- the Brain on Redis (docs/redis.md, issue 12) -------------------------------
+# test-redis: tests/redis against real redis-server processes on free
+# loopback ports (redis-server from scripts/setup.sh redis; redis-py,
+# hiredis and gunicorn from requirements-redis.txt), about 40 s.
+# bench-redis: bench/bench_redis.py (the Redis Brain against redis-py +
+# pickle and the local Brain; BENCH_REDIS_ARGS=--quick for small sizes).
+BENCH_REDIS_ARGS ?=
+.PHONY: test-redis redis-deps bench-redis
+
+$(VENV)/.redis-done: requirements-redis.txt $(VENV)/.done
+	$(VENV)/bin/python $(PIP) -r requirements-redis.txt
+	@touch $@
+
+redis-deps: $(VENV)/.redis-done
+	@sh scripts/setup.sh redis
+
+test-redis: redis-deps lib python
+	$(VENV)/bin/python -m pytest -q tests/redis
+
+bench-redis: redis-deps lib python
+	$(VENV)/bin/python bench/bench_redis.py $(BENCH_REDIS_ARGS)

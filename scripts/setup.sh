@@ -5,6 +5,7 @@
 #   setup.sh venv     the Python virtual environment .venv with the test tools
 #   setup.sh tsan     the ThreadSanitizer runtime (make test-tsan)
 #   setup.sh valgrind valgrind (make test-valgrind)
+#   setup.sh redis    redis-server (make test-redis, the Redis Brain's tests)
 # Runs as root on a fresh Debian 12 machine (as CI does) or as a user who
 # already has the packages; it never asks questions.
 set -eu
@@ -51,6 +52,10 @@ tsan)
     ;;
 valgrind)
     have_cmd valgrind || need="$need valgrind"
+    apt_install
+    ;;
+redis)
+    have_cmd redis-server || need="$need redis-server"
     apt_install
     ;;
 bench)

@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -95,14 +96,7 @@ def _esc(ns):
 
 def _redact(url):
     """URL without its password, for messages and logs."""
-    p = urllib.parse.urlsplit(url)
-    if p.password is None:
-        return url
-    host = p.hostname or ""
-    if p.port:
-        host += ":%d" % p.port
-    user = p.username or ""
-    return urllib.parse.urlunsplit(p._replace(netloc="%s:***@%s" % (user, host)))
+    return re.sub(r"^([a-z]+://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def _parse(url):
@@ -111,7 +105,12 @@ def _parse(url):
     query = urllib.parse.parse_qsl(p.query, keep_blank_values=True)
     ours = {k: v for k, v in query if k in _OURS}
     rest = [(k, v) for k, v in query if k not in _OURS]
-    clean = urllib.parse.urlunsplit(p._replace(query=urllib.parse.urlencode(rest)))
+    if p.scheme == "unix":  # urlunsplit writes unix:/path, which redis-py refuses
+        clean = "unix://%s%s" % (p.netloc, p.path)
+        if rest:
+            clean += "?" + urllib.parse.urlencode(rest)
+    else:
+        clean = urllib.parse.urlunsplit(p._replace(query=urllib.parse.urlencode(rest)))
     db = dict(rest).get("db")
     if p.scheme == "unix":
         where = "unix:%s" % p.path
@@ -133,6 +132,16 @@ def _parse(url):
             "cannot use %r: the database is a number (redis://host:6379/0); got %r"
             % (_redact(url), db))
     return clean, ours, "%s/%s" % (where, db)
+
+
+def _opt_size(opts, key, default):
+    if key not in opts:
+        return default
+    try:
+        return _size_bytes(opts[key], key)
+    except BrainValueError as exc:
+        raise BrainValueError(
+            "the URL's %s=%s is not a size: %s" % (key, opts[key], exc)) from None
 
 
 class _Replaced(Exception):
@@ -159,6 +168,7 @@ class RedisBrain(Brain):
         self._safe = serializer == "safe"
         self.pack_strings = bool(pack_strings)
         self._lock = threading.RLock()
+        self._client = None
         self.namespace = _check_namespace(namespace)
         self._setup(path)
         self._connect(create=bool(start_process))
@@ -170,13 +180,13 @@ class RedisBrain(Brain):
         self.prefix = opts.get("prefix", DEFAULT_PREFIX)
         if not self.prefix:
             raise BrainValueError("prefix must not be empty (default %r)" % DEFAULT_PREFIX)
-        self.inline_max = _size_bytes(opts.get("inline_max", DEFAULT_INLINE_MAX), "inline_max")
-        self.chunk_size = _size_bytes(opts.get("chunk_size", DEFAULT_CHUNK_SIZE), "chunk_size")
+        self.inline_max = _opt_size(opts, "inline_max", DEFAULT_INLINE_MAX)
+        self.chunk_size = _opt_size(opts, "chunk_size", DEFAULT_CHUNK_SIZE)
         if self.chunk_size > REDIS_STRING_MAX:
             raise BrainValueError(
                 "chunk_size is at most 512MB (Redis's largest string); got %d" % self.chunk_size)
         cache = opts.get("cache", "")
-        self.cache_size = _size_bytes(opts.get("cache_size", DEFAULT_CACHE_SIZE), "cache_size")
+        self.cache_size = _opt_size(opts, "cache_size", DEFAULT_CACHE_SIZE)
         if cache == "off":
             self.cache_path = None
         elif cache:
@@ -277,7 +287,7 @@ class RedisBrain(Brain):
         return True
 
     def __repr__(self):
-        state = " asleep" if self._client is None else ""
+        state = " asleep" if getattr(self, "_client", None) is None else ""
         return "<Brain redis=%r prefix=%r namespace=%r%s>" % (
             self.path, self.prefix, self.namespace, state)
 

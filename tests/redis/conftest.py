@@ -1,0 +1,144 @@
+"""Fixtures of the Redis Brain tests: real redis-server processes on free
+loopback ports, started and stopped by the tests, and "hosts": Brains with
+caches of their own under /dev/shm, removed afterwards."""
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from brain_plasma import _core
+
+REDIS_SERVER = shutil.which("redis-server")
+
+if REDIS_SERVER is None:  # make test-redis installs it (scripts/setup.sh redis)
+    raise RuntimeError("redis-server is missing: run scripts/setup.sh redis "
+                       "(or apt-get install redis-server)")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server on 127.0.0.1:PORT with its data in DIR (dump.rdb,
+    written only by save())."""
+
+    def __init__(self, tmpdir, password=None):
+        self.dir = str(tmpdir)
+        self.port = free_port()
+        self.password = password
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        auth = ":%s@" % self.password if self.password else ""
+        return "redis://%s127.0.0.1:%d/0" % (auth, self.port)
+
+    def start(self):
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", self.dir,
+                "--dbfilename", "dump.rdb", "--daemonize", "no",
+                "--loglevel", "warning", "--logfile", os.path.join(self.dir, "redis.log")]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        import redis
+
+        r = redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                r.ping()
+                break
+            except redis.exceptions.BusyLoadingError:
+                pass
+            except redis.exceptions.ConnectionError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start on port %d" % self.port)
+            time.sleep(0.02)
+        r.close()
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+
+    def save(self):
+        c = self.client()
+        c.save()
+        c.close()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self, keep_data):
+        """Stops the server and starts it again on the same port: with the
+        data saved by save() when KEEP_DATA, else empty."""
+        self.stop()
+        if not keep_data:
+            for f in glob.glob(os.path.join(self.dir, "*.rdb")):
+                os.unlink(f)
+        self.start()
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = RedisServer(tmp_path)
+    yield s
+    s.stop()
+
+
+class Hosts:
+    """Cache store names, one per "host"; destroyed at the end."""
+
+    def __init__(self):
+        self.tag = "pytest-redis-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+        self.made = []
+
+    def cache(self, host):
+        path = "/dev/shm/brain-%s-%s" % (self.tag, host)
+        self.made.append(path)
+        return path
+
+    def url(self, server, host="a", **opts):
+        q = {"cache": self.cache(host)}
+        q.update({k: str(v) for k, v in opts.items()})
+        return server.url + "?" + "&".join("%s=%s" % kv for kv in q.items())
+
+    def cleanup(self):
+        for p in self.made:
+            for f in (p, p + ".lock"):
+                try:
+                    if f.endswith(".lock"):
+                        os.unlink(f)
+                    else:
+                        _core.destroy(f)
+                except (FileNotFoundError, OSError):
+                    pass
+
+
+@pytest.fixture
+def hosts():
+    h = Hosts()
+    yield h
+    h.cleanup()
+
+
+@pytest.fixture
+def brain(server, hosts):
+    from brain_plasma import Brain
+
+    b = Brain(hosts.url(server, "a", inline_max=4096, chunk_size=65536))
+    yield b
+    b.sleep()
