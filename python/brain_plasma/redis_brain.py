@@ -209,7 +209,9 @@ class RedisBrain(Brain):
                   retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
                   retry_on_error=[redis.exceptions.ConnectionError])
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self._redis_url).query))
-        for k in ("socket_connect_timeout", "socket_timeout"):
+        # RESP2: the chunk reader (_read_bulks) sees no push messages there
+        kw["protocol"] = 2
+        for k in ("socket_connect_timeout", "socket_timeout", "protocol"):
             if k in q:
                 kw.pop(k)
         try:
@@ -405,20 +407,41 @@ class RedisBrain(Brain):
             "names there, brain.get(name, default) does not raise"
             % (name, self.namespace if ns is None else ns, self.path))
 
-    def _chunks(self, base, oid, c):
-        """The stored bytes of a large value, from its C chunks."""
+    def _chunks(self, base, oid, c, size):
+        """The stored bytes of a large value (SIZE bytes in C chunks), in a
+        private bytearray."""
+        out = bytearray(size)
+        self._read_chunks(base, oid, c, memoryview(out))
+        return out
+
+    def _read_chunks(self, base, oid, c, out):
+        """Reads the C chunks of a value straight into the writable
+        memoryview OUT (its size): one pipelined GET per chunk, each reply
+        received into its place (no parser buffer, no bytes object).
+        Raises _Replaced when a chunk is gone (the value was replaced)."""
+        redis = _redis()
         r = self._c()
+        pool = r.connection_pool
+        cmds = [("GET", key) for key in self._chunk_keys(base, oid, c)]
         with self._net("read from"):
-            if c == 1:
-                parts = [r.get("%s:d:%s:0" % (base, oid))]
-            else:
-                p = r.pipeline(transaction=False)
-                for key in self._chunk_keys(base, oid, c):
-                    p.get(key)
-                parts = p.execute()
-        if any(part is None for part in parts):
-            raise _Replaced()
-        return parts[0] if c == 1 else b"".join(parts)
+            for attempt in range(2):
+                conn = pool.get_connection()
+                clean = False
+                try:
+                    conn.send_packed_command(conn.pack_commands(cmds))
+                    missing = _read_bulks(conn._sock, out, c)
+                    clean = True
+                except (OSError, redis.exceptions.ConnectionError) as exc:
+                    if attempt == 0 and not isinstance(exc, TimeoutError):
+                        continue  # a connection that went stale: once more
+                    raise redis.exceptions.ConnectionError(str(exc) or type(exc).__name__) from exc
+                finally:
+                    if not clean:
+                        conn.disconnect()
+                    pool.release(conn)
+                if missing:
+                    raise _Replaced()
+                return
 
     def _value(self, name, ns, vals, copy):
         """The Python value of NAME from its metadata VALS; raises
@@ -431,8 +454,9 @@ class RedisBrain(Brain):
         base = self._base(ns)
         if copy or self.cache_path is None or self._safe and tag in (
                 _core.TYPE_PICKLE, _core.TYPE_PICKLE_STREAM):
-            data = self._chunks(base, oid, c)
-            return _decode(name, tag, bytearray(data) if copy else data, self._safe)
+            data = self._chunks(base, oid, c, int(n))
+            return _decode(name, tag, data if copy else memoryview(data).toreadonly(),
+                           self._safe)
         return self._cached(name, ns, tag, oid, c, int(n))
 
     def recall(self, name, copy=False):
@@ -521,9 +545,6 @@ class RedisBrain(Brain):
         cache = self._cache_store()
         view = self._cached_view(cache, ns, name, oid)
         if view is None:
-            if size > cache.stats()["capacity"] // 2:
-                data = self._chunks(self._base(ns), oid, c)  # too big to cache
-                return _decode(name, tag, data, self._safe)
             # fcntl locks exclude other processes (and go when one dies);
             # the thread lock, other threads of this one
             slot = zlib.crc32(("%s\0%s" % (ns, name)).encode()) & 0xFFFFF
@@ -531,30 +552,35 @@ class RedisBrain(Brain):
                 fcntl.lockf(self._lockfd, fcntl.LOCK_EX, 1, slot)
                 try:
                     view = self._cached_view(cache, ns, name, oid)
-                    if view is None:
-                        data = self._chunks(self._base(ns), oid, c)
-                        if not self._cache_put(cache, ns, name, data, tag, oid):
-                            return _decode(name, tag, data, self._safe)
+                    if view is None and self._cache_fill(cache, ns, name, tag, oid, c, size):
                         view = self._cached_view(cache, ns, name, oid)
                 finally:
                     fcntl.lockf(self._lockfd, fcntl.LOCK_UN, 1, slot)
-            if view is None:  # evicted by another host process at once
-                data = self._chunks(self._base(ns), oid, c)
-                return _decode(name, tag, data, self._safe)
+            if view is None:  # too big for the cache, or evicted at once
+                data = self._chunks(self._base(ns), oid, c, size)
+                return _decode(name, tag, memoryview(data).toreadonly(), self._safe)
         return _decode(name, tag, view, self._safe)
 
-    def _cache_put(self, cache, ns, name, data, tag, oid):
-        """Puts DATA in the cache, evicting the least recently filled
+    def _cache_fill(self, cache, ns, name, tag, oid, c, size):
+        """Receives the value's chunks from Redis straight into a
+        reservation in the cache, evicting the least recently filled
         entries when it does not fit; False when it cannot fit."""
+        if size > cache.stats()["capacity"] // 2:
+            log.info("cache %s: %r (%d bytes) is over half the cache; recalled "
+                     "without caching", cache.path, name, size)
+            return False
+        base = self._base(ns)
         for attempt in range(2):
             try:
-                cache.put(ns, name, data, type=tag, desc=oid)
+                cache.put_filled(ns, name, size,
+                                 lambda mv: self._read_chunks(base, oid, c, mv),
+                                 type=tag, desc=oid)
                 return True
             except BrainStoreFullError:
                 if attempt:
                     break
                 entries = sorted(cache.list(None, all=True), key=lambda d: d["updated"])
-                need = len(data) + (1 << 20)
+                need = size + (1 << 20)
                 freed = cache.stats()["free"]
                 for e in entries:
                     if freed >= need:
@@ -567,7 +593,7 @@ class RedisBrain(Brain):
                     log.debug("cache %s: evicted %s/%s (%d bytes)", cache.path,
                               e["namespace"], e["name"], e["size"])
         log.info("cache %s: %r (%d bytes) does not fit; recalled without caching",
-                 cache.path, name, len(data))
+                 cache.path, name, size)
         return False
 
     # ---- removing --------------------------------------------------------
@@ -814,7 +840,8 @@ class RedisBrain(Brain):
                     if not h:
                         continue
                     c = int(h[b"c"])
-                    data = h[b"d"] if c == 0 else self._chunks(base, h[b"o"].decode(), c)
+                    data = h[b"d"] if c == 0 else self._chunks(
+                        base, h[b"o"].decode(), c, int(h[b"n"]))
                     out.append((n, int(h[b"t"]), data, self._info(ns, n, h)))
             except _Replaced:
                 continue
@@ -895,6 +922,78 @@ def _reset_fill_lock():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_fill_lock)
+
+
+def _read_bulks(sock, out, count):
+    """Reads COUNT RESP bulk-string replies from SOCK into the memoryview
+    OUT, one after the other (they fill it exactly); nil replies are
+    skipped.  Returns True when one was nil (a chunk is gone)."""
+    buf = bytearray()
+    pos = 0
+    missing = False
+
+    def line():
+        nonlocal buf
+        while True:
+            i = buf.find(b"\r\n")
+            if i >= 0:
+                head = bytes(buf[:i])
+                del buf[:i + 2]
+                return head
+            more = sock.recv(65536)
+            if not more:
+                raise ConnectionError("Redis closed the connection")
+            buf += more
+
+    def take(dst, n):
+        """N bytes into DST (a memoryview) or, without DST, dropped."""
+        nonlocal buf
+        k = min(len(buf), n)
+        if dst is not None and k:
+            dst[:k] = buf[:k]
+        del buf[:k]
+        got = k
+        scratch = None
+        while got < n:
+            if dst is not None:
+                r = sock.recv_into(dst[got:n])
+            else:
+                scratch = scratch or bytearray(min(n, 1 << 20))
+                r = sock.recv_into(scratch, min(n - got, len(scratch)))
+            if not r:
+                raise ConnectionError("Redis closed the connection")
+            got += r
+
+    for _ in range(count):
+        head = line()
+        if head.startswith(b"-"):
+            raise _redis().exceptions.ResponseError(head[1:].decode("utf-8", "replace"))
+        if head == b"_":  # RESP3's null
+            missing = True
+            continue
+        if not head.startswith(b"$"):
+            raise BrainError("Redis answered %r to a GET; brain_plasma reads RESP2 and "
+                             "RESP3 bulk strings only" % head[:40])
+        n = int(head[1:])
+        if n < 0:
+            missing = True
+            continue
+        if pos + n > len(out):
+            raise BrainError("a chunk of %d bytes does not fit the value's size (%d); the "
+                             "keys were changed by something other than brain_plasma"
+                             % (n, len(out)))
+        take(None if missing else out[pos:pos + n], n)
+        pos += n
+        while len(buf) < 2:
+            more = sock.recv(2 - len(buf))
+            if not more:
+                raise ConnectionError("Redis closed the connection")
+            buf += more
+        del buf[:2]
+    if not missing and pos != len(out):
+        raise BrainError("a value's chunks hold %d bytes, its metadata says %d; the keys "
+                         "were changed by something other than brain_plasma" % (pos, len(out)))
+    return missing
 
 
 def _glob(text):
