@@ -213,6 +213,8 @@ class Brain:
         path: the store: a bare name (``"app1"`` means
             ``/dev/shm/brain-app1``) or an absolute path (a file on disk is
             persistent).  None means the default store, ``"default"``.
+            A ``redis://``, ``rediss://`` or ``unix://`` URL gives the same
+            API on a Redis server (a RedisBrain, docs/redis.md).
         start_process: True creates the store when it is missing and attaches
             to it when it exists; it never wipes data.  False requires the
             store to exist (BrainStoreNotFoundError otherwise).
