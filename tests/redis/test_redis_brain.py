@@ -534,3 +534,78 @@ def test_check_finds_missing_chunks_and_dead_deletes_everything(brain, server):
     with pytest.raises(BrainError, match="disconnected"):
         brain.names()
     assert brain.wake_up().names("all") == []
+
+
+# ---- gunicorn -------------------------------------------------------------
+
+
+def _gunicorn(url, port, preload):
+    import shutil
+
+    exe = shutil.which("gunicorn") or os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    args = [exe, "-w", "4", "-b", "127.0.0.1:%d" % port, "--chdir",
+            os.path.dirname(__file__), "--log-level", "warning", "app:app"]
+    if preload:
+        args.insert(1, "--preload")
+    env = dict(os.environ, BRAIN_URL=url)
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _get(port, path):
+    import urllib.request
+
+    with urllib.request.urlopen("http://127.0.0.1:%d/%s" % (port, path), timeout=30) as r:
+        return r.read().decode()
+
+
+def _ask_all(port, path, n):
+    import urllib.error
+    from concurrent.futures import ThreadPoolExecutor
+
+    deadline = time.monotonic() + 30
+    while True:  # until the server answers
+        try:
+            _get(port, "")
+            break
+        except urllib.error.HTTPError:
+            break  # it answered (an error page for the empty name)
+        except OSError:
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+    with ThreadPoolExecutor(8) as ex:
+        return list(ex.map(lambda _: _get(port, path), range(n)))
+
+
+def test_four_gunicorn_workers_on_each_of_two_hosts_share_one_frame(server, hosts):
+    pytest.importorskip("gunicorn")
+    from conftest import free_port
+
+    writer = Brain(hosts.url(server, "w"))
+    n = 300_000
+    writer["frame"] = pd.DataFrame({"x": np.arange(n)})
+    r = server.client()
+    ports = [free_port(), free_port()]
+    procs = [_gunicorn(hosts.url(server, h), p, preload)
+             for h, p, preload in (("a", ports[0], False), ("b", ports[1], True))]
+    try:
+        r.config_resetstat()
+        for gen in (0, 1):
+            total = sum(range(n)) + gen * n
+            for p in ports:
+                answers = _ask_all(p, "frame", 32)
+                pids = {a.split()[0] for a in answers}
+                assert all(a.split()[1:] == [str(n), str(total)] for a in answers), answers[:3]
+                assert len(pids) >= 2  # several workers answered
+            # the frame crossed the network once per host
+            assert r.info("commandstats")["cmdstat_get"]["calls"] == 2 * (gen + 1)
+            writer["frame"] = pd.DataFrame({"x": np.arange(n) + 1})  # a new frame
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
