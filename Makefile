@@ -294,3 +294,6 @@ test-redis: redis-deps lib python
 
 bench-redis: redis-deps lib python
 	$(VENV)/bin/python bench/bench_redis.py $(BENCH_REDIS_ARGS)
+
+# make bench runs it too (after bench-c and bench-peers)
+bench: bench-redis

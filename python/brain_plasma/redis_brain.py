@@ -352,13 +352,20 @@ class RedisBrain(Brain):
                      str(n), oid, desc or "", str(ttl_ms), str(chunks),
                      str(self.chunk_size), inline]
         now = time.time()
-        with self._net("store values in"):
-            if uploads:
+        try:
+            with self._net("store values in"):
                 for key, part in uploads:  # one chunk per command: bounded buffers
                     r.set(key, part, px=PENDING_TTL_MS)
-            res = self._scripts["COMMIT"](
-                args=[self.prefix, "1" if replace_all else "0", repr(now),
-                      str(int(now * 1000)), str(len(rows))] + args)
+                res = self._scripts["COMMIT"](
+                    args=[self.prefix, "1" if replace_all else "0", repr(now),
+                          str(int(now * 1000)), str(len(rows))] + args)
+        except BrainError:
+            if uploads:  # best effort: they would expire anyway
+                try:
+                    r.unlink(*[k for k, _ in uploads])
+                except Exception:
+                    pass
+            raise
         if res[0] == 0:
             i, cur = int(res[1]), int(res[2])
             ns, name = rows[i][0], rows[i][1]
@@ -1038,7 +1045,9 @@ class _NetErrors:
             ) from exc
         if isinstance(exc, redis.exceptions.ResponseError):
             text = str(exc)
-            if text.startswith("OOM"):
+            if text.startswith("OOM") or isinstance(
+                    exc, getattr(redis.exceptions, "OutOfMemoryError", ())) or \
+                    "maxmemory" in text:
                 raise BrainStoreFullError(
                     "Redis at %s is full (maxmemory): %s; nothing was stored. Forget "
                     "names or raise maxmemory" % (self.brain.path, text)) from exc

@@ -22,6 +22,7 @@ from brain_plasma import (
     BrainNamespaceRemoveDefaultError,
     BrainSerializationError,
     BrainSnapshotError,
+    BrainStoreFullError,
     BrainTimeoutError,
     BrainValueError,
     BrainVersionConflictError,
@@ -609,3 +610,46 @@ def test_four_gunicorn_workers_on_each_of_two_hosts_share_one_frame(server, host
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+
+
+def test_a_server_that_never_answers_times_out(hosts):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)  # accepts connections (the kernel does), answers nothing
+    port = s.getsockname()[1]
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(BrainConnectionError, match="127.0.0.1:%d.*Timeout" % port):
+            Brain("redis://127.0.0.1:%d/0?socket_timeout=0.5&cache=off" % port)
+        assert time.monotonic() - t0 < 4
+    finally:
+        s.close()
+
+
+def test_redis_out_of_memory_is_store_full(brain, server):
+    r = server.client()
+    brain["keep"] = np.arange(1000)
+    r.config_set("maxmemory", "3mb")
+    try:
+        with pytest.raises(BrainStoreFullError, match="is full \\(maxmemory\\)"):
+            brain["big"] = np.zeros(1_000_000)
+        r.config_set("maxmemory", "1")
+        with pytest.raises(BrainStoreFullError):
+            brain["big"] = b"x" * 3000  # a small one, in the commit script
+        r.config_set("maxmemory", "0")
+        assert "big" not in brain and int(brain["keep"][-1]) == 999
+        assert len(r.keys(brain.prefix + "{default}:d:*")) == 1  # keep's chunk only
+    finally:
+        r.config_set("maxmemory", "0")
+
+
+def test_chunks_changed_behind_its_back_are_reported(brain, server):
+    brain["big"] = np.arange(100_000)
+    r = server.client()
+    key = sorted(r.keys(brain.prefix + "{default}:d:*"))[0]
+    r.set(key, b"short")
+    with pytest.raises(BrainError, match="something other than brain_plasma"):
+        brain.recall("big", copy=True)
+    assert brain.check() == []  # every chunk is there, one is wrong
