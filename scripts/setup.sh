@@ -56,6 +56,8 @@ valgrind)
     ;;
 redis)
     have_cmd redis-server || need="$need redis-server"
+    # tests/redis makes a certificate for its rediss:// test
+    have_cmd openssl || need="$need openssl"
     apt_install
     ;;
 bench)

@@ -653,3 +653,44 @@ def test_chunks_changed_behind_its_back_are_reported(brain, server):
     with pytest.raises(BrainError, match="something other than brain_plasma"):
         brain.recall("big", copy=True)
     assert brain.check() == []  # every chunk is there, one is wrong
+
+
+def test_rediss_url_over_tls(tmp_path, hosts):
+    import shutil
+
+    if shutil.which("openssl") is None:  # scripts/setup.sh redis installs it
+        raise RuntimeError("openssl is missing: run scripts/setup.sh redis")
+    from conftest import free_port
+
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    port = free_port()
+    p = subprocess.Popen(["redis-server", "--port", "0", "--tls-port", str(port),
+                          "--bind", "127.0.0.1", "--tls-cert-file", cert,
+                          "--tls-key-file", key, "--tls-ca-cert-file", cert,
+                          "--tls-auth-clients", "no", "--save", "", "--dir", str(tmp_path),
+                          "--loglevel", "warning"], stdout=subprocess.DEVNULL)
+    try:
+        url = "rediss://127.0.0.1:%d/0?ssl_ca_certs=%s&ssl_cert_reqs=required" % (port, cert)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                b = Brain(url + "&cache=" + hosts.cache("tls") + "&chunk_size=100000")
+                break
+            except BrainConnectionError:
+                assert time.monotonic() < deadline, "redis-server (TLS) did not start"
+                time.sleep(0.05)
+        frame = pd.DataFrame({"x": np.arange(300_000)})
+        b["f"] = frame
+        b["s"] = "small"
+        pd.testing.assert_frame_equal(b["f"], frame)  # chunks read over TLS
+        assert b.recall("f", copy=True).x.sum() == frame.x.sum() and b["s"] == "small"
+        # a server whose certificate is not trusted is refused, clearly
+        with pytest.raises(BrainConnectionError, match="rediss://127.0.0.1:%d" % port):
+            Brain("rediss://127.0.0.1:%d/0?ssl_cert_reqs=required&cache=off" % port)
+    finally:
+        p.kill()
+        p.wait()
