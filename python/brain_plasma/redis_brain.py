@@ -327,9 +327,20 @@ class RedisBrain(Brain):
         args = []
         uploads = []
         for ns, name, tag, data, desc, ttl_ms, if_version in rows:
-            if desc is not None and not isinstance(desc, str):
-                raise BrainValueError(
-                    "description is a str; got %s %.60r" % (type(desc).__name__, desc))
+            if desc is not None:  # the local store's limits: save() keeps it
+                if not isinstance(desc, str):
+                    raise BrainValueError(
+                        "description is a str; got %s %.60r" % (type(desc).__name__, desc))
+                if "\x00" in desc or len(desc.encode("utf-8", "surrogatepass")) > _core.DESC_MAX:
+                    raise BrainValueError(
+                        "a description is at most %d bytes of UTF-8 without NUL "
+                        "characters; got %d characters%s" % (
+                            _core.DESC_MAX, len(desc), " with a NUL" if "\x00" in desc else ""))
+                try:
+                    desc.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BrainValueError("a description is UTF-8 text; %.60r has a lone "
+                                          "surrogate" % (desc,)) from None
             if if_version is not None and (isinstance(if_version, bool) or
                                            not isinstance(if_version, int) or if_version < 0):
                 raise BrainValueError(

@@ -132,6 +132,12 @@ def test_bad_input_is_refused_with_what_to_do(brain, server):
         brain.learn(1, "x", if_version="3")
     with pytest.raises(BrainValueError, match="description is a str"):
         brain.learn(1, "x", description=5)
+    with pytest.raises(BrainValueError, match="at most 4096 bytes"):
+        brain.learn(1, "x", description="d" * 4097)
+    with pytest.raises(BrainValueError, match="with a NUL"):
+        brain.learn(1, "x", description="a\x00b")
+    with pytest.raises(BrainValueError, match="lone surrogate"):
+        brain.learn(1, "x", description="a\udc80")
     with pytest.raises(BrainSerializationError, match="cannot be pickled"):
         brain.learn(lambda: 1, "x")
     with pytest.raises(BrainValueError, match="capacity is Redis's maxmemory"):
