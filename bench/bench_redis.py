@@ -9,7 +9,8 @@ median of several repeats:
   * redis-py + hiredis with pickle (SET pickle.dumps, GET + pickle.loads);
   * the Redis Brain, first recall on a host (its cache emptied before each
     repeat: Redis -> the host's cache -> zero-copy frame) and cached recall
-    (one round trip for the object id, then zero-copy from the cache);
+    (one round trip for the object id, then zero-copy from the cache; with
+    revalidate=push, no round trip);
 - the client: GET of the frame's bytes through redis-py with hiredis, with
   redis-py's pure-Python parser, and a raw socket that reads the reply
   straight into a preallocated buffer (the floor a client in C reaches);
@@ -174,6 +175,15 @@ def main():
         got = rb.recall("frame")
         assert got.equals(df), "the Redis Brain's frame came back changed"
         del got
+        push = Brain("redis://127.0.0.1:%d/0?cache=%s&revalidate=push" % (port, cache))
+        w = push._watcher()
+        for _ in range(500):
+            if w.ready:
+                break
+            time.sleep(0.01)
+        push.recall("frame")
+        res["redis brain frame cached, revalidate=push"] = timeit(
+            lambda: push.recall("frame"), max(reps, 20))
 
         # ---- a small value
         local.learn(small, "small")
@@ -216,6 +226,8 @@ def main():
         % (goal_cached, "yes" if goal_cached <= 2 else "**no**"),
         "| frame, first recall / (redis-py GET + pickle.loads) <= 1 | %.2f | %s |"
         % (goal_first, "yes" if goal_first <= 1 else "**no**"),
+        "| frame, cached recall with revalidate=push / local recall (no goal) | %.2f | |"
+        % (m["redis brain frame cached, revalidate=push"] / m["local frame"]),
         "| small value, recall / (local recall + one round trip) (no goal) | %.2f | |" % goal_small,
         "| small value, recall / (redis-py GET + pickle.loads) (no goal) | %.2f | |"
         % (m["redis brain small"] / m["redis-py small GET+loads"]),

@@ -21,6 +21,12 @@ rest of the query goes to redis-py, e.g. ``socket_timeout=5``):
                        skip the cache
     chunk_size=256MiB  large values are stored in chunks of this size
                        (Redis refuses strings over 512 MB)
+    revalidate=always  each recall of a cached value checks its object id
+                       (one round trip); push: a subscription tells each
+                       process which names changed, and a recall of an
+                       unchanged cached value costs no round trip (a change
+                       made on another host is seen once its message
+                       arrives, see docs/redis.md)
 """
 import fcntl
 import hashlib
@@ -75,8 +81,9 @@ PENDING_TTL_MS = 3_600_000
 # how many times a recall starts again when the value it read the metadata
 # of was replaced before its chunks were read
 _RETRIES = 50
-_OURS = ("prefix", "cache", "cache_size", "inline_max", "chunk_size")
-_FIELDS = ("v", "t", "n", "o", "c", "k", "d")
+_OURS = ("prefix", "cache", "cache_size", "inline_max", "chunk_size", "revalidate")
+_FIELDS = ("v", "t", "n", "o", "c", "k", "d", "x")
+_NOPE = object()
 
 
 def _redis():
@@ -194,6 +201,11 @@ class RedisBrain(Brain):
         else:
             h = hashlib.sha1(("%s/%s" % (self._where, self.prefix)).encode()).hexdigest()[:16]
             self.cache_path = "redis-" + h
+        self.revalidate = opts.get("revalidate", "always")
+        if self.revalidate not in ("always", "push"):
+            raise BrainValueError(
+                "the URL's revalidate= is 'always' (default) or 'push'; got %r"
+                % (self.revalidate,))
         self._cache = None
         self._cache_pid = None
         self._lockfd = None
@@ -274,6 +286,7 @@ class RedisBrain(Brain):
                         "host; call dead(i_am_sure=True) to do it", self.prefix, self.path)
             return False
         r = self._c()
+        self._changed()
         with self._net("delete the keys of"):
             batch = []
             for key in r.scan_iter(match=_glob(self.prefix) + "*", count=1000):
@@ -283,6 +296,8 @@ class RedisBrain(Brain):
                     batch = []
             if batch:
                 r.unlink(*batch)
+            # other processes' watchers (revalidate=push): everything changed
+            r.publish(self.prefix + "{}:chg:", "0")
         self._drop_cache()
         self.sleep()
         log.info("deleted every key under %r in Redis at %s", self.prefix, self.path)
@@ -362,6 +377,7 @@ class RedisBrain(Brain):
             args += [ns, name, "" if if_version is None else str(if_version), str(tag),
                      str(n), oid, desc or "", str(ttl_ms), str(chunks),
                      str(self.chunk_size), inline]
+        self._changed(None if replace_all else [(row[0], row[1]) for row in rows])
         now = time.time()
         try:
             with self._net("store values in"):
@@ -369,7 +385,7 @@ class RedisBrain(Brain):
                     r.set(key, part, px=PENDING_TTL_MS)
                 res = self._scripts["COMMIT"](
                     args=[self.prefix, "1" if replace_all else "0", repr(now),
-                          str(int(now * 1000)), str(len(rows))] + args)
+                          str(int(now * 1000)), str(len(rows)), os.urandom(8).hex()] + args)
         except BrainError:
             if uploads:  # best effort: they would expire anyway
                 try:
@@ -464,7 +480,7 @@ class RedisBrain(Brain):
     def _value(self, name, ns, vals, copy):
         """The Python value of NAME from its metadata VALS; raises
         _Replaced when its chunks are gone (replaced meanwhile)."""
-        v, t, n, oid, c, k, d = vals
+        v, t, n, oid, c, k, d, x = vals
         tag, c = int(t), int(c)
         if c == 0:
             return _decode(name, tag, bytearray(d) if copy else d, self._safe)
@@ -480,16 +496,60 @@ class RedisBrain(Brain):
     def recall(self, name, copy=False):
         _check_name(name)
         ns = self.namespace
+        w = None
+        if self.revalidate == "push" and not copy and self.cache_path is not None:
+            w = self._watcher()
+            value = self._pushed(w, ns, name)
+            if value is not _NOPE:
+                return value
         for _ in range(_RETRIES):
+            seq = w.seq if w is not None and w.ready else None
             vals = self._meta(name, ns)
             if vals is None:
                 raise self._missing(name)
             try:
-                return self._value(name, ns, vals, copy)
+                value = self._value(name, ns, vals, copy)
             except _Replaced:
                 continue
+            if seq is not None and int(vals[4]):
+                w.remember(seq, ns, name, vals[3].decode(), int(vals[1]),
+                           int(vals[7]) if vals[7] else 0)
+            return value
         raise BrainError("cannot recall %r: it was replaced %d times while being read; "
                          "try again" % (name, _RETRIES))
+
+    # ---- revalidate=push -------------------------------------------------
+
+    def _watcher(self):
+        key = (os.getpid(), self._where, self.prefix)
+        w = _watchers.get(key)
+        if w is None:
+            with _watchers_lock:
+                w = _watchers.get(key)
+                if w is None:
+                    w = _watchers[key] = _Watcher(self._c(), self.prefix, self.path)
+        return w
+
+    def _pushed(self, w, ns, name):
+        """NAME's value from the cache when the subscription says it did not
+        change since it was last checked; _NOPE otherwise."""
+        ent = w.known.get((ns, name))
+        if ent is None or not w.ready:
+            return _NOPE
+        oid, tag, expires = ent
+        if expires and time.time() * 1000 >= expires:
+            return _NOPE
+        view = self._cached_view(self._cache_store(), ns, name, oid)
+        if view is None:
+            return _NOPE
+        return _decode(name, tag, view, self._safe)
+
+    def _changed(self, keys=None):
+        """This process changes KEYS [(ns, name)] (None: maybe any): its
+        watcher forgets them now, before their messages come back."""
+        w = _watchers.get((os.getpid(), self._where, self.prefix))
+        if w is not None:
+            w.forget(keys)
 
     def recall_many(self, names, copy=False):
         names = list(names)
@@ -619,6 +679,7 @@ class RedisBrain(Brain):
     def forget(self, name):
         _check_name(name)
         self._c()
+        self._changed([(self.namespace, name)])
         with self._net("forget a name in"):
             ok = self._scripts["FORGET"](args=[self._base(), name])
         if not ok:
@@ -626,6 +687,7 @@ class RedisBrain(Brain):
 
     def clear(self):
         self._c()
+        self._changed()
         with self._net("forget names in"):
             return int(self._scripts["CLEAR"](args=[self._base()]))
 
@@ -714,6 +776,7 @@ class RedisBrain(Brain):
             raise BrainNamespaceNotExistError(
                 "namespace %r does not exist in the Redis brain at %s (namespaces: %s)"
                 % (ns, self.path, ", ".join(self.namespaces())))
+        self._changed()
         with self._net("forget names in"):
             removed = int(self._scripts["CLEAR"](args=[self._base(ns)]))
             self._c().srem(self.prefix + "namespaces", ns)
@@ -931,11 +994,109 @@ class RedisBrain(Brain):
 
 
 _fill_lock = threading.Lock()
+# (pid, server, prefix) -> _Watcher, for revalidate=push
+_watchers = {}
+_watchers_lock = threading.Lock()
 
 
 def _reset_fill_lock():
-    global _fill_lock
+    global _fill_lock, _watchers_lock
     _fill_lock = threading.Lock()
+    _watchers_lock = threading.Lock()
+
+
+class _Watcher:
+    """revalidate=push: a thread of this process subscribed to every change
+    channel under PREFIX.  KNOWN maps (ns, name) to (object id, type tag,
+    expiry in Unix ms or 0) of values this process checked against Redis
+    while subscribed; each change message drops its name, and losing the
+    subscription, a silent server (no PONG within DEAD seconds) or a new
+    PREFIXepoch (Redis emptied) drops them all.  SEQ counts those events: a
+    recall remembers what it read only when no event happened since it
+    asked, so no message can be missed between the read and the
+    remembering."""
+
+    TICK = 1.0
+    DEAD = 3.0
+
+    def __init__(self, client, prefix, where):
+        self.client, self.prefix, self.where = client, prefix, where
+        self.lock = threading.Lock()
+        self.known = {}
+        self.seq = 0
+        self.ready = False
+        self.epoch = None
+        t = threading.Thread(target=self._run, name="brain-redis-watch", daemon=True)
+        t.start()
+
+    def remember(self, seq, ns, name, oid, tag, expires):
+        with self.lock:
+            if self.ready and self.seq == seq:
+                self.known[(ns, name)] = (oid, tag, expires)
+
+    def forget(self, keys=None):
+        with self.lock:
+            self.seq += 1
+            if keys is None:
+                self.known.clear()
+            else:
+                for k in keys:
+                    self.known.pop(k, None)
+
+    def _reset(self, ready, epoch=_NOPE):
+        with self.lock:
+            self.seq += 1
+            self.known.clear()
+            self.ready = ready
+            if epoch is not _NOPE:
+                self.epoch = epoch
+
+    def _key(self, channel):
+        """(ns, name) of a change channel; None: every name."""
+        text = channel.decode("utf-8", "replace")[len(self.prefix):]
+        i = text.find("}:chg:")
+        if not text.startswith("{") or i < 0 or i == 1:
+            return None
+        ns = urllib.parse.unquote(text[1:i])
+        return ns, text[i + len("}:chg:"):]
+
+    def _run(self):
+        pattern = _glob(self.prefix) + "{*}:chg:*"
+        while True:
+            ps = None
+            try:
+                ps = self.client.pubsub()
+                ps.psubscribe(pattern)
+                last_seen = last_tick = time.monotonic()
+                while True:
+                    msg = ps.get_message(timeout=self.TICK)
+                    now = time.monotonic()
+                    if msg is not None:
+                        last_seen = now
+                        if msg["type"] == "psubscribe":
+                            self._reset(True, self.client.get(self.prefix + "epoch"))
+                        elif msg["type"] == "pmessage":
+                            self.forget(None if (k := self._key(msg["channel"])) is None
+                                        else [k])
+                    if now - last_tick >= self.TICK:
+                        last_tick = now
+                        ps.ping()
+                        epoch = self.client.get(self.prefix + "epoch")
+                        if epoch != self.epoch:
+                            self._reset(True, epoch)
+                    if now - last_seen > self.DEAD:
+                        raise TimeoutError("no PONG within %gs" % self.DEAD)
+            except Exception as exc:
+                log.debug("revalidate=push: subscription to %s lost (%s); every "
+                          "recall checks Redis until it is back", self.where, exc)
+                self._reset(False)
+                time.sleep(0.2)
+            finally:
+                if ps is not None:
+                    try:
+                        ps.close()
+                    except Exception:
+                        pass
 
 
 if hasattr(os, "register_at_fork"):

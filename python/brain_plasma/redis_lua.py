@@ -16,6 +16,8 @@ Key layout (PREFIX defaults to ``brain:``; NS is the namespace with ``%``,
     PREFIX{NS}:seq        counter: the namespace's last version
     PREFIX{NS}:chg:NAME   pub/sub channel: the new version after each change
     PREFIXnamespaces      set: the namespaces that were ever written
+    PREFIXepoch           string: random, set by the first write after
+                          Redis was emptied (revalidate=push watches it)
 
 Metadata fields: v version, t type tag, n size in bytes, o object id (hex),
 c chunk count (0: the value is field d), k chunk size, cr/up created and
@@ -49,7 +51,8 @@ end
 """
 
 # ARGV: prefix, replace_all ('1': forget every name of every namespace
-# first, for load), now (Unix seconds, text), now_ms, count, then per item
+# first, for load), now (Unix seconds, text), now_ms, count, epoch (a new
+# random text: PREFIXepoch takes it when missing), then per item
 # ns, name, if_version ('' none), type, size, oid, desc ('' none), ttl_ms,
 # chunks, chunk_size, data ('' when chunked).
 # Returns {1, v1, v2, ...} or {0, index, current version} on a conflict
@@ -58,8 +61,9 @@ COMMIT = _COMMON + r"""
 local prefix, replace_all, now, now_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local F = 11
+redis.call('SET', prefix .. 'epoch', ARGV[6], 'NX')
 for i = 0, n - 1 do
-  local b = 5 + i * F
+  local b = 6 + i * F
   local ifv = ARGV[b + 3]
   if ifv ~= '' then
     local base = prefix .. '{' .. esc(ARGV[b + 1]) .. '}'
@@ -80,7 +84,7 @@ if replace_all == '1' then
 end
 local out = {1}
 for i = 0, n - 1 do
-  local b = 5 + i * F
+  local b = 6 + i * F
   local ns, name = ARGV[b + 1], ARGV[b + 2]
   local base = prefix .. '{' .. esc(ns) .. '}'
   local mk = base .. ':m:' .. name

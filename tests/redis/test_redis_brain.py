@@ -700,3 +700,74 @@ def test_rediss_url_over_tls(tmp_path, hosts):
     finally:
         p.kill()
         p.wait()
+
+
+# ---- revalidate=push --------------------------------------------------------
+
+
+def _hmgets(r):
+    return r.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+
+
+def _until(cond, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_push_revalidation_costs_no_round_trip_and_sees_changes(server, hosts):
+    a = Brain(hosts.url(server, "a", revalidate="push"))
+    # another "host": another spelling of the server, so another watcher
+    other = Brain("redis://localhost:%d/0?cache=%s" % (server.port, hosts.cache("b")))
+    a["f"] = np.arange(300_000)
+    w = a._watcher()
+    _until(lambda: w.ready)
+    assert int(a["f"][5]) == 5  # checked against Redis, remembered
+    r = server.client()
+    before = _hmgets(r)
+    for _ in range(20):
+        assert int(a["f"][5]) == 5
+    assert _hmgets(r) == before  # no round trip
+    # a change made elsewhere arrives as a message
+    other["f"] = np.arange(300_000) * 2
+    _until(lambda: int(a["f"][5]) == 10)
+    other.forget("f")
+    _until(lambda: "f" not in a)
+    with pytest.raises(BrainNameNotExistError):
+        a.recall("f")
+    # this process's own writes are seen at once
+    a["g"] = np.arange(300_000)
+    assert int(a["g"][3]) == 3
+    a["g"] = np.arange(300_000) + 1
+    assert int(a["g"][3]) == 4
+    # an expiry is honoured without any message
+    a.learn(np.arange(300_000), "t", ttl=0.3)
+    assert int(a["t"][1]) == 1
+    time.sleep(0.35)
+    with pytest.raises(BrainNameNotExistError):
+        a.recall("t")
+    with pytest.raises(BrainValueError, match="revalidate= is 'always'"):
+        Brain(server.url + "?revalidate=sometimes")
+
+
+def test_push_revalidation_after_flush_and_restart(server, hosts):
+    a = Brain(hosts.url(server, "a", revalidate="push"))
+    a["f"] = np.arange(300_000)
+    w = a._watcher()
+    _until(lambda: w.ready)
+    a["f"], a["f"]
+    assert ("default", "f") in w.known
+    # an operator empties Redis: nothing publishes, the epoch key goes
+    server.client().flushall()
+    _until(lambda: ("default", "f") not in w.known, 5)
+    with pytest.raises(BrainNameNotExistError):
+        a.recall("f")
+    a["f"] = np.arange(300_000) + 7
+    a["f"]
+    server.restart(keep_data=False)  # the subscription drops
+    with pytest.raises(BrainNameNotExistError):
+        a.recall("f")
+    _until(lambda: w.ready, 10)  # and comes back by itself
+    a["f"] = np.arange(300_000) + 9
+    assert int(a["f"][0]) == 9
