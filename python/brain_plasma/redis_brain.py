@@ -601,6 +601,9 @@ class RedisBrain(Brain):
             path = _core.resolve(self.cache_path)
             _forget_store(path)
             self._cache = None
+            if self._lockfd is not None:
+                os.close(self._lockfd)
+                self._lockfd = None
             _core.destroy(path)
             os.unlink(path + ".lock")
         except FileNotFoundError:
