@@ -771,3 +771,36 @@ def test_push_revalidation_after_flush_and_restart(server, hosts):
     _until(lambda: w.ready, 10)  # and comes back by itself
     a["f"] = np.arange(300_000) + 9
     assert int(a["f"][0]) == 9
+
+
+def test_key_layout_is_what_docs_redis_md_says(brain, server):
+    brain.learn("v", "small", description="about it", ttl=60)
+    brain["large"] = np.arange(100_000)
+    r = server.client()
+    p = brain.prefix
+    assert p == "brain:"
+    h = r.hgetall("brain:{default}:m:small")
+    assert set(h) == {b"v", b"t", b"n", b"o", b"c", b"k", b"cr", b"up", b"x", b"s", b"d"}
+    assert h[b"d"] == b"v" and h[b"s"] == b"about it" and h[b"c"] == b"0"
+    assert h[b"t"] == str(_core.TYPE_STR).encode()
+    assert 0 < r.pttl("brain:{default}:m:small") <= 60_000
+    big = r.hgetall("brain:{default}:m:large")
+    oid = big[b"o"].decode()
+    assert bytes.fromhex(oid) == brain.object_id("large")
+    assert r.exists(*["brain:{default}:d:%s:%d" % (oid, j) for j in range(int(big[b"c"]))]) == 13
+    assert r.smembers("brain:{default}:names") == {b"small", b"large"}
+    assert int(r.get("brain:{default}:seq")) == brain.version("large")
+    assert r.smembers("brain:namespaces") == {b"default"}
+    assert len(r.get("brain:epoch")) == 16
+    # another prefix keeps apart
+    other = Brain(server.url + "?prefix=app2:&cache=off")
+    other["small"] = 1
+    assert r.exists("app2:{default}:m:small") and brain["small"] == "v"
+
+
+def test_wait_with_keyspace_notifications_wakes_on_expiry(brain, server):
+    server.client().config_set("notify-keyspace-events", "Kgx")
+    brain.learn(1, "k", ttl=0.3)
+    t0 = time.monotonic()
+    assert brain.wait("k", timeout=5) == 0
+    assert time.monotonic() - t0 < 2
