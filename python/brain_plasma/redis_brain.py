@@ -206,6 +206,7 @@ class RedisBrain(Brain):
             raise BrainValueError(
                 "the URL's revalidate= is 'always' (default) or 'push'; got %r"
                 % (self.revalidate,))
+        self.cluster = False
         self._cache = None
         self._cache_pid = None
         self._lockfd = None
@@ -230,13 +231,25 @@ class RedisBrain(Brain):
             r = redis.Redis.from_url(self._redis_url, **kw)
         except (ValueError, TypeError) as exc:
             raise BrainValueError("cannot use %r: %s" % (self.path, exc)) from None
+        with self._net("connect to"):
+            r.ping()
+            self.cluster = bool(r.info("cluster").get("cluster_enabled"))
+        if self.cluster:  # the same URL names a node of a Redis Cluster
+            r.close()
+            from redis.cluster import RedisCluster
+
+            if self._where.rsplit("/", 1)[1] != "0":
+                raise BrainValueError(
+                    "cannot use %r: it is a node of a Redis Cluster, which has only "
+                    "database 0" % (self.path,))
+            kw.pop("retry_on_error", None)
+            with self._net("connect to"):
+                r = RedisCluster.from_url(self._redis_url, **kw)
         self._client = r
         self._scripts = {
             name: r.register_script(getattr(redis_lua, name))
             for name in ("COMMIT", "FORGET", "CLEAR", "NAMES")
         }
-        with self._net("connect to"):
-            r.ping()
         log.debug("connected to Redis at %s (prefix %r, cache %s)",
                   self.path, self.prefix, self.cache_path)
 
@@ -383,9 +396,17 @@ class RedisBrain(Brain):
             with self._net("store values in"):
                 for key, part in uploads:  # one chunk per command: bounded buffers
                     r.set(key, part, px=PENDING_TTL_MS)
+                if replace_all and self.cluster:  # one namespace at a time there
+                    for ns in self._all_namespaces():
+                        self._scripts["CLEAR"](keys=[self._base(ns) + ":names"],
+                                               args=[self._base(ns)])
                 res = self._scripts["COMMIT"](
+                    keys=[self._base(rows[0][0] if rows else None) + ":names"],
                     args=[self.prefix, "1" if replace_all else "0", repr(now),
-                          str(int(now * 1000)), str(len(rows)), os.urandom(8).hex()] + args)
+                          str(int(now * 1000)), str(len(rows)), os.urandom(8).hex(),
+                          "1" if self.cluster else "0"] + args)
+                if self.cluster and res[0] != 0:
+                    r.sadd(self.prefix + "namespaces", *{row[0] for row in rows})
         except BrainError:
             if uploads:  # best effort: they would expire anyway
                 try:
@@ -455,8 +476,11 @@ class RedisBrain(Brain):
         Raises _Replaced when a chunk is gone (the value was replaced)."""
         redis = _redis()
         r = self._c()
-        pool = r.connection_pool
         cmds = [("GET", key) for key in self._chunk_keys(base, oid, c)]
+        if self.cluster:  # the chunks of a value share its namespace's slot
+            pool = r.get_node_from_key(cmds[0][1]).redis_connection.connection_pool
+        else:
+            pool = r.connection_pool
         with self._net("read from"):
             for attempt in range(2):
                 conn = pool.get_connection()
@@ -684,7 +708,8 @@ class RedisBrain(Brain):
         self._c()
         self._changed([(self.namespace, name)])
         with self._net("forget a name in"):
-            ok = self._scripts["FORGET"](args=[self._base(), name])
+            ok = self._scripts["FORGET"](keys=[self._base() + ":names"],
+                                         args=[self._base(), name])
         if not ok:
             raise self._missing(name)
 
@@ -692,14 +717,16 @@ class RedisBrain(Brain):
         self._c()
         self._changed()
         with self._net("forget names in"):
-            return int(self._scripts["CLEAR"](args=[self._base()]))
+            return int(self._scripts["CLEAR"](keys=[self._base() + ":names"],
+                                              args=[self._base()]))
 
     # ---- listing ---------------------------------------------------------
 
     def _names(self, ns):
         self._c()
         with self._net("list names in"):
-            return [n.decode("utf-8") for n in self._scripts["NAMES"](args=[self._base(ns)])]
+            return [n.decode("utf-8") for n in self._scripts["NAMES"](
+                keys=[self._base(ns) + ":names"], args=[self._base(ns)])]
 
     def _all_namespaces(self):
         with self._net("list namespaces in"):
@@ -781,7 +808,8 @@ class RedisBrain(Brain):
                 % (ns, self.path, ", ".join(self.namespaces())))
         self._changed()
         with self._net("forget names in"):
-            removed = int(self._scripts["CLEAR"](args=[self._base(ns)]))
+            removed = int(self._scripts["CLEAR"](keys=[self._base(ns) + ":names"],
+                                                 args=[self._base(ns)]))
             self._c().srem(self.prefix + "namespaces", ns)
         if ns == self.namespace:
             self.namespace = DEFAULT_NAMESPACE
@@ -839,7 +867,7 @@ class RedisBrain(Brain):
         r = self._c()
         mk = self._mkey(name)
         deadline = None if timeout is None else time.monotonic() + timeout
-        db = r.connection_pool.connection_kwargs.get("db", 0)
+        db = 0 if self.cluster else r.connection_pool.connection_kwargs.get("db", 0)
         with self._net("wait on"):
             ps = r.pubsub(ignore_subscribe_messages=True)
             try:
@@ -923,6 +951,8 @@ class RedisBrain(Brain):
                 for n, h in zip(names, rows):
                     if not h:
                         continue
+                    if isinstance(h, list):  # a cluster transaction's raw reply
+                        h = dict(zip(h[0::2], h[1::2]))
                     c = int(h[b"c"])
                     data = h[b"d"] if c == 0 else self._chunks(
                         base, h[b"o"].decode(), c, int(h[b"n"]))
@@ -990,7 +1020,15 @@ class RedisBrain(Brain):
                 rows.append((ns, name, tag, data, info["description"], ttl, None))
         finally:
             tmp.close()
-        if rows or not merge:
+        if self.cluster:  # one commit per namespace: each is one slot
+            groups = {}
+            for row in rows:
+                groups.setdefault(row[0], []).append(row)
+            if not groups and not merge:
+                self._commit([], replace_all=True)
+            for i, group in enumerate(groups.values()):
+                self._commit(group, replace_all=not merge and i == 0)
+        elif rows or not merge:
             self._commit(rows, replace_all=not merge)
         log.info("loaded %d names into the Redis brain at %s from %s", len(rows), self.path, path)
         return len(rows)
@@ -1226,6 +1264,10 @@ class _NetErrors:
                 raise BrainStoreFullError(
                     "Redis at %s is full (maxmemory): %s; nothing was stored. Forget "
                     "names or raise maxmemory" % (self.brain.path, text)) from exc
+            if "SELECT is not allowed in cluster mode" in text:
+                raise BrainValueError(
+                    "cannot use %s: it is a node of a Redis Cluster, which has only "
+                    "database 0" % (self.brain.path,)) from exc
             if "NOPERM" in text or "NOAUTH" in text or "WRONGPASS" in text:
                 raise BrainConnectionError(
                     "Redis at %s refused: %s. Check the user and password in the URL"

@@ -50,9 +50,14 @@ local function forget(base, name)
 end
 """
 
+# KEYS[1]: PREFIX{NS}:names of the (first) namespace, which routes the
+# call in a Redis Cluster.
 # ARGV: prefix, replace_all ('1': forget every name of every namespace
 # first, for load), now (Unix seconds, text), now_ms, count, epoch (a new
-# random text: PREFIXepoch takes it when missing), then per item
+# random text: PREFIXepoch takes it when missing), cluster ('1': touch no
+# key outside the namespaces of the items: no PREFIXepoch, no
+# PREFIXnamespaces, no replace_all; the caller does what it can), then per
+# item
 # ns, name, if_version ('' none), type, size, oid, desc ('' none), ttl_ms,
 # chunks, chunk_size, data ('' when chunked).
 # Returns {1, v1, v2, ...} or {0, index, current version} on a conflict
@@ -61,9 +66,12 @@ COMMIT = _COMMON + r"""
 local prefix, replace_all, now, now_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local F = 11
-redis.call('SET', prefix .. 'epoch', ARGV[6], 'NX')
+local cluster = ARGV[7] == '1'
+if not cluster then
+  redis.call('SET', prefix .. 'epoch', ARGV[6], 'NX')
+end
 for i = 0, n - 1 do
-  local b = 6 + i * F
+  local b = 7 + i * F
   local ifv = ARGV[b + 3]
   if ifv ~= '' then
     local base = prefix .. '{' .. esc(ARGV[b + 1]) .. '}'
@@ -74,7 +82,7 @@ for i = 0, n - 1 do
     end
   end
 end
-if replace_all == '1' then
+if replace_all == '1' and not cluster then
   for _, ns in ipairs(redis.call('SMEMBERS', prefix .. 'namespaces')) do
     local base = prefix .. '{' .. esc(ns) .. '}'
     for _, name in ipairs(redis.call('SMEMBERS', base .. ':names')) do
@@ -84,7 +92,7 @@ if replace_all == '1' then
 end
 local out = {1}
 for i = 0, n - 1 do
-  local b = 6 + i * F
+  local b = 7 + i * F
   local ns, name = ARGV[b + 1], ARGV[b + 2]
   local base = prefix .. '{' .. esc(ns) .. '}'
   local mk = base .. ':m:' .. name
@@ -124,20 +132,23 @@ for i = 0, n - 1 do
     redis.call('PEXPIRE', mk, ttl)
   end
   redis.call('SADD', base .. ':names', name)
-  redis.call('SADD', prefix .. 'namespaces', ns)
+  if not cluster then
+    redis.call('SADD', prefix .. 'namespaces', ns)
+  end
   redis.call('PUBLISH', base .. ':chg:' .. name, v)
   out[#out + 1] = v
 end
 return out
 """
 
-# ARGV: base, name.  Returns 1 when NAME held a value.
+# KEYS[1]: BASE:names (routing).  ARGV: base, name.  Returns 1 when NAME
+# held a value.
 FORGET = _COMMON + r"""
 return forget(ARGV[1], ARGV[2])
 """
 
-# ARGV: base.  Forgets every name of the namespace; returns how many held a
-# value.
+# KEYS[1]: BASE:names.  ARGV: base.  Forgets every name of the namespace;
+# returns how many held a value.
 CLEAR = _COMMON + r"""
 local k = 0
 for _, name in ipairs(redis.call('SMEMBERS', ARGV[1] .. ':names')) do
@@ -146,8 +157,8 @@ end
 return k
 """
 
-# ARGV: base.  The names of the namespace that hold a value; drops the
-# expired ones from the set.
+# KEYS[1]: BASE:names.  ARGV: base.  The names of the namespace that hold a
+# value; drops the expired ones from the set.
 NAMES = r"""
 local out = {}
 local base = ARGV[1]

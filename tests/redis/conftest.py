@@ -142,3 +142,71 @@ def brain(server, hosts):
     b = Brain(hosts.url(server, "a", inline_max=4096, chunk_size=65536))
     yield b
     b.sleep()
+
+
+def free_cluster_port():
+    """A port P with P and its cluster bus port P + 10000 free."""
+    for _ in range(100):
+        p = free_port()
+        if p + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p + 10000))
+            except OSError:
+                continue
+        return p
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class RedisCluster3:
+    """A Redis Cluster of three primaries on loopback (no replicas)."""
+
+    def __init__(self, tmpdir):
+        self.dir = str(tmpdir)
+        self.ports = []
+        self.procs = []
+        for _ in range(3):
+            p = free_cluster_port()
+            self.ports.append(p)
+            self.procs.append(subprocess.Popen(
+                [REDIS_SERVER, "--port", str(p), "--bind", "127.0.0.1",
+                 "--cluster-enabled", "yes", "--cluster-config-file",
+                 os.path.join(self.dir, "nodes-%d.conf" % p), "--save", "",
+                 "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"],
+                stdout=subprocess.DEVNULL))
+        import redis
+
+        for p in self.ports:
+            r = redis.Redis(host="127.0.0.1", port=p)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    r.ping()
+                    break
+                except redis.exceptions.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("cluster node %d did not start" % p)
+                    time.sleep(0.02)
+        cli = shutil.which("redis-cli")
+        subprocess.run([cli, "--cluster", "create"] +
+                       ["127.0.0.1:%d" % p for p in self.ports] +
+                       ["--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 20
+        for p in self.ports:
+            r = redis.Redis(host="127.0.0.1", port=p)
+            while r.cluster("info").get("cluster_state") != "ok":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the cluster did not become ok")
+                time.sleep(0.05)
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.ports[0]
+
+    def stop(self):
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()

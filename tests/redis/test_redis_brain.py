@@ -804,3 +804,54 @@ def test_wait_with_keyspace_notifications_wakes_on_expiry(brain, server):
     t0 = time.monotonic()
     assert brain.wait("k", timeout=5) == 0
     assert time.monotonic() - t0 < 2
+
+
+# ---- Redis Cluster -----------------------------------------------------------
+
+
+def test_redis_cluster_through_the_same_url(tmp_path, hosts):
+    from conftest import RedisCluster3
+
+    cl = RedisCluster3(tmp_path)
+    try:
+        b = Brain(cl.url + "?chunk_size=65536&inline_max=4096&cache=" + hosts.cache("c"))
+        assert b.cluster
+        other = Brain("redis://127.0.0.1:%d/0?cache=%s" % (cl.ports[2], hosts.cache("d")))
+        nodes_used = set()
+        for i in range(6):  # namespaces land on different nodes
+            ns = "ns%d" % i
+            b.set_namespace(ns)
+            b["small"] = i
+            b["big"] = np.full(100_000, i)
+            nodes_used.add(b.client.get_node_from_key(b._base(ns) + ":names").port)
+            v = b.learn_many({"a": i, "b": np.full(50_000, i)})
+            got = b.recall_many(["a", "b"])
+            assert got["a"] == i and int(got["b"][0]) == i and set(v) == {"a", "b"}
+            other.set_namespace(ns)
+            assert other["small"] == i and int(other["big"][-1]) == i
+            assert int(other.recall("big", copy=True)[0]) == i
+        assert len(nodes_used) >= 2
+        b.set_namespace("ns1")
+        other.set_namespace("ns1")
+        v = b.version("small")
+        b.learn(10, "small", if_version=v)
+        with pytest.raises(BrainVersionConflictError):
+            other.learn(11, "small", if_version=v)
+        assert other["small"] == 10
+        assert sorted(b.names()) == ["a", "b", "big", "small"]
+        assert b.namespaces() == ["default"] + ["ns%d" % i for i in range(6)]
+        assert len(b.names("all")) == 24
+        threading.Timer(0.2, lambda: other.forget("small")).start()
+        assert b.wait("small", timeout=5) == 0
+        path = b.save(tmp_path / "snap")
+        b.remove_namespace("ns2")
+        assert b.load(path) == 23
+        other.set_namespace("ns2")
+        assert other["small"] == 2
+        assert b.check() == []
+        assert b.dead(i_am_sure=True)
+        assert Brain(cl.url + "?cache=off").names("all") == []
+        with pytest.raises(BrainValueError, match="only database 0"):
+            Brain("redis://127.0.0.1:%d/1" % cl.ports[0])
+    finally:
+        cl.stop()
