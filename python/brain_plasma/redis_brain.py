@@ -8,7 +8,9 @@ in the same layouts as the local store (serialize.py).  Small values live in
 the name's metadata hash and come back in one round trip; large ones live in
 chunk keys named by the value's object id, and each host keeps a copy of
 those in a local brain store (the cache) that its workers recall zero-copy,
-after one round trip that checks the object id.
+after one round trip that checks the object id.  A URL naming a node of a
+Redis Cluster uses the cluster (redis-py's RedisCluster): the keys of one
+namespace share a hash slot, so its atomic operations stay atomic.
 
 Options in the URL's query (removed before the URL reaches redis-py; the
 rest of the query goes to redis-py, e.g. ``socket_timeout=5``):
