@@ -290,7 +290,7 @@ redis-deps: $(VENV)/.redis-done
 	@sh scripts/setup.sh redis
 
 test-redis: redis-deps lib python
-	$(VENV)/bin/python -m pytest -q tests/redis
+	$(VENV)/bin/python -m pytest -q -rf tests/redis
 
 bench-redis: redis-deps lib python
 	$(VENV)/bin/python bench/bench_redis.py $(BENCH_REDIS_ARGS)

@@ -202,14 +202,14 @@ def test_wait_wakes_on_a_change_an_expiry_and_times_out(brain):
     t.start()
     t0 = time.monotonic()
     nv = brain.wait("w", timeout=5)
-    assert nv > v and brain["w"] == 2 and time.monotonic() - t0 < 2
+    assert nv > v and brain["w"] == 2 and time.monotonic() - t0 < 4
     t.join()
     brain.learn(3, "e", ttl=0.3)
     assert brain.wait("e", timeout=5) == 0  # expired
     t0 = time.monotonic()
     with pytest.raises(BrainTimeoutError, match="did not change"):
         brain.wait("w", timeout=0.2)
-    assert 0.18 < time.monotonic() - t0 < 1.5
+    assert 0.18 < time.monotonic() - t0 < 3
     threading.Timer(0.1, lambda: brain.forget("w")).start()
     assert brain.wait("w", timeout=5) == 0
     # after_version: returns at once when the name is elsewhere already
@@ -239,8 +239,8 @@ def test_large_values_are_chunked_and_readers_never_mix_versions(brain, server):
         t.start()
     seen = set()
     try:
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 15
+        while len(seen) <= 3 and time.monotonic() < deadline:
             for b in (brain, other):
                 a = b.recall("big")
                 assert a.min() == a.max()  # one version's chunks only
@@ -266,9 +266,9 @@ def test_learn_many_is_seen_whole(brain):
     t = threading.Thread(target=writer)
     t.start()
     try:
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + 15
         n = 0
-        while time.monotonic() < deadline:
+        while n < 20 and time.monotonic() < deadline:
             try:
                 got = brain.recall_many(["a", "b", "c"])
             except BrainNameNotExistError:
@@ -278,7 +278,7 @@ def test_learn_many_is_seen_whole(brain):
     finally:
         stop.set()
         t.join()
-    assert n > 10
+    assert n >= 20
 
 
 def test_host_killed_mid_learn_many_leaves_all_or_nothing(server, hosts):
@@ -600,10 +600,15 @@ def test_four_gunicorn_workers_on_each_of_two_hosts_share_one_frame(server, host
         for gen in (0, 1):
             total = sum(range(n)) + gen * n
             for p in ports:
-                answers = _ask_all(p, "frame", 32)
-                pids = {a.split()[0] for a in answers}
-                assert all(a.split()[1:] == [str(n), str(total)] for a in answers), answers[:3]
-                assert len(pids) >= 2  # several workers answered
+                pids = set()
+                for _ in range(5):  # until several workers have answered
+                    answers = _ask_all(p, "frame", 32)
+                    pids |= {a.split()[0] for a in answers}
+                    assert all(a.split()[1:] == [str(n), str(total)] for a in answers), \
+                        answers[:3]
+                    if len(pids) >= 2:
+                        break
+                assert len(pids) >= 2
             # the frame crossed the network once per host
             assert r.info("commandstats")["cmdstat_get"]["calls"] == 2 * (gen + 1)
             writer["frame"] = pd.DataFrame({"x": np.arange(n) + 1})  # a new frame
@@ -803,7 +808,7 @@ def test_wait_with_keyspace_notifications_wakes_on_expiry(brain, server):
     brain.learn(1, "k", ttl=0.3)
     t0 = time.monotonic()
     assert brain.wait("k", timeout=5) == 0
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 4
 
 
 # ---- Redis Cluster -----------------------------------------------------------
