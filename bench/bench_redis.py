@@ -38,8 +38,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import numpy as np  # noqa: E402
-
 from worker import make_frame  # noqa: E402  (the frame of bench/run.py)
 
 

@@ -35,6 +35,7 @@ import hashlib
 import logging
 import os
 import re
+import select
 import threading
 import time
 import urllib.parse
@@ -560,7 +561,7 @@ class RedisBrain(Brain):
         """NAME's value from the cache when the subscription says it did not
         change since it was last checked; _NOPE otherwise."""
         ent = w.known.get((ns, name))
-        if ent is None or not w.ready:
+        if ent is None or not w.ready or not w.quiet():
             return _NOPE
         oid, tag, expires = ent
         if expires and time.time() * 1000 >= expires:
@@ -1069,6 +1070,7 @@ class _Watcher:
         self.seq = 0
         self.ready = False
         self.epoch = None
+        self.sock = None
         t = threading.Thread(target=self._run, name="brain-redis-watch", daemon=True)
         t.start()
 
@@ -1076,6 +1078,20 @@ class _Watcher:
         with self.lock:
             if self.ready and self.seq == seq:
                 self.known[(ns, name)] = (oid, tag, expires)
+
+    def quiet(self):
+        """True when nothing waits on the subscription's socket: no
+        message and no end of connection that the thread has yet to
+        handle (a recall then may trust KNOWN)."""
+        sock = self.sock
+        if sock is None:
+            return False
+        try:
+            if getattr(sock, "pending", None) and sock.pending():  # TLS
+                return False
+            return not select.select([sock], [], [], 0)[0]
+        except (OSError, ValueError):
+            return False
 
     def forget(self, keys=None):
         with self.lock:
@@ -1086,11 +1102,15 @@ class _Watcher:
                 for k in keys:
                     self.known.pop(k, None)
 
-    def _reset(self, ready, epoch=_NOPE):
+    def _reset(self, ready, epoch=_NOPE, sock=_NOPE):
         with self.lock:
             self.seq += 1
             self.known.clear()
             self.ready = ready
+            if not ready:
+                self.sock = None
+            elif sock is not _NOPE:
+                self.sock = sock
             if epoch is not _NOPE:
                 self.epoch = epoch
 
@@ -1117,7 +1137,8 @@ class _Watcher:
                     if msg is not None:
                         last_seen = now
                         if msg["type"] == "psubscribe":
-                            self._reset(True, self.client.get(self.prefix + "epoch"))
+                            self._reset(True, self.client.get(self.prefix + "epoch"),
+                                        ps.connection._sock)
                         elif msg["type"] == "pmessage":
                             self.forget(None if (k := self._key(msg["channel"])) is None
                                         else [k])
@@ -1169,7 +1190,6 @@ def _read_bulks(sock, out, count):
 
     def take(dst, n):
         """N bytes into DST (a memoryview) or, without DST, dropped."""
-        nonlocal buf
         k = min(len(buf), n)
         if dst is not None and k:
             dst[:k] = buf[:k]

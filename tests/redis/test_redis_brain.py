@@ -449,7 +449,7 @@ def test_redis_down_gives_a_clear_error_then_reconnects(server, hosts):
 
 
 def test_nothing_listens_and_wrong_password(hosts, tmp_path):
-    from conftest import RedisServer, free_port
+    from redis_servers import RedisServer, free_port
 
     port = free_port()
     t0 = time.monotonic()
@@ -586,7 +586,7 @@ def _ask_all(port, path, n):
 
 def test_four_gunicorn_workers_on_each_of_two_hosts_share_one_frame(server, hosts):
     pytest.importorskip("gunicorn")
-    from conftest import free_port
+    from redis_servers import free_port
 
     writer = Brain(hosts.url(server, "w"))
     n = 300_000
@@ -671,7 +671,7 @@ def test_rediss_url_over_tls(tmp_path, hosts):
 
     if shutil.which("openssl") is None:  # scripts/setup.sh redis installs it
         raise RuntimeError("openssl is missing: run scripts/setup.sh redis")
-    from conftest import free_port
+    from redis_servers import free_port
 
     cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
@@ -815,7 +815,7 @@ def test_wait_with_keyspace_notifications_wakes_on_expiry(brain, server):
 
 
 def test_redis_cluster_through_the_same_url(tmp_path, hosts):
-    from conftest import RedisCluster3
+    from redis_servers import RedisCluster3
 
     cl = RedisCluster3(tmp_path)
     try:
