@@ -6,6 +6,7 @@
 #   setup.sh tsan     the ThreadSanitizer runtime (make test-tsan)
 #   setup.sh valgrind valgrind (make test-valgrind)
 #   setup.sh dash     chromium and chromium-driver (make test-dash: the browser tests)
+#   setup.sh redis    redis-server (make test-redis, the Redis Brain's tests)
 # Runs as root on a fresh Debian 12 machine (as CI does) or as a user who
 # already has the packages; it never asks questions.
 set -eu
@@ -58,6 +59,12 @@ dash)
     # --- Dash browser tests (tests/dash/test_browser.py): Debian's browser and its driver
     have_cmd chromium || need="$need chromium"
     have_cmd chromedriver || need="$need chromium-driver"
+    apt_install
+    ;;
+redis)
+    have_cmd redis-server || need="$need redis-server"
+    # tests/redis makes a certificate for its rediss:// test
+    have_cmd openssl || need="$need openssl"
     apt_install
     ;;
 bench)
