@@ -516,7 +516,7 @@ static PyObject *Store_put_filled(StoreObject *s, PyObject *args, PyObject *kw)
     const char *ns, *name;
     brain_put_opts o;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
+    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name) ||
         !fill_opts(&o, type, desc, ttl, ifv))
         return NULL;
     if (!PyCallable_Check(fill)) {

@@ -117,6 +117,7 @@ def test_name_rules_in_one_place(filled, name):
     c = brain._c()
     for call in (lambda: c.get(None, name), lambda: c.put(None, name, b"x"),
                  lambda: c.put_many([(None, name, b"x")]), lambda: c.version_of("default", name),
+                 lambda: c.put_filled(None, name, 1, lambda m: None),
                  lambda: brain.recall(name), lambda: brain.exists(name),
                  lambda: brain.info(name), lambda: brain.recall_many([name]),
                  lambda: brain.version(name), lambda: brain.forget(name),
