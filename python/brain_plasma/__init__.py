@@ -17,7 +17,7 @@ from .exceptions import *  # noqa: F401,F403
 from .exceptions import __all__ as _exc_all
 from .brain import Brain, DEFAULT_NAMESPACE, DEFAULT_STORE
 
-__version__ = "0.4.0"
+__version__ = _core.LIB_VERSION  # defined once: BRAIN_VERSION_STRING in include/brain.h
 
 __all__ = ["Brain", "DEFAULT_STORE", "DEFAULT_NAMESPACE", "__version__"] + list(_exc_all)
 
