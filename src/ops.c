@@ -194,6 +194,13 @@ static void reclaim_some(brain *b)
 
 /* ---- put --------------------------------------------------------------- */
 
+static size_t unlink_where_locked(brain *b, int (*match)(const struct bh_entry *, const void *),
+                                  const void *ctx, int *corrupt);
+static int has_expired(const struct bh_entry *e, const void *ctx);
+
+/* Under the lock.  A value that does not fit first drops the expired names
+ * (their space would otherwise wait for brain_expire or `brain serve`),
+ * then tries once more; the store-full error stands when none expired. */
 static int reserve_block(brain *b, const struct key *k, const brain_put_opts *opts,
                          size_t desclen, uint64_t size, unsigned state, uint64_t *blk)
 {
@@ -201,6 +208,14 @@ static int reserve_block(brain *b, const struct key *k, const brain_put_opts *op
     if (size > BRAIN_MAX_CAPACITY)
         payload = size;
     int rc = alloc_block(b, payload, state, BK_ENTRY, size, blk);
+    if (rc == BRAIN_EFULL) {
+        int64_t now = plat_now_ns();
+        int corrupt = 0;
+        if (unlink_where_locked(b, has_expired, &now, &corrupt) > 0) {
+            bh_clear_error();
+            rc = alloc_block(b, payload, state, BK_ENTRY, size, blk);
+        }
+    }
     if (rc)
         return rc;
     if (state == BS_RESERVED) {
@@ -1011,19 +1026,16 @@ int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
     return 0;
 }
 
-/* Takes the lock and unlinks every entry for which MATCH is true, in one
- * batch; *removed (may be NULL) gets how many. */
-static int unlink_where(brain *b, int (*match)(const struct bh_entry *, const void *),
-                        const void *ctx, size_t *removed)
+/* Under the lock: unlinks every entry for which MATCH is true, in one
+ * batch, and returns how many; *corrupt is set when the index is damaged. */
+static size_t unlink_where_locked(brain *b, int (*match)(const struct bh_entry *, const void *),
+                                  const void *ctx, int *corrupt)
 {
-    int rc = writer_lock(b);
-    if (rc)
-        return rc;
     uint64_t packed = atomic_load(&b->h->index), nslots = 0;
     uint64_t *t = (uint64_t *)index_table(b, packed, &nslots);
     if (!t) {
-        writer_unlock(b);
-        return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+        *corrupt = 1;
+        return 0;
     }
     size_t n = 0;
     batch_begin(b);
@@ -1038,6 +1050,23 @@ static int unlink_where(brain *b, int (*match)(const struct bh_entry *, const vo
         }
     }
     batch_end(b);
+    return n;
+}
+
+/* Takes the lock and unlinks every entry for which MATCH is true, in one
+ * batch; *removed (may be NULL) gets how many. */
+static int unlink_where(brain *b, int (*match)(const struct bh_entry *, const void *),
+                        const void *ctx, size_t *removed)
+{
+    int rc = writer_lock(b);
+    if (rc)
+        return rc;
+    int corrupt = 0;
+    size_t n = unlink_where_locked(b, match, ctx, &corrupt);
+    if (corrupt) {
+        writer_unlock(b);
+        return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    }
     reclaim_some(b);
     writer_unlock(b);
     if (removed)
@@ -1164,6 +1193,11 @@ int brain_stats_get(brain *b, brain_stats *st)
         return rc;
     struct bh_header *h = b->h;
     reap_dead(b, NULL, 0);
+    /* expired names are absent for readers: drop them, so that names, used
+     * and free (and the namespace records) count live values only */
+    int64_t now = plat_now_ns();
+    int corrupt = 0;
+    unlink_where_locked(b, has_expired, &now, &corrupt);
     if (h->limbo_head) /* all of it: the figures below should be settled */
         limbo_reclaim(b, 0);
     memset(st, 0, sizeof *st);
