@@ -4,6 +4,7 @@ is libbrain's (the same store whichever tool creates it)."""
 import logging
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -77,3 +78,31 @@ def test_another_process_sees_the_grown_store(store_name):
     assert b.size() == 64 * MB
     b["big"] = b"x" * (40 * MB)  # needs the grown capacity
     assert len(b["big"]) == 40 * MB
+
+
+def test_expired_values_give_their_space_back(store_name):
+    """The issue's case: a 60 MB value learned with ttl=1 into a 100 MB
+    store; once it expired, the next 60 MB learn fits without expire()."""
+    b = Brain(path=store_name, size="100MB")
+    b.learn(np.ones(60 * MB // 8), "first", ttl=1)
+    b["small"] = "kept"
+    with pytest.raises(bp.BrainStoreFullError):
+        b["second"] = np.ones(60 * MB // 8)  # both alive: it cannot fit
+    time.sleep(1.3)
+    b["second"] = np.full(60 * MB // 8, 2.0)
+    assert b["second"][0] == 2.0 and b["small"] == "kept"
+    assert "first" not in b
+    st = b.stats()
+    assert st["names"] == 2
+    assert sorted(b.names()) == ["second", "small"]
+
+
+def test_stats_never_count_expired_values(store_name):
+    b = Brain(path=store_name, size="64MB")
+    used0 = b.used()
+    b.learn(b"x" * (8 * MB), "gone", ttl=0.05)
+    b["kept"] = 1
+    time.sleep(0.2)
+    assert b.stats()["names"] == 1
+    assert b.used() < used0 + MB
+    assert len(b) == 1 and b.names() == ["kept"]
