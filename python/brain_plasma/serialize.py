@@ -373,19 +373,25 @@ _PANDAS_IN_STREAM = re.compile(rb"pandas")
 _DATA_ATTRS = ("_ndarray", "_data", "_mask", "_codes")
 
 
+_attrs_of = {}  # type of a block's values -> those of _DATA_ATTRS it has
+
+
 def _mark_shared(obj):
-    np = _numpy()
+    ndarray = _numpy().ndarray
     for blk in getattr(getattr(obj, "_mgr", None), "blocks", ()):
         refs = getattr(blk, "refs", None)
         if refs is None:
             continue
         values = blk.values
-        seen = []
-        for arr in (values,) + tuple(getattr(values, a, None) for a in _DATA_ATTRS):
-            while isinstance(arr, np.ndarray):
+        attrs = _attrs_of.get(type(values))
+        if attrs is None:
+            attrs = _attrs_of[type(values)] = tuple(a for a in _DATA_ATTRS if hasattr(values, a))
+        seen = None
+        for arr in (values,) + tuple(getattr(values, a) for a in attrs):
+            while isinstance(arr, ndarray):
                 arr = arr.base
-            if type(arr) is memoryview and arr.readonly and not any(m is arr for m in seen):
-                seen.append(arr)
+            if type(arr) is memoryview and arr is not seen and arr.readonly:
+                seen = arr
                 refs.add_index_reference(arr)
 
 
