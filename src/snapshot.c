@@ -26,7 +26,7 @@
 
 #define SNAP_MAGIC "BRAINSNP"
 #define SNAP_END "BRAINEND"
-#define SNAP_VERSION 2u /* 2: values checksummed four lanes wide (bh_checksum_wide) */
+#define SNAP_VERSION 2u /* 2: values checksummed four lanes wide (brain__checksum_wide) */
 #define SNAP_ENTRY_MAGIC 0x45504e53u /* "SNPE" */
 #define SNAP_SEED 0x736e617073686f74ull
 #define SNAP_BUF (1u << 20)
@@ -88,7 +88,7 @@ static int write_all(struct writer *w, const void *p, size_t n)
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
-            return bh_fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO,
+            return brain__fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO,
                            "cannot write snapshot '%s': %s", w->path, strerror(errno));
         c += k;
         n -= (size_t)k;
@@ -122,22 +122,22 @@ static int emit(struct writer *w, const void *p, size_t n)
 }
 
 /* The checksum of an entry's header (check field 0) and strings; the value
- * follows through bh_checksum_wide seeded with it. */
+ * follows through brain__checksum_wide seeded with it. */
 static uint64_t entry_check_head(const struct snap_entry *e, const char *ns, const char *name,
                                  const char *desc)
 {
     struct snap_entry tmp = *e;
     tmp.check = 0;
-    uint64_t c = bh_checksum(SNAP_SEED, &tmp, sizeof tmp);
-    c = bh_checksum(c, ns, e->ns_len);
-    c = bh_checksum(c, name, e->name_len);
-    return bh_checksum(c, desc, e->desc_len);
+    uint64_t c = brain__checksum(SNAP_SEED, &tmp, sizeof tmp);
+    c = brain__checksum(c, ns, e->ns_len);
+    c = brain__checksum(c, name, e->name_len);
+    return brain__checksum(c, desc, e->desc_len);
 }
 
 static uint64_t entry_check(const struct snap_entry *e, const char *ns, const char *name,
                             const char *desc, const void *value)
 {
-    return bh_checksum_wide(entry_check_head(e, ns, name, desc), value, e->size);
+    return brain__checksum_wide(entry_check_head(e, ns, name, desc), value, e->size);
 }
 
 void brain_set_progress(brain *b, brain_progress_fn fn, void *ctx)
@@ -186,11 +186,11 @@ static int emit_big_value(struct writer *w, struct snap_entry *e, uint64_t head_
     if (rc)
         return rc;
     uint64_t n = e->size;
-    struct bh_wide h;
-    bh_wide_init(&h, check_head, n);
+    struct brain__wide h;
+    brain__wide_init(&h, check_head, n);
     while (n >= 32) {
         size_t k = n > PROGRESS_STEP ? (size_t)PROGRESS_STEP : (size_t)(n & ~(uint64_t)31);
-        bh_wide_rounds(&h, p, k);
+        brain__wide_rounds(&h, p, k);
         if ((rc = write_all(w, p, k)))
             return rc;
         w->pos += k;
@@ -198,7 +198,7 @@ static int emit_big_value(struct writer *w, struct snap_entry *e, uint64_t head_
         p += k;
         n -= k;
     }
-    e->check = bh_wide_final(&h, p, (size_t)n);
+    e->check = brain__wide_final(&h, p, (size_t)n);
     if (n) {
         if ((rc = write_all(w, p, (size_t)n)))
             return rc;
@@ -206,24 +206,24 @@ static int emit_big_value(struct writer *w, struct snap_entry *e, uint64_t head_
         progress_add(pr, n);
     }
     if (pwrite(w->fd, e, sizeof *e, (off_t)head_pos) != (ssize_t)sizeof *e)
-        return bh_fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO, "cannot write snapshot '%s': %s",
+        return brain__fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO, "cannot write snapshot '%s': %s",
                        w->path, strerror(errno));
     return 0;
 }
 
 int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (!path || !*path)
-        return bh_fail(BRAIN_EINVAL, "snapshot path is empty");
+        return brain__fail(BRAIN_EINVAL, "snapshot path is empty");
     char tmp[BRAIN_PATH_MAX + 64];
     uint32_t rnd;
-    plat_random(&rnd, sizeof rnd);
+    brain__plat_random(&rnd, sizeof rnd);
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", path, (int)getpid(), rnd) >= sizeof tmp)
-        return bh_fail(BRAIN_EINVAL, "snapshot path is too long");
+        return brain__fail(BRAIN_EINVAL, "snapshot path is too long");
     brain_list *list = NULL;
     if ((rc = brain_list_names(b, NULL, 1, &list)))
         return rc;
@@ -231,18 +231,18 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     static const uint8_t zeros[64];
     if (!w.buf) {
         brain_list_free(list);
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     }
     w.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (w.fd < 0) {
-        rc = bh_fail(BRAIN_EIO, "cannot create snapshot '%s': %s", tmp, strerror(errno));
+        rc = brain__fail(BRAIN_EIO, "cannot create snapshot '%s': %s", tmp, strerror(errno));
         goto out;
     }
     struct snap_header hd = {0};
     memcpy(hd.magic, SNAP_MAGIC, 8);
     hd.version = SNAP_VERSION;
     hd.header_size = sizeof hd;
-    hd.created_ns = plat_now_ns();
+    hd.created_ns = brain__plat_now_ns();
     memcpy(hd.store_id, b->h->store_id, 16);
     if ((rc = emit(&w, &hd, sizeof hd)))
         goto out;
@@ -288,7 +288,7 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
                 progress_add(&pr, v.size);
             }
         }
-        chain = bh_checksum(chain, &e.check, 8);
+        chain = brain__checksum(chain, &e.check, 8);
         if (v.size != it->size) /* replaced since the listing */
             pr.total = pr.total - it->size + v.size;
         brain_view_release(b, &v);
@@ -300,23 +300,23 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     memcpy(tr.magic, SNAP_END, 8);
     tr.count = n;
     tr.chain = chain;
-    tr.check = bh_checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check));
+    tr.check = brain__checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check));
     if ((rc = emit(&w, &tr, sizeof tr)) || (rc = flush(&w)))
         goto out;
     hd.count = n;
-    hd.check = bh_checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check));
+    hd.check = brain__checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check));
     if (pwrite(w.fd, &hd, sizeof hd, 0) != (ssize_t)sizeof hd || fsync(w.fd) != 0) {
-        rc = bh_fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
+        rc = brain__fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
         goto out;
     }
     if (close(w.fd) != 0) {
         w.fd = -1;
-        rc = bh_fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
+        rc = brain__fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
         goto out;
     }
     w.fd = -1;
     if (rename(tmp, path) != 0) {
-        rc = bh_fail(BRAIN_EIO, "cannot move snapshot into place at '%s': %s", path, strerror(errno));
+        rc = brain__fail(BRAIN_EIO, "cannot move snapshot into place at '%s': %s", path, strerror(errno));
         goto out;
     }
     progress_end(&pr);
@@ -363,8 +363,8 @@ struct loaded {
 static int hash_value_fd(int fd, uint64_t off, uint64_t size, uint64_t head, uint8_t *buf,
                          uint64_t *check, struct progress *pr)
 {
-    struct bh_wide h;
-    bh_wide_init(&h, head, size);
+    struct brain__wide h;
+    brain__wide_init(&h, head, size);
     size_t want = 0, body = 0;
     for (uint64_t done = 0; done < size; done += want) {
         want = size - done > READ_CHUNK ? READ_CHUNK : (size_t)(size - done);
@@ -380,10 +380,10 @@ static int hash_value_fd(int fd, uint64_t off, uint64_t size, uint64_t head, uin
             got += (size_t)r;
         }
         body = want & ~(size_t)31; /* short of want only in the last chunk */
-        bh_wide_rounds(&h, buf, body);
+        brain__wide_rounds(&h, buf, body);
         progress_add(pr, want);
     }
-    *check = bh_wide_final(&h, buf + body, want - body);
+    *check = brain__wide_final(&h, buf + body, want - body);
     return 0;
 }
 
@@ -440,7 +440,7 @@ static int copy_value(int in, uint64_t from, int out, uint64_t to, uint64_t size
 
 static int bad(const char *path, uint64_t off, const char *what)
 {
-    return bh_fail(BRAIN_ESNAPSHOT,
+    return brain__fail(BRAIN_ESNAPSHOT,
                    "snapshot '%s' is damaged at byte %llu: %s; the store was not changed",
                    path, (unsigned long long)off, what);
 }
@@ -451,21 +451,21 @@ static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size,
 {
     struct snap_header hd;
     if (size < sizeof hd || memcmp(m, SNAP_MAGIC, 8) != 0)
-        return bh_fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (bad magic); the store was not changed",
+        return brain__fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (bad magic); the store was not changed",
                        path);
     memcpy(&hd, m, sizeof hd);
     if (hd.version != SNAP_VERSION)
-        return bh_fail(BRAIN_ESNAPSHOT,
+        return brain__fail(BRAIN_ESNAPSHOT,
                        "snapshot '%s' has format version %u; this library reads version %u",
                        path, hd.version, SNAP_VERSION);
     if (hd.header_size != sizeof hd ||
-        hd.check != bh_checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check)))
+        hd.check != brain__checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check)))
         return bad(path, 0, "the header's checksum does not match");
     if (hd.count > size / sizeof(struct snap_entry))
         return bad(path, 0, "the header counts more entries than the file can hold");
     struct loaded *e = malloc((hd.count ? hd.count : 1) * sizeof *e);
     if (!e)
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     uint64_t off = sizeof hd, chain = SNAP_SEED;
     char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
     int rc = 0;
@@ -494,12 +494,12 @@ static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size,
         uint64_t check;
         if (en.size >= FD_VALUE_MIN) {
             if (!*buf && !(*buf = malloc(READ_CHUNK))) {
-                rc = bh_fail(BRAIN_ENOMEM, "out of memory");
+                rc = brain__fail(BRAIN_ENOMEM, "out of memory");
                 break;
             }
             uint64_t head = entry_check_head(&en, s, s + en.ns_len, s + en.ns_len + en.name_len);
             if (hash_value_fd(fd, vstart, en.size, head, *buf, &check, pr)) {
-                rc = errno ? bh_fail(BRAIN_EIO, "reading snapshot '%s' failed: %s", path, strerror(errno))
+                rc = errno ? brain__fail(BRAIN_EIO, "reading snapshot '%s' failed: %s", path, strerror(errno))
                            : bad(path, vstart, "the file ends inside a value (truncated)");
                 break;
             }
@@ -514,17 +514,17 @@ static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size,
         }
         entry_strings(&en, s, ns, name, desc);
         size_t l;
-        if (bh_check_name(ns, BRAIN_NS_MAX, BRAIN_ESNAPSHOT, "namespace", &l) ||
-            bh_check_name(name, BRAIN_NAME_MAX, BRAIN_ESNAPSHOT, "name", &l) ||
-            strlen(desc) != en.desc_len || !bh_utf8_valid(desc, en.desc_len) ||
-            (en.type <= BRAIN_TYPE_JSON && bh_validate_value(en.type, val, en.size)) ||
+        if (brain__name_check(ns, BRAIN_NS_MAX, BRAIN_ESNAPSHOT, "namespace", &l) ||
+            brain__name_check(name, BRAIN_NAME_MAX, BRAIN_ESNAPSHOT, "name", &l) ||
+            strlen(desc) != en.desc_len || !brain__utf8_valid(desc, en.desc_len) ||
+            (en.type <= BRAIN_TYPE_JSON && brain__value_validate(en.type, val, en.size)) ||
             (en.type > BRAIN_TYPE_JSON && en.type < BRAIN_TYPE_USER)) {
             rc = bad(path, off, "an entry holds an invalid name, description or value layout");
             break;
         }
         e[i].off = off;
-        e[i].key = bh_hash(SNAP_SEED, ns, en.ns_len, name, en.name_len);
-        chain = bh_checksum(chain, &en.check, 8);
+        e[i].key = brain__key_hash(SNAP_SEED, ns, en.ns_len, name, en.name_len);
+        chain = brain__checksum(chain, &en.check, 8);
         off = vstart + en.size;
     }
     if (rc == 0) {
@@ -534,7 +534,7 @@ static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size,
         } else {
             memcpy(&tr, m + off, sizeof tr);
             if (memcmp(tr.magic, SNAP_END, 8) != 0 || tr.count != hd.count || tr.chain != chain ||
-                tr.check != bh_checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check)))
+                tr.check != brain__checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check)))
                 rc = bad(path, off, "the trailer does not match the entries");
         }
     }
@@ -555,22 +555,22 @@ static int cmp_key(const void *a, const void *b)
 
 int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *count)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (!path || !*path)
-        return bh_fail(BRAIN_EINVAL, "snapshot path is empty");
+        return brain__fail(BRAIN_EINVAL, "snapshot path is empty");
     if (flags & ~(unsigned)BRAIN_LOAD_MERGE)
-        return bh_fail(BRAIN_EINVAL, "unknown snapshot load flags 0x%x", flags);
+        return brain__fail(BRAIN_EINVAL, "unknown snapshot load flags 0x%x", flags);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return bh_fail(errno == ENOENT ? BRAIN_ESNAPSHOT : BRAIN_EIO, "cannot open snapshot '%s': %s", path,
+        return brain__fail(errno == ENOENT ? BRAIN_ESNAPSHOT : BRAIN_EIO, "cannot open snapshot '%s': %s", path,
                        strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
         close(fd);
-        return bh_fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (empty or not a regular file)", path);
+        return brain__fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (empty or not a regular file)", path);
     }
     uint64_t size = (uint64_t)st.st_size;
     /* headers, names and small values are read through a mapping; values of
@@ -580,7 +580,7 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
     if (m == MAP_FAILED) {
         int err = errno;
         close(fd);
-        return bh_fail(BRAIN_EIO, "cannot map snapshot '%s': %s", path, strerror(err));
+        return brain__fail(BRAIN_EIO, "cannot map snapshot '%s': %s", path, strerror(err));
     }
     struct loaded *ents = NULL;
     uint8_t *buf = NULL; /* READ_CHUNK bytes of scratch, for both passes */
@@ -591,7 +591,7 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
     progress_end(&pr);
     pr = (struct progress){b, "load", 0, size, 0};
     char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
-    int64_t now = plat_now_ns();
+    int64_t now = brain__plat_now_ns();
     for (uint64_t i = 0; i < n; i++) {
         struct snap_entry en;
         memcpy(&en, m + ents[i].off, sizeof en);
@@ -613,13 +613,13 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
              * these bytes already) */
             brain_reservation *res;
             void *dst;
-            if ((rc = bh_reserve(b, ns, name, en.size, &o, &res, &dst, 0)))
+            if ((rc = brain__reserve(b, ns, name, en.size, &o, &res, &dst, 0)))
                 goto out;
             if (copy_value(fd, vpos + pad_to_64(vpos), b->fd, (uint64_t)((uint8_t *)dst - b->rw),
                            en.size, &buf, &pr)) {
                 int err = errno;
                 brain_abort(b, res);
-                rc = bh_fail(BRAIN_EIO,
+                rc = brain__fail(BRAIN_EIO,
                              "reading snapshot '%s' failed at byte %llu (%s); the %llu names "
                              "before it were loaded, the rest not: load it again",
                              path, (unsigned long long)ents[i].off,
@@ -643,7 +643,7 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);
         brain_list *list = NULL;
         if (!keys) {
-            rc = bh_fail(BRAIN_ENOMEM, "out of memory");
+            rc = brain__fail(BRAIN_ENOMEM, "out of memory");
             goto out;
         }
         for (uint64_t i = 0; i < n; i++)
@@ -652,7 +652,7 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         if ((rc = brain_list_names(b, NULL, 1, &list)) == 0) {
             for (size_t i = 0; i < list->count && rc == 0; i++) {
                 const brain_info *it = &list->items[i];
-                uint64_t k = bh_hash(SNAP_SEED, it->ns, it->ns_len, it->name, it->name_len);
+                uint64_t k = brain__key_hash(SNAP_SEED, it->ns, it->ns_len, it->name, it->name_len);
                 if (!bsearch(&k, keys, n, sizeof *keys, cmp_key)) {
                     rc = brain_delete(b, it->ns, it->name);
                     if (rc == BRAIN_ENOTFOUND)
