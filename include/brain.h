@@ -248,7 +248,10 @@ enum {
  * with size > 0, unknown flags, bad description), BRAIN_ETYPE (a STR/JSON
  * value that is not UTF-8, an ARRAY/PICKLE value with a bad layout),
  * BRAIN_ECONFLICT (IF_VERSION did not match), BRAIN_ETOOBIG, BRAIN_EFULL,
- * BRAIN_ENOSPC, BRAIN_ENSFULL.  On any error nothing stored changes. */
+ * BRAIN_ENOSPC, BRAIN_ENSFULL.  On any error nothing stored changes.  A
+ * value that does not fit first drops the expired names (as brain_expire)
+ * and is tried again: BRAIN_EFULL only when it still does not fit (this
+ * holds for brain_reserve and brain_put_many too). */
 BRAIN_API int brain_put(brain *b, const char *ns, const char *name,
                         const void *data, size_t size,
                         const brain_put_opts *opts, uint64_t *version);
@@ -364,7 +367,8 @@ BRAIN_API void brain_list_free(brain_list *list);
 typedef struct brain_ns_info {
     char name[BRAIN_NS_MAX + 1];
     uint64_t names; /* names it holds (expired ones count until
-                       brain_expire removes them or they are replaced) */
+                       brain_expire, brain_stats_get or a put that needs
+                       their space removes them, or they are replaced) */
     uint64_t bytes; /* value bytes it holds */
     uint64_t version; /* version of its last change */
 } brain_ns_info;
@@ -422,6 +426,8 @@ typedef struct brain_stats {
     uint32_t max_namespaces;
 } brain_stats;
 
+/* The store's figures.  Expired names are removed first (as brain_expire),
+ * so names, used and free, and the namespace records, count live values. */
 BRAIN_API int brain_stats_get(brain *b, brain_stats *st);
 
 /* One attached process, as brain_procs reports it. */

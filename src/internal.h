@@ -466,5 +466,10 @@ int brain__put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns,
 int brain__reserve(brain *b, const char *ns, const char *name, size_t size,
                    const brain_put_opts *opts, brain_reservation **res, void **data,
                    int prefault);
+/* Under the lock: unlinks every name expired at NOW in one batch and
+ * returns how many; *corrupt is set (and nothing unlinked) when the index
+ * is damaged.  Used by the write path when a value does not fit and by
+ * brain_stats_get. */
+size_t brain__expire_locked(brain *b, int64_t now, int *corrupt);
 
 #endif

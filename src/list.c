@@ -252,6 +252,10 @@ int brain_stats_get(brain *b, brain_stats *st)
         return rc;
     struct brain__header *h = b->h;
     brain__reap_dead(b, NULL, REAP_DEAD);
+    /* expired names are absent for readers: drop them, so that names, used
+     * and free (and the namespace records) count live values only */
+    int corrupt = 0;
+    brain__expire_locked(b, brain__plat_now_ns(), &corrupt);
     if (h->limbo_head) /* all of it: the figures below should be settled */
         brain__limbo_reclaim(b, RECLAIM_READY);
     memset(st, 0, sizeof *st);

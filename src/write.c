@@ -147,6 +147,11 @@ static void reclaim_some(brain *b)
 
 /* ---- put --------------------------------------------------------------- */
 
+/* Under the lock.  A value that does not fit first drops the expired names
+ * (their space would otherwise wait for brain_expire or `brain serve`),
+ * then tries once more; the store-full error stands when none expired.
+ * This is write-path policy: brain__alloc_block (reclaim.c) only reclaims
+ * limbo, grows and reaps, it never removes a name. */
 static int reserve_block(brain *b, const struct brain__key *k, const brain_put_opts *opts,
                          size_t desclen, uint64_t size, unsigned state, uint64_t *blk)
 {
@@ -154,6 +159,13 @@ static int reserve_block(brain *b, const struct brain__key *k, const brain_put_o
     if (size > BRAIN_MAX_CAPACITY)
         payload = size;
     int rc = brain__alloc_block(b, payload, state, BK_ENTRY, size, blk);
+    if (rc == BRAIN_EFULL) {
+        int corrupt = 0;
+        if (brain__expire_locked(b, brain__plat_now_ns(), &corrupt) > 0) {
+            brain__clear_error();
+            rc = brain__alloc_block(b, payload, state, BK_ENTRY, size, blk);
+        }
+    }
     if (rc)
         return rc;
     if (state == BS_RESERVED) {
@@ -503,8 +515,6 @@ out:
     return rc;
 }
 
-/* Takes the lock and unlinks every entry for which MATCH is true, in one
- * batch; *removed (may be NULL) gets how many. */
 struct unlink_ctx {
     int (*match)(const struct brain__entry *, const void *);
     const void *ctx;
@@ -521,23 +531,39 @@ static int unlink_one(brain *b, _Atomic uint64_t *slot, const struct brain__entr
     return 0;
 }
 
+/* Under the lock: unlinks every entry for which MATCH is true, in one
+ * batch, and returns how many; *corrupt is set when the index is damaged
+ * (then nothing is unlinked). */
+static size_t unlink_where_locked(brain *b, int (*match)(const struct brain__entry *, const void *),
+                                  const void *ctx, int *corrupt)
+{
+    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
+    uint64_t *t = (uint64_t *)brain__index_table(b, packed, &nslots);
+    if (!t) {
+        *corrupt = 1;
+        return 0;
+    }
+    struct unlink_ctx u = {match, ctx, 0};
+    brain__batch_begin(b);
+    brain__index_foreach(b, unlink_one, &u); /* the table was checked above */
+    brain__batch_end(b);
+    return u.n;
+}
+
+/* Takes the lock and unlinks every entry for which MATCH is true, in one
+ * batch; *removed (may be NULL) gets how many. */
 static int unlink_where(brain *b, int (*match)(const struct brain__entry *, const void *),
                         const void *ctx, size_t *removed)
 {
     int rc = brain__writer_lock(b);
     if (rc)
         return rc;
-    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
-    uint64_t *t = (uint64_t *)brain__index_table(b, packed, &nslots);
-    if (!t) {
+    int corrupt = 0;
+    size_t n = unlink_where_locked(b, match, ctx, &corrupt);
+    if (corrupt) {
         brain__writer_unlock(b);
         return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     }
-    struct unlink_ctx u = {match, ctx, 0};
-    brain__batch_begin(b);
-    brain__index_foreach(b, unlink_one, &u); /* the table was checked above */
-    brain__batch_end(b);
-    size_t n = u.n;
     reclaim_some(b);
     brain__writer_unlock(b);
     if (removed)
@@ -554,6 +580,11 @@ static int in_namespace(const struct brain__entry *e, const void *ctx)
 static int has_expired(const struct brain__entry *e, const void *ctx)
 {
     return brain__entry_expired(e, *(const int64_t *)ctx);
+}
+
+size_t brain__expire_locked(brain *b, int64_t now, int *corrupt)
+{
+    return unlink_where_locked(b, has_expired, &now, corrupt);
 }
 
 int brain_ns_clear(brain *b, const char *ns, size_t *removed)

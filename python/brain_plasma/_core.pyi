@@ -51,6 +51,7 @@ ARRAY_MAX_DIMS: int
 PINS_PER_PROC: int
 MIN_CAPACITY: int
 MAX_CAPACITY: int
+DEFAULT_CAPACITY: int
 LIB_VERSION: str
 
 class Error(Exception):

@@ -45,7 +45,11 @@ log = logging.getLogger("brain_plasma")
 
 DEFAULT_STORE = "default"
 DEFAULT_NAMESPACE = "default"
-DEFAULT_SIZE = 50_000_000
+# the capacity of a store created without a size: libbrain's default
+# (BRAIN_DEFAULT_CAPACITY, 256 MiB), the same as `brain create` and `brain
+# serve`, so a store is the same whichever process creates it first.
+# Capacity is a limit, not an allocation (docs/python.md, "Sizes").
+DEFAULT_SIZE = _core.DEFAULT_CAPACITY
 _MISSING = object()
 _CACHE_MISS = recall_cache._MISS
 _loads = serialize.loads
@@ -99,6 +103,22 @@ def _forget_store(path):
     if s is not None:
         recall_cache.drop_store(s)
         s.close()
+
+
+def _grow(client, size):
+    """Grows the store of CLIENT to SIZE bytes when it is smaller; never
+    shrinks it.  Growing only raises a limit: nothing is allocated.  Another
+    process may grow it at the same moment to a smaller size, so the
+    capacity is read again until it is at least SIZE."""
+    want = size & ~63  # the store's block unit, as brain_resize rounds
+    for _ in range(8):
+        cap = client.stats()["capacity"]
+        if cap >= want:
+            return
+        client.resize(size)
+        log.info("grew store %s from %s to %s: Brain(size=%d) asked for more "
+                 "than its capacity", client.path, _core.format_size(cap),
+                 _core.format_size(want), size)
 
 
 def _size_bytes(size, what="size"):
@@ -271,9 +291,12 @@ class Brain:
         start_process: True creates the store when it is missing and attaches
             to it when it exists; it never wipes data.  False requires the
             store to exist (BrainStoreNotFoundError otherwise).
-        size: the store's capacity in bytes (or a string such as ``"1GB"``)
-            when this call creates it; an existing store keeps its own.
-            Capacity is a limit, not an allocation.
+        size: the store's capacity in bytes (or a string such as
+            ``"1GB"``).  A store this call creates gets it (None: the
+            default, 256 MiB); an existing smaller store is grown to it
+            (logged), a larger one is never shrunk.  Capacity is a limit,
+            not an allocation: memory is used as values arrive, so a large
+            size costs nothing until it is filled.
         namespace: the namespace this Brain's names live in.
         serializer: "pickle" (default) stores any picklable value; "safe"
             never unpickles: it stores bytes, str, NumPy arrays and JSON
@@ -290,7 +313,7 @@ class Brain:
             again (see brain_plasma.recall_cache); False decodes every time.
     """
 
-    def __init__(self, path=None, start_process=True, size=DEFAULT_SIZE,
+    def __init__(self, path=None, start_process=True, size=None,
                  namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True,
                  recall_cache=True):
         if serializer not in ("pickle", "safe"):
@@ -304,7 +327,7 @@ class Brain:
         self._client = None
         self._plasma = None
         self._store = DEFAULT_STORE if path is None else path
-        self._size = _size_bytes(size)
+        self._size = None if size is None else _size_bytes(size)
         self.namespace = _check_namespace(namespace)
         self.path = _core.resolve(self._store)
         self._connect(create=bool(start_process))
@@ -312,11 +335,13 @@ class Brain:
     # ---- connection ------------------------------------------------------
 
     def _connect(self, create):
-        client, shared = _open_store(self._store, create, self._size)
+        client, shared = _open_store(self._store, create, self._size or DEFAULT_SIZE)
+        if self._size is not None:
+            _grow(client, self._size)
         self._client = client
         self.path = client.path
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s store %s (capacity %d bytes, asked %d)",
+            log.debug("%s store %s (capacity %d bytes, asked %s)",
                       "reusing this process's handle on" if shared else "opened",
                       self.path, client.stats()["capacity"], self._size)
 
@@ -348,7 +373,7 @@ class Brain:
 
     @property
     def mb(self):
-        """The store's capacity in megabytes, e.g. ``'50 MB'``."""
+        """The store's capacity in megabytes, e.g. ``'268 MB'``."""
         return "%d MB" % round(self.size() / 1_000_000)
 
     def sleep(self):
@@ -370,7 +395,8 @@ class Brain:
     def start(self, path=None, size=None):
         """Creates (or attaches to) the store at PATH (default: this Brain's)
         with capacity SIZE, and connects this Brain to it.  An existing store
-        is attached to, never restarted or wiped."""
+        is attached to, never restarted or wiped; one smaller than SIZE is
+        grown to it (never shrunk)."""
         with self._lock:
             if size is not None:
                 self._size = _size_bytes(size)

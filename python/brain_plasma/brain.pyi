@@ -21,7 +21,7 @@ class Brain:
         self,
         path: Optional[str] = ...,
         start_process: bool = ...,
-        size: _Size = ...,
+        size: Optional[_Size] = ...,
         namespace: str = ...,
         serializer: Literal["pickle", "safe"] = ...,
         pack_strings: bool = ...,
