@@ -112,7 +112,9 @@ extern "C" {
     XX(EIO, -30877, "system call failed")                                      \
     XX(ESTALE, -30876, "reservation does not belong to this process")          \
     XX(ERANGE, -30875, "buffer too small")                                     \
-    XX(ESNAPSHOT, -30874, "snapshot file is invalid")
+    XX(ESNAPSHOT, -30874, "snapshot file is invalid")                         \
+    XX(EDESTROYED, -30873, "store was destroyed")                              \
+    XX(EDISKFULL, -30872, "no space left on the file system")
 
 typedef enum {
     BRAIN_OK = 0,
@@ -484,17 +486,29 @@ enum {
     BRAIN_LOAD_MERGE = 1u << 0, /* keep names the snapshot does not hold */
 };
 
-/* Loads the snapshot file PATH into the store.  The whole file is checked
- * first (magic, format version, every length, every checksum, the trailer):
- * a file that fails is refused with BRAIN_ESNAPSHOT and the store is not
- * touched.  Then every name of the snapshot is stored (replacing what the
- * store holds under it; expiries keep their absolute time, names already
- * expired are skipped) and, unless BRAIN_LOAD_MERGE, names the snapshot does
- * not hold are deleted afterwards.  If the store fills up half way
- * (BRAIN_EFULL), the names already loaded stay and nothing else was
- * deleted.  *count (may be NULL) gets how many names were loaded. */
+/* Loads the snapshot file PATH into the store, all or nothing.  The file
+ * is read with pread (never mapped: a file that shrinks under the load is
+ * an error, not SIGBUS); each value goes straight into a reservation in
+ * the store and is verified there (magic, format version, every length,
+ * every checksum, the trailer), so bytes changed in the file while loading
+ * are refused, not stored.  Only when the whole file checked out are its
+ * names published, replacing what the store holds under them (expiries keep
+ * their absolute time, names already expired are skipped) and, unless
+ * BRAIN_LOAD_MERGE, deleting every name the snapshot does not hold, under
+ * one hold of the writers' lock: readers see the old names or exactly the
+ * snapshot's.  On any error (BRAIN_ESNAPSHOT, BRAIN_EIO, BRAIN_EFULL: the
+ * store needs room for the snapshot besides what it holds) and when the
+ * process is killed before that step, the store is unchanged.  *count (may
+ * be NULL) gets how many names were loaded. */
 BRAIN_API int brain_snapshot_load(brain *b, const char *path, unsigned flags,
                                   uint64_t *count);
+
+/* What the snapshot file PATH records: *count (may be NULL) names, and
+ * *ours (may be NULL) set to 1 when the file was saved from this store or
+ * is the last snapshot loaded whole into it (then every name it lists was
+ * in this store, so a store holding fewer really lost them), else 0.  Reads
+ * only the header.  Errors: BRAIN_ESNAPSHOT, BRAIN_EIO. */
+BRAIN_API int brain_snapshot_info(brain *b, const char *path, uint64_t *count, int *ours);
 
 /* Progress of a snapshot save or load through handle B: fn(ctx, phase,
  * done, total) is called from the calling thread as the work advances, in

@@ -146,7 +146,10 @@ struct bh_header {
     uint8_t store_id[16];
     uint64_t created_ns;
     uint64_t hcheck; /* checksum of the fields above */
-    uint64_t pad0[3];
+    /* not checksummed, written under the lock: the store_id recorded in the
+     * last snapshot loaded whole into this store (zero: none) */
+    uint8_t loaded_from[16];
+    uint64_t pad0[1];
 
     /* hot, read by readers on every call (one cache line) */
     _Alignas(64) _Atomic uint64_t index; /* table block | log2(slots) */
@@ -155,7 +158,8 @@ struct bh_header {
     _Atomic uint64_t file_size; /* arena end, sentinel at file_size - 64 */
     _Atomic uint64_t version;   /* store version counter */
     _Atomic uint64_t capacity;
-    uint64_t pad1[2];
+    _Atomic uint64_t destroyed_by; /* pid of the brain_destroy that unlinked the file */
+    uint64_t pad1[1];
 
     /* writer state, under the lock */
     _Alignas(64) uint64_t dirty; /* 1 while a writer holds the lock */
@@ -296,7 +300,10 @@ int plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
 void plat_prefault_write(void *p, size_t n); /* advisory */
 int bh_reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
                brain_reservation **res, void **data, int prefault); /* ops.c */
+int bh_publish_batch(brain *b, brain_reservation **res, size_t n, int exact,
+                     const uint8_t loaded_from[16]); /* ops.c */
 int plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
+int bh_snapshot_open(const char *path, int *fd, uint64_t *size); /* snapshot.c */
 
 /* value.c */
 int bh_check_name(const char *s, size_t max, int code, const char *what,

@@ -1448,3 +1448,89 @@ int brain_resize(brain *b, uint64_t capacity)
     writer_unlock(b);
     return rc;
 }
+
+/* ---- publishing a whole snapshot at once ------------------------------ */
+
+/* Publishes N reservations of this handle under one hold of the writers'
+ * lock and one batch_seq bump: readers (and brain_get_many) see the store
+ * before or after, never between.  With EXACT, every other name is deleted
+ * in the same batch, so the store then holds exactly these names.
+ * LOADED_FROM (may be NULL) is recorded in the header in the same hold.  On
+ * error nothing is published and the reservations stay the caller's (to
+ * abort).  A process killed inside this call leaves what repair makes of a
+ * half-applied batch: the window is the index stores alone, no copying. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int bh_publish_batch(brain *b, brain_reservation **res, size_t n, int exact,
+                     const uint8_t loaded_from[16])
+{
+    int rc = handle_ok(b);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (!res[i] || res[i]->stale || res[i]->owner != b)
+            return bh_fail(BRAIN_ESTALE, "a reservation of the batch is not this handle's");
+    uint64_t *blocks = malloc((n ? n : 1) * sizeof *blocks);
+    if (!blocks)
+        return bh_fail(BRAIN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        blocks[i] = res[i]->block;
+    qsort(blocks, n, sizeof *blocks, cmp_u64);
+    if ((rc = writer_lock(b))) {
+        free(blocks);
+        return rc;
+    }
+    reclaim_some(b);
+    rc = index_reserve(b, n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct bh_entry *e = (const struct bh_entry *)(b->rw + res[i]->block + BLOCK_HDR);
+        int ni = ns_get_or_add(b, entry_ns(e), e->ns_len);
+        if (ni < 0)
+            rc = ni;
+    }
+    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
+    uint64_t *t = rc == 0 && exact ? (uint64_t *)index_table(b, packed, &nslots) : NULL;
+    if (rc == 0 && exact && !t)
+        rc = bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    if (rc) {
+        writer_unlock(b);
+        free(blocks);
+        return rc;
+    }
+    batch_begin(b);
+    for (size_t i = 0; i < n; i++) {
+        const struct bh_entry *e = (const struct bh_entry *)(b->rw + res[i]->block + BLOCK_HDR);
+        int r = put_locked(b, res[i]->block, e->hash, entry_ns(e), e->ns_len, entry_name(e),
+                           e->name_len, &res[i]->opts, NULL);
+        if (r) /* cannot happen after the checks above; keep the store sane */
+            alloc_free(b, res[i]->block);
+        atomic_fetch_sub(&b->slot->nreserved, 1);
+    }
+    if (exact) {
+        packed = atomic_load(&b->h->index); /* put_locked never grows it after index_reserve */
+        t = (uint64_t *)index_table(b, packed, &nslots);
+        for (uint64_t i = 0; t && i < nslots; i++) {
+            uint64_t w = atomic_load((_Atomic uint64_t *)&t[i]);
+            if (w == IDX_EMPTY || w == IDX_TOMB)
+                continue;
+            uint64_t blk = (w & IDX_OFF_MASK) << 6;
+            if (!bsearch(&blk, blocks, n, sizeof *blocks, cmp_u64))
+                unlink_locked(b, &t[i]);
+        }
+    }
+    if (loaded_from)
+        memcpy(b->h->loaded_from, loaded_from, 16);
+    batch_end(b);
+    writer_unlock(b);
+    for (size_t i = n; i-- > 0;) { /* newest first: each is at the list's head */
+        unlist_reservation(b, res[i]);
+        free(res[i]);
+        res[i] = NULL;
+    }
+    free(blocks);
+    return 0;
+}
