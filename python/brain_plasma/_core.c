@@ -1200,6 +1200,29 @@ static PyObject *Store_snapshot_load(StoreObject *s, PyObject *args, PyObject *k
     return PyLong_FromUnsignedLongLong(n);
 }
 
+static PyObject *Store_snapshot_info(StoreObject *s, PyObject *arg)
+{
+    PyObject *bytes = NULL;
+    if (!PyUnicode_FSConverter(arg, &bytes))
+        return NULL;
+    brain *b = store_handle(s);
+    if (!b) {
+        Py_DECREF(bytes);
+        return NULL;
+    }
+    uint64_t n = 0;
+    int ours = 0, rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_snapshot_info(b, PyBytes_AS_STRING(bytes), &n, &ours);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    Py_DECREF(bytes);
+    if (rc)
+        return fail(s, rc);
+    return Py_BuildValue("(KO)", (unsigned long long)n, ours ? Py_True : Py_False);
+}
+
 static PyObject *Store_stats(StoreObject *s, PyObject *Py_UNUSED(a))
 {
     brain *b = store_handle(s);
@@ -1366,6 +1389,8 @@ static PyMethodDef Store_methods[] = {
     {"expire", (PyCFunction)Store_expire, METH_NOARGS,
      "expire()\n--\n\nDeletes expired entries; returns how many."},
     {"stats", (PyCFunction)Store_stats, METH_NOARGS, "stats()\n--\n\nStore statistics."},
+    {"snapshot_info", (PyCFunction)Store_snapshot_info, METH_O,
+     "snapshot_info(path) -> (count, ours): the header of a snapshot file"},
     {"snapshot_save", (PyCFunction)Store_snapshot_save, METH_O,
      "snapshot_save(path)\n--\n\nWrites every name to a snapshot file; returns how many."},
     {"snapshot_load", (PyCFunction)(void (*)(void))Store_snapshot_load, METH_VARARGS | METH_KEYWORDS,

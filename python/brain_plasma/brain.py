@@ -11,6 +11,7 @@ child keeps using the Brain it inherited (gunicorn ``--preload``).
 """
 import logging
 import os
+import stat
 import threading
 import weakref
 
@@ -28,6 +29,7 @@ from .exceptions import (
     BrainNamespaceNameError,
     BrainNamespaceNotExistError,
     BrainNamespaceRemoveDefaultError,
+    BrainSnapshotError,
     BrainValueError,
     BrainValueTypeError,
 )
@@ -714,16 +716,53 @@ class Brain:
     # ---- persistence -------------------------------------------------------
 
     def snapshot_path(self):
-        """The standard snapshot file of this store:
-        ``$XDG_DATA_HOME/brain-plasma/<store>.snapshot`` (``XDG_DATA_HOME``
-        defaults to ``~/.local/share``).  The `brain save`/`brain load`
-        commands use the same place and the same format."""
+        """The standard snapshot file of this store (docs/SNAPSHOT.md), the
+        one `brain save`/`brain load` use too, under
+        ``$XDG_DATA_HOME/brain-plasma`` (``XDG_DATA_HOME`` defaults to
+        ``~/.local/share``): ``NAME.snapshot`` for a store given by bare
+        name, ``path/P.snapshot`` for any other store path P, with ``%``
+        written ``%25`` and ``/`` written ``%2F``, so two stores never share
+        one.  The file of older versions (the last path component) is used
+        when the new one does not exist and that file was written by, or
+        loaded whole into, this store."""
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(
             os.path.expanduser("~"), ".local", "share")
+        top = os.path.join(base, "brain-plasma")
         leaf = os.path.basename(self.path)
         if leaf.startswith("brain-") and os.path.dirname(self.path) == "/dev/shm":
-            leaf = leaf[len("brain-"):]
-        return os.path.join(base, "brain-plasma", leaf + ".snapshot")
+            return os.path.join(top, leaf[len("brain-"):] + ".snapshot")
+        key = self.path.replace("%", "%25").replace("/", "%2F")
+        new = os.path.join(top, "path", key + ".snapshot")
+        old = os.path.join(top, leaf + ".snapshot")
+        if not os.path.lexists(new) and os.path.isfile(old) and not os.path.islink(old):
+            try:
+                if self._c().snapshot_info(old)[1]:
+                    return old
+            except BrainError:
+                pass
+        return new
+
+    @staticmethod
+    def _snapshot_dirs(path):
+        """Creates the default snapshot directories (private), and refuses
+        any that is a symbolic link or not this user's."""
+        top = os.path.dirname(path)
+        dirs = [os.path.dirname(top), top] if os.path.basename(top) == "path" else [top]
+        os.makedirs(os.path.dirname(dirs[0]), mode=0o700, exist_ok=True)
+        for d in dirs:
+            try:
+                os.mkdir(d, 0o700)
+            except FileExistsError:
+                pass
+            st = os.lstat(d)
+            if not stat.S_ISDIR(st.st_mode):
+                raise BrainSnapshotError(
+                    "snapshot directory %r is not a directory (a symbolic link or another "
+                    "file); snapshots are never written through links" % d)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                raise BrainSnapshotError(
+                    "snapshot directory %r is owned by uid %d or writable by others; "
+                    "refusing to use it (pass path=)" % (d, st.st_uid))
 
     def save(self, path=None):
         """Writes every name of every namespace (values, namespaces,
@@ -733,7 +772,7 @@ class Brain:
         file's path."""
         if path is None:
             path = self.snapshot_path()
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            self._snapshot_dirs(path)
         path = os.fspath(path)
         n = self._c().snapshot_save(path)
         log.info("saved %d names of %s to %s", n, self.path, path)

@@ -35,6 +35,8 @@ __all__ = [
     "BrainValueError",
     "BrainIOError",
     "BrainSnapshotError",
+    "BrainStoreDestroyedError",
+    "BrainDiskFullError",
 ]
 
 
@@ -153,6 +155,18 @@ class BrainSnapshotError(BrainError):
     the store was not changed."""
 
 
+class BrainStoreDestroyedError(BrainClientDisconnectedError):
+    """The store was destroyed (by dead() or `brain destroy`, in this or
+    another process) while this Brain had it open; its message names the pid
+    that destroyed it.  Nothing was written.  Brain.start() makes a new
+    store."""
+
+
+class BrainDiskFullError(BrainIOError):
+    """The file system holding a file being written (a snapshot) is full.
+    The store itself is not full; nothing stored changed."""
+
+
 #: libbrain status -> exception class, registered with the C core.
 CODE_TO_EXCEPTION = {
     _core.EINVAL: BrainValueError,
@@ -182,6 +196,8 @@ CODE_TO_EXCEPTION = {
     _core.ESTALE: BrainError,
     _core.ERANGE: BrainError,
     _core.ESNAPSHOT: BrainSnapshotError,
+    _core.EDESTROYED: BrainStoreDestroyedError,
+    _core.EDISKFULL: BrainDiskFullError,
     _core.ECLOSED: BrainClientDisconnectedError,
 }
 
