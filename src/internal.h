@@ -298,6 +298,7 @@ void plat_futex_wake(_Atomic uint32_t *addr);
 void plat_random(void *buf, size_t len);
 int plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
 void plat_prefault_write(void *p, size_t n); /* advisory */
+void plat_clean_stale_tmp(const char *path, const char *prefix, const char *magic);
 int bh_reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
                brain_reservation **res, void **data, int prefault); /* ops.c */
 int bh_publish_batch(brain *b, brain_reservation **res, size_t n, int exact,

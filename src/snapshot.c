@@ -223,6 +223,7 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     plat_random(&rnd, sizeof rnd);
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", path, (int)getpid(), rnd) >= sizeof tmp)
         return bh_fail(BRAIN_EINVAL, "snapshot path is too long");
+    plat_clean_stale_tmp(path, "", SNAP_MAGIC); /* saves killed half way, of any file here */
     brain_list *list = NULL;
     if ((rc = brain_list_names(b, NULL, 1, &list)))
         return rc;

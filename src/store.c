@@ -161,6 +161,15 @@ static int init_mutex(pthread_mutex_t *m)
     return rc;
 }
 
+static int destroyed(brain *b)
+{
+    uint64_t pid = atomic_load_explicit(&b->h->destroyed_by, memory_order_relaxed);
+    return bh_fail(BRAIN_EDESTROYED,
+                   "store '%s' was destroyed by pid %llu (brain destroy, or dead() in Python); "
+                   "this handle no longer reaches it and nothing was written: create the store "
+                   "again (Python: Brain.start()) to go on", b->path, (unsigned long long)pid);
+}
+
 int writer_lock(brain *b) { return writer_lock_ex(b, 0); }
 
 /* ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
@@ -188,6 +197,10 @@ int writer_lock_ex(brain *b, int allow_corrupt)
     } else if (rc) {
         return bh_fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
+    if (atomic_load(&h->destroyed_by)) { /* destroyed while we waited */
+        pthread_mutex_unlock(&h->lock);
+        return destroyed(b);
+    }
     if (h->corrupt && !allow_corrupt) {
         pthread_mutex_unlock(&h->lock);
         return bh_fail(BRAIN_ECORRUPT,
@@ -213,6 +226,8 @@ int handle_ok(brain *b)
 {
     if (!b)
         return bh_fail(BRAIN_EINVAL, "store handle is NULL");
+    if (b->h && atomic_load_explicit(&b->h->destroyed_by, memory_order_relaxed))
+        return destroyed(b);
     if (b->no_slot) {
         /* a fork child whose slot could not be reserved: attach now, and
          * publish the pins of the views it inherited */
@@ -496,6 +511,9 @@ static int errno_to_status(int e, const char *path, const char *what)
 static int create_store(brain *b, const brain_config *cfg)
 {
     char tmp[BRAIN_PATH_MAX + 64];
+    const char *leaf = strrchr(b->path, '/');
+    snprintf(tmp, sizeof tmp, "%s.tmp-", leaf ? leaf + 1 : b->path);
+    plat_clean_stale_tmp(b->path, tmp, BH_MAGIC); /* left by creators killed half way */
     uint32_t rnd;
     plat_random(&rnd, sizeof rnd);
     snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", b->path, (int)getpid(), rnd);
@@ -520,7 +538,13 @@ static int create_store(brain *b, const brain_config *cfg)
 
 static int open_existing(brain *b)
 {
-    int fd = open(b->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    /* the type is checked before the file is opened read-write (opening a
+     * device can act on it), and O_NONBLOCK keeps a FIFO swapped in between
+     * from blocking the open; fstat below checks what was opened */
+    struct stat pre;
+    if (lstat(b->path, &pre) == 0 && !S_ISREG(pre.st_mode) && !S_ISLNK(pre.st_mode))
+        return bh_fail(BRAIN_ENOTSTORE, "'%s' is not a regular file, so not a brain store", b->path);
+    int fd = open(b->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         if (errno == ENOENT)
             return BRAIN_ENOSTORE;
@@ -699,10 +723,21 @@ int brain_destroy(const char *store)
     int rc = brain_resolve(store, path, sizeof path);
     if (rc)
         return rc;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* never opens (or blocks on) a FIFO, device or socket: lstat first,
+     * then O_NONBLOCK, then fstat of what was opened */
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno_to_status(errno, path, "destroy");
+    if (S_ISLNK(st.st_mode))
+        return errno_to_status(ELOOP, path, "destroy");
+    if (!S_ISREG(st.st_mode))
+        return bh_fail(BRAIN_ENOTSTORE, "'%s' is not a brain store (not a regular file); refusing "
+                                        "to remove it", path);
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 && (errno == EACCES || errno == EROFS))
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return errno_to_status(errno, path, "destroy");
-    struct stat st;
     char magic[8] = {0};
     if (fstat(fd, &st) != 0) {
         rc = errno_to_status(errno, path, "destroy");
@@ -712,6 +747,14 @@ int brain_destroy(const char *store)
     } else if (st.st_uid != geteuid()) {
         rc = bh_fail(BRAIN_EPERM, "store '%s' is owned by uid %u; refusing to remove it", path,
                      (unsigned)st.st_uid);
+    } else if ((uint64_t)st.st_size >= HEADER_SIZE) {
+        /* mark it destroyed before unlinking: every handle still open on it
+         * refuses its next call (handle_ok, writer_lock) instead of writing
+         * into a file no one will see again */
+        uint64_t pid = (uint64_t)getpid();
+        if (pwrite(fd, &pid, sizeof pid, (off_t)offsetof(struct bh_header, destroyed_by)) !=
+            (ssize_t)sizeof pid)
+            rc = errno_to_status(errno, path, "destroy");
     }
     close(fd);
     if (rc == 0 && unlink(path) != 0)

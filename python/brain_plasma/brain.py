@@ -30,6 +30,7 @@ from .exceptions import (
     BrainNamespaceNotExistError,
     BrainNamespaceRemoveDefaultError,
     BrainSnapshotError,
+    BrainStoreDestroyedError,
     BrainValueError,
     BrainValueTypeError,
 )
@@ -84,11 +85,11 @@ def _open_store(store, create, capacity):
         return s, False
 
 
-def _forget_store(path):
+def _forget_store(path, close=True):
     with _handles_lock:
         entry = _handles.pop(path, None)
     s = entry[0]() if entry else None
-    if s is not None:
+    if s is not None and close:
         s.close()
 
 
@@ -243,6 +244,7 @@ class Brain:
         self.pack_strings = bool(pack_strings)
         self._lock = threading.RLock()
         self._client = None
+        self._destroyed = False
         self._store = DEFAULT_STORE if path is None else path
         self._size = _size_bytes(size)
         self.namespace = _check_namespace(namespace)
@@ -262,6 +264,10 @@ class Brain:
 
     def _c(self):
         c = self._client
+        if c is None and self._destroyed:
+            raise BrainStoreDestroyedError(
+                "this Brain destroyed store %r with dead(); call brain.start() "
+                "to create it again" % (self.path,))
         if c is None:
             raise BrainClientDisconnectedError(
                 "this Brain (store %r) is disconnected: it was put to sleep() "
@@ -312,6 +318,7 @@ class Brain:
                 self._store = path
             self._client = None
             self._connect(create=True)
+            self._destroyed = False
         return self
 
     def dead(self, i_am_sure=False):
@@ -326,11 +333,17 @@ class Brain:
             return False
         with self._lock:
             self._client = None
-            _forget_store(self.path)
+            self._destroyed = True
             try:
+                # marks the store destroyed (every handle on it, in this
+                # process or another, refuses its next call naming this pid)
+                # and unlinks it
                 _core.destroy(self.path)
             except FileNotFoundError:
                 pass
+            # other Brains of this process keep the handle: their next call
+            # raises BrainStoreDestroyedError, which says to start()
+            _forget_store(self.path, close=False)
             log.info("destroyed store %s", self.path)
         return True
 

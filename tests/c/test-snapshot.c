@@ -561,3 +561,39 @@ TEST(snapshot_load_killed_leaves_old_names)
     t_destroy(c, 1);
     t_destroy(b, 0);
 }
+
+/* Issue 18, finding 9: a save killed half way leaves FILE.tmp-PID-RAND; the
+ * next save in that directory removes it once PID is dead (and only files
+ * that are snapshot leftovers: a file of another program with such a name
+ * stays). */
+TEST(snapshot_save_removes_temporary_files_of_dead_savers)
+{
+    brain *b = t_create(0, 16 << 20);
+    ASSERT_OK(brain_put(b, NULL, "k", "v", 1, NULL, NULL));
+    pid_t pid = t_fork();
+    if (pid == 0)
+        t_child_exit(0);
+    t_wait_ok(pid);
+    char left[600], foreign[600], live[600];
+    snprintf(left, sizeof left, "%s.tmp-%d-0badf00d", t_path("a.snapshot"), (int)pid);
+    snprintf(foreign, sizeof foreign, "%s.tmp-%d-0badf00d", t_path("notes.txt"), (int)pid);
+    snprintf(live, sizeof live, "%s.tmp-%d-0badf00d", t_path("a.snapshot"), (int)getppid());
+    int fd = open(left, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ_INT(write(fd, "BRAINSNP and the rest of a half snapshot", 40), 40);
+    close(fd);
+    fd = open(foreign, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ_INT(write(fd, "someone's notes", 15), 15);
+    close(fd);
+    fd = open(live, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    ASSERT_OK(brain_snapshot_save(b, t_path("b.snapshot"), NULL));
+    ASSERT_EQ_INT(access(left, F_OK), -1);
+    ASSERT_EQ_INT(access(foreign, F_OK), 0);
+    ASSERT_EQ_INT(access(live, F_OK), 0);
+    unlink(foreign);
+    unlink(live);
+    t_destroy(b, 0);
+}
