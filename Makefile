@@ -109,11 +109,15 @@ test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 test-san:
 	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c
 
-test-cli: lib cli venv python
-	BRAIN_CLI=$(abspath $(BUILD))/brain $(VENV)/bin/python -m pytest -q tests/cli
+test-cli: lib cli venv python $(BUILD)/lock-holder
+	BRAIN_CLI=$(abspath $(BUILD))/brain BRAIN_LOCK_HOLDER=$(abspath $(BUILD))/lock-holder \
+	    $(VENV)/bin/python -m pytest -q tests/cli
 
-test-python: lib python
-	$(VENV)/bin/python -m pytest -q tests/python
+$(BUILD)/lock-holder: tests/helpers/lock_holder.c $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ tests/helpers/lock_holder.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
+
+test-python: lib python $(BUILD)/lock-holder
+	BRAIN_LOCK_HOLDER=$(abspath $(BUILD))/lock-holder $(VENV)/bin/python -m pytest -q tests/python
 
 # --- demo and benchmark -------------------------------------------------------
 $(BUILD)/demo: examples/demo.c $(BUILD)/libbrain.a $(LIB_HDRS)

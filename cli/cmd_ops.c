@@ -439,6 +439,7 @@ int cmd_load(struct cli_args *a)
     }
     if (rc != BRAIN_OK)
         return cli_brain_error(a, rc);
+    cli_lock_timeout(b);
     struct bar bar = {isatty(2) && !cli_flag(a, "quiet"), NULL, 0};
     brain_set_progress(b, bar_draw, &bar);
     uint64_t n = 0;
@@ -806,6 +807,7 @@ int cmd_serve(struct cli_args *a)
     rc = brain_open(a->pos[0], BRAIN_CREATE, &cfg, &b);
     if (rc != BRAIN_OK)
         return cli_brain_error(a, rc);
+    cli_lock_timeout(b);
     g_busy = IDLE;
     char path[BRAIN_PATH_MAX];
     if (snap) {

@@ -167,6 +167,23 @@ int cli_flag(const struct cli_args *a, const char *name)
 
 /* ---- stores -------------------------------------------------------------- */
 
+/* How long commands wait for the writers' lock: $BRAIN_LOCK_TIMEOUT
+ * seconds (0 up to 1e9; "none" or "inf": for ever), else 60. */
+void cli_lock_timeout(brain *b)
+{
+    const char *e = getenv("BRAIN_LOCK_TIMEOUT");
+    int64_t ms = 60000;
+    if (e && *e) {
+        char *end;
+        double s = strtod(e, &end);
+        if (strcmp(e, "none") == 0 || strcmp(e, "inf") == 0)
+            ms = -1;
+        else if (*end == 0 && s >= 0 && s <= 1e9)
+            ms = (int64_t)(s * 1000.0);
+    }
+    brain_set_lock_timeout(b, ms);
+}
+
 int cli_open(const struct cli_args *a, const char *store, brain **out)
 {
     *out = NULL;
@@ -175,6 +192,7 @@ int cli_open(const struct cli_args *a, const char *store, brain **out)
         *out = NULL;
         return cli_brain_error(a, rc);
     }
+    cli_lock_timeout(*out);
     return 0;
 }
 

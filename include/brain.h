@@ -114,7 +114,10 @@ extern "C" {
     XX(ERANGE, -30875, "buffer too small")                                     \
     XX(ESNAPSHOT, -30874, "snapshot file is invalid")                         \
     XX(EDESTROYED, -30873, "store was destroyed")                              \
-    XX(EDISKFULL, -30872, "no space left on the file system")
+    XX(EDISKFULL, -30872, "no space left on the file system")                 \
+    XX(ELOCKED, -30871, "the writers' lock was held too long by another process") \
+    XX(ECANCELED, -30870, "the wait for the writers' lock was cancelled")     \
+    XX(EWOULDBLOCK, -30869, "the writers' lock is busy (try-only mode)")
 
 typedef enum {
     BRAIN_OK = 0,
@@ -122,6 +125,29 @@ typedef enum {
     BRAIN_ERRNO_MAP(BRAIN_XX_)
 #undef BRAIN_XX_
 } brain_status;
+
+/* ------------------------------------------------------------------------
+ * The writers' lock.  Calls that change the store (and brain_repair,
+ * brain_resize, ...) take one process-shared lock.  By default a call waits
+ * for it as long as it takes; a process stopped while holding it (kill
+ * -STOP, a debugger) then holds every writer up.  Reads, brain_stats_get and
+ * brain_check never wait for it.
+ * ------------------------------------------------------------------------ */
+
+/* Wait at most TIMEOUT_MS for the writers' lock through handle B (< 0: for
+ * ever, the default); then the call fails with BRAIN_ELOCKED, whose message
+ * names the holder's pid and whether it is alive, stopped or gone. */
+struct brain;
+BRAIN_API void brain_set_lock_timeout(struct brain *b, int64_t timeout_ms);
+/* FN(CTX) is called every 50 ms while a call through B waits for the lock;
+ * non-zero makes the call give up with BRAIN_ECANCELED (Python checks for
+ * Ctrl-C there).  FN NULL: none. */
+BRAIN_API void brain_set_lock_cancel(struct brain *b, int (*fn)(void *ctx), void *ctx);
+/* In the calling thread: ON non-zero makes calls fail at once with
+ * BRAIN_EWOULDBLOCK, having changed nothing, when the lock is busy (so a
+ * caller can retry after releasing resources of its own, such as Python's
+ * GIL).  Off by default. */
+BRAIN_API void brain_lock_try_only(int on);
 
 /* The message of a status code ("name not found").  Never NULL. */
 BRAIN_API const char *brain_strerror(int status);

@@ -170,7 +170,7 @@ struct bh_header {
     uint64_t corrupt; /* non-zero: repair found damage it cannot mend */
     uint64_t needs_repair; /* derived state found inconsistent */
     _Atomic uint32_t slots_hw; /* slots at or above this were never used */
-    uint32_t pad3;
+    _Atomic uint32_t lock_pid; /* the writers' lock holder's pid, 0 when free */
     uint64_t pad2[1];
 
     /* the arena's free lists (TLSF) */
@@ -234,6 +234,9 @@ struct brain {
     struct brain *next_open, *prev_open;
     brain_progress_fn progress; /* snapshot progress, or NULL */
     void *progress_ctx;
+    int64_t lock_timeout_ms; /* writers' lock wait; < 0: for ever (default) */
+    int (*lock_cancel)(void *); /* polled while waiting: non-zero gives up */
+    void *lock_cancel_ctx;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -298,6 +301,7 @@ void plat_futex_wake(_Atomic uint32_t *addr);
 void plat_random(void *buf, size_t len);
 int plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
 void plat_prefault_write(void *p, size_t n); /* advisory */
+char plat_proc_state(pid_t pid); /* /proc state letter, 0 when gone */
 void plat_clean_stale_tmp(const char *path, const char *prefix, const char *magic);
 int bh_reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
                brain_reservation **res, void **data, int prefault); /* ops.c */
@@ -375,6 +379,11 @@ int writer_lock(brain *b);
  * when the word is damaged. */
 _Atomic uint64_t *index_table(const brain *b, uint64_t packed, uint64_t *nslots);
 int writer_lock_ex(brain *b, int allow_corrupt);
+/* Takes the lock only when free now: 0, or BRAIN_EWOULDBLOCK, or an error. */
+int writer_lock_try(brain *b, int allow_corrupt);
+/* The holder of the writers' lock: its pid (0: none known) and "alive",
+ * "stopped" or "gone". */
+uint32_t writer_lock_holder(brain *b, const char **state);
 void writer_unlock(brain *b);
 int handle_ok(brain *b);
 int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out);

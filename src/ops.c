@@ -1160,12 +1160,18 @@ int brain_stats_get(brain *b, brain_stats *st)
         return rc;
     if (!st)
         return bh_fail(BRAIN_EINVAL, "brain_stats_get: st is NULL");
-    if ((rc = writer_lock(b)))
+    /* never waits for the writers' lock: when it is busy the figures are
+     * read without it (a moment stale; largest_free a lower bound) */
+    int locked = (rc = writer_lock_try(b, 0)) == 0;
+    if (rc && rc != BRAIN_EWOULDBLOCK)
         return rc;
+    bh_clear_error();
     struct bh_header *h = b->h;
-    reap_dead(b, NULL, 0);
-    if (h->limbo_head) /* all of it: the figures below should be settled */
-        limbo_reclaim(b, 0);
+    if (locked) {
+        reap_dead(b, NULL, 0);
+        if (h->limbo_head) /* all of it: the figures below should be settled */
+            limbo_reclaim(b, 0);
+    }
     memset(st, 0, sizeof *st);
     st->capacity = atomic_load(&h->capacity);
     st->file_size = atomic_load(&h->file_size);
@@ -1174,7 +1180,7 @@ int brain_stats_get(brain *b, brain_stats *st)
     st->used = h->used + h->arena_off + BLOCK_HDR;
     st->limbo = h->limbo_bytes;
     st->free = st->capacity > st->used + st->limbo ? st->capacity - st->used - st->limbo : 0;
-    uint64_t lf = alloc_largest_free(b);
+    uint64_t lf = locked ? alloc_largest_free(b) : 0;
     uint64_t tail = st->capacity - st->file_size; /* room the file can still grow */
     st->largest_free = lf + tail > st->free ? st->free : lf + tail;
     st->names = h->index_count;
@@ -1203,7 +1209,8 @@ int brain_stats_get(brain *b, brain_stats *st)
         if (atomic_load(&r->used) && (r->names || (r->len == 7 && !memcmp(r->name, "default", 7))))
             st->namespaces++;
     }
-    writer_unlock(b);
+    if (locked)
+        writer_unlock(b);
     return 0;
 }
 

@@ -68,6 +68,22 @@ uint64_t plat_proc_start_time(pid_t pid)
 }
 
 /* 1 when PID is alive and (when known) started at START_TIME. */
+char plat_proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kill(pid, 0) == 0 || errno == EPERM ? 'R' : 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] ? p[2] : 0;
+}
+
 int plat_proc_alive(pid_t pid, uint64_t start_time)
 {
     if (pid <= 0)

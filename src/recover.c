@@ -662,7 +662,17 @@ int brain_check(brain *b, brain_report_fn report, void *ctx)
     int rc = handle_ok(b);
     if (rc)
         return rc;
-    if ((rc = writer_lock_ex(b, 1)))
+    if ((rc = writer_lock_try(b, 1)) == BRAIN_EWOULDBLOCK) { /* never waits for it */
+        const char *st;
+        uint32_t pid = writer_lock_holder(b, &st);
+        char msg[200];
+        snprintf(msg, sizeof msg, "the writers' lock is held by pid %u (%s), so the store was "
+                 "not checked; run the check again when it is released", pid, st);
+        if (report)
+            report(ctx, msg);
+        return bh_fail(BRAIN_ELOCKED, "store '%s': %s", b->path, msg);
+    }
+    if (rc)
         return rc;
     struct checker c = {b, report, ctx, 0};
     if (b->h->corrupt)

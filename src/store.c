@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RESERVE_MAX (BRAIN_MAX_CAPACITY)
@@ -172,12 +173,80 @@ static int destroyed(brain *b)
 
 int writer_lock(brain *b) { return writer_lock_ex(b, 0); }
 
-/* ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
- * beyond mending, since its report is what the user is told to read. */
-int writer_lock_ex(brain *b, int allow_corrupt)
+static _Thread_local int tls_try_only;
+
+void brain_lock_try_only(int on) { tls_try_only = on != 0; }
+
+void brain_set_lock_timeout(brain *b, int64_t timeout_ms)
+{
+    if (b)
+        b->lock_timeout_ms = timeout_ms;
+}
+
+void brain_set_lock_cancel(brain *b, int (*fn)(void *), void *ctx)
+{
+    if (b) {
+        b->lock_cancel = fn;
+        b->lock_cancel_ctx = ctx;
+    }
+}
+
+uint32_t writer_lock_holder(brain *b, const char **state)
+{
+    uint32_t pid = atomic_load(&b->h->lock_pid);
+    char c = pid ? plat_proc_state((pid_t)pid) : 0;
+    *state = !pid ? "unknown" : !c || c == 'Z' || c == 'X' ? "gone" : c == 'T' || c == 't' ? "stopped" : "alive";
+    return pid;
+}
+
+/* pthread_mutex_lock, in 50 ms slices of timedlock so that the wait can be
+ * cancelled (B's lock_cancel) and given up (B's lock_timeout_ms). */
+static int lock_wait(brain *b, int try_only)
+{
+    pthread_mutex_t *m = &b->h->lock;
+    int rc = pthread_mutex_trylock(m);
+    if (rc != EBUSY)
+        return rc;
+    if (try_only)
+        return bh_fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
+    int64_t t0 = plat_mono_ns();
+    for (;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        rc = pthread_mutex_timedlock(m, &ts);
+        if (rc != ETIMEDOUT)
+            return rc;
+        if (b->lock_cancel && b->lock_cancel(b->lock_cancel_ctx))
+            return bh_fail(BRAIN_ECANCELED, "store '%s': the wait for the writers' lock was "
+                                            "cancelled; nothing changed", b->path);
+        int64_t waited = plat_mono_ns() - t0;
+        if (b->lock_timeout_ms >= 0 && waited >= b->lock_timeout_ms * 1000000) {
+            const char *st;
+            uint32_t pid = writer_lock_holder(b, &st);
+            return bh_fail(BRAIN_ELOCKED,
+                           "store '%s': the writers' lock is held by pid %u (%s); gave up after "
+                           "%.1f s (the lock timeout); nothing changed.  %s",
+                           b->path, pid, st, (double)waited / 1e9,
+                           strcmp(st, "stopped") == 0
+                               ? "That process is stopped: continue it (kill -CONT) or end it"
+                               : "A long resize or repair holds it; wait, or raise the timeout");
+        }
+    }
+}
+
+static int writer_lock_common(brain *b, int allow_corrupt, int try_only)
 {
     struct bh_header *h = b->h;
-    int rc = pthread_mutex_lock(&h->lock);
+    int rc = lock_wait(b, try_only || tls_try_only);
+    if (rc < 0)
+        return rc; /* a BRAIN_E* status, already explained */
+    if (rc == 0 || rc == EOWNERDEAD)
+        atomic_store(&h->lock_pid, (uint32_t)getpid());
     if (rc == EOWNERDEAD) {
         /* a writer died holding the lock: rebuild derived state */
         h->dirty = 1;
@@ -186,6 +255,7 @@ int writer_lock_ex(brain *b, int allow_corrupt)
         pthread_mutex_consistent(&h->lock);
         if (r) {
             h->dirty = 0;
+            atomic_store(&h->lock_pid, 0);
             pthread_mutex_unlock(&h->lock);
             return r;
         }
@@ -198,10 +268,12 @@ int writer_lock_ex(brain *b, int allow_corrupt)
         return bh_fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
     if (atomic_load(&h->destroyed_by)) { /* destroyed while we waited */
+        atomic_store(&h->lock_pid, 0);
         pthread_mutex_unlock(&h->lock);
         return destroyed(b);
     }
     if (h->corrupt && !allow_corrupt) {
+        atomic_store(&h->lock_pid, 0);
         pthread_mutex_unlock(&h->lock);
         return bh_fail(BRAIN_ECORRUPT,
                        "store '%s' is damaged beyond automatic repair; run `brain check` for "
@@ -211,6 +283,10 @@ int writer_lock_ex(brain *b, int allow_corrupt)
     return 0;
 }
 
+int writer_lock_ex(brain *b, int allow_corrupt) { return writer_lock_common(b, allow_corrupt, 0); }
+
+int writer_lock_try(brain *b, int allow_corrupt) { return writer_lock_common(b, allow_corrupt, 1); }
+
 void writer_unlock(brain *b)
 {
     if (b->h->needs_repair) {
@@ -219,6 +295,7 @@ void writer_unlock(brain *b)
         b->h->recoveries++;
     }
     b->h->dirty = 0;
+    atomic_store(&b->h->lock_pid, 0);
     pthread_mutex_unlock(&b->h->lock);
 }
 
@@ -636,6 +713,7 @@ int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain
     if (!b)
         return bh_fail(BRAIN_ENOMEM, "out of memory");
     b->fd = -1;
+    b->lock_timeout_ms = -1;
     int rc = brain_resolve(store, b->path, sizeof b->path);
     if (rc)
         goto fail;

@@ -208,6 +208,15 @@ def _ttl_ms(ttl):
     return max(1, int(round(ttl * 1000)))
 
 
+def _check_lock_timeout(t):
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1e9:
+        raise BrainValueError(
+            "lock_timeout is seconds from 0 to 1e9, or None (wait for ever); got %r" % (t,))
+    return float(t)
+
+
 class Brain:
     """A named, shared-memory object store (the brain-plasma API).
 
@@ -232,10 +241,19 @@ class Brain:
             objects (object dtype, string[python]) packed: recalled several
             times faster, identical (see docs/python.md).  False writes
             plain pickles, for readers without this version of brain_plasma.
+        lock_timeout: seconds a call that changes the store waits for the
+            writers' lock (held by another process's write, resize or
+            repair) before raising BrainLockTimeoutError, whose message names
+            the holder's pid and whether it is alive, stopped or gone;
+            None waits for ever.  Default 60.  The wait releases the GIL and
+            Ctrl-C ends it.  Reads and stats() never wait for the lock.
+            One setting per process and store (Brains on the same store
+            share one handle): the last one set wins.
     """
 
     def __init__(self, path=None, start_process=True, size=DEFAULT_SIZE,
-                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True):
+                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True,
+                 lock_timeout=60.0):
         if serializer not in ("pickle", "safe"):
             raise BrainValueError(
                 "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
@@ -247,6 +265,7 @@ class Brain:
         self._destroyed = False
         self._store = DEFAULT_STORE if path is None else path
         self._size = _size_bytes(size)
+        self._lock_timeout = _check_lock_timeout(lock_timeout)
         self.namespace = _check_namespace(namespace)
         self.path = _core.resolve(self._store)
         self._connect(create=bool(start_process))
@@ -255,6 +274,7 @@ class Brain:
 
     def _connect(self, create):
         client, shared = _open_store(self._store, create, self._size)
+        client.set_lock_timeout(self._lock_timeout)
         self._client = client
         self.path = client.path
         if log.isEnabledFor(logging.DEBUG):
@@ -275,6 +295,17 @@ class Brain:
                 "brain.start() first" % (self.path,)
             )
         return c
+
+    @property
+    def lock_timeout(self):
+        """Seconds a write waits for the writers' lock (None: for ever)."""
+        return self._lock_timeout
+
+    @lock_timeout.setter
+    def lock_timeout(self, t):
+        self._lock_timeout = _check_lock_timeout(t)
+        if self._client is not None:
+            self._client.set_lock_timeout(self._lock_timeout)
 
     @property
     def client(self):

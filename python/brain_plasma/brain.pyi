@@ -17,13 +17,15 @@ class Brain:
     pack_strings: bool
     def __init__(
         self,
-        path: Optional[str] = ...,
+        path: Optional[Union[str, "os.PathLike[str]"]] = ...,
         start_process: bool = ...,
         size: _Size = ...,
         namespace: str = ...,
         serializer: Literal["pickle", "safe"] = ...,
         pack_strings: bool = ...,
+        lock_timeout: Optional[float] = ...,
     ) -> None: ...
+    lock_timeout: Optional[float]
     @property
     def client(self) -> _core.Store: ...
     @property

@@ -37,6 +37,7 @@ __all__ = [
     "BrainSnapshotError",
     "BrainStoreDestroyedError",
     "BrainDiskFullError",
+    "BrainLockTimeoutError",
 ]
 
 
@@ -167,6 +168,12 @@ class BrainDiskFullError(BrainIOError):
     The store itself is not full; nothing stored changed."""
 
 
+class BrainLockTimeoutError(BrainTimeoutError):
+    """The writers' lock stayed held by another process longer than the
+    Brain's lock_timeout; the message names its pid and whether it is alive,
+    stopped or gone.  Nothing changed."""
+
+
 #: libbrain status -> exception class, registered with the C core.
 CODE_TO_EXCEPTION = {
     _core.EINVAL: BrainValueError,
@@ -198,6 +205,9 @@ CODE_TO_EXCEPTION = {
     _core.ESNAPSHOT: BrainSnapshotError,
     _core.EDESTROYED: BrainStoreDestroyedError,
     _core.EDISKFULL: BrainDiskFullError,
+    _core.ELOCKED: BrainLockTimeoutError,
+    _core.ECANCELED: BrainError,
+    _core.EWOULDBLOCK: BrainBusyError,
     _core.ECLOSED: BrainClientDisconnectedError,
 }
 

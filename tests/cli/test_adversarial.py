@@ -234,3 +234,43 @@ def test_serve_exit_status_is_0_when_writes_race_the_final_snapshot(brain, store
         srv.kill()
     assert "final: saved" in log, log
     assert rc == 0, log
+
+
+# ---- finding 7: a stopped holder of the writers' lock -----------------------------------
+
+
+def lock_holder(store):
+    from pathlib import Path
+    exe = os.environ.get("BRAIN_LOCK_HOLDER") or str(Path(__file__).resolve().parents[2] /
+                                                       "build" / "lock-holder")
+    if not os.access(exe, os.X_OK):
+        pytest.fail(f"test helper {exe} missing: run `make build/lock-holder`")
+    p = subprocess.Popen([exe, store], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().startswith("locked ")
+    for _ in range(200):  # until it has stopped itself
+        with open(f"/proc/{p.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] in "Tt":
+                break
+        time.sleep(0.01)
+    return p
+
+
+def test_stopped_lock_holder_does_not_hang_stats_check_or_writes(brain, store, tmpfile,
+                                                                 monkeypatch):
+    brain.ok("put", store, "a", tmpfile(b"1"))
+    p = lock_holder(store)
+    try:
+        monkeypatch.setenv("BRAIN_LOCK_TIMEOUT", "0.3")
+        st = json.loads(brain.ok("stats", store, "--json", timeout=10).out)
+        assert st["names"] == 1
+        assert brain.ok("get", store, "a", timeout=10).out_bytes == b"1"
+        r = brain("check", store, timeout=10)
+        assert r.rc == 1 and f"held by pid {p.pid} (stopped)" in r.out + r.err, r
+        r = brain("rm", store, "a", timeout=10)
+        assert r.rc == 1 and f"pid {p.pid} (stopped)" in r.err and "kill -CONT" in r.err, r
+        r = brain("put", store, "b", tmpfile(b"2"), timeout=10)
+        assert r.rc == 1 and "lock timeout" in r.err, r
+    finally:
+        p.kill()
+        p.wait()
+    brain.ok("rm", store, "a")  # the holder died: the lock is recovered

@@ -64,3 +64,121 @@ def test_dead_in_this_process_advises_start_not_wake_up(store_name):
     b.start()
     assert b.names() == []
     b.dead(i_am_sure=True)
+
+
+# ---- finding 7: a stopped lock holder ---------------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+class Holder:
+    """A process holding the store's writers' lock, stopped (SIGSTOP) or
+    alive (pausing)."""
+
+    def __init__(self, store, alive=False):
+        exe = os.environ.get("BRAIN_LOCK_HOLDER") or str(ROOT / "build" / "lock-holder")
+        if not os.access(exe, os.X_OK):
+            pytest.fail(f"test helper {exe} missing: run `make build/lock-holder`")
+        self.p = subprocess.Popen([exe, store] + (["--pause"] if alive else []),
+                                  stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        assert line.startswith("locked "), line
+        self.pid = self.p.pid
+        if not alive:  # wait until it is stopped
+            for _ in range(200):
+                with open(f"/proc/{self.pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] in "Tt":
+                        break
+                time.sleep(0.01)
+
+    def release(self):
+        self.p.send_signal(signal.SIGCONT)
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def test_stopped_lock_holder_times_out_naming_it(store_name):
+    b = Brain(path=store_name, size=16_000_000, lock_timeout=0.3)
+    b["a"] = 1
+    h = Holder(store_name)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(brain_plasma.BrainLockTimeoutError) as e:
+            b["x"] = 2
+        assert time.monotonic() - t0 < 5
+        msg = str(e.value)
+        assert f"pid {h.pid} (stopped)" in msg and "kill -CONT" in msg, msg
+        with pytest.raises(brain_plasma.BrainLockTimeoutError):
+            b.forget("a")
+        # reads and stats never wait for the lock
+        assert b["a"] == 1
+        st = b.stats() if hasattr(b, "stats") else b.client.stats()
+        assert st["names"] == 1
+        assert b.size() > 0 and b.used() > 0 and "Brain" in repr(b)
+        with pytest.raises(brain_plasma.BrainLockTimeoutError,
+                           match=f"held by pid {h.pid} \\(stopped\\), so the store was not checked"):
+            b.check()
+    finally:
+        h.release()
+        h.kill()
+    b["x"] = 2  # the holder is gone: the lock is free again
+    assert b["x"] == 2
+    b.sleep()
+
+
+def test_lock_wait_releases_the_gil_and_ctrl_c_ends_it(store_name):
+    b = Brain(path=store_name, size=16_000_000)
+    b["a"] = 1
+    h = Holder(store_name, alive=True)
+    try:
+        # another thread waits for the lock; this one keeps running Python
+        done = []
+        t = threading.Thread(target=lambda: done.append(
+            pytest.raises(brain_plasma.BrainLockTimeoutError, b.__setitem__, "x", 1)))
+        b.lock_timeout = 1.0
+        t.start()
+        n = 0
+        t0 = time.monotonic()
+        while t.is_alive() and time.monotonic() - t0 < 10:
+            n += 1  # would not advance if the waiting thread held the GIL
+        t.join()
+        assert done and n > 1000
+        assert f"pid {h.pid} (alive)" in str(done[0].value)
+        # Ctrl-C in a process waiting with no timeout
+        p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+            import brain_plasma, sys
+            b = brain_plasma.Brain(path={store_name!r}, start_process=False, lock_timeout=None)
+            print("waiting", flush=True)
+            try:
+                b["x"] = 1
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                sys.exit(3)
+        """)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "waiting"
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=10)
+        assert p.returncode == 3 and "interrupted" in out
+    finally:
+        h.kill()
+    b["x"] = 2  # the holder died holding it: the next writer recovers
+    assert b["x"] == 2
+    b.sleep()
+
+
+def test_lock_timeout_argument_checked(store_name):
+    for bad in (-1, "x", float("nan"), float("inf"), True):
+        with pytest.raises(brain_plasma.BrainValueError, match="lock_timeout"):
+            Brain(path=store_name, lock_timeout=bad)
+    b = Brain(path=store_name, lock_timeout=None)
+    assert b.lock_timeout is None
+    b.sleep()
