@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define SNAP_MAGIC "BRAINSNP"
@@ -79,6 +80,25 @@ struct writer {
 /* Zero bytes from POS up to the next multiple of 64. */
 static inline uint64_t pad_to_64(uint64_t pos) { return align_up(pos, 64) - pos; }
 
+/* A failed write of the snapshot: a full disk (or quota) is BRAIN_EDISKFULL
+ * naming the file system's free space; the store itself is not full. */
+static int write_failed(int fd, const char *path)
+{
+    int err = errno;
+    if (err == ENOSPC || err == EDQUOT) {
+        struct statvfs vs;
+        char free_s[32] = "?";
+        if (fstatvfs(fd, &vs) == 0)
+            bh_fmt_size((uint64_t)vs.f_bavail * vs.f_frsize, free_s, sizeof free_s);
+        return bh_fail(BRAIN_EDISKFULL,
+                       "cannot write snapshot '%s': the file system holding it is full (%s; %s "
+                       "free there); the store is unchanged and the previous snapshot, if any, "
+                       "is intact: free space there or save elsewhere",
+                       path, strerror(err), free_s);
+    }
+    return bh_fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(err));
+}
+
 static int write_all(struct writer *w, const void *p, size_t n)
 {
     const uint8_t *c = p;
@@ -87,8 +107,7 @@ static int write_all(struct writer *w, const void *p, size_t n)
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
-            return bh_fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO,
-                           "cannot write snapshot '%s': %s", w->path, strerror(errno));
+            return write_failed(w->fd, w->path);
         c += k;
         n -= (size_t)k;
     }
@@ -205,8 +224,7 @@ static int emit_big_value(struct writer *w, struct snap_entry *e, uint64_t head_
         progress_add(pr, n);
     }
     if (pwrite(w->fd, e, sizeof *e, (off_t)head_pos) != (ssize_t)sizeof *e)
-        return bh_fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO, "cannot write snapshot '%s': %s",
-                       w->path, strerror(errno));
+        return write_failed(w->fd, w->path);
     return 0;
 }
 
@@ -235,8 +253,22 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     }
     w.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (w.fd < 0) {
-        rc = bh_fail(BRAIN_EIO, "cannot create snapshot '%s': %s", tmp, strerror(errno));
+        rc = bh_fail(errno == ENOSPC || errno == EDQUOT ? BRAIN_EDISKFULL : BRAIN_EIO,
+                     "cannot create snapshot '%s': %s", tmp, strerror(errno));
         goto out;
+    }
+    /* a snapshot replaced keeps its mode and group (one shared through its
+     * group stays shared); the file is private (0600) until then */
+    struct stat old;
+    if (lstat(path, &old) == 0) {
+        if (!S_ISREG(old.st_mode)) {
+            rc = bh_fail(BRAIN_EINVAL, "'%s' exists and is not a regular file; refusing to "
+                                       "replace it with a snapshot", path);
+            goto out;
+        }
+        if (old.st_gid != getegid() && fchown(w.fd, (uid_t)-1, old.st_gid) != 0)
+            old.st_mode &= ~(mode_t)070; /* not our group: keep it private to it */
+        fchmod(w.fd, old.st_mode & 0777);
     }
     struct snap_header hd = {0};
     memcpy(hd.magic, SNAP_MAGIC, 8);
@@ -306,12 +338,13 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     hd.count = n;
     hd.check = bh_checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check));
     if (pwrite(w.fd, &hd, sizeof hd, 0) != (ssize_t)sizeof hd || fsync(w.fd) != 0) {
-        rc = bh_fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
+        rc = write_failed(w.fd, path);
         goto out;
     }
     if (close(w.fd) != 0) {
         w.fd = -1;
-        rc = bh_fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
+        rc = bh_fail(errno == ENOSPC || errno == EDQUOT ? BRAIN_EDISKFULL : BRAIN_EIO,
+                     "cannot write snapshot '%s': %s", path, strerror(errno));
         goto out;
     }
     w.fd = -1;

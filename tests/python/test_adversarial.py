@@ -182,3 +182,40 @@ def test_lock_timeout_argument_checked(store_name):
     b = Brain(path=store_name, lock_timeout=None)
     assert b.lock_timeout is None
     b.sleep()
+
+
+# ---- finding 11: snapshot files keep mode and group; a full disk is not a full store ------
+
+
+def test_snapshot_replaced_keeps_mode_and_group(brain, tmp_path):
+    brain["x"] = 1
+    snap = tmp_path / "shared.snapshot"
+    brain.save(snap)
+    gid = 100 if os.geteuid() == 0 else os.getegid()  # a group root can give away
+    os.chown(snap, -1, gid)
+    os.chmod(snap, 0o640)
+    brain["x"] = 2
+    brain.save(snap)
+    st = os.stat(snap)
+    assert oct(st.st_mode & 0o777) == oct(0o640) and st.st_gid == gid
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    d = tmp_path / "tiny"
+    d.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(d)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield d
+    subprocess.run(["umount", str(d)])
+
+
+def test_disk_full_during_save_is_not_store_full(brain, tiny_fs):
+    brain["big"] = os.urandom(3 << 20)
+    with pytest.raises(brain_plasma.BrainDiskFullError) as e:
+        brain.save(tiny_fs / "s.snapshot")
+    assert not isinstance(e.value, brain_plasma.BrainStoreFullError)
+    assert "file system holding it is full" in str(e.value)
+    assert list(tiny_fs.iterdir()) == []  # the temporary file was removed
+    assert len(brain["big"]) == 3 << 20
