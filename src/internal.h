@@ -381,6 +381,8 @@ _Atomic uint64_t *index_table(const brain *b, uint64_t packed, uint64_t *nslots)
 int writer_lock_ex(brain *b, int allow_corrupt);
 /* Takes the lock only when free now: 0, or BRAIN_EWOULDBLOCK, or an error. */
 int writer_lock_try(brain *b, int allow_corrupt);
+/* Waits at most MAX_MS (> 0) for it: 0, or BRAIN_EWOULDBLOCK, or an error. */
+int writer_lock_within(brain *b, int allow_corrupt, int64_t max_ms);
 /* The holder of the writers' lock: its pid (0: none known) and "alive",
  * "stopped" or "gone". */
 uint32_t writer_lock_holder(brain *b, const char **state);

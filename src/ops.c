@@ -79,6 +79,12 @@ static int opts_check(const brain_put_opts *o, size_t *desclen)
             return bh_fail(BRAIN_EINVAL, "description is longer than %d bytes", BRAIN_DESC_MAX);
         if (!bh_utf8_valid(o->desc, n))
             return bh_fail(BRAIN_EINVAL, "description is not valid UTF-8");
+        for (size_t i = 0; i < n; i++) /* as for names (README: no control characters) */
+            if ((unsigned char)o->desc[i] < 0x20 || o->desc[i] == 0x7f)
+                return bh_fail(BRAIN_EINVAL,
+                               "description contains control character 0x%02x at byte %zu; "
+                               "descriptions may not hold control characters (use spaces)",
+                               (unsigned char)o->desc[i], i);
         *desclen = n;
     }
     return 0;

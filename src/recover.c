@@ -662,7 +662,9 @@ int brain_check(brain *b, brain_report_fn report, void *ctx)
     int rc = handle_ok(b);
     if (rc)
         return rc;
-    if ((rc = writer_lock_try(b, 1)) == BRAIN_EWOULDBLOCK) { /* never waits for it */
+    /* waits at most 2 s for the writers' lock (a writer's hold is short),
+     * never for a holder that is stopped or stuck: that is reported */
+    if ((rc = writer_lock_within(b, 1, 2000)) == BRAIN_EWOULDBLOCK) {
         const char *st;
         uint32_t pid = writer_lock_holder(b, &st);
         char msg[200];

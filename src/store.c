@@ -201,13 +201,13 @@ uint32_t writer_lock_holder(brain *b, const char **state)
 
 /* pthread_mutex_lock, in 50 ms slices of timedlock so that the wait can be
  * cancelled (B's lock_cancel) and given up (B's lock_timeout_ms). */
-static int lock_wait(brain *b, int try_only)
+static int lock_wait(brain *b, int64_t max_ms)
 {
     pthread_mutex_t *m = &b->h->lock;
     int rc = pthread_mutex_trylock(m);
     if (rc != EBUSY)
         return rc;
-    if (try_only)
+    if (max_ms == 0)
         return bh_fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
     int64_t t0 = plat_mono_ns();
     for (;;) {
@@ -225,7 +225,10 @@ static int lock_wait(brain *b, int try_only)
             return bh_fail(BRAIN_ECANCELED, "store '%s': the wait for the writers' lock was "
                                             "cancelled; nothing changed", b->path);
         int64_t waited = plat_mono_ns() - t0;
-        if (b->lock_timeout_ms >= 0 && waited >= b->lock_timeout_ms * 1000000) {
+        if (max_ms > 0) { /* a bounded wait of its own, instead of the handle's */
+            if (waited >= max_ms * 1000000)
+                return bh_fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
+        } else if (b->lock_timeout_ms >= 0 && waited >= b->lock_timeout_ms * 1000000) {
             const char *st;
             uint32_t pid = writer_lock_holder(b, &st);
             return bh_fail(BRAIN_ELOCKED,
@@ -239,10 +242,12 @@ static int lock_wait(brain *b, int try_only)
     }
 }
 
-static int writer_lock_common(brain *b, int allow_corrupt, int try_only)
+/* MAX_MS: 0 only tries, > 0 waits at most that long (BRAIN_EWOULDBLOCK
+ * then), < 0 waits as the handle's timeout says. */
+static int writer_lock_common(brain *b, int allow_corrupt, int64_t max_ms)
 {
     struct bh_header *h = b->h;
-    int rc = lock_wait(b, try_only || tls_try_only);
+    int rc = lock_wait(b, tls_try_only ? 0 : max_ms);
     if (rc < 0)
         return rc; /* a BRAIN_E* status, already explained */
     if (rc == 0 || rc == EOWNERDEAD)
@@ -283,9 +288,14 @@ static int writer_lock_common(brain *b, int allow_corrupt, int try_only)
     return 0;
 }
 
-int writer_lock_ex(brain *b, int allow_corrupt) { return writer_lock_common(b, allow_corrupt, 0); }
+int writer_lock_ex(brain *b, int allow_corrupt) { return writer_lock_common(b, allow_corrupt, -1); }
 
-int writer_lock_try(brain *b, int allow_corrupt) { return writer_lock_common(b, allow_corrupt, 1); }
+int writer_lock_try(brain *b, int allow_corrupt) { return writer_lock_common(b, allow_corrupt, 0); }
+
+int writer_lock_within(brain *b, int allow_corrupt, int64_t max_ms)
+{
+    return writer_lock_common(b, allow_corrupt, max_ms);
+}
 
 void writer_unlock(brain *b)
 {

@@ -103,6 +103,11 @@ def _size_bytes(size, what="size"):
         )
     if size <= 0:
         raise BrainValueError("%s must be positive; got %d bytes" % (what, size))
+    if size > _core.MAX_CAPACITY:
+        # checked here: the C call takes 64 bits, and 2**64 + 10 MB would
+        # silently become 10 MB
+        raise BrainValueError("%s of %d bytes is larger than the limit of %d bytes (1 TiB)"
+                              % (what, size, _core.MAX_CAPACITY))
     return size
 
 
@@ -200,12 +205,40 @@ def _decode(name, tag, buf, safe):
         ) from exc
 
 
+_TTL_MAX = 100 * 365 * 24 * 3600  # seconds: the library's limit, a century
+
+
 def _ttl_ms(ttl):
     if ttl is None:
         return 0
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-        raise BrainValueError("ttl is a positive number of seconds; got %r" % (ttl,))
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= _TTL_MAX:
+        raise BrainValueError(
+            "ttl is a positive number of seconds, at most %d (a century); got %r"
+            % (_TTL_MAX, ttl))
     return max(1, int(round(ttl * 1000)))
+
+
+def _check_version(v, what):
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2 ** 64:
+        raise BrainValueError("%s is a version number, an int from 0 to 2**64-1 (0: absent); "
+                              "got %r" % (what, v))
+    return v
+
+
+def _store_arg(path):
+    """A store given as str or os.PathLike (pathlib.Path), as a str."""
+    if path is None:
+        return None
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise BrainValueError("store path is a str or os.PathLike (a bare name or an "
+                              "absolute path); got %s %r" % (type(path).__name__, path)) from None
+    if isinstance(p, bytes):
+        p = os.fsdecode(p)
+    return p
 
 
 def _check_lock_timeout(t):
@@ -263,7 +296,7 @@ class Brain:
         self._lock = threading.RLock()
         self._client = None
         self._destroyed = False
-        self._store = DEFAULT_STORE if path is None else path
+        self._store = DEFAULT_STORE if path is None else _store_arg(path)
         self._size = _size_bytes(size)
         self._lock_timeout = _check_lock_timeout(lock_timeout)
         self.namespace = _check_namespace(namespace)
@@ -346,7 +379,7 @@ class Brain:
             if size is not None:
                 self._size = _size_bytes(size)
             if path is not None:
-                self._store = path
+                self._store = _store_arg(path)
             self._client = None
             self._connect(create=True)
             self._destroyed = False
@@ -414,7 +447,8 @@ class Brain:
         _check_name(name)
         c = self._c()
         kind, payload = serialize.encode(thing, name, self._safe, self.pack_strings)
-        kw = dict(desc=description, ttl_ms=_ttl_ms(ttl), if_version=if_version)
+        kw = dict(desc=description, ttl_ms=_ttl_ms(ttl),
+                  if_version=_check_version(if_version, "if_version"))
         if kind == "array":
             typestr, shape, data = payload
             try:
@@ -740,11 +774,15 @@ class Brain:
         _check_name(name)
         if after_version is None:
             after_version = self.version(name)
+        _check_version(after_version, "after_version")
         if timeout is None:
             ms = -1
         else:
-            if not timeout >= 0:
-                raise BrainValueError("timeout is seconds >= 0 or None; got %r" % (timeout,))
+            if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                    or not 0 <= timeout <= 1e9):
+                raise BrainValueError(
+                    "timeout is seconds from 0 to 1e9, or None (wait for ever); got %r"
+                    % (timeout,))
             ms = int(timeout * 1000)
         return self._c().wait(self.namespace, name, after_version, ms)
 

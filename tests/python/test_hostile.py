@@ -219,3 +219,60 @@ def test_disk_full_during_save_is_not_store_full(brain, tiny_fs):
     assert "file system holding it is full" in str(e.value)
     assert list(tiny_fs.iterdir()) == []  # the temporary file was removed
     assert len(brain["big"]) == 3 << 20
+
+
+# ---- finding 12: out-of-range arguments, paths, descriptions -------------------------
+
+
+def test_sizes_times_and_versions_out_of_range_are_brain_errors(brain, store_name):
+    with pytest.raises(brain_plasma.BrainValueError, match="larger than the limit"):
+        Brain(path=store_name + "-big", size=2 ** 64 + 10_000_000)  # used to wrap to 10 MB
+    assert not os.path.exists("/dev/shm/brain-" + store_name + "-big")
+    for ttl in (float("inf"), 2 ** 63, float("nan"), -1, 0):
+        with pytest.raises(brain_plasma.BrainValueError, match="ttl"):
+            brain.learn(1, "x", ttl=ttl)
+    for v in (-1, "x", 2 ** 64, 1.5, True):
+        with pytest.raises(brain_plasma.BrainValueError, match="if_version"):
+            brain.learn(1, "x", if_version=v)
+    for t in (1e300, float("inf"), float("nan"), -1, "1"):
+        with pytest.raises(brain_plasma.BrainValueError, match="timeout"):
+            brain.wait("x", timeout=t)
+    assert brain.names() == []
+
+
+def test_pathlib_store_path_just_works(tmp_path):
+    p = tmp_path / "store"
+    b = Brain(path=p, size=4_000_000)
+    try:
+        b["x"] = 1
+        assert b.path == str(p) and Brain(path=p, start_process=False)["x"] == 1
+    finally:
+        b.dead(i_am_sure=True)
+    with pytest.raises(brain_plasma.BrainValueError, match="store path"):
+        Brain(path=3.5)
+
+
+def test_descriptions_with_control_characters_refused(brain):
+    for bad in ("a\nb", "tab\there", "esc\x1b[31m", "del\x7f"):
+        with pytest.raises(brain_plasma.BrainError, match="control character"):
+            brain.learn(1, "x", description=bad)
+    brain.learn(1, "x", description="fine, ünïcode too")
+    assert brain.names() == ["x"]
+
+
+def test_snapshot_directory_that_is_a_link_or_not_ours_is_refused(brain, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    os.symlink(other, data / "brain-plasma")  # planted by someone else
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    brain["x"] = 1
+    with pytest.raises(BrainSnapshotError, match="symbolic link"):
+        brain.save()
+    assert list(other.iterdir()) == []
+    os.unlink(data / "brain-plasma")
+    (data / "brain-plasma").mkdir(mode=0o777)
+    os.chmod(data / "brain-plasma", 0o777)
+    with pytest.raises(BrainSnapshotError, match="writable by others"):
+        brain.save()

@@ -274,3 +274,32 @@ def test_stopped_lock_holder_does_not_hang_stats_check_or_writes(brain, store, t
         p.kill()
         p.wait()
     brain.ok("rm", store, "a")  # the holder died: the lock is recovered
+
+
+# ---- finding 12: the smaller ones -------------------------------------------------------
+
+
+def test_control_and_bidi_characters_are_escaped_everywhere(brain, store, tmpfile):
+    spoof = "invoice\u202egpj.exe"
+    bell = "ring\x7f\u009b31mred"  # DEL and the C1 CSI (C0 controls are refused in names)
+    for n in (spoof, bell):
+        r = brain.ok("put", store, n, tmpfile(b"x"))
+        assert "\u202e" not in r.out and "\u009b" not in r.out and "\x7f" not in r.out
+    out = brain.ok("ls", store, "--long").out + brain.ok("show", store, spoof).out
+    assert "\u202e" not in out and "\u009b" not in out and "\x7f" not in out
+    assert "invoice\\u{202e}gpj.exe" in out and "ring\\x7f\\x9b31mred" in out
+    js = brain.ok("ls", store, "--json").out
+    assert "\u202e" not in js and "\\u202e" in js
+    r = brain("get", store, "nope\u202eevil")
+    assert r.rc == 1 and "\u202e" not in r.err and "\\u{202e}" in r.err, r
+
+
+def test_put_into_namespace_all_refused_like_python(brain, store, tmpfile):
+    r = brain("put", store, "x", tmpfile(b"1"), "--namespace", "all")
+    assert r.rc == 2 and "'all' is reserved" in r.err
+    assert brain.ok("ls", store, "--all", "--json").out.strip() == "[]"
+
+
+def test_descriptions_with_control_characters_refused(brain, store, tmpfile):
+    r = brain("put", store, "x", tmpfile(b"1"), "--desc", "line\nbreak")
+    assert r.rc == 1 and "control character 0x0a" in r.err, r
