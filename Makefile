@@ -179,9 +179,13 @@ CLANG ?= $(shell command -v clang-14 || command -v clang)
 FUZZ_TIME ?= 600
 FUZZ_TEST_TIME ?= 25
 FUZZ_TARGETS := store-open store-repair snapshot-load
+# store-write (the write path over a damaged store that opens cleanly, issue
+# 18 finding 3) still crashes on the inputs in tests/fuzz/pending/: it joins
+# FUZZ_TARGETS once the bounds checks land.  Run it alone: make fuzz-write.
+FUZZ_PENDING := store-write
 FUZZ_SRCS := tests/fuzz/fuzz.c tests/fuzz/fuzz.h
 
-.PHONY: fuzz fuzz-build fuzz-lib test-fuzz fuzz-corpus
+.PHONY: fuzz fuzz-build fuzz-lib test-fuzz fuzz-corpus fuzz-write fuzz-pending
 
 $(BUILD)/fuzz-replay: $(FUZZ_SRCS) tests/fuzz/replay.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) -Itests/fuzz $(LDFLAGS) -o $@ tests/fuzz/fuzz.c \
@@ -204,6 +208,16 @@ fuzz-build:
 # long runs: make fuzz FUZZ_TIME=3600 (seconds per target)
 fuzz: deps fuzz-build
 	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TIME)
+
+fuzz-write: deps
+	$(MAKE) build/fuzz/fuzz-store-write
+	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TIME) store-write
+
+# the pending regression inputs (each crashes or hangs today; not in make test)
+fuzz-pending: $(BUILD)/fuzz-replay
+	@for f in tests/fuzz/pending/store-write/*; do \
+	    timeout 20 $(BUILD)/fuzz-replay -t store-write $$f >/dev/null 2>&1; \
+	    echo "$$f: exit $$?"; done
 
 # the bounded run inside make test
 test-fuzz: fuzz-build
