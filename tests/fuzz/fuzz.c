@@ -64,7 +64,7 @@ static void check_error(const char *what, int rc)
 {
     if (rc == 0)
         return;
-    if (rc < BRAIN_EINVAL || rc > BRAIN_ESNAPSHOT)
+    if (rc < BRAIN_EINVAL || rc > BRAIN_EWOULDBLOCK)
         fuzz_fail("%s returned %d, not a brain status code", what, rc);
     if (brain_errdetail()[0] == '\0')
         fuzz_fail("%s failed with %s but left no error detail", what, brain_errname(rc));
