@@ -597,3 +597,25 @@ TEST(snapshot_save_removes_temporary_files_of_dead_savers)
     unlink(live);
     t_destroy(b, 0);
 }
+
+/* Issue 18, finding 6: a FIFO given as the snapshot is refused at once (it
+ * used to block the open for ever), and a FIFO at the save path is not
+ * replaced. */
+TEST(snapshot_fifo_refused_at_once)
+{
+    brain *b = t_create(0, 16 << 20);
+    ASSERT_OK(brain_put(b, NULL, "k", "v", 1, NULL, NULL));
+    const char *fifo = t_path("fifo.snapshot");
+    ASSERT_EQ_INT(mkfifo(fifo, 0600), 0);
+    ASSERT_ERR(brain_snapshot_load(b, fifo, 0, NULL), BRAIN_ESNAPSHOT);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "not a regular file");
+    uint64_t n;
+    int ours;
+    ASSERT_ERR(brain_snapshot_info(b, fifo, &n, &ours), BRAIN_ESNAPSHOT);
+    ASSERT_ERR(brain_snapshot_save(b, fifo, NULL), BRAIN_EINVAL);
+    struct stat st;
+    ASSERT_EQ_INT(lstat(fifo, &st), 0);
+    ASSERT(S_ISFIFO(st.st_mode));
+    unlink(fifo);
+    t_destroy(b, 0);
+}
