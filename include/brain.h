@@ -230,8 +230,12 @@ BRAIN_API int brain_open(const char *store, unsigned flags,
  * NULL is a no-op.  Returns 0. */
 BRAIN_API int brain_close(brain *b);
 
-/* Removes the store's file.  Processes that have it open keep working on
- * the unlinked file until they close it, as with any unlinked file. */
+/* Removes the store's file, after marking it destroyed in its header: every
+ * handle still open on it (in any process) fails its next call with
+ * BRAIN_EDESTROYED naming this process's pid, and never writes into the
+ * unlinked file; views taken before stay readable until released.  Refuses
+ * (BRAIN_ENOTSTORE) anything that is not a regular file holding a store,
+ * without opening a FIFO, device or socket. */
 BRAIN_API int brain_destroy(const char *store);
 
 /* The resolved path of an open store.  Valid until brain_close. */

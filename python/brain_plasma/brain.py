@@ -388,9 +388,12 @@ class Brain:
     def dead(self, i_am_sure=False):
         """Destroys the store: every name in every namespace, for every
         process.  Does nothing unless ``i_am_sure=True``.  Returns True when
-        the store was destroyed.  Every Brain of this process on the store is
-        disconnected; other processes keep working on the removed file until
-        they reopen it, as with any removed file."""
+        the store was destroyed.  The store is marked destroyed before its
+        file is removed: every other Brain on it, in this process or another,
+        raises BrainStoreDestroyedError (naming this process's pid) on its
+        next call instead of writing into a file no one would see again;
+        start() creates the store anew.  Values already recalled stay
+        valid."""
         if not i_am_sure:
             log.warning("dead() destroys store %s for every process; call "
                         "dead(i_am_sure=True) to do it", self.path)
