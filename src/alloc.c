@@ -43,10 +43,10 @@ static void mapping_search(uint64_t size, unsigned *fl, unsigned *sl)
     mapping_insert(u << 6, fl, sl);
 }
 
-void alloc_insert_free(brain *b, uint64_t off, uint64_t size)
+void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size)
 {
-    struct bh_header *h = b->h;
-    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    struct brain__header *h = b->h;
+    struct brain__block *blk = (struct brain__block *)(b->rw + off);
     unsigned fl, sl;
     mapping_insert(size, &fl, &sl);
     if (fl >= FL_COUNT)
@@ -54,36 +54,36 @@ void alloc_insert_free(brain *b, uint64_t off, uint64_t size)
     uint64_t head = h->heads[fl][sl];
     blk->next = head;
     blk->prev = 0;
-    if (head && blk_valid(b, head))
-        ((struct bh_block *)(b->rw + head))->prev = off;
+    if (head && brain__block_valid(b, head))
+        ((struct brain__block *)(b->rw + head))->prev = off;
     else if (head)
-        bh_damaged(b);
+        brain__mark_damaged(b);
     h->heads[fl][sl] = off;
     h->fl_bitmap |= 1ull << fl;
     h->sl_bitmap[fl] |= 1u << sl;
     h->nfree++;
 }
 
-void alloc_remove_free(brain *b, uint64_t off, uint64_t size)
+void brain__alloc_remove_free(brain *b, uint64_t off, uint64_t size)
 {
-    struct bh_header *h = b->h;
-    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    struct brain__header *h = b->h;
+    struct brain__block *blk = (struct brain__block *)(b->rw + off);
     unsigned fl, sl;
     mapping_insert(size, &fl, &sl);
     if (fl >= FL_COUNT)
         fl = FL_COUNT - 1;
-    if (blk->prev && !blk_valid(b, blk->prev))
-        bh_damaged(b);
+    if (blk->prev && !brain__block_valid(b, blk->prev))
+        brain__mark_damaged(b);
     else if (blk->prev)
-        ((struct bh_block *)(b->rw + blk->prev))->next = blk->next;
+        ((struct brain__block *)(b->rw + blk->prev))->next = blk->next;
     else if (h->heads[fl][sl] == off)
         h->heads[fl][sl] = blk->next;
     else
-        bh_damaged(b);
-    if (blk->next && !blk_valid(b, blk->next))
-        bh_damaged(b);
+        brain__mark_damaged(b);
+    if (blk->next && !brain__block_valid(b, blk->next))
+        brain__mark_damaged(b);
     else if (blk->next)
-        ((struct bh_block *)(b->rw + blk->next))->prev = blk->prev;
+        ((struct brain__block *)(b->rw + blk->next))->prev = blk->prev;
     if (!h->heads[fl][sl]) {
         h->sl_bitmap[fl] &= ~(1u << sl);
         if (!h->sl_bitmap[fl])
@@ -93,9 +93,9 @@ void alloc_remove_free(brain *b, uint64_t off, uint64_t size)
     h->nfree--;
 }
 
-void alloc_reset_lists(brain *b)
+void brain__alloc_reset_lists(brain *b)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     h->fl_bitmap = 0;
     memset(h->sl_bitmap, 0, sizeof h->sl_bitmap);
     memset(h->heads, 0, sizeof h->heads);
@@ -110,21 +110,21 @@ void alloc_reset_lists(brain *b)
  * free lists for rebuilding and is not followed. */
 static uint64_t find_suitable(brain *b, uint64_t size)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     unsigned fl, sl;
     mapping_insert(size, &fl, &sl);
     if (fl >= FL_COUNT)
         return 0;
     uint64_t off = h->heads[fl][sl];
     for (int n = 0; off && n < 8; n++) {
-        if (!blk_valid(b, off)) {
-            bh_damaged(b);
+        if (!brain__block_valid(b, off)) {
+            brain__mark_damaged(b);
             break;
         }
-        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate);
         if (bs_state(ss) != BS_FREE) {
-            bh_damaged(b);
+            brain__mark_damaged(b);
             break;
         }
         if (bs_size(ss) >= size)
@@ -142,7 +142,7 @@ static uint64_t find_suitable(brain *b, uint64_t size)
             return 0;
         fl = (unsigned)__builtin_ctzll(flmap);
         if (fl >= FL_COUNT || !(slmap = h->sl_bitmap[fl] & SL_MASK)) {
-            bh_damaged(b);
+            brain__mark_damaged(b);
             return 0;
         }
     }
@@ -150,11 +150,11 @@ static uint64_t find_suitable(brain *b, uint64_t size)
     off = h->heads[fl][sl];
     if (!off)
         return 0;
-    struct bh_block *blk = (struct bh_block *)(b->rw + off);
-    if (!blk_valid(b, off) || bs_state(atomic_load(&blk->sizestate)) != BS_FREE ||
+    struct brain__block *blk = (struct brain__block *)(b->rw + off);
+    if (!brain__block_valid(b, off) || bs_state(atomic_load(&blk->sizestate)) != BS_FREE ||
         bs_size(atomic_load(&blk->sizestate)) < size ||
         off + bs_size(atomic_load(&blk->sizestate)) > atomic_load(&h->file_size) - BLOCK_HDR) {
-        bh_damaged(b);
+        brain__mark_damaged(b);
         return 0;
     }
     return off;
@@ -165,18 +165,18 @@ static void set_next_prev(brain *b, uint64_t off, uint64_t size)
 {
     uint64_t fs = atomic_load(&b->h->file_size);
     if (off <= fs && size <= fs - off && fs - off - size >= BLOCK_HDR)
-        ((struct bh_block *)(b->rw + off + size))->prev_size = size;
+        ((struct brain__block *)(b->rw + off + size))->prev_size = size;
 }
 
 /* Takes NEED bytes from the front of free block OFF (already off its list). */
 static void carve(brain *b, uint64_t off, uint64_t need, unsigned state,
                   unsigned kind)
 {
-    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    struct brain__block *blk = (struct brain__block *)(b->rw + off);
     uint64_t size = bs_size(atomic_load(&blk->sizestate));
     if (size - need >= MIN_BLOCK) {
         uint64_t rest = off + need;
-        struct bh_block *r = (struct bh_block *)(b->rw + rest);
+        struct brain__block *r = (struct brain__block *)(b->rw + rest);
         r->prev_size = need;
         r->kind = BK_NONE;
         r->owner = 0;
@@ -185,7 +185,7 @@ static void carve(brain *b, uint64_t off, uint64_t need, unsigned state,
         blk->owner = 0;
         atomic_store(&blk->sizestate, need | state);
         set_next_prev(b, rest, size - need);
-        alloc_insert_free(b, rest, size - need);
+        brain__alloc_insert_free(b, rest, size - need);
         b->h->nblocks++;
         size = need;
     } else {
@@ -203,37 +203,37 @@ static uint64_t block_need(uint64_t payload)
 
 /* SHOWN is the size named in error messages: the value the caller gave
  * (PAYLOAD adds the entry's metadata). */
-int alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
+int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
                 uint64_t shown, uint64_t *out)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     char s1[32], s2[32], s3[32], s4[32];
     if (payload > BRAIN_MAX_CAPACITY)
-        return bh_fail(BRAIN_ETOOBIG, "a value of %s is larger than any store can hold",
-                       bh_fmt_size(shown, s1, sizeof s1));
+        return brain__fail(BRAIN_ETOOBIG, "a value of %s is larger than any store can hold",
+                       brain__fmt_size(shown, s1, sizeof s1));
     uint64_t need = block_need(payload);
     uint64_t cap = atomic_load(&h->capacity);
     if (need > cap - h->arena_off)
-        return bh_fail(BRAIN_ETOOBIG,
+        return brain__fail(BRAIN_ETOOBIG,
                        "store '%s' cannot hold a value of %s: its capacity is %s; "
                        "create a larger store or grow it with resize",
-                       b->path, bh_fmt_size(shown, s1, sizeof s1),
-                       bh_fmt_size(cap, s2, sizeof s2));
+                       b->path, brain__fmt_size(shown, s1, sizeof s1),
+                       brain__fmt_size(cap, s2, sizeof s2));
     uint64_t off = find_suitable(b, need);
     if (!off) {
-        limbo_reclaim(b, 0);
+        brain__limbo_reclaim(b, 0);
         off = find_suitable(b, need);
     }
     if (!off) {
-        int rc = alloc_grow(b, need);
+        int rc = brain__alloc_grow(b, need);
         if (rc == BRAIN_ENOSPC)
             return rc;
         off = find_suitable(b, need);
     }
     if (!off) {
-        limbo_reclaim(b, 1);
+        brain__limbo_reclaim(b, 1);
         off = find_suitable(b, need);
-        if (!off && alloc_grow(b, need) == BRAIN_ENOSPC)
+        if (!off && brain__alloc_grow(b, need) == BRAIN_ENOSPC)
             return BRAIN_ENOSPC;
         if (!off)
             off = find_suitable(b, need);
@@ -242,27 +242,27 @@ int alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
         uint64_t used = h->used, limbo = h->limbo_bytes;
         uint64_t total = cap - h->arena_off;
         uint64_t freeb = total > used + limbo ? total - used - limbo : 0;
-        return bh_fail(BRAIN_EFULL,
+        return brain__fail(BRAIN_EFULL,
                        "store '%s' is full: the value needs %s, %s are free "
                        "(largest free block %s) of %s capacity%s; delete names "
                        "or grow the store with resize",
-                       b->path, bh_fmt_size(shown, s1, sizeof s1),
-                       bh_fmt_size(freeb, s2, sizeof s2),
-                       bh_fmt_size(alloc_largest_free(b), s3, sizeof s3),
-                       bh_fmt_size(cap, s4, sizeof s4),
+                       b->path, brain__fmt_size(shown, s1, sizeof s1),
+                       brain__fmt_size(freeb, s2, sizeof s2),
+                       brain__fmt_size(brain__alloc_largest_free(b), s3, sizeof s3),
+                       brain__fmt_size(cap, s4, sizeof s4),
                        limbo ? " (some space is still held by views of replaced values)" : "");
     }
-    struct bh_block *blk = (struct bh_block *)(b->rw + off);
-    alloc_remove_free(b, off, bs_size(atomic_load(&blk->sizestate)));
+    struct brain__block *blk = (struct brain__block *)(b->rw + off);
+    brain__alloc_remove_free(b, off, bs_size(atomic_load(&blk->sizestate)));
     carve(b, off, need, state, kind);
     *out = off;
     return 0;
 }
 
-int alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
+int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
                 uint64_t *out)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t need = block_need(payload);
     uint64_t guard = h->nblocks + 1;
     for (unsigned fl = 0; fl < FL_COUNT; fl++) {
@@ -270,15 +270,15 @@ int alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
             continue;
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
             for (uint64_t off = h->heads[fl][sl]; off && guard--;) {
-                if (!blk_valid(b, off) ||
-                    bs_state(atomic_load(&((struct bh_block *)(b->rw + off))->sizestate)) != BS_FREE) {
-                    bh_damaged(b);
+                if (!brain__block_valid(b, off) ||
+                    bs_state(atomic_load(&((struct brain__block *)(b->rw + off))->sizestate)) != BS_FREE) {
+                    brain__mark_damaged(b);
                     return BRAIN_EFULL;
                 }
-                struct bh_block *blk = (struct bh_block *)(b->rw + off);
+                struct brain__block *blk = (struct brain__block *)(b->rw + off);
                 uint64_t size = bs_size(atomic_load(&blk->sizestate));
                 if (size >= need && off + need <= limit) {
-                    alloc_remove_free(b, off, size);
+                    brain__alloc_remove_free(b, off, size);
                     carve(b, off, need, BS_USED, kind);
                     *out = off;
                     return 0;
@@ -291,10 +291,10 @@ int alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
 }
 
 /* Frees block OFF (USED, RESERVED or LIMBO), merging with free neighbours. */
-void alloc_free(brain *b, uint64_t off)
+void brain__alloc_free(brain *b, uint64_t off)
 {
-    struct bh_header *h = b->h;
-    struct bh_block *blk = (struct bh_block *)(b->rw + off);
+    struct brain__header *h = b->h;
+    struct brain__block *blk = (struct brain__block *)(b->rw + off);
     uint64_t size = bs_size(atomic_load(&blk->sizestate));
     h->used -= size;
     blk->kind = BK_NONE;
@@ -304,26 +304,26 @@ void alloc_free(brain *b, uint64_t off)
     /* sizes come from the file: compare without overflowing */
     uint64_t fs = atomic_load(&h->file_size);
     if (off > fs || size > fs - off || fs - off - size < BLOCK_HDR) {
-        bh_damaged(b);
+        brain__mark_damaged(b);
         return;
     }
     uint64_t nxt = off + size;
-    struct bh_block *nb = (struct bh_block *)(b->rw + nxt);
+    struct brain__block *nb = (struct brain__block *)(b->rw + nxt);
     uint64_t nss = atomic_load(&nb->sizestate);
     if (bs_state(nss) == BS_FREE && bs_size(nss) <= fs - nxt - BLOCK_HDR) {
-        alloc_remove_free(b, nxt, bs_size(nss));
+        brain__alloc_remove_free(b, nxt, bs_size(nss));
         size += bs_size(nss);
         atomic_store(&blk->sizestate, size | BS_FREE);
         h->nblocks--;
     }
     if (off > h->arena_off && blk->prev_size && blk->prev_size <= off - h->arena_off &&
-        blk_valid(b, off - blk->prev_size)) {
+        brain__block_valid(b, off - blk->prev_size)) {
         uint64_t poff = off - blk->prev_size;
-        struct bh_block *pb = (struct bh_block *)(b->rw + poff);
+        struct brain__block *pb = (struct brain__block *)(b->rw + poff);
         uint64_t pss = atomic_load(&pb->sizestate);
         if (bs_state(pss) == BS_FREE &&
             bs_size(pss) == blk->prev_size) {
-            alloc_remove_free(b, poff, bs_size(pss));
+            brain__alloc_remove_free(b, poff, bs_size(pss));
             size += bs_size(pss);
             atomic_store(&pb->sizestate, size | BS_FREE);
             off = poff;
@@ -331,14 +331,14 @@ void alloc_free(brain *b, uint64_t off)
         }
     }
     set_next_prev(b, off, size);
-    alloc_insert_free(b, off, size);
+    brain__alloc_insert_free(b, off, size);
 }
 
 /* Grows the file so that a block of NEED bytes can be placed, up to the
  * capacity.  Returns 0, BRAIN_EFULL (capacity reached) or BRAIN_ENOSPC. */
-int alloc_grow(brain *b, uint64_t need)
+int brain__alloc_grow(brain *b, uint64_t need)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t fs = atomic_load(&h->file_size);
     uint64_t cap = atomic_load(&h->capacity);
     if (cap > b->reserve)
@@ -346,11 +346,11 @@ int alloc_grow(brain *b, uint64_t need)
     if (fs >= cap)
         return BRAIN_EFULL;
     uint64_t sent = fs - BLOCK_HDR;
-    struct bh_block *sb = (struct bh_block *)(b->rw + sent);
+    struct brain__block *sb = (struct brain__block *)(b->rw + sent);
     /* the free block just before the sentinel counts towards NEED */
     uint64_t tail_free = 0;
     if (sb->prev_size) {
-        struct bh_block *pb = (struct bh_block *)(b->rw + sent - sb->prev_size);
+        struct brain__block *pb = (struct brain__block *)(b->rw + sent - sb->prev_size);
         uint64_t pss = atomic_load(&pb->sizestate);
         if (bs_state(pss) == BS_FREE)
             tail_free = bs_size(pss);
@@ -367,37 +367,37 @@ int alloc_grow(brain *b, uint64_t need)
     if (grow < want)
         return BRAIN_EFULL;
     uint64_t new_end = fs + grow;
-    int err = plat_reserve_space(b->fd, fs, grow);
+    int err = brain__plat_reserve_space(b->fd, fs, grow);
     if (err) {
         char s1[32], s2[32];
         if (err == ENOSPC || err == EFBIG || err == ENOMEM)
-            return bh_fail(BRAIN_ENOSPC,
+            return brain__fail(BRAIN_ENOSPC,
                            "the host has no room to grow store '%s' by %s "
                            "(file system of %s is full: %s); free memory in /dev/shm "
                            "or use a store on disk",
-                           b->path, bh_fmt_size(grow, s1, sizeof s1),
-                           bh_fmt_size(fs, s2, sizeof s2), strerror(err));
-        return bh_fail(BRAIN_EIO, "cannot grow store '%s': fallocate: %s", b->path,
+                           b->path, brain__fmt_size(grow, s1, sizeof s1),
+                           brain__fmt_size(fs, s2, sizeof s2), strerror(err));
+        return brain__fail(BRAIN_EIO, "cannot grow store '%s': fallocate: %s", b->path,
                        strerror(err));
     }
     /* new sentinel first, then the size, then the old sentinel becomes a
      * free block (repair knows how to finish this if we die between). */
-    struct bh_block *ns = (struct bh_block *)(b->rw + new_end - BLOCK_HDR);
+    struct brain__block *ns = (struct brain__block *)(b->rw + new_end - BLOCK_HDR);
     memset(ns, 0, sizeof *ns);
     ns->prev_size = new_end - BLOCK_HDR - sent;
     atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
     atomic_store_explicit(&h->file_size, new_end, memory_order_release);
-    h->used += new_end - BLOCK_HDR - sent; /* alloc_free subtracts it */
+    h->used += new_end - BLOCK_HDR - sent; /* brain__alloc_free subtracts it */
     sb->kind = BK_NONE;
     atomic_store(&sb->sizestate, (new_end - BLOCK_HDR - sent) | BS_USED);
     h->nblocks++;
-    alloc_free(b, sent);
+    brain__alloc_free(b, sent);
     return 0;
 }
 
-uint64_t alloc_largest_free(brain *b)
+uint64_t brain__alloc_largest_free(brain *b)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     if (!h->fl_bitmap)
         return 0;
     unsigned fl = flsu64(h->fl_bitmap);
@@ -408,9 +408,9 @@ uint64_t alloc_largest_free(brain *b)
     uint64_t best = 0;
     int n = 0;
     for (uint64_t off = h->heads[fl][sl]; off && n < 4096; n++) {
-        if (!blk_valid(b, off))
+        if (!brain__block_valid(b, off))
             break;
-        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t s = bs_size(atomic_load(&blk->sizestate));
         if (s > best)
             best = s;

@@ -44,9 +44,9 @@ const char *brain_errname(int status)
 
 const char *brain_errdetail(void) { return detail; }
 
-void bh_clear_error(void) { detail[0] = '\0'; }
+void brain__clear_error(void) { detail[0] = '\0'; }
 
-int bh_fail(int code, const char *fmt, ...)
+int brain__fail(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -55,7 +55,7 @@ int bh_fail(int code, const char *fmt, ...)
     return code;
 }
 
-const char *bh_fmt_size(uint64_t n, char *buf, size_t cap)
+const char *brain__fmt_size(uint64_t n, char *buf, size_t cap)
 {
     return brain_format_size(n, 0, buf, cap);
 }

@@ -17,20 +17,20 @@
 
 #define TAG_OF(h) ((h) >> 40)
 
-const char *entry_ns(const struct bh_entry *e) { return e->strings; }
-const char *entry_name(const struct bh_entry *e) { return e->strings + e->ns_len + 1; }
-const char *entry_desc(const struct bh_entry *e)
+const char *brain__entry_ns(const struct brain__entry *e) { return e->strings; }
+const char *brain__entry_name(const struct brain__entry *e) { return e->strings + e->ns_len + 1; }
+const char *brain__entry_desc(const struct brain__entry *e)
 {
     return e->strings + e->ns_len + 1 + e->name_len + 1;
 }
 
-const struct bh_entry *entry_at(const brain *b, uint64_t block)
+const struct brain__entry *brain__entry_at(const brain *b, uint64_t block)
 {
     uint64_t fs = atomic_load_explicit(&b->h->file_size, memory_order_acquire);
     if (block < b->h->arena_off || block % 64 || fs > b->reserve ||
         block + BLOCK_HDR + ENTRY_FIXED > fs)
         return NULL;
-    const struct bh_entry *e = (const struct bh_entry *)(b->rw + block + BLOCK_HDR);
+    const struct brain__entry *e = (const struct brain__entry *)(b->rw + block + BLOCK_HDR);
     if (e->magic != ENTRY_MAGIC || e->ns_len == 0 || e->ns_len > BRAIN_NS_MAX ||
         e->name_len == 0 || e->name_len > BRAIN_NAME_MAX || e->desc_len > BRAIN_DESC_MAX)
         return NULL;
@@ -50,7 +50,7 @@ const struct bh_entry *entry_at(const brain *b, uint64_t block)
     return e;
 }
 
-int entry_key_eq(const struct bh_entry *e, const char *ns, size_t nslen,
+int brain__entry_key_eq(const struct brain__entry *e, const char *ns, size_t nslen,
                  const char *name, size_t namelen)
 {
     return e->ns_len == nslen && e->name_len == namelen &&
@@ -58,12 +58,12 @@ int entry_key_eq(const struct bh_entry *e, const char *ns, size_t nslen,
            memcmp(e->strings + nslen + 1, name, namelen) == 0;
 }
 
-int entry_expired(const struct bh_entry *e, int64_t now)
+int brain__entry_expired(const struct brain__entry *e, int64_t now)
 {
     return e->expires_ns && now >= e->expires_ns;
 }
 
-void entry_fill_info(const brain *b, const struct bh_entry *e, brain_info *info,
+void brain__entry_fill_info(const brain *b, const struct brain__entry *e, brain_info *info,
                      int with_strings)
 {
     info->type = e->type;
@@ -79,7 +79,7 @@ void entry_fill_info(const brain *b, const struct bh_entry *e, brain_info *info,
     info->desc_len = e->desc_len;
     if (with_strings) {
         const char *base = (const char *)b->ro + ((const uint8_t *)e - b->rw);
-        const char *s = base + offsetof(struct bh_entry, strings);
+        const char *s = base + offsetof(struct brain__entry, strings);
         info->ns = s;
         info->name = s + e->ns_len + 1;
         info->desc = s + e->ns_len + 1 + e->name_len + 1;
@@ -89,22 +89,22 @@ void entry_fill_info(const brain *b, const struct bh_entry *e, brain_info *info,
 }
 
 /* The table's slots, validated; NULL when the header word is bad. */
-_Atomic uint64_t *index_table(const brain *b, uint64_t packed, uint64_t *nslots)
+_Atomic uint64_t *brain__index_table(const brain *b, uint64_t packed, uint64_t *nslots)
 {
     unsigned lg = (unsigned)(packed & 63);
     uint64_t off = packed & ~63ull;
     if (lg < IDX_MIN_LOG2 || lg > 36 || off < b->h->arena_off)
         return NULL;
     *nslots = 1ull << lg;
-    return (_Atomic uint64_t *)bh_ptr(b, off + BLOCK_HDR, *nslots * 8);
+    return (_Atomic uint64_t *)brain__ptr(b, off + BLOCK_HDR, *nslots * 8);
 }
 
-const struct bh_entry *index_find(brain *b, uint64_t hash, const char *ns,
+const struct brain__entry *brain__index_find(brain *b, uint64_t hash, const char *ns,
                                   size_t nslen, const char *name, size_t namelen,
                                   uint64_t *block, int *corrupt)
 {
     uint64_t nslots;
-    _Atomic uint64_t *t = index_table(b, atomic_load(&b->h->index), &nslots);
+    _Atomic uint64_t *t = brain__index_table(b, atomic_load(&b->h->index), &nslots);
     if (!t) {
         *corrupt = 1;
         return NULL;
@@ -118,12 +118,12 @@ const struct bh_entry *index_find(brain *b, uint64_t hash, const char *ns,
         if (w == IDX_TOMB || TAG_OF(w) != tag)
             continue;
         uint64_t blk = (w & IDX_OFF_MASK) << 6;
-        const struct bh_entry *e = entry_at(b, blk);
+        const struct brain__entry *e = brain__entry_at(b, blk);
         if (!e) {
             *corrupt = 1;
             continue;
         }
-        if (e->hash == hash && entry_key_eq(e, ns, nslen, name, namelen)) {
+        if (e->hash == hash && brain__entry_key_eq(e, ns, nslen, name, namelen)) {
             *block = blk;
             return e;
         }
@@ -133,11 +133,11 @@ const struct bh_entry *index_find(brain *b, uint64_t hash, const char *ns,
 
 /* Under the lock: the slot holding the key, or the first free one on its
  * probe path.  NULL only if the table is full (it never is: it grows). */
-uint64_t *index_slot_for(brain *b, uint64_t hash, const char *ns, size_t nslen,
+uint64_t *brain__index_slot_for(brain *b, uint64_t hash, const char *ns, size_t nslen,
                          const char *name, size_t namelen, int *existing)
 {
     uint64_t nslots;
-    _Atomic uint64_t *t = index_table(b, atomic_load(&b->h->index), &nslots);
+    _Atomic uint64_t *t = brain__index_table(b, atomic_load(&b->h->index), &nslots);
     if (!t)
         return NULL;
     uint64_t mask = nslots - 1, tag = TAG_OF(hash), i = hash & mask;
@@ -155,8 +155,8 @@ uint64_t *index_slot_for(brain *b, uint64_t hash, const char *ns, size_t nslen,
         }
         if (TAG_OF(w) != tag)
             continue;
-        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
-        if (e && e->hash == hash && entry_key_eq(e, ns, nslen, name, namelen)) {
+        const struct brain__entry *e = brain__entry_at(b, (w & IDX_OFF_MASK) << 6);
+        if (e && e->hash == hash && brain__entry_key_eq(e, ns, nslen, name, namelen)) {
             *existing = 1;
             return (uint64_t *)&t[i];
         }
@@ -173,10 +173,10 @@ static void table_insert(_Atomic uint64_t *t, uint64_t mask, uint64_t hash, uint
     atomic_store_explicit(&t[i], w, memory_order_relaxed);
 }
 
-int index_create(brain *b, uint32_t log2cap)
+int brain__index_create(brain *b, uint32_t log2cap)
 {
     uint64_t nslots = 1ull << log2cap, blk;
-    int rc = alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, &blk);
+    int rc = brain__alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, &blk);
     if (rc)
         return rc;
     memset(b->rw + blk + BLOCK_HDR, 0, nslots * 8);
@@ -190,14 +190,14 @@ int index_create(brain *b, uint32_t log2cap)
  * size, to drop tombstones), optionally below LIMIT (for shrinking). */
 static int index_rebuild(brain *b, unsigned lg, uint64_t limit)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t old = atomic_load(&h->index), onslots;
-    _Atomic uint64_t *ot = index_table(b, old, &onslots);
+    _Atomic uint64_t *ot = brain__index_table(b, old, &onslots);
     if (!ot)
-        return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index header word is invalid", b->path);
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index header word is invalid", b->path);
     uint64_t nslots = 1ull << lg, nb;
-    int rc = limit ? alloc_below(b, nslots * 8, limit, BK_INDEX, &nb)
-                   : alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, &nb);
+    int rc = limit ? brain__alloc_below(b, nslots * 8, limit, BK_INDEX, &nb)
+                   : brain__alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, &nb);
     if (rc)
         return rc;
     _Atomic uint64_t *nt = (_Atomic uint64_t *)(b->rw + nb + BLOCK_HDR);
@@ -207,7 +207,7 @@ static int index_rebuild(brain *b, unsigned lg, uint64_t limit)
         uint64_t w = atomic_load_explicit(&ot[i], memory_order_relaxed);
         if (w == IDX_EMPTY || w == IDX_TOMB)
             continue;
-        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
+        const struct brain__entry *e = brain__entry_at(b, (w & IDX_OFF_MASK) << 6);
         if (!e)
             continue; /* damaged word: dropped (repair reports it) */
         table_insert(nt, nslots - 1, e->hash, w);
@@ -216,21 +216,21 @@ static int index_rebuild(brain *b, unsigned lg, uint64_t limit)
     atomic_store(&h->index, nb | lg);
     h->index_count = count;
     h->index_tombs = 0;
-    limbo_retire(b, old & ~63ull);
+    brain__limbo_retire(b, old & ~63ull);
     return 0;
 }
 
-int index_relocate(brain *b, uint64_t limit);
-int index_relocate(brain *b, uint64_t limit)
+int brain__index_relocate(brain *b, uint64_t limit);
+int brain__index_relocate(brain *b, uint64_t limit)
 {
     return index_rebuild(b, (unsigned)(atomic_load(&b->h->index) & 63), limit);
 }
 
 /* Makes room for EXTRA more names.  When the store is too full to build a
  * bigger table, the old one keeps serving up to 90% load. */
-int index_reserve(brain *b, uint64_t extra)
+int brain__index_reserve(brain *b, uint64_t extra)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t packed = atomic_load(&h->index);
     unsigned lg = (unsigned)(packed & 63);
     uint64_t nslots = 1ull << lg;
@@ -242,11 +242,11 @@ int index_reserve(brain *b, uint64_t extra)
     if (nl < IDX_MIN_LOG2)
         nl = IDX_MIN_LOG2;
     if (nl > 36)
-        return bh_fail(BRAIN_EFULL, "store '%s' cannot index more names", b->path);
+        return brain__fail(BRAIN_EFULL, "store '%s' cannot index more names", b->path);
     int rc = index_rebuild(b, nl, 0);
     if (rc && (h->index_count + h->index_tombs + extra) * 10 <= nslots * 9)
         return 0;
     return rc;
 }
 
-int index_maybe_grow(brain *b) { return index_reserve(b, 1); }
+int brain__index_maybe_grow(brain *b) { return brain__index_reserve(b, 1); }

@@ -3,14 +3,14 @@
  *
  * A store file is, in order:
  *
- *   header      struct bh_header, HEADER_SIZE bytes (one page multiple)
- *   procs       max_procs slots of SLOT_SIZE bytes (struct bh_slot)
- *   namespaces  max_namespaces records of NSREC_SIZE bytes (struct bh_nsrec)
+ *   header      struct brain__header, HEADER_SIZE bytes (one page multiple)
+ *   procs       max_procs slots of SLOT_SIZE bytes (struct brain__slot)
+ *   namespaces  max_namespaces records of NSREC_SIZE bytes (struct brain__nsrec)
  *   arena       blocks, from arena_off to file_size; the last 64 bytes are a
  *               sentinel block.  The name index is itself a block.
  *
  * Everything is addressed by byte offsets from the start of the file, never
- * by pointers.  Every offset read from the file goes through bh_ptr() (or
+ * by pointers.  Every offset read from the file goes through brain__ptr() (or
  * a caller-side bounds check against a snapshot of file_size) before use.
  *
  * Who writes what:
@@ -84,7 +84,7 @@ enum { SLOT_FREE = 0, SLOT_ACTIVE = 1, SLOT_PENDING = 2 };
 
 /* ---- structures that live in the file ---------------------------------- */
 
-struct bh_block { /* 64 bytes at the start of every block */
+struct brain__block { /* 64 bytes at the start of every block */
     _Atomic uint64_t sizestate; /* size (multiple of 64) | state */
     uint64_t prev_size;         /* size of the physically previous block */
     uint64_t next, prev;        /* FREE: free-list links; LIMBO: next */
@@ -94,7 +94,7 @@ struct bh_block { /* 64 bytes at the start of every block */
     uint64_t pad[2];
 };
 
-struct bh_entry { /* at block + 64; immutable once published */
+struct brain__entry { /* at block + 64; immutable once published */
     uint32_t magic;
     uint32_t data_off; /* from the entry's start, multiple of 64 */
     uint64_t hash;
@@ -110,23 +110,23 @@ struct bh_entry { /* at block + 64; immutable once published */
 #define ENTRY_MAGIC 0x45545242u /* "BRTE" */
 #define ENTRY_FIXED 96u
 
-struct bh_lane {
+struct brain__lane {
     _Atomic uint64_t epoch; /* 0 = idle, else the epoch it reads at */
     uint64_t pad[7];
 };
 
-struct bh_slot {
+struct brain__slot {
     _Atomic uint64_t owner;       /* pid | state << 32; 0 = free */
     uint64_t start_time;          /* /proc start time of the owner */
     int64_t pending_since_ns;     /* SLOT_PENDING: when reserved */
     _Atomic uint32_t npins_hw;    /* pins[] used up to here */
     _Atomic uint32_t nreserved;   /* reservations this slot holds */
     uint64_t pad0[4];
-    struct bh_lane lanes[LANES];
+    struct brain__lane lanes[LANES];
     _Atomic uint64_t pins[PINS];  /* pinned entry block offsets; 0 = none */
 };
 
-struct bh_nsrec {
+struct brain__nsrec {
     _Atomic uint32_t used;
     uint32_t len;
     uint64_t names, bytes, version;
@@ -134,7 +134,7 @@ struct bh_nsrec {
     uint64_t pad[3];
 };
 
-struct bh_header {
+struct brain__header {
     /* immutable after creation */
     char magic[8];
     uint32_t layout_version;
@@ -186,12 +186,12 @@ struct bh_header {
     _Alignas(64) pthread_mutex_t lock;
 };
 
-_Static_assert(sizeof(struct bh_block) == 64, "block header is one line");
-_Static_assert(sizeof(struct bh_entry) == ENTRY_FIXED, "entry header size");
-_Static_assert(sizeof(struct bh_slot) <= SLOT_SIZE, "slot fits");
-_Static_assert(sizeof(struct bh_nsrec) <= NSREC_SIZE, "ns record fits");
-_Static_assert(sizeof(struct bh_header) <= HEADER_SIZE, "header fits");
-_Static_assert(offsetof(struct bh_header, index) % 64 == 0, "hot line");
+_Static_assert(sizeof(struct brain__block) == 64, "block header is one line");
+_Static_assert(sizeof(struct brain__entry) == ENTRY_FIXED, "entry header size");
+_Static_assert(sizeof(struct brain__slot) <= SLOT_SIZE, "slot fits");
+_Static_assert(sizeof(struct brain__nsrec) <= NSREC_SIZE, "ns record fits");
+_Static_assert(sizeof(struct brain__header) <= HEADER_SIZE, "header fits");
+_Static_assert(offsetof(struct brain__header, index) % 64 == 0, "hot line");
 
 /* ---- the process-local handle ----------------------------------------- */
 
@@ -214,8 +214,8 @@ struct brain {
     uint8_t *rw;    /* read-write view of the reserved range */
     uint8_t *ro;    /* read-only view, handed to callers */
     size_t reserve; /* bytes of address space reserved per view */
-    struct bh_header *h;
-    struct bh_slot *slot;
+    struct brain__header *h;
+    struct brain__slot *slot;
     uint32_t slot_idx;
     int closed;
     int no_slot; /* a fork child without a slot yet: attaches on its next call */
@@ -248,7 +248,7 @@ static inline uint64_t align_up(uint64_t x, uint64_t a)
 
 /* A pointer to [off, off+len) of the read-write view, or NULL when the
  * range is not within the file's current size (as the header says). */
-static inline void *bh_ptr(const brain *b, uint64_t off, uint64_t len)
+static inline void *brain__ptr(const brain *b, uint64_t off, uint64_t len)
 {
     uint64_t end = atomic_load_explicit(&b->h->file_size, memory_order_acquire);
     if (off > end || len > end - off || end > b->reserve)
@@ -257,7 +257,7 @@ static inline void *bh_ptr(const brain *b, uint64_t off, uint64_t len)
 }
 
 /* 1 when OFF can be the start of a block other than the sentinel. */
-static inline int blk_valid(const brain *b, uint64_t off)
+static inline int brain__block_valid(const brain *b, uint64_t off)
 {
     uint64_t fs = atomic_load_explicit(&b->h->file_size, memory_order_relaxed);
     return off >= b->h->arena_off && off % 64 == 0 && fs <= b->reserve &&
@@ -266,119 +266,119 @@ static inline int blk_valid(const brain *b, uint64_t off)
 
 /* Derived state (free lists, limbo list, counters) does not add up: the
  * writer rebuilds it from the block chain before it unlocks. */
-static inline void bh_damaged(brain *b) { b->h->needs_repair = 1; }
+static inline void brain__mark_damaged(brain *b) { b->h->needs_repair = 1; }
 
-static inline struct bh_block *bh_block_at(const brain *b, uint64_t off)
+static inline struct brain__block *brain__block_at(const brain *b, uint64_t off)
 {
-    return (struct bh_block *)bh_ptr(b, off, BLOCK_HDR);
+    return (struct brain__block *)brain__ptr(b, off, BLOCK_HDR);
 }
 
 static inline uint64_t bs_size(uint64_t ss) { return ss & ~63ull; }
 static inline unsigned bs_state(uint64_t ss) { return (unsigned)(ss & 63u); }
 
-static inline struct bh_slot *bh_slot_at(const brain *b, uint32_t i)
+static inline struct brain__slot *brain__slot_at(const brain *b, uint32_t i)
 {
-    return (struct bh_slot *)(b->rw + b->h->procs_off + (uint64_t)i * SLOT_SIZE);
+    return (struct brain__slot *)(b->rw + b->h->procs_off + (uint64_t)i * SLOT_SIZE);
 }
 
-static inline struct bh_nsrec *bh_ns_at(const brain *b, uint32_t i)
+static inline struct brain__nsrec *brain__nsrec_at(const brain *b, uint32_t i)
 {
-    return (struct bh_nsrec *)(b->rw + b->h->ns_off + (uint64_t)i * NSREC_SIZE);
+    return (struct brain__nsrec *)(b->rw + b->h->ns_off + (uint64_t)i * NSREC_SIZE);
 }
 
 /* error.c: sets the thread's detail message, returns code. */
-int bh_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void bh_clear_error(void);
-const char *bh_fmt_size(uint64_t n, char *buf, size_t cap);
+int brain__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void brain__clear_error(void);
+const char *brain__fmt_size(uint64_t n, char *buf, size_t cap);
 
 /* platform_linux.c: the OS-specific calls, one place. */
-int64_t plat_now_ns(void);
-int64_t plat_mono_ns(void);
-uint64_t plat_proc_start_time(pid_t pid); /* 0 when unknown */
-int plat_proc_alive(pid_t pid, uint64_t start_time);
-int plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
-void plat_futex_wake(_Atomic uint32_t *addr);
-void plat_random(void *buf, size_t len);
-int plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
-void plat_prefault_write(void *p, size_t n); /* advisory */
+int64_t brain__plat_now_ns(void);
+int64_t brain__plat_mono_ns(void);
+uint64_t brain__plat_proc_start_time(pid_t pid); /* 0 when unknown */
+int brain__plat_proc_alive(pid_t pid, uint64_t start_time);
+int brain__plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
+void brain__plat_futex_wake(_Atomic uint32_t *addr);
+void brain__plat_random(void *buf, size_t len);
+int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
+void brain__plat_prefault_write(void *p, size_t n); /* advisory */
 char plat_proc_state(pid_t pid); /* /proc state letter, 0 when gone */
 void plat_clean_stale_tmp(const char *path, const char *prefix, const char *magic);
-int bh_reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
+int brain__reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
                brain_reservation **res, void **data, int prefault); /* ops.c */
 int bh_publish_batch(brain *b, brain_reservation **res, size_t n, int exact,
                      const uint8_t loaded_from[16]); /* ops.c */
-int plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
+int brain__plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
 int bh_snapshot_open(const char *path, int *fd, uint64_t *size); /* snapshot.c */
 
 /* value.c */
-int bh_check_name(const char *s, size_t max, int code, const char *what,
+int brain__name_check(const char *s, size_t max, int code, const char *what,
                   size_t *len);
-int bh_utf8_valid(const void *s, size_t n);
-int bh_validate_value(uint32_t type, const void *data, size_t size);
-uint64_t bh_checksum(uint64_t seed, const void *p, size_t n);
-uint64_t bh_checksum_wide(uint64_t seed, const void *p, size_t n);
-struct bh_wide {
+int brain__utf8_valid(const void *s, size_t n);
+int brain__value_validate(uint32_t type, const void *data, size_t size);
+uint64_t brain__checksum(uint64_t seed, const void *p, size_t n);
+uint64_t brain__checksum_wide(uint64_t seed, const void *p, size_t n);
+struct brain__wide {
     uint64_t v[4], seed;
 };
-void bh_wide_init(struct bh_wide *w, uint64_t seed, uint64_t total);
-void bh_wide_rounds(struct bh_wide *w, const void *p, size_t n); /* n % 32 == 0 */
-uint64_t bh_wide_final(const struct bh_wide *w, const void *tail, size_t n);
-uint64_t bh_hash(uint64_t seed, const char *ns, size_t nslen,
+void brain__wide_init(struct brain__wide *w, uint64_t seed, uint64_t total);
+void brain__wide_rounds(struct brain__wide *w, const void *p, size_t n); /* n % 32 == 0 */
+uint64_t brain__wide_final(const struct brain__wide *w, const void *tail, size_t n);
+uint64_t brain__key_hash(uint64_t seed, const char *ns, size_t nslen,
                  const char *name, size_t namelen);
 
 /* alloc.c: the arena; all under the writers' lock. */
-int alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
+int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
                 uint64_t shown, uint64_t *out);
-void alloc_free(brain *b, uint64_t off);
-int alloc_grow(brain *b, uint64_t need);
-void alloc_insert_free(brain *b, uint64_t off, uint64_t size);
-void alloc_remove_free(brain *b, uint64_t off, uint64_t size);
-uint64_t alloc_largest_free(brain *b);
-void alloc_reset_lists(brain *b);
-int alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
+void brain__alloc_free(brain *b, uint64_t off);
+int brain__alloc_grow(brain *b, uint64_t need);
+void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size);
+void brain__alloc_remove_free(brain *b, uint64_t off, uint64_t size);
+uint64_t brain__alloc_largest_free(brain *b);
+void brain__alloc_reset_lists(brain *b);
+int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
                 uint64_t *out);
 
 /* reclaim.c: epochs, lanes, pins, limbo. */
-struct bh_lane *lane_enter(brain *b);
-void lane_leave(struct bh_lane *lane);
-int pin_add(brain *b, uint64_t block);
-void pin_drop(brain *b, uint64_t block);
-void limbo_retire(brain *b, uint64_t block);
-size_t limbo_reclaim(brain *b, int force_reap);
-void local_pins_reset(brain *b);
+struct brain__lane *brain__lane_enter(brain *b);
+void brain__lane_leave(struct brain__lane *lane);
+int brain__pin_add(brain *b, uint64_t block);
+void brain__pin_drop(brain *b, uint64_t block);
+void brain__limbo_retire(brain *b, uint64_t block);
+size_t brain__limbo_reclaim(brain *b, int force_reap);
+void brain__local_pins_reset(brain *b);
 
 /* index.c */
-const struct bh_entry *index_find(brain *b, uint64_t hash, const char *ns,
+const struct brain__entry *brain__index_find(brain *b, uint64_t hash, const char *ns,
                                   size_t nslen, const char *name,
                                   size_t namelen, uint64_t *block,
                                   int *corrupt);
-uint64_t *index_slot_for(brain *b, uint64_t hash, const char *ns, size_t nslen,
+uint64_t *brain__index_slot_for(brain *b, uint64_t hash, const char *ns, size_t nslen,
                          const char *name, size_t namelen, int *existing);
-int index_maybe_grow(brain *b);
-int index_reserve(brain *b, uint64_t extra);
-int index_create(brain *b, uint32_t log2cap);
-const struct bh_entry *entry_at(const brain *b, uint64_t block);
-const char *entry_ns(const struct bh_entry *e);
-const char *entry_name(const struct bh_entry *e);
-const char *entry_desc(const struct bh_entry *e);
-int entry_expired(const struct bh_entry *e, int64_t now);
-int entry_key_eq(const struct bh_entry *e, const char *ns, size_t nslen,
+int brain__index_maybe_grow(brain *b);
+int brain__index_reserve(brain *b, uint64_t extra);
+int brain__index_create(brain *b, uint32_t log2cap);
+const struct brain__entry *brain__entry_at(const brain *b, uint64_t block);
+const char *brain__entry_ns(const struct brain__entry *e);
+const char *brain__entry_name(const struct brain__entry *e);
+const char *brain__entry_desc(const struct brain__entry *e);
+int brain__entry_expired(const struct brain__entry *e, int64_t now);
+int brain__entry_key_eq(const struct brain__entry *e, const char *ns, size_t nslen,
                  const char *name, size_t namelen);
-void entry_fill_info(const brain *b, const struct bh_entry *e, brain_info *info,
+void brain__entry_fill_info(const brain *b, const struct brain__entry *e, brain_info *info,
                      int with_strings);
 
 /* namespace.c, under the lock unless noted */
-int ns_find(brain *b, const char *ns, size_t len); /* lock-free ok */
-int ns_get_or_add(brain *b, const char *ns, size_t len);
-void ns_account(brain *b, int idx, int64_t dnames, int64_t dbytes,
+int brain__ns_find(brain *b, const char *ns, size_t len); /* lock-free ok */
+int brain__ns_get_or_add(brain *b, const char *ns, size_t len);
+void brain__ns_account(brain *b, int idx, int64_t dnames, int64_t dbytes,
                 uint64_t version);
 
 /* store.c */
-int writer_lock(brain *b);
+int brain__writer_lock(brain *b);
 /* The name index's slots from its header word, validated (index.c); NULL
  * when the word is damaged. */
-_Atomic uint64_t *index_table(const brain *b, uint64_t packed, uint64_t *nslots);
-int writer_lock_ex(brain *b, int allow_corrupt);
+_Atomic uint64_t *brain__index_table(const brain *b, uint64_t packed, uint64_t *nslots);
+int brain__writer_lock_ex(brain *b, int allow_corrupt);
 /* Takes the lock only when free now: 0, or BRAIN_EWOULDBLOCK, or an error. */
 int writer_lock_try(brain *b, int allow_corrupt);
 /* Waits at most MAX_MS (> 0) for it: 0, or BRAIN_EWOULDBLOCK, or an error. */
@@ -386,24 +386,24 @@ int writer_lock_within(brain *b, int allow_corrupt, int64_t max_ms);
 /* The holder of the writers' lock: its pid (0: none known) and "alive",
  * "stopped" or "gone". */
 uint32_t writer_lock_holder(brain *b, const char **state);
-void writer_unlock(brain *b);
-int handle_ok(brain *b);
-int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out);
-void wake_key(brain *b, uint64_t name_hash, uint64_t ns_hash);
-uint64_t ns_hash(const brain *b, const char *ns, size_t len);
+void brain__writer_unlock(brain *b);
+int brain__handle_ready(brain *b);
+int brain__slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out);
+void brain__wake_key(brain *b, uint64_t name_hash, uint64_t brain__ns_hash);
+uint64_t brain__ns_hash(const brain *b, const char *ns, size_t len);
 
 /* recover.c */
-int repair(brain *b, int all_dead);
+int brain__repair(brain *b, int all_dead);
 /* mode: REAP_DEAD (dead owners, pending slots older than a second),
  * REAP_FULL (the table is full: also every pending slot), REAP_ALL (the
  * caller is alone: every slot) */
 enum { REAP_DEAD = 0, REAP_ALL = 1, REAP_FULL = 2 };
-int reap_dead(brain *b, size_t *reaped, int mode);
-int attach_slot(brain *b);
-void slot_reap(brain *b, uint32_t i);
+int brain__reap_dead(brain *b, size_t *reaped, int mode);
+int brain__slot_attach(brain *b);
+void brain__slot_reap(brain *b, uint32_t i);
 
 /* ops.c */
-int put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns,
+int brain__put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns,
                size_t nslen, const char *name, size_t namelen,
                const brain_put_opts *opts, uint64_t *version);
 

@@ -13,17 +13,17 @@
 
 #include <stdlib.h>
 
-uint64_t ns_hash(const brain *b, const char *ns, size_t len)
+uint64_t brain__ns_hash(const brain *b, const char *ns, size_t len)
 {
-    return bh_hash(b->h->hash_seed, ns, len, "", 0);
+    return brain__key_hash(b->h->hash_seed, ns, len, "", 0);
 }
 
-int ns_find(brain *b, const char *ns, size_t len)
+int brain__ns_find(brain *b, const char *ns, size_t len)
 {
     uint32_t n = b->h->max_namespaces;
-    uint32_t i = (uint32_t)(ns_hash(b, ns, len) % n);
+    uint32_t i = (uint32_t)(brain__ns_hash(b, ns, len) % n);
     for (uint32_t k = 0; k < n; k++, i = (i + 1) % n) {
-        struct bh_nsrec *r = bh_ns_at(b, i);
+        struct brain__nsrec *r = brain__nsrec_at(b, i);
         if (!atomic_load_explicit(&r->used, memory_order_acquire))
             return -1;
         if (r->len == len && memcmp(r->name, ns, len) == 0)
@@ -35,9 +35,9 @@ int ns_find(brain *b, const char *ns, size_t len)
 static int ns_insert(brain *b, const char *ns, size_t len)
 {
     uint32_t n = b->h->max_namespaces;
-    uint32_t i = (uint32_t)(ns_hash(b, ns, len) % n);
+    uint32_t i = (uint32_t)(brain__ns_hash(b, ns, len) % n);
     for (uint32_t k = 0; k < n; k++, i = (i + 1) % n) {
-        struct bh_nsrec *r = bh_ns_at(b, i);
+        struct brain__nsrec *r = brain__nsrec_at(b, i);
         if (atomic_load(&r->used))
             continue;
         r->len = (uint32_t)len;
@@ -55,22 +55,22 @@ static int ns_insert(brain *b, const char *ns, size_t len)
 static void ns_compact(brain *b)
 {
     uint32_t n = b->h->max_namespaces;
-    struct bh_nsrec *keep = malloc(sizeof *keep * n);
+    struct brain__nsrec *keep = malloc(sizeof *keep * n);
     if (!keep)
         return;
     uint32_t nk = 0;
     for (uint32_t i = 0; i < n; i++) {
-        struct bh_nsrec *r = bh_ns_at(b, i);
+        struct brain__nsrec *r = brain__nsrec_at(b, i);
         if (atomic_load(&r->used) && r->len > 0 && r->len <= BRAIN_NS_MAX &&
             (r->names || (r->len == 7 && memcmp(r->name, "default", 7) == 0)))
             keep[nk++] = *r;
     }
     for (uint32_t i = 0; i < n; i++)
-        atomic_store(&bh_ns_at(b, i)->used, 0);
+        atomic_store(&brain__nsrec_at(b, i)->used, 0);
     for (uint32_t k = 0; k < nk; k++) {
         int i = ns_insert(b, keep[k].name, keep[k].len);
         if (i >= 0) {
-            struct bh_nsrec *r = bh_ns_at(b, (uint32_t)i);
+            struct brain__nsrec *r = brain__nsrec_at(b, (uint32_t)i);
             r->names = keep[k].names;
             r->bytes = keep[k].bytes;
             r->version = keep[k].version;
@@ -79,9 +79,9 @@ static void ns_compact(brain *b)
     free(keep);
 }
 
-int ns_get_or_add(brain *b, const char *ns, size_t len)
+int brain__ns_get_or_add(brain *b, const char *ns, size_t len)
 {
-    int i = ns_find(b, ns, len);
+    int i = brain__ns_find(b, ns, len);
     if (i >= 0)
         return i;
     i = ns_insert(b, ns, len);
@@ -91,17 +91,17 @@ int ns_get_or_add(brain *b, const char *ns, size_t len)
     i = ns_insert(b, ns, len);
     if (i >= 0)
         return i;
-    return bh_fail(BRAIN_ENSFULL,
+    return brain__fail(BRAIN_ENSFULL,
                    "store '%s' already has %u namespaces holding names; remove some "
                    "namespaces or create the store with a larger max_namespaces",
                    b->path, b->h->max_namespaces);
 }
 
-void ns_account(brain *b, int idx, int64_t dnames, int64_t dbytes, uint64_t version)
+void brain__ns_account(brain *b, int idx, int64_t dnames, int64_t dbytes, uint64_t version)
 {
     if (idx < 0)
         return;
-    struct bh_nsrec *r = bh_ns_at(b, (uint32_t)idx);
+    struct brain__nsrec *r = brain__nsrec_at(b, (uint32_t)idx);
     r->names = (uint64_t)((int64_t)r->names + dnames);
     r->bytes = (uint64_t)((int64_t)r->bytes + dbytes);
     if (version)

@@ -3,9 +3,9 @@
  * exists, delete, the batched forms, listing, namespaces, wait, expiry,
  * stats and resize.
  *
- * Reads run without the writers' lock: lane_enter() announces an epoch,
- * index_find() walks the lock-free index, and the value is copied or
- * pinned before lane_leave().  Writes take the lock, build the new entry
+ * Reads run without the writers' lock: brain__lane_enter() announces an epoch,
+ * brain__index_find() walks the lock-free index, and the value is copied or
+ * pinned before brain__lane_leave().  Writes take the lock, build the new entry
  * in a block of its own (large values are copied outside the lock, in a
  * reservation), then link it with one atomic store inside a batch_seq
  * bracket, and retire what it replaced to limbo.
@@ -36,15 +36,15 @@ static int key_init(brain *b, const char *ns, const char *name, struct key *k, i
         k->nslen = 7;
     } else {
         k->ns = ns;
-        if ((rc = bh_check_name(ns, BRAIN_NS_MAX, BRAIN_ENAMESPACE, "namespace", &k->nslen)))
+        if ((rc = brain__name_check(ns, BRAIN_NS_MAX, BRAIN_ENAMESPACE, "namespace", &k->nslen)))
             return rc;
     }
     k->name = name;
     k->namelen = 0;
     if (name || !name_optional) {
-        if ((rc = bh_check_name(name, BRAIN_NAME_MAX, BRAIN_ENAME, "name", &k->namelen)))
+        if ((rc = brain__name_check(name, BRAIN_NAME_MAX, BRAIN_ENAME, "name", &k->namelen)))
             return rc;
-        k->hash = bh_hash(b->h->hash_seed, k->ns, k->nslen, name, k->namelen);
+        k->hash = brain__key_hash(b->h->hash_seed, k->ns, k->nslen, name, k->namelen);
     } else {
         k->hash = 0;
     }
@@ -54,10 +54,10 @@ static int key_init(brain *b, const char *ns, const char *name, struct key *k, i
 static int not_found(brain *b, const struct key *k, int corrupt)
 {
     if (corrupt)
-        return bh_fail(BRAIN_ECORRUPT,
+        return brain__fail(BRAIN_ECORRUPT,
                        "store '%s': the index is damaged near name '%s'; run `brain check`",
                        b->path, k->name);
-    return bh_fail(BRAIN_ENOTFOUND, "name '%s' not found in namespace '%s' of store '%s'",
+    return brain__fail(BRAIN_ENOTFOUND, "name '%s' not found in namespace '%s' of store '%s'",
                    k->name, k->ns, b->path);
 }
 
@@ -67,21 +67,21 @@ static int opts_check(const brain_put_opts *o, size_t *desclen)
     if (!o)
         return 0;
     if (o->flags & ~(uint32_t)BRAIN_PUT_IF_VERSION)
-        return bh_fail(BRAIN_EINVAL, "unknown put flags 0x%x", o->flags);
+        return brain__fail(BRAIN_EINVAL, "unknown put flags 0x%x", o->flags);
     if (o->ttl_ms > 100ll * 365 * 24 * 3600 * 1000)
-        return bh_fail(BRAIN_EINVAL, "ttl of %lld ms is more than a century", (long long)o->ttl_ms);
+        return brain__fail(BRAIN_EINVAL, "ttl of %lld ms is more than a century", (long long)o->ttl_ms);
     if (o->type > BRAIN_TYPE_JSON && o->type < BRAIN_TYPE_USER)
-        return bh_fail(BRAIN_EINVAL, "type tag %u is reserved; use BRAIN_TYPE_USER (%d) and up",
+        return brain__fail(BRAIN_EINVAL, "type tag %u is reserved; use BRAIN_TYPE_USER (%d) and up",
                        o->type, BRAIN_TYPE_USER);
     if (o->desc) {
         size_t n = strnlen(o->desc, BRAIN_DESC_MAX + 1);
         if (n > BRAIN_DESC_MAX)
-            return bh_fail(BRAIN_EINVAL, "description is longer than %d bytes", BRAIN_DESC_MAX);
-        if (!bh_utf8_valid(o->desc, n))
-            return bh_fail(BRAIN_EINVAL, "description is not valid UTF-8");
+            return brain__fail(BRAIN_EINVAL, "description is longer than %d bytes", BRAIN_DESC_MAX);
+        if (!brain__utf8_valid(o->desc, n))
+            return brain__fail(BRAIN_EINVAL, "description is not valid UTF-8");
         for (size_t i = 0; i < n; i++) /* as for names (README: no control characters) */
             if ((unsigned char)o->desc[i] < 0x20 || o->desc[i] == 0x7f)
-                return bh_fail(BRAIN_EINVAL,
+                return brain__fail(BRAIN_EINVAL,
                                "description contains control character 0x%02x at byte %zu; "
                                "descriptions may not hold control characters (use spaces)",
                                (unsigned char)o->desc[i], i);
@@ -96,10 +96,10 @@ static uint64_t entry_hdr_size(const struct key *k, size_t desclen)
 }
 
 /* Writes the entry's key part into block BLK. */
-static struct bh_entry *entry_build(brain *b, uint64_t blk, const struct key *k,
+static struct brain__entry *entry_build(brain *b, uint64_t blk, const struct key *k,
                                     const brain_put_opts *o, size_t desclen, uint64_t size)
 {
-    struct bh_entry *e = (struct bh_entry *)(b->rw + blk + BLOCK_HDR);
+    struct brain__entry *e = (struct brain__entry *)(b->rw + blk + BLOCK_HDR);
     memset(e, 0, ENTRY_FIXED);
     e->magic = ENTRY_MAGIC;
     e->data_off = (uint32_t)entry_hdr_size(k, desclen);
@@ -124,7 +124,7 @@ static struct bh_entry *entry_build(brain *b, uint64_t blk, const struct key *k,
 
 static void *entry_data_rw(brain *b, uint64_t blk)
 {
-    struct bh_entry *e = (struct bh_entry *)(b->rw + blk + BLOCK_HDR);
+    struct brain__entry *e = (struct brain__entry *)(b->rw + blk + BLOCK_HDR);
     return (uint8_t *)e + e->data_off;
 }
 
@@ -133,55 +133,55 @@ static void batch_end(brain *b) { atomic_fetch_add(&b->h->batch_seq, 1); }
 
 /* Under the lock, inside a batch bracket: links entry block BLOCK (whose key
  * part is built and value written) under its name, replacing any value. */
-int put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns, size_t nslen,
+int brain__put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns, size_t nslen,
                const char *name, size_t namelen, const brain_put_opts *opts, uint64_t *version)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     int existing = 0;
-    uint64_t *slot = index_slot_for(b, hash, ns, nslen, name, namelen, &existing);
+    uint64_t *slot = brain__index_slot_for(b, hash, ns, nslen, name, namelen, &existing);
     if (!slot)
-        return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
-    const struct bh_entry *old = NULL;
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    const struct brain__entry *old = NULL;
     uint64_t oldblk = 0;
-    int64_t now = plat_now_ns();
+    int64_t now = brain__plat_now_ns();
     if (existing) {
         oldblk = (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6;
-        old = entry_at(b, oldblk);
+        old = brain__entry_at(b, oldblk);
     }
     if (opts && (opts->flags & BRAIN_PUT_IF_VERSION)) {
-        uint64_t cur = old && !entry_expired(old, now) ? old->version : 0;
+        uint64_t cur = old && !brain__entry_expired(old, now) ? old->version : 0;
         if (cur != opts->if_version)
-            return bh_fail(BRAIN_ECONFLICT,
+            return brain__fail(BRAIN_ECONFLICT,
                            "name '%s' in namespace '%s' is at version %llu, not %llu as expected; "
                            "read it again and retry",
                            name, ns, (unsigned long long)cur, (unsigned long long)opts->if_version);
     }
-    int ni = ns_get_or_add(b, ns, nslen);
+    int ni = brain__ns_get_or_add(b, ns, nslen);
     if (ni < 0)
         return ni;
-    struct bh_entry *e = (struct bh_entry *)(b->rw + block + BLOCK_HDR);
+    struct brain__entry *e = (struct brain__entry *)(b->rw + block + BLOCK_HDR);
     uint64_t ver = atomic_fetch_add(&h->version, 1) + 1;
     e->version = ver;
     e->updated_ns = now;
-    e->created_ns = old && !entry_expired(old, now) ? old->created_ns : now;
+    e->created_ns = old && !brain__entry_expired(old, now) ? old->created_ns : now;
     e->expires_ns = opts && opts->ttl_ms > 0 ? now + opts->ttl_ms * 1000000 : 0;
     memcpy(e->object_id, b->id_prefix, 12);
     memcpy(e->object_id + 12, &ver, 8);
-    struct bh_block *blk = (struct bh_block *)(b->rw + block);
+    struct brain__block *blk = (struct brain__block *)(b->rw + block);
     blk->owner = 0;
     atomic_store(&blk->sizestate, bs_size(atomic_load(&blk->sizestate)) | BS_USED);
     int was_tomb = !existing && *slot == IDX_TOMB;
     atomic_store((_Atomic uint64_t *)slot, ((hash >> 40) << IDX_OFF_BITS) | (block >> 6));
     if (old) {
-        ns_account(b, ni, -1, -(int64_t)old->size, 0);
-        limbo_retire(b, oldblk);
+        brain__ns_account(b, ni, -1, -(int64_t)old->size, 0);
+        brain__limbo_retire(b, oldblk);
     } else {
         h->index_count++;
         if (was_tomb)
             h->index_tombs--;
     }
-    ns_account(b, ni, 1, (int64_t)e->size, ver);
-    wake_key(b, hash, ns_hash(b, ns, nslen));
+    brain__ns_account(b, ni, 1, (int64_t)e->size, ver);
+    brain__wake_key(b, hash, brain__ns_hash(b, ns, nslen));
     if (version)
         *version = ver;
     return 0;
@@ -193,9 +193,9 @@ int put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns, size_t n
  * the arena warm.  An allocation that finds no room reclaims regardless. */
 static void reclaim_some(brain *b)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     if (h->limbo_head && (h->limbo_count >= 32 || h->limbo_bytes >= (1u << 20)))
-        limbo_reclaim(b, 0);
+        brain__limbo_reclaim(b, 0);
 }
 
 /* ---- put --------------------------------------------------------------- */
@@ -206,11 +206,11 @@ static int reserve_block(brain *b, const struct key *k, const brain_put_opts *op
     uint64_t payload = entry_hdr_size(k, desclen) + size;
     if (size > BRAIN_MAX_CAPACITY)
         payload = size;
-    int rc = alloc_block(b, payload, state, BK_ENTRY, size, blk);
+    int rc = brain__alloc_block(b, payload, state, BK_ENTRY, size, blk);
     if (rc)
         return rc;
     if (state == BS_RESERVED) {
-        struct bh_block *bb = (struct bh_block *)(b->rw + *blk);
+        struct brain__block *bb = (struct brain__block *)(b->rw + *blk);
         bb->owner = b->slot_idx + 1;
         bb->pad[0] = atomic_load(&b->slot->owner);
         atomic_fetch_add(&b->slot->nreserved, 1);
@@ -222,11 +222,11 @@ static int reserve_block(brain *b, const struct key *k, const brain_put_opts *op
 static int link_one(brain *b, uint64_t blk, const struct key *k, const brain_put_opts *opts,
                     uint64_t *version)
 {
-    int rc = index_maybe_grow(b);
+    int rc = brain__index_maybe_grow(b);
     if (rc)
         return rc;
     batch_begin(b);
-    rc = put_locked(b, blk, k->hash, k->ns, k->nslen, k->name, k->namelen, opts, version);
+    rc = brain__put_locked(b, blk, k->hash, k->ns, k->nslen, k->name, k->namelen, opts, version);
     batch_end(b);
     return rc;
 }
@@ -234,39 +234,39 @@ static int link_one(brain *b, uint64_t blk, const struct key *k, const brain_put
 int brain_put(brain *b, const char *ns, const char *name, const void *data, size_t size,
               const brain_put_opts *opts, uint64_t *version)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
     size_t desclen;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, name, &k, 0)) || (rc = opts_check(opts, &desclen)))
         return rc;
     if (!data && size)
-        return bh_fail(BRAIN_EINVAL, "data is NULL but size is %zu", size);
-    if (opts && (rc = bh_validate_value(opts->type, data ? data : "", size)))
+        return brain__fail(BRAIN_EINVAL, "data is NULL but size is %zu", size);
+    if (opts && (rc = brain__value_validate(opts->type, data ? data : "", size)))
         return rc;
     uint64_t blk;
     if (size >= UNLOCKED_COPY_MIN) {
         /* copy outside the lock: reserve, write, publish */
-        if ((rc = writer_lock(b)))
+        if ((rc = brain__writer_lock(b)))
             return rc;
         reclaim_some(b);
         rc = reserve_block(b, &k, opts, desclen, size, BS_RESERVED, &blk);
-        writer_unlock(b);
+        brain__writer_unlock(b);
         if (rc)
             return rc;
         if (size >= PREFAULT_MIN)
-            plat_prefault_write(entry_data_rw(b, blk), size);
+            brain__plat_prefault_write(entry_data_rw(b, blk), size);
         memcpy(entry_data_rw(b, blk), data, size);
-        if ((rc = writer_lock(b)))
+        if ((rc = brain__writer_lock(b)))
             return rc; /* the block is reclaimed as this process's reservation */
         rc = link_one(b, blk, &k, opts, version);
         atomic_fetch_sub(&b->slot->nreserved, 1);
         if (rc)
-            alloc_free(b, blk);
-        writer_unlock(b);
+            brain__alloc_free(b, blk);
+        brain__writer_unlock(b);
         return rc;
     }
-    if ((rc = writer_lock(b)))
+    if ((rc = brain__writer_lock(b)))
         return rc;
     reclaim_some(b);
     rc = reserve_block(b, &k, opts, desclen, size, BS_USED, &blk);
@@ -275,42 +275,42 @@ int brain_put(brain *b, const char *ns, const char *name, const void *data, size
             memcpy(entry_data_rw(b, blk), data, size);
         rc = link_one(b, blk, &k, opts, version);
         if (rc)
-            alloc_free(b, blk);
+            brain__alloc_free(b, blk);
     }
-    writer_unlock(b);
+    brain__writer_unlock(b);
     return rc;
 }
 
 int brain_reserve(brain *b, const char *ns, const char *name, size_t size,
                   const brain_put_opts *opts, brain_reservation **res, void **data)
 {
-    return bh_reserve(b, ns, name, size, opts, res, data, 1);
+    return brain__reserve(b, ns, name, size, opts, res, data, 1);
 }
 
 /* brain_reserve; PREFAULT maps the pages of a large reservation at once,
  * for a caller that writes through the mapping (snapshot load writes
  * through the file descriptor instead and needs no page tables). */
-int bh_reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
+int brain__reserve(brain *b, const char *ns, const char *name, size_t size, const brain_put_opts *opts,
                brain_reservation **res, void **data, int prefault)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
     size_t desclen;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, name, &k, 0)) || (rc = opts_check(opts, &desclen)))
         return rc;
     if (!res || !data)
-        return bh_fail(BRAIN_EINVAL, "brain_reserve: res and data must not be NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_reserve: res and data must not be NULL");
     brain_reservation *r = calloc(1, sizeof *r);
     if (!r)
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
-    if ((rc = writer_lock(b))) {
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
+    if ((rc = brain__writer_lock(b))) {
         free(r);
         return rc;
     }
     reclaim_some(b);
     rc = reserve_block(b, &k, opts, desclen, size, BS_RESERVED, &r->block);
-    writer_unlock(b);
+    brain__writer_unlock(b);
     if (rc) {
         free(r);
         return rc;
@@ -330,7 +330,7 @@ int bh_reserve(brain *b, const char *ns, const char *name, size_t size, const br
     *res = r;
     *data = entry_data_rw(b, r->block);
     if (prefault && size >= PREFAULT_MIN) /* the caller writes it all next */
-        plat_prefault_write(*data, size);
+        brain__plat_prefault_write(*data, size);
     return 0;
 }
 
@@ -350,33 +350,33 @@ static int unlist_reservation(brain *b, brain_reservation *res)
 
 int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (!res)
-        return bh_fail(BRAIN_EINVAL, "brain_publish: reservation is NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_publish: reservation is NULL");
     if (res->stale || res->owner != b || !unlist_reservation(b, res)) {
         free(res);
-        return bh_fail(BRAIN_ESTALE,
+        return brain__fail(BRAIN_ESTALE,
                        "the reservation was made by another process or handle (for example "
                        "before fork); reserve again in this process");
     }
-    const struct bh_entry *e = (const struct bh_entry *)(b->rw + res->block + BLOCK_HDR);
-    rc = bh_validate_value(e->type, (const uint8_t *)e + e->data_off, e->size);
-    int lrc = writer_lock(b);
+    const struct brain__entry *e = (const struct brain__entry *)(b->rw + res->block + BLOCK_HDR);
+    rc = brain__value_validate(e->type, (const uint8_t *)e + e->data_off, e->size);
+    int lrc = brain__writer_lock(b);
     if (lrc) {
         free(res);
         return lrc;
     }
     if (rc == 0) {
-        struct key k = {entry_ns(e), entry_name(e), e->ns_len, e->name_len, e->hash};
+        struct key k = {brain__entry_ns(e), brain__entry_name(e), e->ns_len, e->name_len, e->hash};
         rc = link_one(b, res->block, &k, &res->opts, version);
     }
     atomic_fetch_sub(&b->slot->nreserved, 1);
     if (rc)
-        alloc_free(b, res->block);
-    writer_unlock(b);
+        brain__alloc_free(b, res->block);
+    brain__writer_unlock(b);
     free(res);
     return rc;
 }
@@ -389,10 +389,10 @@ void brain_abort(brain *b, brain_reservation *res)
         free(res);
         return;
     }
-    if (!b->closed && handle_ok(b) == 0 && writer_lock(b) == 0) {
+    if (!b->closed && brain__handle_ready(b) == 0 && brain__writer_lock(b) == 0) {
         atomic_fetch_sub(&b->slot->nreserved, 1);
-        alloc_free(b, res->block);
-        writer_unlock(b);
+        brain__alloc_free(b, res->block);
+        brain__writer_unlock(b);
     }
     free(res);
 }
@@ -400,9 +400,9 @@ void brain_abort(brain *b, brain_reservation *res)
 int brain_put_array(brain *b, const char *ns, const char *name, const brain_array *a,
                     const void *data, const brain_put_opts *opts, uint64_t *version)
 {
-    bh_clear_error();
+    brain__clear_error();
     if (!a || (!data && a->nbytes))
-        return bh_fail(BRAIN_EINVAL, "brain_put_array: array description or data is NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_put_array: array description or data is NULL");
     brain_array chk;
     int rc = brain_array_init(&chk, a->dtype, a->ndim, a->shape);
     if (rc)
@@ -423,47 +423,47 @@ int brain_put_array(brain *b, const char *ns, const char *name, const brain_arra
 /* ---- reads ------------------------------------------------------------- */
 
 /* Inside a lane: the unexpired entry of K (and its block), or NULL. */
-static const struct bh_entry *find_live(brain *b, const struct key *k, uint64_t *blk, int *corrupt)
+static const struct brain__entry *find_live(brain *b, const struct key *k, uint64_t *blk, int *corrupt)
 {
     *corrupt = 0;
-    const struct bh_entry *e = index_find(b, k->hash, k->ns, k->nslen, k->name, k->namelen, blk, corrupt);
-    if (e && e->expires_ns && entry_expired(e, plat_now_ns())) {
+    const struct brain__entry *e = brain__index_find(b, k->hash, k->ns, k->nslen, k->name, k->namelen, blk, corrupt);
+    if (e && e->expires_ns && brain__entry_expired(e, brain__plat_now_ns())) {
         *corrupt = 0; /* found, just expired */
         return NULL;
     }
     return e;
 }
 
-static void view_fill(brain *b, brain_view *v, const struct bh_entry *e, uint64_t blk)
+static void view_fill(brain *b, brain_view *v, const struct brain__entry *e, uint64_t blk)
 {
     v->data = b->ro + blk + BLOCK_HDR + e->data_off;
     v->size = e->size;
-    entry_fill_info(b, e, &v->info, 1);
+    brain__entry_fill_info(b, e, &v->info, 1);
     v->pin_ = blk;
 }
 
 int brain_get(brain *b, const char *ns, const char *name, brain_view *view)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, name, &k, 0)))
         return rc;
     if (!view)
-        return bh_fail(BRAIN_EINVAL, "brain_get: view is NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_get: view is NULL");
     memset(view, 0, sizeof *view);
-    struct bh_lane *lane = lane_enter(b);
+    struct brain__lane *lane = brain__lane_enter(b);
     uint64_t blk;
     int corrupt;
-    const struct bh_entry *e = find_live(b, &k, &blk, &corrupt);
+    const struct brain__entry *e = find_live(b, &k, &blk, &corrupt);
     if (!e) {
-        lane_leave(lane);
+        brain__lane_leave(lane);
         return not_found(b, &k, corrupt);
     }
-    rc = pin_add(b, blk);
+    rc = brain__pin_add(b, blk);
     if (rc == 0)
         view_fill(b, view, e, blk);
-    lane_leave(lane);
+    brain__lane_leave(lane);
     return rc;
 }
 
@@ -471,61 +471,61 @@ void brain_view_release(brain *b, brain_view *view)
 {
     if (!b || !view || !view->pin_)
         return;
-    pin_drop(b, view->pin_);
+    brain__pin_drop(b, view->pin_);
     memset(view, 0, sizeof *view);
 }
 
 int brain_read(brain *b, const char *ns, const char *name, void *buf, size_t cap, size_t *size,
                brain_info *info)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, name, &k, 0)))
         return rc;
     if (!size || (!buf && cap))
-        return bh_fail(BRAIN_EINVAL, "brain_read: size is NULL, or buf is NULL with cap > 0");
-    struct bh_lane *lane = lane_enter(b);
+        return brain__fail(BRAIN_EINVAL, "brain_read: size is NULL, or buf is NULL with cap > 0");
+    struct brain__lane *lane = brain__lane_enter(b);
     uint64_t blk;
     int corrupt;
-    const struct bh_entry *e = find_live(b, &k, &blk, &corrupt);
+    const struct brain__entry *e = find_live(b, &k, &blk, &corrupt);
     if (!e) {
-        lane_leave(lane);
+        brain__lane_leave(lane);
         return not_found(b, &k, corrupt);
     }
     uint64_t n = e->size;
     *size = n;
     if (info)
-        entry_fill_info(b, e, info, 0);
+        brain__entry_fill_info(b, e, info, 0);
     if (n > cap) {
-        lane_leave(lane);
-        return bh_fail(BRAIN_ERANGE, "value of '%s' is %llu bytes; the buffer holds %zu", k.name,
+        brain__lane_leave(lane);
+        return brain__fail(BRAIN_ERANGE, "value of '%s' is %llu bytes; the buffer holds %zu", k.name,
                        (unsigned long long)n, cap);
     }
     if (n)
         memcpy(buf, b->ro + blk + BLOCK_HDR + e->data_off, n);
-    lane_leave(lane);
+    brain__lane_leave(lane);
     return 0;
 }
 
 int brain_meta(brain *b, const char *ns, const char *name, brain_info *info, char *strbuf, size_t cap)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, name, &k, 0)))
         return rc;
     if (!info || (!strbuf && cap))
-        return bh_fail(BRAIN_EINVAL, "brain_meta: info is NULL, or strbuf is NULL with cap > 0");
-    struct bh_lane *lane = lane_enter(b);
+        return brain__fail(BRAIN_EINVAL, "brain_meta: info is NULL, or strbuf is NULL with cap > 0");
+    struct brain__lane *lane = brain__lane_enter(b);
     uint64_t blk;
     int corrupt;
-    const struct bh_entry *e = find_live(b, &k, &blk, &corrupt);
+    const struct brain__entry *e = find_live(b, &k, &blk, &corrupt);
     if (!e) {
-        lane_leave(lane);
+        brain__lane_leave(lane);
         return not_found(b, &k, corrupt);
     }
-    entry_fill_info(b, e, info, 0);
+    brain__entry_fill_info(b, e, info, 0);
     size_t need = (size_t)e->ns_len + e->name_len + e->desc_len + 3;
     if (strbuf && cap >= need) {
         memcpy(strbuf, e->strings, need);
@@ -533,25 +533,25 @@ int brain_meta(brain *b, const char *ns, const char *name, brain_info *info, cha
         info->name = strbuf + e->ns_len + 1;
         info->desc = strbuf + e->ns_len + 1 + e->name_len + 1;
     } else if (strbuf) {
-        lane_leave(lane);
-        return bh_fail(BRAIN_ERANGE, "metadata strings need %zu bytes; strbuf holds %zu", need, cap);
+        brain__lane_leave(lane);
+        return brain__fail(BRAIN_ERANGE, "metadata strings need %zu bytes; strbuf holds %zu", need, cap);
     }
-    lane_leave(lane);
+    brain__lane_leave(lane);
     return 0;
 }
 
 int brain_exists(brain *b, const char *ns, const char *name)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, name, &k, 0)))
         return rc;
-    struct bh_lane *lane = lane_enter(b);
+    struct brain__lane *lane = brain__lane_enter(b);
     uint64_t blk;
     int corrupt;
     int found = find_live(b, &k, &blk, &corrupt) != NULL;
-    lane_leave(lane);
+    brain__lane_leave(lane);
     if (!found && corrupt)
         return not_found(b, &k, 1);
     return found;
@@ -562,43 +562,43 @@ int brain_exists(brain *b, const char *ns, const char *name)
 /* Under the lock, inside a batch bracket: unlinks the entry in SLOT. */
 static void unlink_locked(brain *b, uint64_t *slot)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t blk = (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6;
-    const struct bh_entry *e = entry_at(b, blk);
+    const struct brain__entry *e = brain__entry_at(b, blk);
     atomic_store((_Atomic uint64_t *)slot, IDX_TOMB);
     h->index_count--;
     h->index_tombs++;
     uint64_t ver = atomic_fetch_add(&h->version, 1) + 1;
     if (e) {
-        int ni = ns_find(b, entry_ns(e), e->ns_len);
-        ns_account(b, ni, -1, -(int64_t)e->size, ver);
-        wake_key(b, e->hash, ns_hash(b, entry_ns(e), e->ns_len));
+        int ni = brain__ns_find(b, brain__entry_ns(e), e->ns_len);
+        brain__ns_account(b, ni, -1, -(int64_t)e->size, ver);
+        brain__wake_key(b, e->hash, brain__ns_hash(b, brain__entry_ns(e), e->ns_len));
     }
-    limbo_retire(b, blk);
+    brain__limbo_retire(b, blk);
 }
 
 int brain_delete(brain *b, const char *ns, const char *name)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, name, &k, 0)))
         return rc;
-    if ((rc = writer_lock(b)))
+    if ((rc = brain__writer_lock(b)))
         return rc;
     reclaim_some(b);
     int existing = 0;
-    uint64_t *slot = index_slot_for(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &existing);
+    uint64_t *slot = brain__index_slot_for(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &existing);
     if (!slot || !existing) {
-        writer_unlock(b);
+        brain__writer_unlock(b);
         return not_found(b, &k, !slot);
     }
-    const struct bh_entry *e = entry_at(b, (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6);
-    int expired = e && e->expires_ns && entry_expired(e, plat_now_ns());
+    const struct brain__entry *e = brain__entry_at(b, (atomic_load((_Atomic uint64_t *)slot) & IDX_OFF_MASK) << 6);
+    int expired = e && e->expires_ns && brain__entry_expired(e, brain__plat_now_ns());
     batch_begin(b);
     unlink_locked(b, slot);
     batch_end(b);
-    writer_unlock(b);
+    brain__writer_unlock(b);
     return expired ? not_found(b, &k, 0) : 0;
 }
 
@@ -625,21 +625,21 @@ static int cmp_pending(const void *a, const void *b)
 
 int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versions, size_t *failed)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (n == 0)
         return 0;
     if (!items)
-        return bh_fail(BRAIN_EINVAL, "brain_put_many: items is NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_put_many: items is NULL");
     if (n > (1u << 24))
-        return bh_fail(BRAIN_EINVAL, "brain_put_many: %zu items; at most %u per call", n, 1u << 24);
+        return brain__fail(BRAIN_EINVAL, "brain_put_many: %zu items; at most %u per call", n, 1u << 24);
     struct pending *p = calloc(n, sizeof *p);
     struct pending **sorted = calloc(n, sizeof *sorted);
     size_t i = 0;
     if (!p || !sorted) {
-        rc = bh_fail(BRAIN_ENOMEM, "out of memory");
+        rc = brain__fail(BRAIN_ENOMEM, "out of memory");
         goto out;
     }
     for (i = 0; i < n; i++) {
@@ -647,10 +647,10 @@ int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versio
         if ((rc = key_init(b, it->ns, it->name, &p[i].k, 0)) || (rc = opts_check(it->opts, &p[i].desclen)))
             goto fail_item;
         if (!it->data && it->size) {
-            rc = bh_fail(BRAIN_EINVAL, "item %zu: data is NULL but size is %zu", i, it->size);
+            rc = brain__fail(BRAIN_EINVAL, "item %zu: data is NULL but size is %zu", i, it->size);
             goto fail_item;
         }
-        if (it->opts && (rc = bh_validate_value(it->opts->type, it->data ? it->data : "", it->size)))
+        if (it->opts && (rc = brain__value_validate(it->opts->type, it->data ? it->data : "", it->size)))
             goto fail_item;
         sorted[i] = &p[i];
     }
@@ -658,10 +658,10 @@ int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versio
     for (size_t j = 1; j < n; j++)
         if (cmp_pending(&sorted[j - 1], &sorted[j]) == 0) {
             i = (size_t)(sorted[j] - p);
-            rc = bh_fail(BRAIN_EINVAL, "name '%s' appears twice in one brain_put_many", p[i].k.name);
+            rc = brain__fail(BRAIN_EINVAL, "name '%s' appears twice in one brain_put_many", p[i].k.name);
             goto fail_item;
         }
-    if ((rc = writer_lock(b)))
+    if ((rc = brain__writer_lock(b)))
         goto out;
     reclaim_some(b);
     for (i = 0; i < n; i++) {
@@ -674,7 +674,7 @@ int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versio
     /* checks that must not fail halfway: versions, namespaces, index room */
     for (size_t j = 0; rc == 0 && j < n; j++) {
         const brain_put_opts *o = items[j].opts;
-        if ((rc = ns_get_or_add(b, p[j].k.ns, p[j].k.nslen)) >= 0)
+        if ((rc = brain__ns_get_or_add(b, p[j].k.ns, p[j].k.nslen)) >= 0)
             rc = 0;
         else {
             i = j;
@@ -683,11 +683,11 @@ int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versio
         if (o && (o->flags & BRAIN_PUT_IF_VERSION)) {
             uint64_t blk;
             int corrupt = 0;
-            const struct bh_entry *e = index_find(b, p[j].k.hash, p[j].k.ns, p[j].k.nslen, p[j].k.name,
+            const struct brain__entry *e = brain__index_find(b, p[j].k.hash, p[j].k.ns, p[j].k.nslen, p[j].k.name,
                                                   p[j].k.namelen, &blk, &corrupt);
-            uint64_t cur = e && !entry_expired(e, plat_now_ns()) ? e->version : 0;
+            uint64_t cur = e && !brain__entry_expired(e, brain__plat_now_ns()) ? e->version : 0;
             if (cur != o->if_version) {
-                rc = bh_fail(BRAIN_ECONFLICT,
+                rc = brain__fail(BRAIN_ECONFLICT,
                              "name '%s' in namespace '%s' is at version %llu, not %llu as expected",
                              p[j].k.name, p[j].k.ns, (unsigned long long)cur,
                              (unsigned long long)o->if_version);
@@ -695,24 +695,24 @@ int brain_put_many(brain *b, size_t n, const brain_item *items, uint64_t *versio
             }
         }
     }
-    if (rc == 0 && (rc = index_reserve(b, n)))
+    if (rc == 0 && (rc = brain__index_reserve(b, n)))
         i = 0;
     if (rc) {
         for (size_t j = 0; j < n; j++)
             if (p[j].blk)
-                alloc_free(b, p[j].blk);
-        writer_unlock(b);
+                brain__alloc_free(b, p[j].blk);
+        brain__writer_unlock(b);
         goto fail_item;
     }
     batch_begin(b);
     for (size_t j = 0; j < n; j++) {
-        rc = put_locked(b, p[j].blk, p[j].k.hash, p[j].k.ns, p[j].k.nslen, p[j].k.name, p[j].k.namelen,
+        rc = brain__put_locked(b, p[j].blk, p[j].k.hash, p[j].k.ns, p[j].k.nslen, p[j].k.name, p[j].k.namelen,
                         items[j].opts, versions ? &versions[j] : NULL);
         if (rc) /* cannot happen after the checks above; keep the store sane */
-            alloc_free(b, p[j].blk);
+            brain__alloc_free(b, p[j].blk);
     }
     batch_end(b);
-    writer_unlock(b);
+    brain__writer_unlock(b);
     goto out;
 fail_item:
     if (failed)
@@ -725,17 +725,17 @@ out:
 
 int brain_get_many(brain *b, size_t n, const brain_key *keys, brain_view *views, size_t *failed)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (n == 0)
         return 0;
     if (!keys || !views)
-        return bh_fail(BRAIN_EINVAL, "brain_get_many: keys or views is NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_get_many: keys or views is NULL");
     struct key *k = malloc(n * sizeof *k);
     if (!k)
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         memset(&views[i], 0, sizeof views[i]);
         if ((rc = key_init(b, keys[i].ns, keys[i].name, &k[i], 0))) {
@@ -745,42 +745,42 @@ int brain_get_many(brain *b, size_t n, const brain_key *keys, brain_view *views,
             return rc;
         }
     }
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     int locked = 0;
     for (int attempt = 0;; attempt++) {
         if (attempt >= 16 && !locked) {
             /* writers keep changing names (or one died mid-change): take
              * the lock, which also repairs after a dead writer */
-            if ((rc = writer_lock(b)))
+            if ((rc = brain__writer_lock(b)))
                 break;
             locked = 1;
         }
-        struct bh_lane *lane = lane_enter(b);
+        struct brain__lane *lane = brain__lane_enter(b);
         uint64_t s1 = atomic_load(&h->batch_seq);
         if ((s1 & 1) && !locked) {
-            lane_leave(lane);
+            brain__lane_leave(lane);
             sched_yield();
             continue;
         }
         size_t i;
         rc = 0;
-        int64_t now = plat_now_ns();
+        int64_t now = brain__plat_now_ns();
         for (i = 0; i < n; i++) {
             uint64_t blk;
             int corrupt = 0;
-            const struct bh_entry *e = index_find(b, k[i].hash, k[i].ns, k[i].nslen, k[i].name,
+            const struct brain__entry *e = brain__index_find(b, k[i].hash, k[i].ns, k[i].nslen, k[i].name,
                                                   k[i].namelen, &blk, &corrupt);
-            if (!e || (e->expires_ns && entry_expired(e, now))) {
+            if (!e || (e->expires_ns && brain__entry_expired(e, now))) {
                 rc = not_found(b, &k[i], corrupt && !e);
                 break;
             }
-            if ((rc = pin_add(b, blk)))
+            if ((rc = brain__pin_add(b, blk)))
                 break;
             view_fill(b, &views[i], e, blk);
         }
         atomic_thread_fence(memory_order_acquire);
         uint64_t s2 = atomic_load(&h->batch_seq);
-        lane_leave(lane);
+        brain__lane_leave(lane);
         if (rc || (s1 != s2 && !locked)) {
             for (size_t j = 0; j < i; j++)
                 brain_view_release(b, &views[j]);
@@ -796,7 +796,7 @@ int brain_get_many(brain *b, size_t n, const brain_key *keys, brain_view *views,
         break;
     }
     if (locked)
-        writer_unlock(b);
+        brain__writer_unlock(b);
     free(k);
     return rc;
 }
@@ -856,13 +856,13 @@ static size_t list_dedupe(brain_info *items, const uint64_t *hashes, size_t coun
 
 int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, NULL, &k, 1)))
         return rc;
     if (!out)
-        return bh_fail(BRAIN_EINVAL, "brain_list_names: out is NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_list_names: out is NULL");
     *out = NULL;
     struct list_impl *L = calloc(1, sizeof *L);
     size_t cap = 64, scap = 4096, slen = 0;
@@ -872,7 +872,7 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
         free(L);
         free(items);
         free(strings);
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     }
     size_t count = 0;
     uint64_t *hashes = malloc(cap * sizeof *hashes);
@@ -880,21 +880,21 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
         free(L);
         free(items);
         free(strings);
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     }
-    struct bh_lane *lane = lane_enter(b);
+    struct brain__lane *lane = brain__lane_enter(b);
     uint64_t seq0 = atomic_load(&b->h->batch_seq);
     uint64_t packed = atomic_load(&b->h->index);
     uint64_t nslots = 0;
-    _Atomic uint64_t *t = index_table(b, packed, &nslots);
-    int64_t now = plat_now_ns();
-    rc = t ? 0 : bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    _Atomic uint64_t *t = brain__index_table(b, packed, &nslots);
+    int64_t now = brain__plat_now_ns();
+    rc = t ? 0 : brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     for (uint64_t i = 0; t && i < nslots; i++) {
         uint64_t w = atomic_load(&t[i]);
         if (w == IDX_EMPTY || w == IDX_TOMB)
             continue;
-        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
-        if (!e || entry_expired(e, now))
+        const struct brain__entry *e = brain__entry_at(b, (w & IDX_OFF_MASK) << 6);
+        if (!e || brain__entry_expired(e, now))
             continue;
         if (!all_ns && !(e->ns_len == k.nslen && memcmp(e->strings, k.ns, k.nslen) == 0))
             continue;
@@ -912,13 +912,13 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
             if (nsb)
                 strings = nsb;
             if (!ni || !nh || !nsb) {
-                rc = bh_fail(BRAIN_ENOMEM, "out of memory while listing");
+                rc = brain__fail(BRAIN_ENOMEM, "out of memory while listing");
                 break;
             }
             cap = ncap;
             scap = nscap;
         }
-        entry_fill_info(b, e, &items[count], 0);
+        brain__entry_fill_info(b, e, &items[count], 0);
         hashes[count] = e->hash;
         memcpy(strings + slen, e->strings, need);
         /* offsets for now; pointers once the buffer stops moving */
@@ -927,7 +927,7 @@ int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
         count++;
     }
     int moved = atomic_load(&b->h->batch_seq) != seq0;
-    lane_leave(lane);
+    brain__lane_leave(lane);
     if (rc) {
         free(items);
         free(hashes);
@@ -963,21 +963,21 @@ void brain_list_free(brain_list *list)
 
 int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (!out || !count)
-        return bh_fail(BRAIN_EINVAL, "brain_namespaces: out or count is NULL");
-    struct bh_header *h = b->h;
+        return brain__fail(BRAIN_EINVAL, "brain_namespaces: out or count is NULL");
+    struct brain__header *h = b->h;
     brain_ns_info *arr = calloc(h->max_namespaces, sizeof *arr);
     if (!arr)
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     size_t n = 0;
     int locked = 0;
     for (int attempt = 0;; attempt++) {
         if (attempt == 64) {
-            if ((rc = writer_lock(b))) {
+            if ((rc = brain__writer_lock(b))) {
                 free(arr);
                 return rc;
             }
@@ -990,7 +990,7 @@ int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
         }
         n = 0;
         for (uint32_t i = 0; i < h->max_namespaces; i++) {
-            struct bh_nsrec *r = bh_ns_at(b, i);
+            struct brain__nsrec *r = brain__nsrec_at(b, i);
             if (!atomic_load_explicit(&r->used, memory_order_acquire))
                 continue;
             uint32_t len = r->len;
@@ -1011,7 +1011,7 @@ int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
             break;
     }
     if (locked)
-        writer_unlock(b);
+        brain__writer_unlock(b);
     *out = arr;
     *count = n;
     return 0;
@@ -1019,17 +1019,17 @@ int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
 
 /* Takes the lock and unlinks every entry for which MATCH is true, in one
  * batch; *removed (may be NULL) gets how many. */
-static int unlink_where(brain *b, int (*match)(const struct bh_entry *, const void *),
+static int unlink_where(brain *b, int (*match)(const struct brain__entry *, const void *),
                         const void *ctx, size_t *removed)
 {
-    int rc = writer_lock(b);
+    int rc = brain__writer_lock(b);
     if (rc)
         return rc;
     uint64_t packed = atomic_load(&b->h->index), nslots = 0;
-    uint64_t *t = (uint64_t *)index_table(b, packed, &nslots);
+    uint64_t *t = (uint64_t *)brain__index_table(b, packed, &nslots);
     if (!t) {
-        writer_unlock(b);
-        return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+        brain__writer_unlock(b);
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     }
     size_t n = 0;
     batch_begin(b);
@@ -1037,7 +1037,7 @@ static int unlink_where(brain *b, int (*match)(const struct bh_entry *, const vo
         uint64_t w = atomic_load((_Atomic uint64_t *)&t[i]);
         if (w == IDX_EMPTY || w == IDX_TOMB)
             continue;
-        const struct bh_entry *e = entry_at(b, (w & IDX_OFF_MASK) << 6);
+        const struct brain__entry *e = brain__entry_at(b, (w & IDX_OFF_MASK) << 6);
         if (e && match(e, ctx)) {
             unlink_locked(b, &t[i]);
             n++;
@@ -1045,28 +1045,28 @@ static int unlink_where(brain *b, int (*match)(const struct bh_entry *, const vo
     }
     batch_end(b);
     reclaim_some(b);
-    writer_unlock(b);
+    brain__writer_unlock(b);
     if (removed)
         *removed = n;
     return 0;
 }
 
-static int in_namespace(const struct bh_entry *e, const void *ctx)
+static int in_namespace(const struct brain__entry *e, const void *ctx)
 {
     const struct key *k = ctx;
     return e->ns_len == k->nslen && memcmp(e->strings, k->ns, k->nslen) == 0;
 }
 
-static int has_expired(const struct bh_entry *e, const void *ctx)
+static int has_expired(const struct brain__entry *e, const void *ctx)
 {
-    return entry_expired(e, *(const int64_t *)ctx);
+    return brain__entry_expired(e, *(const int64_t *)ctx);
 }
 
 int brain_ns_clear(brain *b, const char *ns, size_t *removed)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, NULL, &k, 1)))
         return rc;
     return unlink_where(b, in_namespace, &k, removed);
@@ -1076,12 +1076,12 @@ int brain_ns_clear(brain *b, const char *ns, size_t *removed)
 
 int brain_version(brain *b, uint64_t *version)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (!version)
-        return bh_fail(BRAIN_EINVAL, "brain_version: version is NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_version: version is NULL");
     *version = atomic_load(&b->h->version);
     return 0;
 }
@@ -1089,33 +1089,33 @@ int brain_version(brain *b, uint64_t *version)
 int brain_wait(brain *b, const char *ns, const char *name, uint64_t after_version, int64_t timeout_ms,
                uint64_t *version)
 {
-    bh_clear_error();
+    brain__clear_error();
     struct key k;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc || (rc = key_init(b, ns, name, &k, 1)))
         return rc;
-    struct bh_header *h = b->h;
-    uint64_t nsh = ns_hash(b, k.ns, k.nslen);
+    struct brain__header *h = b->h;
+    uint64_t nsh = brain__ns_hash(b, k.ns, k.nslen);
     unsigned bucket = (unsigned)((name ? k.hash : nsh) % WAIT_BUCKETS);
-    int64_t deadline = timeout_ms >= 0 ? plat_mono_ns() + timeout_ms * 1000000 : -1;
+    int64_t deadline = timeout_ms >= 0 ? brain__plat_mono_ns() + timeout_ms * 1000000 : -1;
     for (;;) {
         atomic_fetch_add(&h->waiters[bucket], 1);
         uint32_t seq = atomic_load(&h->wait_seq[bucket]);
         uint64_t cur = 0;
-        int64_t expires = 0, now = plat_now_ns();
+        int64_t expires = 0, now = brain__plat_now_ns();
         if (name) {
-            struct bh_lane *lane = lane_enter(b);
+            struct brain__lane *lane = brain__lane_enter(b);
             uint64_t blk;
             int corrupt = 0;
-            const struct bh_entry *e = index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
-            if (e && !entry_expired(e, now)) {
+            const struct brain__entry *e = brain__index_find(b, k.hash, k.ns, k.nslen, k.name, k.namelen, &blk, &corrupt);
+            if (e && !brain__entry_expired(e, now)) {
                 cur = e->version;
                 expires = e->expires_ns;
             }
-            lane_leave(lane);
+            brain__lane_leave(lane);
         } else {
-            int ni = ns_find(b, k.ns, k.nslen);
-            cur = ni >= 0 ? bh_ns_at(b, (uint32_t)ni)->version : 0;
+            int ni = brain__ns_find(b, k.ns, k.nslen);
+            cur = ni >= 0 ? brain__nsrec_at(b, (uint32_t)ni)->version : 0;
         }
         if (cur != after_version) {
             atomic_fetch_sub(&h->waiters[bucket], 1);
@@ -1125,12 +1125,12 @@ int brain_wait(brain *b, const char *ns, const char *name, uint64_t after_versio
         }
         int64_t left = -1;
         if (deadline >= 0) {
-            left = deadline - plat_mono_ns();
+            left = deadline - brain__plat_mono_ns();
             if (left <= 0) {
                 atomic_fetch_sub(&h->waiters[bucket], 1);
                 if (version)
                     *version = cur;
-                return bh_fail(BRAIN_ETIMEDOUT, "no change to '%s' in namespace '%s' within %lld ms",
+                return brain__fail(BRAIN_ETIMEDOUT, "no change to '%s' in namespace '%s' within %lld ms",
                                name ? name : "*", k.ns, (long long)timeout_ms);
             }
         }
@@ -1141,18 +1141,18 @@ int brain_wait(brain *b, const char *ns, const char *name, uint64_t after_versio
             if (left < 0 || until < left)
                 left = until + 1000000;
         }
-        plat_futex_wait(&h->wait_seq[bucket], seq, left);
+        brain__plat_futex_wait(&h->wait_seq[bucket], seq, left);
         atomic_fetch_sub(&h->waiters[bucket], 1);
     }
 }
 
 int brain_expire(brain *b, size_t *removed)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
-    int64_t now = plat_now_ns();
+    int64_t now = brain__plat_now_ns();
     return unlink_where(b, has_expired, &now, removed);
 }
 
@@ -1160,23 +1160,23 @@ int brain_expire(brain *b, size_t *removed)
 
 int brain_stats_get(brain *b, brain_stats *st)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (!st)
-        return bh_fail(BRAIN_EINVAL, "brain_stats_get: st is NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_stats_get: st is NULL");
     /* never waits for the writers' lock: when it is busy the figures are
      * read without it (a moment stale; largest_free a lower bound) */
     int locked = (rc = writer_lock_try(b, 0)) == 0;
     if (rc && rc != BRAIN_EWOULDBLOCK)
         return rc;
-    bh_clear_error();
-    struct bh_header *h = b->h;
+    brain__clear_error();
+    struct brain__header *h = b->h;
     if (locked) {
-        reap_dead(b, NULL, 0);
+        brain__reap_dead(b, NULL, 0);
         if (h->limbo_head) /* all of it: the figures below should be settled */
-            limbo_reclaim(b, 0);
+            brain__limbo_reclaim(b, 0);
     }
     memset(st, 0, sizeof *st);
     st->capacity = atomic_load(&h->capacity);
@@ -1186,7 +1186,7 @@ int brain_stats_get(brain *b, brain_stats *st)
     st->used = h->used + h->arena_off + BLOCK_HDR;
     st->limbo = h->limbo_bytes;
     st->free = st->capacity > st->used + st->limbo ? st->capacity - st->used - st->limbo : 0;
-    uint64_t lf = locked ? alloc_largest_free(b) : 0;
+    uint64_t lf = locked ? brain__alloc_largest_free(b) : 0;
     uint64_t tail = st->capacity - st->file_size; /* room the file can still grow */
     st->largest_free = lf + tail > st->free ? st->free : lf + tail;
     st->names = h->index_count;
@@ -1199,7 +1199,7 @@ int brain_stats_get(brain *b, brain_stats *st)
     st->max_procs = h->max_procs;
     st->max_namespaces = h->max_namespaces;
     for (uint32_t i = 0; i < h->max_procs; i++) {
-        struct bh_slot *s = bh_slot_at(b, i);
+        struct brain__slot *s = brain__slot_at(b, i);
         uint64_t owner = atomic_load(&s->owner);
         if (!owner)
             continue;
@@ -1211,44 +1211,44 @@ int brain_stats_get(brain *b, brain_stats *st)
                 st->pins++;
     }
     for (uint32_t i = 0; i < h->max_namespaces; i++) {
-        struct bh_nsrec *r = bh_ns_at(b, i);
+        struct brain__nsrec *r = brain__nsrec_at(b, i);
         if (atomic_load(&r->used) && (r->names || (r->len == 7 && !memcmp(r->name, "default", 7))))
             st->namespaces++;
     }
     if (locked)
-        writer_unlock(b);
+        brain__writer_unlock(b);
     return 0;
 }
 
 int brain_procs(brain *b, brain_proc_info **out, size_t *count)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (!out || !count)
-        return bh_fail(BRAIN_EINVAL, "brain_procs: NULL argument");
+        return brain__fail(BRAIN_EINVAL, "brain_procs: NULL argument");
     *out = NULL;
     *count = 0;
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint32_t hw = atomic_load(&h->slots_hw);
     if (hw > h->max_procs)
         hw = h->max_procs;
     brain_proc_info *v = calloc(hw ? hw : 1, sizeof *v);
     if (!v)
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     size_t n = 0;
     /* no lock: each slot is read with atomic loads, and a process that
      * attaches or leaves meanwhile is shown or not, as at some moment */
     for (uint32_t i = 0; i < hw; i++) {
-        struct bh_slot *s = bh_slot_at(b, i);
+        struct brain__slot *s = brain__slot_at(b, i);
         uint64_t owner = atomic_load(&s->owner);
         if (!owner || (owner >> 32) != SLOT_ACTIVE)
             continue;
         brain_proc_info *p = &v[n++];
         p->pid = (int32_t)(owner & 0xffffffffu);
         p->self = s == b->slot;
-        p->alive = p->self || plat_proc_alive((pid_t)p->pid, s->start_time);
+        p->alive = p->self || brain__plat_proc_alive((pid_t)p->pid, s->start_time);
         p->reservations = atomic_load(&s->nreserved);
         uint32_t phw = atomic_load(&s->npins_hw);
         for (uint32_t k = 0; k < phw && k < PINS; k++)
@@ -1264,7 +1264,7 @@ int brain_procs(brain *b, brain_proc_info **out, size_t *count)
     return 0;
 }
 
-int index_relocate(brain *b, uint64_t limit);
+int brain__index_relocate(brain *b, uint64_t limit);
 
 /* Moves the entry in block OFF (SIZE bytes) into a free block ending at or
  * below LIMIT: the copy is linked in the entry's index slot with one atomic
@@ -1272,20 +1272,20 @@ int index_relocate(brain *b, uint64_t limit);
  * holding it keep their bytes).  BRAIN_EFULL when no free block fits. */
 static int move_entry(brain *b, uint64_t off, uint64_t size, uint64_t limit)
 {
-    const struct bh_entry *e = entry_at(b, off);
+    const struct brain__entry *e = brain__entry_at(b, off);
     if (!e)
-        return bh_fail(BRAIN_ECORRUPT, "store '%s': damaged entry at %llu", b->path, (unsigned long long)off);
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': damaged entry at %llu", b->path, (unsigned long long)off);
     uint64_t nb, payload = size - BLOCK_HDR;
-    if (alloc_below(b, payload, limit, BK_ENTRY, &nb))
+    if (brain__alloc_below(b, payload, limit, BK_ENTRY, &nb))
         return BRAIN_EFULL;
     memcpy(b->rw + nb + BLOCK_HDR, e, payload);
     int existing = 0;
-    uint64_t *slot = index_slot_for(b, e->hash, entry_ns(e), e->ns_len, entry_name(e), e->name_len, &existing);
+    uint64_t *slot = brain__index_slot_for(b, e->hash, brain__entry_ns(e), e->ns_len, brain__entry_name(e), e->name_len, &existing);
     if (!slot || !existing)
-        return bh_fail(BRAIN_ECORRUPT, "store '%s': entry at %llu is not in the index", b->path,
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': entry at %llu is not in the index", b->path,
                        (unsigned long long)off);
     atomic_store((_Atomic uint64_t *)slot, ((e->hash >> 40) << IDX_OFF_BITS) | (nb >> 6));
-    limbo_retire(b, off);
+    brain__limbo_retire(b, off);
     return 0;
 }
 
@@ -1295,11 +1295,11 @@ static int move_entry(brain *b, uint64_t off, uint64_t size, uint64_t limit)
  * Returns the number of entries moved, or a negative error code. */
 static long compact_below(brain *b, uint64_t limit)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t fs = atomic_load(&h->file_size);
     long moved = 0;
     for (uint64_t off = h->arena_off; off + BLOCK_HDR < fs && off < limit;) {
-        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         if (bs_state(ss) == BS_SENTINEL || size == 0)
             break;
@@ -1318,22 +1318,22 @@ static long compact_below(brain *b, uint64_t limit)
 /* Moves every value lying at or beyond LIMIT into free space below it. */
 static int move_down(brain *b, uint64_t limit)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t fs = atomic_load(&h->file_size);
     uint64_t tblk = atomic_load(&h->index) & ~63ull;
     limit -= BLOCK_HDR; /* the sentinel takes the last line */
-    if (tblk + bs_size(atomic_load(&((struct bh_block *)(b->rw + tblk))->sizestate)) > limit) {
-        int rc = index_relocate(b, limit);
+    if (tblk + bs_size(atomic_load(&((struct brain__block *)(b->rw + tblk))->sizestate)) > limit) {
+        int rc = brain__index_relocate(b, limit);
         if (rc)
             return rc;
     }
     for (uint64_t off = h->arena_off; off + BLOCK_HDR < fs;) {
-        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         if (bs_state(ss) == BS_SENTINEL)
             break;
         if (off + size > limit && bs_state(ss) == BS_RESERVED)
-            return bh_fail(BRAIN_EBUSY,
+            return brain__fail(BRAIN_EBUSY,
                            "store '%s' cannot shrink: a value being written (reserved) lies beyond "
                            "the new size; retry when it is published", b->path);
         if (off + size > limit && bs_state(ss) == BS_USED && blk->kind == BK_ENTRY) {
@@ -1345,13 +1345,13 @@ static int move_down(brain *b, uint64_t limit)
                     return (int)moved;
                 if (moved > 0) {
                     batch_end(b);
-                    limbo_reclaim(b, 1);
+                    brain__limbo_reclaim(b, 1);
                     batch_begin(b);
                     rc = move_entry(b, off, size, limit);
                 }
             }
             if (rc == BRAIN_EFULL)
-                return bh_fail(BRAIN_EFULL,
+                return brain__fail(BRAIN_EFULL,
                                "store '%s' cannot shrink: the values do not fit below the new size "
                                "even compacted; delete names first, or release views of replaced values "
                                "(nothing was lost)", b->path);
@@ -1365,80 +1365,80 @@ static int move_down(brain *b, uint64_t limit)
 
 int brain_resize(brain *b, uint64_t capacity)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     char s1[32], s2[32], s3[32];
     uint64_t cap = capacity & ~63ull;
     if (capacity > BRAIN_MAX_CAPACITY || cap > b->reserve)
-        return bh_fail(BRAIN_EINVAL, "capacity %s is larger than the limit of %s",
-                       bh_fmt_size(capacity, s1, sizeof s1), bh_fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
+        return brain__fail(BRAIN_EINVAL, "capacity %s is larger than the limit of %s",
+                       brain__fmt_size(capacity, s1, sizeof s1), brain__fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
     if (cap < BRAIN_MIN_CAPACITY || cap < h->arena_off + (1u << 18))
-        return bh_fail(BRAIN_EINVAL, "capacity %s is too small for this store (at least %s)",
-                       bh_fmt_size(capacity, s1, sizeof s1),
-                       bh_fmt_size(h->arena_off + (1u << 18) > BRAIN_MIN_CAPACITY ? h->arena_off + (1u << 18)
+        return brain__fail(BRAIN_EINVAL, "capacity %s is too small for this store (at least %s)",
+                       brain__fmt_size(capacity, s1, sizeof s1),
+                       brain__fmt_size(h->arena_off + (1u << 18) > BRAIN_MIN_CAPACITY ? h->arena_off + (1u << 18)
                                                                                    : BRAIN_MIN_CAPACITY,
                                    s2, sizeof s2));
-    if ((rc = writer_lock(b)))
+    if ((rc = brain__writer_lock(b)))
         return rc;
     uint64_t fs = atomic_load(&h->file_size);
     if (cap >= fs) {
         atomic_store(&h->capacity, cap);
-        writer_unlock(b);
+        brain__writer_unlock(b);
         return 0;
     }
     /* shrinking below the file's size: values beyond cap move down */
-    limbo_reclaim(b, 1);
+    brain__limbo_reclaim(b, 1);
     if (h->used + BLOCK_HDR <= cap - h->arena_off &&
         h->used + h->limbo_bytes + BLOCK_HDR > cap - h->arena_off) {
-        rc = bh_fail(BRAIN_EBUSY,
+        rc = brain__fail(BRAIN_EBUSY,
                      "store '%s' cannot shrink to %s yet: its values fit, but %s of replaced or "
                      "deleted values are still viewed by readers; release those views and retry "
                      "(nothing was lost)",
-                     b->path, bh_fmt_size(capacity, s1, sizeof s1),
-                     bh_fmt_size(h->limbo_bytes, s2, sizeof s2));
-        writer_unlock(b);
+                     b->path, brain__fmt_size(capacity, s1, sizeof s1),
+                     brain__fmt_size(h->limbo_bytes, s2, sizeof s2));
+        brain__writer_unlock(b);
         return rc;
     }
     if (h->used + h->limbo_bytes + BLOCK_HDR > cap - h->arena_off) {
-        rc = bh_fail(BRAIN_EFULL,
+        rc = brain__fail(BRAIN_EFULL,
                      "store '%s' holds %s; it cannot shrink to %s (%s of it is usable); delete names first",
-                     b->path, bh_fmt_size(h->used + h->limbo_bytes, s1, sizeof s1),
-                     bh_fmt_size(capacity, s2, sizeof s2), bh_fmt_size(cap - h->arena_off, s3, sizeof s3));
-        writer_unlock(b);
+                     b->path, brain__fmt_size(h->used + h->limbo_bytes, s1, sizeof s1),
+                     brain__fmt_size(capacity, s2, sizeof s2), brain__fmt_size(cap - h->arena_off, s3, sizeof s3));
+        brain__writer_unlock(b);
         return rc;
     }
     batch_begin(b);
     rc = move_down(b, cap);
     batch_end(b);
-    limbo_reclaim(b, 1);
+    brain__limbo_reclaim(b, 1);
     if (rc == 0) {
         /* everything from the new end on must now be one free block */
-        struct bh_block *sent = (struct bh_block *)(b->rw + fs - BLOCK_HDR);
+        struct brain__block *sent = (struct brain__block *)(b->rw + fs - BLOCK_HDR);
         uint64_t last = fs - BLOCK_HDR - sent->prev_size;
-        struct bh_block *lb = (struct bh_block *)(b->rw + last);
+        struct brain__block *lb = (struct brain__block *)(b->rw + last);
         uint64_t lss = atomic_load(&lb->sizestate);
         if (bs_state(lss) != BS_FREE || last > cap - BLOCK_HDR) {
             pid_t who = 0;
             for (uint32_t i = 0; i < h->max_procs && !who; i++) {
-                struct bh_slot *s = bh_slot_at(b, i);
+                struct brain__slot *s = brain__slot_at(b, i);
                 uint32_t hw = atomic_load(&s->npins_hw);
                 for (uint32_t p = 0; p < hw && p < PINS; p++)
                     if (atomic_load(&s->pins[p]) >= cap - BLOCK_HDR)
                         who = (pid_t)(atomic_load(&s->owner) & 0xffffffffu);
             }
-            rc = bh_fail(BRAIN_EBUSY,
+            rc = brain__fail(BRAIN_EBUSY,
                          "store '%s' cannot shrink to %s yet: values beyond that size are still "
                          "viewed%s%d; release those views and retry (nothing was lost)",
-                         b->path, bh_fmt_size(capacity, s1, sizeof s1), who ? " by process " : "",
+                         b->path, brain__fmt_size(capacity, s1, sizeof s1), who ? " by process " : "",
                          who ? (int)who : 0);
         } else {
             uint64_t new_end = cap;
             uint64_t nsent = new_end - BLOCK_HDR;
-            alloc_remove_free(b, last, bs_size(lss));
-            struct bh_block *ns = (struct bh_block *)(b->rw + nsent);
+            brain__alloc_remove_free(b, last, bs_size(lss));
+            struct brain__block *ns = (struct brain__block *)(b->rw + nsent);
             uint64_t keep = nsent - last;
             if (keep) {
                 ns->prev_size = keep;
@@ -1453,12 +1453,12 @@ int brain_resize(brain *b, uint64_t capacity)
             atomic_store(&h->file_size, new_end);
             atomic_store(&h->capacity, cap);
             if (keep)
-                alloc_insert_free(b, last, keep);
+                brain__alloc_insert_free(b, last, keep);
             if (ftruncate(b->fd, (off_t)new_end) != 0)
-                rc = bh_fail(BRAIN_EIO, "store '%s': truncating the file failed: %s", b->path, strerror(errno));
+                rc = brain__fail(BRAIN_EIO, "store '%s': truncating the file failed: %s", b->path, strerror(errno));
         }
     }
-    writer_unlock(b);
+    brain__writer_unlock(b);
     return rc;
 }
 
@@ -1481,51 +1481,51 @@ static int cmp_u64(const void *a, const void *b)
 int bh_publish_batch(brain *b, brain_reservation **res, size_t n, int exact,
                      const uint8_t loaded_from[16])
 {
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++)
         if (!res[i] || res[i]->stale || res[i]->owner != b)
-            return bh_fail(BRAIN_ESTALE, "a reservation of the batch is not this handle's");
+            return brain__fail(BRAIN_ESTALE, "a reservation of the batch is not this handle's");
     uint64_t *blocks = malloc((n ? n : 1) * sizeof *blocks);
     if (!blocks)
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
         blocks[i] = res[i]->block;
     qsort(blocks, n, sizeof *blocks, cmp_u64);
-    if ((rc = writer_lock(b))) {
+    if ((rc = brain__writer_lock(b))) {
         free(blocks);
         return rc;
     }
     reclaim_some(b);
-    rc = index_reserve(b, n);
+    rc = brain__index_reserve(b, n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const struct bh_entry *e = (const struct bh_entry *)(b->rw + res[i]->block + BLOCK_HDR);
-        int ni = ns_get_or_add(b, entry_ns(e), e->ns_len);
+        const struct brain__entry *e = (const struct brain__entry *)(b->rw + res[i]->block + BLOCK_HDR);
+        int ni = brain__ns_get_or_add(b, brain__entry_ns(e), e->ns_len);
         if (ni < 0)
             rc = ni;
     }
     uint64_t packed = atomic_load(&b->h->index), nslots = 0;
-    uint64_t *t = rc == 0 && exact ? (uint64_t *)index_table(b, packed, &nslots) : NULL;
+    uint64_t *t = rc == 0 && exact ? (uint64_t *)brain__index_table(b, packed, &nslots) : NULL;
     if (rc == 0 && exact && !t)
-        rc = bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+        rc = brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     if (rc) {
-        writer_unlock(b);
+        brain__writer_unlock(b);
         free(blocks);
         return rc;
     }
     batch_begin(b);
     for (size_t i = 0; i < n; i++) {
-        const struct bh_entry *e = (const struct bh_entry *)(b->rw + res[i]->block + BLOCK_HDR);
-        int r = put_locked(b, res[i]->block, e->hash, entry_ns(e), e->ns_len, entry_name(e),
+        const struct brain__entry *e = (const struct brain__entry *)(b->rw + res[i]->block + BLOCK_HDR);
+        int r = brain__put_locked(b, res[i]->block, e->hash, brain__entry_ns(e), e->ns_len, brain__entry_name(e),
                            e->name_len, &res[i]->opts, NULL);
         if (r) /* cannot happen after the checks above; keep the store sane */
-            alloc_free(b, res[i]->block);
+            brain__alloc_free(b, res[i]->block);
         atomic_fetch_sub(&b->slot->nreserved, 1);
     }
     if (exact) {
-        packed = atomic_load(&b->h->index); /* put_locked never grows it after index_reserve */
-        t = (uint64_t *)index_table(b, packed, &nslots);
+        packed = atomic_load(&b->h->index); /* brain__put_locked never grows it after brain__index_reserve */
+        t = (uint64_t *)brain__index_table(b, packed, &nslots);
         for (uint64_t i = 0; t && i < nslots; i++) {
             uint64_t w = atomic_load((_Atomic uint64_t *)&t[i]);
             if (w == IDX_EMPTY || w == IDX_TOMB)
@@ -1538,7 +1538,7 @@ int bh_publish_batch(brain *b, brain_reservation **res, size_t n, int exact,
     if (loaded_from)
         memcpy(b->h->loaded_from, loaded_from, 16);
     batch_end(b);
-    writer_unlock(b);
+    brain__writer_unlock(b);
     for (size_t i = n; i-- > 0;) { /* newest first: each is at the list's head */
         unlist_reservation(b, res[i]);
         free(res[i]);

@@ -22,14 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t plat_now_ns(void)
+int64_t brain__plat_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t plat_mono_ns(void)
+int64_t brain__plat_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -39,7 +39,7 @@ int64_t plat_mono_ns(void)
 /* Field 22 of /proc/PID/stat: start time in clock ticks after boot.  The
  * command name (field 2) may hold spaces and parentheses, so parse from the
  * last ')'. */
-uint64_t plat_proc_start_time(pid_t pid)
+uint64_t brain__plat_proc_start_time(pid_t pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -84,7 +84,7 @@ char plat_proc_state(pid_t pid)
     return p && p[1] == ' ' && p[2] ? p[2] : 0;
 }
 
-int plat_proc_alive(pid_t pid, uint64_t start_time)
+int brain__plat_proc_alive(pid_t pid, uint64_t start_time)
 {
     if (pid <= 0)
         return 0;
@@ -92,13 +92,13 @@ int plat_proc_alive(pid_t pid, uint64_t start_time)
         return 0;
     if (start_time == 0)
         return 1;
-    uint64_t st = plat_proc_start_time(pid);
+    uint64_t st = brain__plat_proc_start_time(pid);
     if (st == 0) /* /proc unreadable: trust kill() */
         return kill(pid, 0) == 0 || errno == EPERM;
     return st == start_time;
 }
 
-int plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
+int brain__plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
 {
     struct timespec ts, *tsp = NULL;
     if (timeout_ns >= 0) {
@@ -110,12 +110,12 @@ int plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
     return rc == 0 ? 0 : errno;
 }
 
-void plat_futex_wake(_Atomic uint32_t *addr)
+void brain__plat_futex_wake(_Atomic uint32_t *addr)
 {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
-void plat_random(void *buf, size_t len)
+void brain__plat_random(void *buf, size_t len)
 {
     uint8_t *p = buf;
     while (len > 0) {
@@ -124,7 +124,7 @@ void plat_random(void *buf, size_t len)
             if (errno == EINTR)
                 continue;
             /* no entropy source: fall back to time and pid mixing */
-            uint64_t x = (uint64_t)plat_mono_ns() ^ ((uint64_t)getpid() << 32);
+            uint64_t x = (uint64_t)brain__plat_mono_ns() ^ ((uint64_t)getpid() << 32);
             for (size_t i = 0; i < len; i++) {
                 x ^= x << 13;
                 x ^= x >> 7;
@@ -140,7 +140,7 @@ void plat_random(void *buf, size_t len)
 
 /* Backs [off, off+len) of the file with real pages or blocks now, so a
  * full /dev/shm is an ENOSPC here and never a SIGBUS during a write. */
-int plat_reserve_space(int fd, uint64_t off, uint64_t len)
+int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len)
 {
     int rc;
     do
@@ -153,7 +153,7 @@ int plat_reserve_space(int fd, uint64_t off, uint64_t len)
  * them: one kernel walk instead of a page fault per 4 KiB page (about a
  * quarter of the time of a copy into fresh /dev/shm pages).  Advisory:
  * kernels before 5.14 refuse the advice and the copy faults as before. */
-void plat_prefault_write(void *p, size_t n)
+void brain__plat_prefault_write(void *p, size_t n)
 {
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -167,7 +167,7 @@ void plat_prefault_write(void *p, size_t n)
 /* An OFD lock on byte 0: every attached process holds it shared; a process
  * that gets it exclusive knows it is alone.  Converting exclusive to shared
  * with F_OFD_SETLK is atomic. */
-int plat_lock_file(int fd, int exclusive, int wait)
+int brain__plat_lock_file(int fd, int exclusive, int wait)
 {
     struct flock fl = {0};
     fl.l_type = exclusive ? F_WRLCK : F_RDLCK;

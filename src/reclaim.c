@@ -22,13 +22,13 @@
 static _Thread_local unsigned lane_hint = UINT_MAX;
 static atomic_uint lane_counter;
 
-struct bh_lane *lane_enter(brain *b)
+struct brain__lane *brain__lane_enter(brain *b)
 {
     if (lane_hint == UINT_MAX)
         lane_hint = atomic_fetch_add(&lane_counter, 1);
-    struct bh_slot *s = b->slot;
+    struct brain__slot *s = b->slot;
     for (unsigned k = 0;; k++) {
-        struct bh_lane *l = &s->lanes[(lane_hint + k) % LANES];
+        struct brain__lane *l = &s->lanes[(lane_hint + k) % LANES];
         uint64_t e = atomic_load_explicit(&b->h->epoch, memory_order_relaxed);
         uint64_t zero = 0;
         if (atomic_load_explicit(&l->epoch, memory_order_relaxed) == 0 &&
@@ -42,7 +42,7 @@ struct bh_lane *lane_enter(brain *b)
     }
 }
 
-void lane_leave(struct bh_lane *lane)
+void brain__lane_leave(struct brain__lane *lane)
 {
     atomic_store_explicit(&lane->epoch, 0, memory_order_release);
 }
@@ -54,7 +54,7 @@ static inline uint32_t pin_hash(uint64_t off)
     return (uint32_t)(((off >> 6) * 0x9E3779B97F4A7C15ull) >> 53) & (PINMAP_SIZE - 1);
 }
 
-void local_pins_reset(brain *b)
+void brain__local_pins_reset(brain *b)
 {
     for (uint32_t i = 0; i < PINMAP_SIZE; i++)
         b->pinmap[i] = -1;
@@ -94,7 +94,7 @@ static void pinmap_remove(brain *b, uint32_t i)
     b->pinmap[i] = -1;
 }
 
-int pin_add(brain *b, uint64_t block)
+int brain__pin_add(brain *b, uint64_t block)
 {
     pthread_mutex_lock(&b->mu);
     int pos = pinmap_pos(b, block);
@@ -105,7 +105,7 @@ int pin_add(brain *b, uint64_t block)
     }
     if (b->npin_free == 0) {
         pthread_mutex_unlock(&b->mu);
-        return bh_fail(BRAIN_EPINS,
+        return brain__fail(BRAIN_EPINS,
                        "this process already holds views of %d different values of store '%s'; "
                        "release some views or read copies instead",
                        PINS, b->path);
@@ -124,7 +124,7 @@ int pin_add(brain *b, uint64_t block)
     return 0;
 }
 
-void pin_drop(brain *b, uint64_t block)
+void brain__pin_drop(brain *b, uint64_t block)
 {
     pthread_mutex_lock(&b->mu);
     int pos = pinmap_pos(b, block);
@@ -143,10 +143,10 @@ void pin_drop(brain *b, uint64_t block)
 
 /* ---- limbo ------------------------------------------------------------- */
 
-void limbo_retire(brain *b, uint64_t block)
+void brain__limbo_retire(brain *b, uint64_t block)
 {
-    struct bh_header *h = b->h;
-    struct bh_block *blk = (struct bh_block *)(b->rw + block);
+    struct brain__header *h = b->h;
+    struct brain__block *blk = (struct brain__block *)(b->rw + block);
     uint64_t size = bs_size(atomic_load(&blk->sizestate));
     blk->epoch = atomic_load(&h->epoch);
     blk->next = h->limbo_head;
@@ -164,13 +164,13 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-size_t limbo_reclaim(brain *b, int force_reap)
+size_t brain__limbo_reclaim(brain *b, int force_reap)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     if (!h->limbo_head)
         return 0;
     if (force_reap)
-        reap_dead(b, NULL, 0);
+        brain__reap_dead(b, NULL, 0);
     atomic_thread_fence(memory_order_seq_cst);
 
     uint64_t min_epoch = UINT64_MAX;
@@ -180,7 +180,7 @@ size_t limbo_reclaim(brain *b, int force_reap)
     if (nslots > h->max_procs)
         nslots = h->max_procs;
     for (uint32_t i = 0; i < nslots; i++) {
-        struct bh_slot *s = bh_slot_at(b, i);
+        struct brain__slot *s = brain__slot_at(b, i);
         if (!atomic_load(&s->owner))
             continue;
         for (unsigned l = 0; l < LANES; l++) {
@@ -217,10 +217,10 @@ size_t limbo_reclaim(brain *b, int force_reap)
     while (*link) {
         uint64_t off = *link;
         /* the offset comes from the file: validated before it is added */
-        struct bh_block *blk = blk_valid(b, off) ? (struct bh_block *)(b->rw + off) : NULL;
+        struct brain__block *blk = brain__block_valid(b, off) ? (struct brain__block *)(b->rw + off) : NULL;
         if (!blk || bs_state(atomic_load(&blk->sizestate)) != BS_LIMBO || !guard--) {
             *link = 0; /* the rest is found again by repair */
-            bh_damaged(b);
+            brain__mark_damaged(b);
             break;
         }
         int pinned = npins && bsearch(&off, pins, npins, sizeof *pins, cmp_u64);
@@ -229,8 +229,8 @@ size_t limbo_reclaim(brain *b, int force_reap)
             *link = blk->next;
             h->limbo_count--;
             h->limbo_bytes -= size;
-            h->used += size; /* alloc_free takes it off again */
-            alloc_free(b, off);
+            h->used += size; /* brain__alloc_free takes it off again */
+            brain__alloc_free(b, off);
             freed++;
         } else {
             link = &blk->next;
@@ -243,12 +243,12 @@ size_t limbo_reclaim(brain *b, int force_reap)
     if (!freed && !force_reap &&
         (h->limbo_count > 256 || h->limbo_bytes > atomic_load(&h->capacity) / 8)) {
         static _Atomic int64_t last_reap;
-        int64_t now = plat_mono_ns(), last = atomic_load(&last_reap);
+        int64_t now = brain__plat_mono_ns(), last = atomic_load(&last_reap);
         if (now - last > 100000000 && atomic_compare_exchange_strong(&last_reap, &last, now)) {
             size_t n = 0;
-            reap_dead(b, &n, 0);
+            brain__reap_dead(b, &n, 0);
             if (n)
-                return limbo_reclaim(b, 0);
+                return brain__limbo_reclaim(b, 0);
         }
     }
     return freed;

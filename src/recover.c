@@ -4,7 +4,7 @@
  *
  * The block chain and the name index are the source of truth; everything
  * else (free lists, limbo list, counters, namespace table, prev_size tags)
- * is derived and rebuilt here.  repair() runs under the writers' lock when
+ * is derived and rebuilt here.  brain__repair() runs under the writers' lock when
  * pthread_mutex_lock returned EOWNERDEAD, and at open when the opener is
  * alone and the store was left dirty.  An entry block that the index does
  * not reference goes to limbo (a reader may still hold it); an orphaned
@@ -22,7 +22,7 @@
  * parent cannot learn the child's pid from the handler, so a pending slot
  * is given up after a second, or at once when the table is full (the
  * child, if it lives, then attaches on its next call). */
-static int slot_dead(brain *b, struct bh_slot *s, int mode)
+static int slot_dead(brain *b, struct brain__slot *s, int mode)
 {
     uint64_t owner = atomic_load(&s->owner);
     if (!owner || s == b->slot)
@@ -32,16 +32,16 @@ static int slot_dead(brain *b, struct bh_slot *s, int mode)
     pid_t pid = (pid_t)(owner & 0xffffffffu);
     unsigned st = (unsigned)(owner >> 32);
     if (st == SLOT_PENDING)
-        return mode == REAP_FULL || !plat_proc_alive(pid, 0) ||
-               plat_now_ns() - s->pending_since_ns > 1000000000ll;
+        return mode == REAP_FULL || !brain__plat_proc_alive(pid, 0) ||
+               brain__plat_now_ns() - s->pending_since_ns > 1000000000ll;
     if (st != SLOT_ACTIVE)
         return 1;
-    return !plat_proc_alive(pid, s->start_time);
+    return !brain__plat_proc_alive(pid, s->start_time);
 }
 
-void slot_reap(brain *b, uint32_t i)
+void brain__slot_reap(brain *b, uint32_t i)
 {
-    struct bh_slot *s = bh_slot_at(b, i);
+    struct brain__slot *s = brain__slot_at(b, i);
     for (uint32_t p = 0; p < PINS; p++)
         atomic_store(&s->pins[p], 0);
     atomic_store(&s->npins_hw, 0);
@@ -55,21 +55,21 @@ void slot_reap(brain *b, uint32_t i)
 
 /* A reservation is orphaned when the slot that made it is no longer owned
  * by the same process (the owner word was recorded in pad[0]). */
-static int reservation_orphaned(brain *b, const struct bh_block *blk)
+static int reservation_orphaned(brain *b, const struct brain__block *blk)
 {
     if (blk->owner == 0 || blk->owner > b->h->max_procs)
         return 1;
-    return atomic_load(&bh_slot_at(b, blk->owner - 1)->owner) != blk->pad[0];
+    return atomic_load(&brain__slot_at(b, blk->owner - 1)->owner) != blk->pad[0];
 }
 
 static void free_orphan_reservations(brain *b)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t fs = atomic_load(&h->file_size);
     size_t n = 0, cap = 0;
     uint64_t *orphans = NULL;
     for (uint64_t off = h->arena_off; off + BLOCK_HDR <= fs;) {
-        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         if (bs_state(ss) == BS_SENTINEL || size < MIN_BLOCK || off + size > fs)
             break;
@@ -89,21 +89,21 @@ static void free_orphan_reservations(brain *b)
     /* highest first: a lower block may merge into a freed higher one, never
      * the other way round, so every header we free is still a block start */
     while (n > 0)
-        alloc_free(b, orphans[--n]);
+        brain__alloc_free(b, orphans[--n]);
     free(orphans);
 }
 
-int reap_dead(brain *b, size_t *reaped, int mode)
+int brain__reap_dead(brain *b, size_t *reaped, int mode)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     size_t n = 0;
     int had_res = 0;
     for (uint32_t i = 0; i < h->max_procs; i++) {
-        struct bh_slot *s = bh_slot_at(b, i);
+        struct brain__slot *s = brain__slot_at(b, i);
         if (slot_dead(b, s, mode)) {
             if (atomic_load(&s->nreserved))
                 had_res = 1;
-            slot_reap(b, i);
+            brain__slot_reap(b, i);
             n++;
         }
     }
@@ -117,30 +117,30 @@ int reap_dead(brain *b, size_t *reaped, int mode)
 
 int brain_reap(brain *b, size_t *reaped)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
-    if ((rc = writer_lock(b)))
+    if ((rc = brain__writer_lock(b)))
         return rc;
-    reap_dead(b, reaped, 0);
-    limbo_reclaim(b, 0);
-    writer_unlock(b);
+    brain__reap_dead(b, reaped, 0);
+    brain__limbo_reclaim(b, 0);
+    brain__writer_unlock(b);
     return 0;
 }
 
 int brain_repair(brain *b)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
-    if ((rc = writer_lock(b)))
+    if ((rc = brain__writer_lock(b)))
         return rc;
-    rc = repair(b, 0); /* the lock marked the store dirty: a crash half way
+    rc = brain__repair(b, 0); /* the lock marked the store dirty: a crash half way
                           leaves the next writer repairing */
     b->h->recoveries++;
-    writer_unlock(b);
+    brain__writer_unlock(b);
     return rc;
 }
 
@@ -161,22 +161,22 @@ static int find_block(const uint64_t *blocks, size_t n, uint64_t off)
  * prev_size tags.  Fills *blocks (malloc'ed) with every block start. */
 static int walk_chain(brain *b, uint64_t **blocks_out, size_t *n_out)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t fs = atomic_load(&h->file_size);
     size_t cap = 1024, n = 0;
     uint64_t *blocks = malloc(cap * sizeof *blocks);
     if (!blocks)
-        return bh_fail(BRAIN_ENOMEM, "out of memory during repair");
+        return brain__fail(BRAIN_ENOMEM, "out of memory during repair");
     uint64_t off = h->arena_off, prev = 0;
     for (;;) {
         if (off + BLOCK_HDR > fs) {
             free(blocks);
             h->corrupt = 1;
-            return bh_fail(BRAIN_ECORRUPT,
+            return brain__fail(BRAIN_ECORRUPT,
                            "store '%s': the block chain runs past the end of the file at offset %llu",
                            b->path, (unsigned long long)off);
         }
-        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         unsigned st = bs_state(ss);
         if (st == BS_SENTINEL) {
@@ -185,7 +185,7 @@ static int walk_chain(brain *b, uint64_t **blocks_out, size_t *n_out)
                 break;
             }
             /* a growth was interrupted: the old sentinel becomes free space */
-            struct bh_block *end = (struct bh_block *)(b->rw + fs - BLOCK_HDR);
+            struct brain__block *end = (struct brain__block *)(b->rw + fs - BLOCK_HDR);
             memset(end, 0, sizeof *end);
             atomic_store(&end->sizestate, BLOCK_HDR | BS_SENTINEL);
             size = fs - BLOCK_HDR - off;
@@ -196,7 +196,7 @@ static int walk_chain(brain *b, uint64_t **blocks_out, size_t *n_out)
         if (size < MIN_BLOCK || off + size > fs - BLOCK_HDR || st < BS_FREE || st > BS_RESERVED) {
             free(blocks);
             h->corrupt = 1;
-            return bh_fail(BRAIN_ECORRUPT,
+            return brain__fail(BRAIN_ECORRUPT,
                            "store '%s': block at offset %llu has an impossible header "
                            "(size %llu, state %u)",
                            b->path, (unsigned long long)off, (unsigned long long)size, st);
@@ -207,7 +207,7 @@ static int walk_chain(brain *b, uint64_t **blocks_out, size_t *n_out)
             uint64_t *nb = realloc(blocks, cap * sizeof *nb);
             if (!nb) {
                 free(blocks);
-                return bh_fail(BRAIN_ENOMEM, "out of memory during repair");
+                return brain__fail(BRAIN_ENOMEM, "out of memory during repair");
             }
             blocks = nb;
         }
@@ -220,9 +220,9 @@ static int walk_chain(brain *b, uint64_t **blocks_out, size_t *n_out)
     return 0;
 }
 
-int repair(brain *b, int all_dead)
+int brain__repair(brain *b, int all_dead)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t *blocks = NULL;
     size_t nblocks = 0;
 
@@ -230,9 +230,9 @@ int repair(brain *b, int all_dead)
     /* 1. the dead leave the process table */
     size_t reaped = 0;
     for (uint32_t i = 0; i < h->max_procs; i++) {
-        struct bh_slot *s = bh_slot_at(b, i);
+        struct brain__slot *s = brain__slot_at(b, i);
         if (slot_dead(b, s, all_dead ? REAP_ALL : REAP_DEAD)) {
-            slot_reap(b, i);
+            brain__slot_reap(b, i);
             reaped++;
         }
     }
@@ -247,19 +247,19 @@ int repair(brain *b, int all_dead)
     uint64_t packed = atomic_load(&h->index);
     uint64_t tblk = packed & ~63ull;
     unsigned lg = (unsigned)(packed & 63);
-    struct bh_block *tb = find_block(blocks, nblocks, tblk) ? (struct bh_block *)(b->rw + tblk) : NULL;
+    struct brain__block *tb = find_block(blocks, nblocks, tblk) ? (struct brain__block *)(b->rw + tblk) : NULL;
     if (!tb || lg < IDX_MIN_LOG2 || lg > 36 || bs_state(atomic_load(&tb->sizestate)) != BS_USED ||
         tb->kind != BK_INDEX || bs_size(atomic_load(&tb->sizestate)) < BLOCK_HDR + (8ull << lg)) {
         free(blocks);
         h->corrupt = 1;
-        return bh_fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     }
     _Atomic uint64_t *t = (_Atomic uint64_t *)(b->rw + tblk + BLOCK_HDR);
     uint64_t nslots = 1ull << lg, count = 0, tombs = 0, maxver = 0;
     uint8_t *live = calloc(nblocks, 1);
     if (!live) {
         free(blocks);
-        return bh_fail(BRAIN_ENOMEM, "out of memory during repair");
+        return brain__fail(BRAIN_ENOMEM, "out of memory during repair");
     }
     for (uint64_t i = 0; i < nslots; i++) {
         uint64_t w = atomic_load(&t[i]);
@@ -271,8 +271,8 @@ int repair(brain *b, int all_dead)
         }
         uint64_t eb = (w & IDX_OFF_MASK) << 6;
         uint64_t *pos = bsearch(&eb, blocks, nblocks, sizeof *blocks, cmp_u64);
-        struct bh_block *blk = pos ? (struct bh_block *)(b->rw + eb) : NULL;
-        const struct bh_entry *e = blk ? entry_at(b, eb) : NULL;
+        struct brain__block *blk = pos ? (struct brain__block *)(b->rw + eb) : NULL;
+        const struct brain__entry *e = blk ? brain__entry_at(b, eb) : NULL;
         if (!e || bs_state(atomic_load(&blk->sizestate)) != BS_USED || blk->kind != BK_ENTRY ||
             live[pos - blocks] || (e->hash >> 40) != (w >> 40)) {
             atomic_store(&t[i], IDX_TOMB); /* a damaged word: the name is lost */
@@ -288,7 +288,7 @@ int repair(brain *b, int all_dead)
     h->index_tombs = tombs;
 
     /* 4. free lists, limbo, counters */
-    alloc_reset_lists(b);
+    brain__alloc_reset_lists(b);
     h->used = 0;
     h->limbo_head = 0;
     h->limbo_count = 0;
@@ -298,7 +298,7 @@ int repair(brain *b, int all_dead)
     uint64_t *limbo_tail = &h->limbo_head;
     for (size_t k = 0; k < nblocks; k++) {
         uint64_t off = blocks[k];
-        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         unsigned st = bs_state(ss);
         if (st == BS_USED && ((blk->kind == BK_ENTRY && !live[k]) ||
@@ -314,7 +314,7 @@ int repair(brain *b, int all_dead)
             blk->kind = BK_NONE;
             if (run) {
                 run_size += size;
-                atomic_store(&((struct bh_block *)(b->rw + run))->sizestate, run_size | BS_FREE);
+                atomic_store(&((struct brain__block *)(b->rw + run))->sizestate, run_size | BS_FREE);
                 continue;
             }
             atomic_store(&blk->sizestate, size | BS_FREE);
@@ -324,7 +324,7 @@ int repair(brain *b, int all_dead)
             continue;
         }
         if (run) {
-            alloc_insert_free(b, run, run_size);
+            brain__alloc_insert_free(b, run, run_size);
             nb++;
             prev_size = run_size;
             run = 0;
@@ -343,24 +343,24 @@ int repair(brain *b, int all_dead)
         }
     }
     if (run) {
-        alloc_insert_free(b, run, run_size);
+        brain__alloc_insert_free(b, run, run_size);
         nb++;
         prev_size = run_size;
     }
-    ((struct bh_block *)(b->rw + atomic_load(&h->file_size) - BLOCK_HDR))->prev_size = prev_size;
+    ((struct brain__block *)(b->rw + atomic_load(&h->file_size) - BLOCK_HDR))->prev_size = prev_size;
     h->nblocks = nb;
 
     /* 5. namespaces, from the live entries */
     for (uint32_t i = 0; i < h->max_namespaces; i++)
-        atomic_store(&bh_ns_at(b, i)->used, 0);
-    ns_get_or_add(b, "default", 7);
+        atomic_store(&brain__nsrec_at(b, i)->used, 0);
+    brain__ns_get_or_add(b, "default", 7);
     for (size_t k = 0; k < nblocks; k++) {
         if (!live[k])
             continue;
-        const struct bh_entry *e = entry_at(b, blocks[k]);
-        int ni = ns_get_or_add(b, entry_ns(e), e->ns_len);
+        const struct brain__entry *e = brain__entry_at(b, blocks[k]);
+        int ni = brain__ns_get_or_add(b, brain__entry_ns(e), e->ns_len);
         if (ni >= 0) {
-            struct bh_nsrec *r = bh_ns_at(b, (uint32_t)ni);
+            struct brain__nsrec *r = brain__nsrec_at(b, (uint32_t)ni);
             r->names++;
             r->bytes += e->size;
             if (e->version > r->version)
@@ -401,7 +401,7 @@ __attribute__((format(printf, 2, 3))) static void problem(struct checker *c, con
 static void check_locked(struct checker *c)
 {
     brain *b = c->b;
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t fs = atomic_load(&h->file_size);
     size_t cap = 1024, n = 0;
     uint64_t *blocks = malloc(cap * sizeof *blocks);
@@ -418,7 +418,7 @@ static void check_locked(struct checker *c)
             chain_ok = 0;
             break;
         }
-        struct bh_block *blk = (struct bh_block *)(b->rw + off);
+        struct brain__block *blk = (struct brain__block *)(b->rw + off);
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         unsigned st = bs_state(ss);
         if (blk->prev_size != prev)
@@ -491,7 +491,7 @@ static void check_locked(struct checker *c)
                     problem(c, "free list %u/%u points at %llu, not a block", fl, sl, (unsigned long long)f);
                     break;
                 }
-                struct bh_block *blk = (struct bh_block *)(b->rw + f);
+                struct brain__block *blk = (struct brain__block *)(b->rw + f);
                 if (bs_state(atomic_load(&blk->sizestate)) != BS_FREE)
                     problem(c, "free list %u/%u holds block %llu that is not free", fl, sl, (unsigned long long)f);
                 if (blk->prev != prevoff)
@@ -511,7 +511,7 @@ static void check_locked(struct checker *c)
     uint64_t lcount = 0;
     for (uint64_t l = h->limbo_head; l; ) {
         if (!find_block(blocks, n, l) ||
-            bs_state(atomic_load(&((struct bh_block *)(b->rw + l))->sizestate)) != BS_LIMBO) {
+            bs_state(atomic_load(&((struct brain__block *)(b->rw + l))->sizestate)) != BS_LIMBO) {
             problem(c, "limbo list holds %llu, not a limbo block", (unsigned long long)l);
             break;
         }
@@ -519,7 +519,7 @@ static void check_locked(struct checker *c)
             problem(c, "limbo list loops");
             break;
         }
-        l = ((struct bh_block *)(b->rw + l))->next;
+        l = ((struct brain__block *)(b->rw + l))->next;
     }
     if (lcount != h->limbo_count)
         problem(c, "limbo list has %llu blocks, header says %llu", (unsigned long long)lcount,
@@ -529,8 +529,8 @@ static void check_locked(struct checker *c)
     uint64_t packed = atomic_load(&h->index), tblk = packed & ~63ull;
     unsigned lg = (unsigned)(packed & 63);
     if (!find_block(blocks, n, tblk) || lg < IDX_MIN_LOG2 || lg > 36 ||
-        ((struct bh_block *)(b->rw + tblk))->kind != BK_INDEX ||
-        bs_size(atomic_load(&((struct bh_block *)(b->rw + tblk))->sizestate)) < BLOCK_HDR + (8ull << lg)) {
+        ((struct brain__block *)(b->rw + tblk))->kind != BK_INDEX ||
+        bs_size(atomic_load(&((struct brain__block *)(b->rw + tblk))->sizestate)) < BLOCK_HDR + (8ull << lg)) {
         problem(c, "the name index word points at %llu (2^%u slots), not an index block",
                 (unsigned long long)tblk, lg);
         free(blocks);
@@ -559,8 +559,8 @@ static void check_locked(struct checker *c)
             problem(c, "index slot %llu points at %llu, not a block", (unsigned long long)i, (unsigned long long)eb);
             continue;
         }
-        struct bh_block *blk = (struct bh_block *)(b->rw + eb);
-        const struct bh_entry *e = entry_at(b, eb);
+        struct brain__block *blk = (struct brain__block *)(b->rw + eb);
+        const struct brain__entry *e = brain__entry_at(b, eb);
         if (bs_state(atomic_load(&blk->sizestate)) != BS_USED || blk->kind != BK_ENTRY || !e) {
             problem(c, "index slot %llu points at block %llu that is not a valid entry",
                     (unsigned long long)i, (unsigned long long)eb);
@@ -570,15 +570,15 @@ static void check_locked(struct checker *c)
             problem(c, "entry %llu is linked twice in the index", (unsigned long long)eb);
         seen[pos - blocks] = 1;
         count++;
-        const char *ens = entry_ns(e), *ename = entry_name(e);
+        const char *ens = brain__entry_ns(e), *ename = brain__entry_name(e);
         if (BLOCK_HDR + e->data_off + e->size > bs_size(atomic_load(&blk->sizestate)))
             problem(c, "entry '%.*s' value runs past its block", (int)e->name_len, ename);
-        if (ens[e->ns_len] || ename[e->name_len] || entry_desc(e)[e->desc_len] ||
-            !bh_utf8_valid(ens, e->ns_len) || !bh_utf8_valid(ename, e->name_len)) {
+        if (ens[e->ns_len] || ename[e->name_len] || brain__entry_desc(e)[e->desc_len] ||
+            !brain__utf8_valid(ens, e->ns_len) || !brain__utf8_valid(ename, e->name_len)) {
             problem(c, "entry at %llu has malformed names", (unsigned long long)eb);
             continue;
         }
-        if (bh_hash(h->hash_seed, ens, e->ns_len, ename, e->name_len) != e->hash || (e->hash >> 40) != (w >> 40))
+        if (brain__key_hash(h->hash_seed, ens, e->ns_len, ename, e->name_len) != e->hash || (e->hash >> 40) != (w >> 40))
             problem(c, "entry '%s/%s' has a wrong hash", ens, ename);
         else if ((e->hash & (nslots - 1)) != i) {
             /* it must be reachable: no empty slot between home and i */
@@ -591,10 +591,10 @@ static void check_locked(struct checker *c)
         if (e->version > maxver)
             maxver = e->version;
         const void *val = b->rw + eb + BLOCK_HDR + e->data_off;
-        if (e->type < BRAIN_TYPE_USER && e->type <= BRAIN_TYPE_JSON && bh_validate_value(e->type, val, e->size))
+        if (e->type < BRAIN_TYPE_USER && e->type <= BRAIN_TYPE_JSON && brain__value_validate(e->type, val, e->size))
             problem(c, "entry '%s/%s': %s value is malformed: %s", ens, ename, brain_type_name(e->type),
                     brain_errdetail());
-        int ni = ns_find(b, ens, e->ns_len);
+        int ni = brain__ns_find(b, ens, e->ns_len);
         if (ni < 0)
             problem(c, "entry '%s/%s': namespace has no record", ens, ename);
         else {
@@ -610,7 +610,7 @@ static void check_locked(struct checker *c)
         problem(c, "an entry has version %llu, above the store's %llu", (unsigned long long)maxver,
                 (unsigned long long)atomic_load(&h->version));
     for (size_t k = 0; k < n; k++) {
-        struct bh_block *blk = (struct bh_block *)(b->rw + blocks[k]);
+        struct brain__block *blk = (struct brain__block *)(b->rw + blocks[k]);
         uint64_t ss = atomic_load(&blk->sizestate);
         if (bs_state(ss) == BS_USED && blk->kind == BK_ENTRY && !seen[k])
             problem(c, "entry block at %llu is used but no name points at it (leaked)",
@@ -619,7 +619,7 @@ static void check_locked(struct checker *c)
             problem(c, "index block at %llu is not the current index (leaked)", (unsigned long long)blocks[k]);
     }
     for (uint32_t i = 0; i < h->max_namespaces; i++) {
-        struct bh_nsrec *r = bh_ns_at(b, i);
+        struct brain__nsrec *r = brain__nsrec_at(b, i);
         if (!atomic_load(&r->used))
             continue;
         if (r->len == 0 || r->len > BRAIN_NS_MAX) {
@@ -633,7 +633,7 @@ static void check_locked(struct checker *c)
     }
     /* the process table */
     for (uint32_t i = 0; i < h->max_procs; i++) {
-        struct bh_slot *s = bh_slot_at(b, i);
+        struct brain__slot *s = brain__slot_at(b, i);
         uint64_t owner = atomic_load(&s->owner);
         if (!owner)
             continue;
@@ -658,8 +658,8 @@ out:
 
 int brain_check(brain *b, brain_report_fn report, void *ctx)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     /* waits at most 2 s for the writers' lock (a writer's hold is short),
@@ -672,7 +672,7 @@ int brain_check(brain *b, brain_report_fn report, void *ctx)
                  "not checked; run the check again when it is released", pid, st);
         if (report)
             report(ctx, msg);
-        return bh_fail(BRAIN_ELOCKED, "store '%s': %s", b->path, msg);
+        return brain__fail(BRAIN_ELOCKED, "store '%s': %s", b->path, msg);
     }
     if (rc)
         return rc;
@@ -681,9 +681,9 @@ int brain_check(brain *b, brain_report_fn report, void *ctx)
         problem(&c, "a repair found damage it could not mend (the store refuses writes): "
                     "save what reads back and recreate the store");
     check_locked(&c);
-    writer_unlock(b);
+    brain__writer_unlock(b);
     if (c.problems)
-        return bh_fail(BRAIN_ECORRUPT, "store '%s': check found %zu problem%s", b->path, c.problems,
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': check found %zu problem%s", b->path, c.problems,
                        c.problems == 1 ? "" : "s");
     return 0;
 }

@@ -26,7 +26,7 @@
 
 #define SNAP_MAGIC "BRAINSNP"
 #define SNAP_END "BRAINEND"
-#define SNAP_VERSION 2u /* 2: values checksummed four lanes wide (bh_checksum_wide) */
+#define SNAP_VERSION 2u /* 2: values checksummed four lanes wide (brain__checksum_wide) */
 #define SNAP_ENTRY_MAGIC 0x45504e53u /* "SNPE" */
 #define SNAP_SEED 0x736e617073686f74ull
 #define SNAP_BUF (1u << 20)
@@ -89,14 +89,14 @@ static int write_failed(int fd, const char *path)
         struct statvfs vs;
         char free_s[32] = "?";
         if (fstatvfs(fd, &vs) == 0)
-            bh_fmt_size((uint64_t)vs.f_bavail * vs.f_frsize, free_s, sizeof free_s);
-        return bh_fail(BRAIN_EDISKFULL,
+            brain__fmt_size((uint64_t)vs.f_bavail * vs.f_frsize, free_s, sizeof free_s);
+        return brain__fail(BRAIN_EDISKFULL,
                        "cannot write snapshot '%s': the file system holding it is full (%s; %s "
                        "free there); the store is unchanged and the previous snapshot, if any, "
                        "is intact: free space there or save elsewhere",
                        path, strerror(err), free_s);
     }
-    return bh_fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(err));
+    return brain__fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(err));
 }
 
 static int write_all(struct writer *w, const void *p, size_t n)
@@ -140,22 +140,22 @@ static int emit(struct writer *w, const void *p, size_t n)
 }
 
 /* The checksum of an entry's header (check field 0) and strings; the value
- * follows through bh_checksum_wide seeded with it. */
+ * follows through brain__checksum_wide seeded with it. */
 static uint64_t entry_check_head(const struct snap_entry *e, const char *ns, const char *name,
                                  const char *desc)
 {
     struct snap_entry tmp = *e;
     tmp.check = 0;
-    uint64_t c = bh_checksum(SNAP_SEED, &tmp, sizeof tmp);
-    c = bh_checksum(c, ns, e->ns_len);
-    c = bh_checksum(c, name, e->name_len);
-    return bh_checksum(c, desc, e->desc_len);
+    uint64_t c = brain__checksum(SNAP_SEED, &tmp, sizeof tmp);
+    c = brain__checksum(c, ns, e->ns_len);
+    c = brain__checksum(c, name, e->name_len);
+    return brain__checksum(c, desc, e->desc_len);
 }
 
 static uint64_t entry_check(const struct snap_entry *e, const char *ns, const char *name,
                             const char *desc, const void *value)
 {
-    return bh_checksum_wide(entry_check_head(e, ns, name, desc), value, e->size);
+    return brain__checksum_wide(entry_check_head(e, ns, name, desc), value, e->size);
 }
 
 void brain_set_progress(brain *b, brain_progress_fn fn, void *ctx)
@@ -204,11 +204,11 @@ static int emit_big_value(struct writer *w, struct snap_entry *e, uint64_t head_
     if (rc)
         return rc;
     uint64_t n = e->size;
-    struct bh_wide h;
-    bh_wide_init(&h, check_head, n);
+    struct brain__wide h;
+    brain__wide_init(&h, check_head, n);
     while (n >= 32) {
         size_t k = n > PROGRESS_STEP ? (size_t)PROGRESS_STEP : (size_t)(n & ~(uint64_t)31);
-        bh_wide_rounds(&h, p, k);
+        brain__wide_rounds(&h, p, k);
         if ((rc = write_all(w, p, k)))
             return rc;
         w->pos += k;
@@ -216,7 +216,7 @@ static int emit_big_value(struct writer *w, struct snap_entry *e, uint64_t head_
         p += k;
         n -= k;
     }
-    e->check = bh_wide_final(&h, p, (size_t)n);
+    e->check = brain__wide_final(&h, p, (size_t)n);
     if (n) {
         if ((rc = write_all(w, p, (size_t)n)))
             return rc;
@@ -230,17 +230,17 @@ static int emit_big_value(struct writer *w, struct snap_entry *e, uint64_t head_
 
 int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (!path || !*path)
-        return bh_fail(BRAIN_EINVAL, "snapshot path is empty");
+        return brain__fail(BRAIN_EINVAL, "snapshot path is empty");
     char tmp[BRAIN_PATH_MAX + 64];
     uint32_t rnd;
-    plat_random(&rnd, sizeof rnd);
+    brain__plat_random(&rnd, sizeof rnd);
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", path, (int)getpid(), rnd) >= sizeof tmp)
-        return bh_fail(BRAIN_EINVAL, "snapshot path is too long");
+        return brain__fail(BRAIN_EINVAL, "snapshot path is too long");
     plat_clean_stale_tmp(path, "", SNAP_MAGIC); /* saves killed half way, of any file here */
     brain_list *list = NULL;
     if ((rc = brain_list_names(b, NULL, 1, &list)))
@@ -249,11 +249,11 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     static const uint8_t zeros[64];
     if (!w.buf) {
         brain_list_free(list);
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     }
     w.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (w.fd < 0) {
-        rc = bh_fail(errno == ENOSPC || errno == EDQUOT ? BRAIN_EDISKFULL : BRAIN_EIO,
+        rc = brain__fail(errno == ENOSPC || errno == EDQUOT ? BRAIN_EDISKFULL : BRAIN_EIO,
                      "cannot create snapshot '%s': %s", tmp, strerror(errno));
         goto out;
     }
@@ -262,7 +262,7 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     struct stat old;
     if (lstat(path, &old) == 0) {
         if (!S_ISREG(old.st_mode)) {
-            rc = bh_fail(BRAIN_EINVAL, "'%s' exists and is not a regular file; refusing to "
+            rc = brain__fail(BRAIN_EINVAL, "'%s' exists and is not a regular file; refusing to "
                                        "replace it with a snapshot", path);
             goto out;
         }
@@ -274,7 +274,7 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     memcpy(hd.magic, SNAP_MAGIC, 8);
     hd.version = SNAP_VERSION;
     hd.header_size = sizeof hd;
-    hd.created_ns = plat_now_ns();
+    hd.created_ns = brain__plat_now_ns();
     memcpy(hd.store_id, b->h->store_id, 16);
     if ((rc = emit(&w, &hd, sizeof hd)))
         goto out;
@@ -320,7 +320,7 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
                 progress_add(&pr, v.size);
             }
         }
-        chain = bh_checksum(chain, &e.check, 8);
+        chain = brain__checksum(chain, &e.check, 8);
         if (v.size != it->size) /* replaced since the listing */
             pr.total = pr.total - it->size + v.size;
         brain_view_release(b, &v);
@@ -332,24 +332,24 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     memcpy(tr.magic, SNAP_END, 8);
     tr.count = n;
     tr.chain = chain;
-    tr.check = bh_checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check));
+    tr.check = brain__checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check));
     if ((rc = emit(&w, &tr, sizeof tr)) || (rc = flush(&w)))
         goto out;
     hd.count = n;
-    hd.check = bh_checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check));
+    hd.check = brain__checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check));
     if (pwrite(w.fd, &hd, sizeof hd, 0) != (ssize_t)sizeof hd || fsync(w.fd) != 0) {
         rc = write_failed(w.fd, path);
         goto out;
     }
     if (close(w.fd) != 0) {
         w.fd = -1;
-        rc = bh_fail(errno == ENOSPC || errno == EDQUOT ? BRAIN_EDISKFULL : BRAIN_EIO,
+        rc = brain__fail(errno == ENOSPC || errno == EDQUOT ? BRAIN_EDISKFULL : BRAIN_EIO,
                      "cannot write snapshot '%s': %s", path, strerror(errno));
         goto out;
     }
     w.fd = -1;
     if (rename(tmp, path) != 0) {
-        rc = bh_fail(BRAIN_EIO, "cannot move snapshot into place at '%s': %s", path, strerror(errno));
+        rc = brain__fail(BRAIN_EIO, "cannot move snapshot into place at '%s': %s", path, strerror(errno));
         goto out;
     }
     progress_end(&pr);
@@ -396,7 +396,7 @@ static void entry_strings(const struct snap_entry *en, const char *s, char *ns, 
 
 static int bad(const char *path, uint64_t off, const char *what)
 {
-    return bh_fail(BRAIN_ESNAPSHOT,
+    return brain__fail(BRAIN_ESNAPSHOT,
                    "snapshot '%s' is damaged at byte %llu: %s; the store was not changed",
                    path, (unsigned long long)off, what);
 }
@@ -411,7 +411,7 @@ static int read_at(int fd, const char *path, void *p, size_t n, uint64_t off)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return bh_fail(BRAIN_EIO, "reading snapshot '%s' failed: %s; the store was not changed",
+            return brain__fail(BRAIN_EIO, "reading snapshot '%s' failed: %s; the store was not changed",
                            path, strerror(errno));
         if (r == 0)
             return bad(path, off, "the file ends early (truncated, or it shrank while loading)");
@@ -428,16 +428,16 @@ static int read_at(int fd, const char *path, void *p, size_t n, uint64_t off)
 static int read_value(int fd, const char *path, uint64_t off, uint64_t size, uint8_t *dst,
                       int scratch, uint64_t head, uint64_t *check, struct progress *pr)
 {
-    if (size < 256) { /* bh_checksum_wide's short form */
+    if (size < 256) { /* brain__checksum_wide's short form */
         int rc = size ? read_at(fd, path, dst, (size_t)size, off) : 0;
         if (rc)
             return rc;
-        *check = bh_checksum_wide(head, dst, (size_t)size);
+        *check = brain__checksum_wide(head, dst, (size_t)size);
         progress_add(pr, size);
         return 0;
     }
-    struct bh_wide h;
-    bh_wide_init(&h, head, size);
+    struct brain__wide h;
+    brain__wide_init(&h, head, size);
     size_t want = 0, body = 0;
     const uint8_t *last = dst;
     for (uint64_t done = 0; done < size; done += want) {
@@ -447,11 +447,11 @@ static int read_value(int fd, const char *path, uint64_t off, uint64_t size, uin
         if (rc)
             return rc;
         body = want & ~(size_t)31; /* short of want only in the last chunk */
-        bh_wide_rounds(&h, p, body);
+        brain__wide_rounds(&h, p, body);
         last = p;
         progress_add(pr, want);
     }
-    *check = bh_wide_final(&h, last + body, want - body);
+    *check = brain__wide_final(&h, last + body, want - body);
     return 0;
 }
 
@@ -467,12 +467,12 @@ int bh_snapshot_open(const char *path, int *fd_out, uint64_t *size_out)
     /* O_NONBLOCK: a FIFO or a device at PATH must not block the open */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
-        return bh_fail(errno == ENOENT ? BRAIN_ESNAPSHOT : BRAIN_EIO, "cannot open snapshot '%s': %s", path,
+        return brain__fail(errno == ENOENT ? BRAIN_ESNAPSHOT : BRAIN_EIO, "cannot open snapshot '%s': %s", path,
                        strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
         close(fd);
-        return bh_fail(BRAIN_ESNAPSHOT,
+        return brain__fail(BRAIN_ESNAPSHOT,
                        "'%s' is not a brain snapshot (empty, or not a regular file); the store "
                        "was not changed", path);
     }
@@ -484,20 +484,20 @@ int bh_snapshot_open(const char *path, int *fd_out, uint64_t *size_out)
 static int read_header(int fd, const char *path, uint64_t size, struct snap_header *hd)
 {
     if (size < sizeof *hd)
-        return bh_fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (too short); the store was not changed",
+        return brain__fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (too short); the store was not changed",
                        path);
     int rc = read_at(fd, path, hd, sizeof *hd, 0);
     if (rc)
         return rc;
     if (memcmp(hd->magic, SNAP_MAGIC, 8) != 0)
-        return bh_fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (bad magic); the store was not changed",
+        return brain__fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (bad magic); the store was not changed",
                        path);
     if (hd->version != SNAP_VERSION)
-        return bh_fail(BRAIN_ESNAPSHOT,
+        return brain__fail(BRAIN_ESNAPSHOT,
                        "snapshot '%s' has format version %u; this library reads version %u",
                        path, hd->version, SNAP_VERSION);
     if (hd->header_size != sizeof *hd ||
-        hd->check != bh_checksum(SNAP_SEED, hd, offsetof(struct snap_header, check)))
+        hd->check != brain__checksum(SNAP_SEED, hd, offsetof(struct snap_header, check)))
         return bad(path, 0, "the header's checksum does not match");
     if (hd->count > size / sizeof(struct snap_entry))
         return bad(path, 0, "the header counts more entries than the file can hold");
@@ -506,16 +506,16 @@ static int read_header(int fd, const char *path, uint64_t size, struct snap_head
 
 int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *count)
 {
-    bh_clear_error();
+    brain__clear_error();
     if (count)
         *count = 0;
-    int rc = handle_ok(b);
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     if (!path || !*path)
-        return bh_fail(BRAIN_EINVAL, "snapshot path is empty");
+        return brain__fail(BRAIN_EINVAL, "snapshot path is empty");
     if (flags & ~(unsigned)BRAIN_LOAD_MERGE)
-        return bh_fail(BRAIN_EINVAL, "unknown snapshot load flags 0x%x", flags);
+        return brain__fail(BRAIN_EINVAL, "unknown snapshot load flags 0x%x", flags);
     int fd;
     uint64_t size;
     if ((rc = bh_snapshot_open(path, &fd, &size)))
@@ -530,13 +530,13 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
     buf = malloc(READ_CHUNK);
     strs = malloc(BRAIN_NS_MAX + BRAIN_NAME_MAX + BRAIN_DESC_MAX + 64);
     if (!res || !buf || !strs) {
-        rc = bh_fail(BRAIN_ENOMEM, "out of memory");
+        rc = brain__fail(BRAIN_ENOMEM, "out of memory");
         goto out;
     }
     struct progress pr = {b, "load", 0, size, 0};
     char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
     uint64_t off = sizeof hd, chain = SNAP_SEED;
-    int64_t now = plat_now_ns();
+    int64_t now = brain__plat_now_ns();
     for (uint64_t i = 0; i < hd.count; i++) {
         struct snap_entry en;
         if (size - off < sizeof en + sizeof(struct snap_trailer)) {
@@ -563,9 +563,9 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         const char *s = (const char *)strs;
         entry_strings(&en, s, ns, name, desc);
         size_t l;
-        if (bh_check_name(ns, BRAIN_NS_MAX, BRAIN_ESNAPSHOT, "namespace", &l) ||
-            bh_check_name(name, BRAIN_NAME_MAX, BRAIN_ESNAPSHOT, "name", &l) ||
-            strlen(desc) != en.desc_len || !bh_utf8_valid(desc, en.desc_len) ||
+        if (brain__name_check(ns, BRAIN_NS_MAX, BRAIN_ESNAPSHOT, "namespace", &l) ||
+            brain__name_check(name, BRAIN_NAME_MAX, BRAIN_ESNAPSHOT, "name", &l) ||
+            strlen(desc) != en.desc_len || !brain__utf8_valid(desc, en.desc_len) ||
             (en.type > BRAIN_TYPE_JSON && en.type < BRAIN_TYPE_USER)) {
             rc = bad(path, off, "an entry holds an invalid name, description or value type");
             goto out;
@@ -578,11 +578,11 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         uint8_t *dst = buf;
         if (!skip) {
             void *d;
-            if ((rc = bh_reserve(b, ns, name, (size_t)en.size, &o, &res[nres], &d, 1))) {
+            if ((rc = brain__reserve(b, ns, name, (size_t)en.size, &o, &res[nres], &d, 1))) {
                 if (rc == BRAIN_EFULL || rc == BRAIN_ETOOBIG || rc == BRAIN_ENOSPC) {
                     char why[512];
                     snprintf(why, sizeof why, "%s", brain_errdetail());
-                    bh_fail(rc, "%s; the load holds every value of the snapshot aside until the "
+                    brain__fail(rc, "%s; the load holds every value of the snapshot aside until the "
                                 "last is verified, so the store needs room for the snapshot "
                                 "besides what it holds now; the store was not changed", why);
                 }
@@ -599,11 +599,11 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
             rc = bad(path, off, "an entry's checksum does not match (damaged, or changed while loading)");
             goto out;
         }
-        if (!skip && en.type <= BRAIN_TYPE_JSON && bh_validate_value(en.type, dst, en.size)) {
+        if (!skip && en.type <= BRAIN_TYPE_JSON && brain__value_validate(en.type, dst, en.size)) {
             rc = bad(path, off, "an entry holds an invalid value layout");
             goto out;
         }
-        chain = bh_checksum(chain, &en.check, 8);
+        chain = brain__checksum(chain, &en.check, 8);
         off = vstart + en.size;
     }
     struct snap_trailer tr;
@@ -615,7 +615,7 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
     if ((rc = read_at(fd, path, &tr, sizeof tr, off)))
         goto out;
     if (memcmp(tr.magic, SNAP_END, 8) != 0 || tr.count != hd.count || tr.chain != chain ||
-        tr.check != bh_checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check))) {
+        tr.check != brain__checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check))) {
         rc = bad(path, off, "the trailer does not match the entries");
         goto out;
     }
@@ -644,8 +644,8 @@ out:
  * loaded whole (so every name it lists was in this store). */
 int brain_snapshot_info(brain *b, const char *path, uint64_t *count, int *ours)
 {
-    bh_clear_error();
-    int rc = handle_ok(b);
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
     if (rc)
         return rc;
     int fd;

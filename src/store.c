@@ -34,29 +34,29 @@ static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 int brain_resolve(const char *store, char *buf, size_t cap)
 {
     if (!store || !buf)
-        return bh_fail(BRAIN_EINVAL, "store name is NULL; pass a name such as \"app1\" or an absolute path");
+        return brain__fail(BRAIN_EINVAL, "store name is NULL; pass a name such as \"app1\" or an absolute path");
     size_t n = strlen(store);
     int w;
     if (n == 0 || strcmp(store, ".") == 0 || strcmp(store, "..") == 0)
-        return bh_fail(BRAIN_EINVAL, "store name '%s' is not valid; pass a name such as \"app1\" or an absolute path", store);
+        return brain__fail(BRAIN_EINVAL, "store name '%s' is not valid; pass a name such as \"app1\" or an absolute path", store);
     if (store[0] == '/') {
         if (n >= BRAIN_PATH_MAX)
-            return bh_fail(BRAIN_EINVAL, "store path is %zu bytes long; the limit is %d", n, BRAIN_PATH_MAX - 1);
+            return brain__fail(BRAIN_EINVAL, "store path is %zu bytes long; the limit is %d", n, BRAIN_PATH_MAX - 1);
         w = snprintf(buf, cap, "%s", store);
     } else {
         if (strchr(store, '/'))
-            return bh_fail(BRAIN_EINVAL,
+            return brain__fail(BRAIN_EINVAL,
                            "store '%s' is a relative path; pass a bare name (kept in /dev/shm) or an absolute path",
                            store);
         if (n > 200)
-            return bh_fail(BRAIN_EINVAL, "store name is %zu bytes long; the limit for a bare name is 200", n);
+            return brain__fail(BRAIN_EINVAL, "store name is %zu bytes long; the limit for a bare name is 200", n);
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)store[i] < 0x20)
-                return bh_fail(BRAIN_EINVAL, "store name contains a control character");
+                return brain__fail(BRAIN_EINVAL, "store name contains a control character");
         w = snprintf(buf, cap, "/dev/shm/brain-%s", store);
     }
     if (w < 0 || (size_t)w >= cap)
-        return bh_fail(BRAIN_ERANGE, "buffer of %zu bytes is too small for the store path", cap);
+        return brain__fail(BRAIN_ERANGE, "buffer of %zu bytes is too small for the store path", cap);
     return 0;
 }
 
@@ -64,9 +64,9 @@ const char *brain_path(const brain *b) { return b ? b->path : ""; }
 
 /* ---- header ------------------------------------------------------------ */
 
-static uint64_t header_check(const struct bh_header *h)
+static uint64_t header_check(const struct brain__header *h)
 {
-    return bh_hash(0x6272616e6221ull, (const char *)h, offsetof(struct bh_header, hcheck), "", 0);
+    return brain__key_hash(0x6272616e6221ull, (const char *)h, offsetof(struct brain__header, hcheck), "", 0);
 }
 
 static uint64_t layout_arena_off(uint32_t max_procs, uint32_t max_ns)
@@ -76,18 +76,18 @@ static uint64_t layout_arena_off(uint32_t max_procs, uint32_t max_ns)
                     4096);
 }
 
-static int validate_header(const char *path, const struct bh_header *h, uint64_t st_size)
+static int validate_header(const char *path, const struct brain__header *h, uint64_t st_size)
 {
     if (st_size < 8 || memcmp(h->magic, BH_MAGIC, 8) != 0)
-        return bh_fail(BRAIN_ENOTSTORE,
+        return brain__fail(BRAIN_ENOTSTORE,
                        "'%s' is not a brain store (its first bytes are not the store's magic); "
                        "pick another name or remove the file", path);
     if (st_size < HEADER_SIZE)
-        return bh_fail(BRAIN_ETRUNCATED,
+        return brain__fail(BRAIN_ETRUNCATED,
                        "store '%s' is truncated: the file has %llu bytes, less than its %u-byte header",
                        path, (unsigned long long)st_size, HEADER_SIZE);
     if (h->layout_version != BH_LAYOUT_VERSION)
-        return bh_fail(BRAIN_EVERSION,
+        return brain__fail(BRAIN_EVERSION,
                        "store '%s' has layout version %u; this library (%s) reads version %u; "
                        "open it with a matching brain-plasma or save and reload it",
                        path, h->layout_version, BRAIN_VERSION_STRING, BH_LAYOUT_VERSION);
@@ -98,16 +98,16 @@ static int validate_header(const char *path, const struct bh_header *h, uint64_t
         h->ns_off != HEADER_SIZE + (uint64_t)h->max_procs * SLOT_SIZE ||
         h->arena_off != layout_arena_off(h->max_procs, h->max_namespaces) ||
         h->hcheck != header_check(h))
-        return bh_fail(BRAIN_ECORRUPT,
+        return brain__fail(BRAIN_ECORRUPT,
                        "store '%s' has a corrupted header (its geometry or checksum is wrong); "
                        "restore it from a snapshot or destroy it", path);
     uint64_t fs = atomic_load(&h->file_size), cap = atomic_load(&h->capacity);
     if (cap > BRAIN_MAX_CAPACITY || fs % 64 || fs < h->arena_off + 2 * BLOCK_HDR || fs > cap)
-        return bh_fail(BRAIN_ECORRUPT,
+        return brain__fail(BRAIN_ECORRUPT,
                        "store '%s' has a corrupted header (file size %llu, capacity %llu)",
                        path, (unsigned long long)fs, (unsigned long long)cap);
     if (st_size < fs)
-        return bh_fail(BRAIN_ETRUNCATED,
+        return brain__fail(BRAIN_ETRUNCATED,
                        "store '%s' is truncated: the header says %llu bytes, the file has %llu",
                        path, (unsigned long long)fs, (unsigned long long)st_size);
     return 0;
@@ -133,7 +133,7 @@ static int map_views(brain *b, uint64_t need)
         /* ENOMEM: an address-space limit; EINVAL: valgrind and some
          * sandboxes refuse mappings this large */
         if ((errno != ENOMEM && errno != EINVAL) || r / 2 < need)
-            return bh_fail(BRAIN_ENOMEM,
+            return brain__fail(BRAIN_ENOMEM,
                            "cannot map store '%s': no address space for %zu bytes (%s)",
                            b->path, r, strerror(errno));
         r /= 2;
@@ -165,13 +165,13 @@ static int init_mutex(pthread_mutex_t *m)
 static int destroyed(brain *b)
 {
     uint64_t pid = atomic_load_explicit(&b->h->destroyed_by, memory_order_relaxed);
-    return bh_fail(BRAIN_EDESTROYED,
+    return brain__fail(BRAIN_EDESTROYED,
                    "store '%s' was destroyed by pid %llu (brain destroy, or dead() in Python); "
                    "this handle no longer reaches it and nothing was written: create the store "
                    "again (Python: Brain.start()) to go on", b->path, (unsigned long long)pid);
 }
 
-int writer_lock(brain *b) { return writer_lock_ex(b, 0); }
+int brain__writer_lock(brain *b) { return brain__writer_lock_ex(b, 0); }
 
 static _Thread_local int tls_try_only;
 
@@ -208,8 +208,8 @@ static int lock_wait(brain *b, int64_t max_ms)
     if (rc != EBUSY)
         return rc;
     if (max_ms == 0)
-        return bh_fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
-    int64_t t0 = plat_mono_ns();
+        return brain__fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
+    int64_t t0 = brain__plat_mono_ns();
     for (;;) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -222,16 +222,16 @@ static int lock_wait(brain *b, int64_t max_ms)
         if (rc != ETIMEDOUT)
             return rc;
         if (b->lock_cancel && b->lock_cancel(b->lock_cancel_ctx))
-            return bh_fail(BRAIN_ECANCELED, "store '%s': the wait for the writers' lock was "
+            return brain__fail(BRAIN_ECANCELED, "store '%s': the wait for the writers' lock was "
                                             "cancelled; nothing changed", b->path);
-        int64_t waited = plat_mono_ns() - t0;
+        int64_t waited = brain__plat_mono_ns() - t0;
         if (max_ms > 0) { /* a bounded wait of its own, instead of the handle's */
             if (waited >= max_ms * 1000000)
-                return bh_fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
+                return brain__fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
         } else if (b->lock_timeout_ms >= 0 && waited >= b->lock_timeout_ms * 1000000) {
             const char *st;
             uint32_t pid = writer_lock_holder(b, &st);
-            return bh_fail(BRAIN_ELOCKED,
+            return brain__fail(BRAIN_ELOCKED,
                            "store '%s': the writers' lock is held by pid %u (%s); gave up after "
                            "%.1f s (the lock timeout); nothing changed.  %s",
                            b->path, pid, st, (double)waited / 1e9,
@@ -246,7 +246,7 @@ static int lock_wait(brain *b, int64_t max_ms)
  * then), < 0 waits as the handle's timeout says. */
 static int writer_lock_common(brain *b, int allow_corrupt, int64_t max_ms)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     int rc = lock_wait(b, tls_try_only ? 0 : max_ms);
     if (rc < 0)
         return rc; /* a BRAIN_E* status, already explained */
@@ -255,7 +255,7 @@ static int writer_lock_common(brain *b, int allow_corrupt, int64_t max_ms)
     if (rc == EOWNERDEAD) {
         /* a writer died holding the lock: rebuild derived state */
         h->dirty = 1;
-        int r = repair(b, 0);
+        int r = brain__repair(b, 0);
         h->recoveries++;
         pthread_mutex_consistent(&h->lock);
         if (r) {
@@ -265,12 +265,12 @@ static int writer_lock_common(brain *b, int allow_corrupt, int64_t max_ms)
             return r;
         }
     } else if (rc == ENOTRECOVERABLE) {
-        return bh_fail(BRAIN_ECORRUPT,
+        return brain__fail(BRAIN_ECORRUPT,
                        "store '%s': the writers' lock cannot be recovered; close every process "
                        "using the store and open it again (the first opener resets the lock)",
                        b->path);
     } else if (rc) {
-        return bh_fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
+        return brain__fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
     if (atomic_load(&h->destroyed_by)) { /* destroyed while we waited */
         atomic_store(&h->lock_pid, 0);
@@ -280,7 +280,7 @@ static int writer_lock_common(brain *b, int allow_corrupt, int64_t max_ms)
     if (h->corrupt && !allow_corrupt) {
         atomic_store(&h->lock_pid, 0);
         pthread_mutex_unlock(&h->lock);
-        return bh_fail(BRAIN_ECORRUPT,
+        return brain__fail(BRAIN_ECORRUPT,
                        "store '%s' is damaged beyond automatic repair; run `brain check` for "
                        "the report, save what reads back, and recreate it", b->path);
     }
@@ -288,7 +288,7 @@ static int writer_lock_common(brain *b, int allow_corrupt, int64_t max_ms)
     return 0;
 }
 
-int writer_lock_ex(brain *b, int allow_corrupt) { return writer_lock_common(b, allow_corrupt, -1); }
+int brain__writer_lock_ex(brain *b, int allow_corrupt) { return writer_lock_common(b, allow_corrupt, -1); }
 
 int writer_lock_try(brain *b, int allow_corrupt) { return writer_lock_common(b, allow_corrupt, 0); }
 
@@ -297,11 +297,11 @@ int writer_lock_within(brain *b, int allow_corrupt, int64_t max_ms)
     return writer_lock_common(b, allow_corrupt, max_ms);
 }
 
-void writer_unlock(brain *b)
+void brain__writer_unlock(brain *b)
 {
     if (b->h->needs_repair) {
         b->h->needs_repair = 0;
-        repair(b, 0);
+        brain__repair(b, 0);
         b->h->recoveries++;
     }
     b->h->dirty = 0;
@@ -309,17 +309,17 @@ void writer_unlock(brain *b)
     pthread_mutex_unlock(&b->h->lock);
 }
 
-int handle_ok(brain *b)
+int brain__handle_ready(brain *b)
 {
     if (!b)
-        return bh_fail(BRAIN_EINVAL, "store handle is NULL");
+        return brain__fail(BRAIN_EINVAL, "store handle is NULL");
     if (b->h && atomic_load_explicit(&b->h->destroyed_by, memory_order_relaxed))
         return destroyed(b);
     if (b->no_slot) {
         /* a fork child whose slot could not be reserved: attach now, and
          * publish the pins of the views it inherited */
         pthread_mutex_lock(&b->mu);
-        int rc = b->no_slot ? attach_slot(b) : 0;
+        int rc = b->no_slot ? brain__slot_attach(b) : 0;
         if (rc == 0 && b->no_slot) {
             uint32_t hw = 0;
             for (uint32_t p = 0; p < PINS; p++)
@@ -336,36 +336,36 @@ int handle_ok(brain *b)
     return 0;
 }
 
-void wake_key(brain *b, uint64_t name_hash, uint64_t nsh)
+void brain__wake_key(brain *b, uint64_t name_hash, uint64_t nsh)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     unsigned i = (unsigned)(name_hash % WAIT_BUCKETS), j = (unsigned)(nsh % WAIT_BUCKETS);
     atomic_fetch_add(&h->wait_seq[i], 1);
     if (j != i)
         atomic_fetch_add(&h->wait_seq[j], 1);
     if (atomic_load(&h->waiters[i]))
-        plat_futex_wake(&h->wait_seq[i]);
+        brain__plat_futex_wake(&h->wait_seq[i]);
     if (j != i && atomic_load(&h->waiters[j]))
-        plat_futex_wake(&h->wait_seq[j]);
+        brain__plat_futex_wake(&h->wait_seq[j]);
 }
 
 /* ---- process slots ----------------------------------------------------- */
 
-int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
+int brain__slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
 {
-    struct bh_header *h = b->h;
+    struct brain__header *h = b->h;
     uint64_t want = (uint64_t)(uint32_t)pid | ((uint64_t)state << 32);
     for (uint32_t i = 0; i < h->max_procs; i++) {
-        struct bh_slot *s = bh_slot_at(b, i);
+        struct brain__slot *s = brain__slot_at(b, i);
         uint64_t zero = 0;
         if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0 &&
             atomic_compare_exchange_strong(&s->owner, &zero, want)) {
             uint32_t hw = atomic_load(&h->slots_hw);
             while (hw < i + 1 && !atomic_compare_exchange_weak(&h->slots_hw, &hw, i + 1))
                 ;
-            /* a free slot has no lanes or pins in use (slot_reap clears
+            /* a free slot has no lanes or pins in use (brain__slot_reap clears
              * them before it frees the owner word), but the file may say
-             * otherwise: a lane left set would make lane_enter spin forever */
+             * otherwise: a lane left set would make brain__lane_enter spin forever */
             for (unsigned l = 0; l < LANES; l++)
                 atomic_store(&s->lanes[l].epoch, 0);
             uint32_t npins = atomic_load(&s->npins_hw);
@@ -373,8 +373,8 @@ int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
                 atomic_store(&s->pins[p], 0);
             atomic_store(&s->npins_hw, 0);
             atomic_store(&s->nreserved, 0);
-            s->start_time = state == SLOT_ACTIVE ? plat_proc_start_time(pid) : 0;
-            s->pending_since_ns = state == SLOT_PENDING ? plat_now_ns() : 0;
+            s->start_time = state == SLOT_ACTIVE ? brain__plat_proc_start_time(pid) : 0;
+            s->pending_since_ns = state == SLOT_PENDING ? brain__plat_now_ns() : 0;
             *out = i;
             return 0;
         }
@@ -382,31 +382,31 @@ int slot_claim(brain *b, uint32_t state, pid_t pid, uint32_t *out)
     return BRAIN_EPROCS;
 }
 
-int attach_slot(brain *b)
+int brain__slot_attach(brain *b)
 {
     uint32_t idx;
-    int rc = slot_claim(b, SLOT_ACTIVE, getpid(), &idx);
+    int rc = brain__slot_claim(b, SLOT_ACTIVE, getpid(), &idx);
     if (rc) {
         size_t reaped = 0;
-        if (writer_lock(b) == 0) {
-            reap_dead(b, &reaped, REAP_FULL);
-            writer_unlock(b);
+        if (brain__writer_lock(b) == 0) {
+            brain__reap_dead(b, &reaped, REAP_FULL);
+            brain__writer_unlock(b);
         }
-        rc = slot_claim(b, SLOT_ACTIVE, getpid(), &idx);
+        rc = brain__slot_claim(b, SLOT_ACTIVE, getpid(), &idx);
     }
     if (rc)
-        return bh_fail(BRAIN_EPROCS,
+        return brain__fail(BRAIN_EPROCS,
                        "store '%s' has all %u process slots taken by live processes; close "
                        "handles you do not need or create the store with more max_procs",
                        b->path, b->h->max_procs);
     b->slot_idx = idx;
-    b->slot = bh_slot_at(b, idx);
+    b->slot = brain__slot_at(b, idx);
     return 0;
 }
 
 static void detach_slot(brain *b)
 {
-    struct bh_slot *s = b->slot;
+    struct brain__slot *s = b->slot;
     if (!s)
         return;
     uint32_t hw = atomic_load(&s->npins_hw);
@@ -434,9 +434,9 @@ static void atfork_prepare(void)
         /* No writers' lock here (another thread may hold it and wait for
          * b->mu): when the table is full the child attaches on its first
          * call instead, reaping to make room. */
-        int rc = slot_claim(b, SLOT_PENDING, getpid(), &idx);
+        int rc = brain__slot_claim(b, SLOT_PENDING, getpid(), &idx);
         if (rc == 0) {
-            struct bh_slot *cs = bh_slot_at(b, idx);
+            struct brain__slot *cs = brain__slot_at(b, idx);
             uint32_t hw = 0;
             for (uint32_t p = 0; p < PINS; p++)
                 if (b->pin_off[p]) {
@@ -468,12 +468,12 @@ static void atfork_child(void)
         b->reservations = NULL;
         if (b->closed || b->no_slot)
             continue;
-        struct bh_slot *cs = b->child_slot_ok ? bh_slot_at(b, b->child_slot) : NULL;
+        struct brain__slot *cs = b->child_slot_ok ? brain__slot_at(b, b->child_slot) : NULL;
         uint64_t expect = cs ? atomic_load(&cs->owner) : 0;
         if (cs && (expect >> 32) == SLOT_PENDING &&
             atomic_compare_exchange_strong(&cs->owner, &expect,
                                            (uint64_t)(uint32_t)me | ((uint64_t)SLOT_ACTIVE << 32))) {
-            cs->start_time = plat_proc_start_time(me);
+            cs->start_time = brain__plat_proc_start_time(me);
             cs->pending_since_ns = 0;
             b->slot = cs;
             b->slot_idx = b->child_slot;
@@ -500,39 +500,39 @@ static int init_store(brain *b, const brain_config *cfg)
     uint32_t mn = cfg && cfg->max_namespaces ? cfg->max_namespaces : BRAIN_DEFAULT_MAX_NAMESPACES;
     char s1[32], s2[32];
     if (mp < 2 || mp > 4096)
-        return bh_fail(BRAIN_EINVAL, "max_procs is %u; it must be between 2 and 4096", mp);
+        return brain__fail(BRAIN_EINVAL, "max_procs is %u; it must be between 2 and 4096", mp);
     if (mn < 1 || mn > 65536)
-        return bh_fail(BRAIN_EINVAL, "max_namespaces is %u; it must be between 1 and 65536", mn);
+        return brain__fail(BRAIN_EINVAL, "max_namespaces is %u; it must be between 1 and 65536", mn);
     uint64_t arena_off = layout_arena_off(mp, mn);
     if (cap > BRAIN_MAX_CAPACITY)
-        return bh_fail(BRAIN_EINVAL, "capacity of %llu bytes (%s) is larger than the limit of %s",
-                       (unsigned long long)cap, bh_fmt_size(cap, s1, sizeof s1),
-                       bh_fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
+        return brain__fail(BRAIN_EINVAL, "capacity of %llu bytes (%s) is larger than the limit of %s",
+                       (unsigned long long)cap, brain__fmt_size(cap, s1, sizeof s1),
+                       brain__fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
     cap &= ~63ull; /* the block unit; keeps decimal sizes such as 50 MB exact */
     if (cap < BRAIN_MIN_CAPACITY || cap < arena_off + INITIAL_ARENA / 4)
-        return bh_fail(BRAIN_EINVAL,
+        return brain__fail(BRAIN_EINVAL,
                        "capacity of %llu bytes (%s) is too small: a store with %u process slots needs at least %s",
                        (unsigned long long)(cfg ? cfg->capacity : 0),
-                       bh_fmt_size(cfg ? cfg->capacity : 0, s1, sizeof s1), mp,
-                       bh_fmt_size(arena_off + INITIAL_ARENA / 4 > BRAIN_MIN_CAPACITY
+                       brain__fmt_size(cfg ? cfg->capacity : 0, s1, sizeof s1), mp,
+                       brain__fmt_size(arena_off + INITIAL_ARENA / 4 > BRAIN_MIN_CAPACITY
                                        ? arena_off + INITIAL_ARENA / 4 : BRAIN_MIN_CAPACITY,
                                    s2, sizeof s2));
     if (cap > BRAIN_MAX_CAPACITY)
-        return bh_fail(BRAIN_EINVAL, "capacity %s is larger than the limit of %s",
-                       bh_fmt_size(cap, s1, sizeof s1),
-                       bh_fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
+        return brain__fail(BRAIN_EINVAL, "capacity %s is larger than the limit of %s",
+                       brain__fmt_size(cap, s1, sizeof s1),
+                       brain__fmt_size(BRAIN_MAX_CAPACITY, s2, sizeof s2));
     uint64_t fs = arena_off + INITIAL_ARENA;
     if (fs > cap)
         fs = cap;
-    int err = plat_reserve_space(b->fd, 0, fs);
+    int err = brain__plat_reserve_space(b->fd, 0, fs);
     if (err)
-        return bh_fail(err == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO,
+        return brain__fail(err == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO,
                        "cannot create store '%s' of %s: %s", b->path,
-                       bh_fmt_size(fs, s1, sizeof s1), strerror(err));
+                       brain__fmt_size(fs, s1, sizeof s1), strerror(err));
     int rc = map_views(b, cap);
     if (rc)
         return rc;
-    struct bh_header *h = b->h = (struct bh_header *)b->rw;
+    struct brain__header *h = b->h = (struct brain__header *)b->rw;
     memset(h, 0, HEADER_SIZE);
     memcpy(h->magic, BH_MAGIC, 8);
     h->layout_version = BH_LAYOUT_VERSION;
@@ -544,28 +544,28 @@ static int init_store(brain *b, const brain_config *cfg)
     h->procs_off = HEADER_SIZE;
     h->ns_off = HEADER_SIZE + (uint64_t)mp * SLOT_SIZE;
     h->arena_off = arena_off;
-    plat_random(&h->hash_seed, sizeof h->hash_seed);
-    plat_random(h->store_id, sizeof h->store_id);
-    h->created_ns = (uint64_t)plat_now_ns();
+    brain__plat_random(&h->hash_seed, sizeof h->hash_seed);
+    brain__plat_random(h->store_id, sizeof h->store_id);
+    h->created_ns = (uint64_t)brain__plat_now_ns();
     h->hcheck = header_check(h);
     atomic_store(&h->epoch, 1);
     atomic_store(&h->capacity, cap);
     atomic_store(&h->file_size, fs);
     if (init_mutex(&h->lock))
-        return bh_fail(BRAIN_EIO, "cannot initialise the store's mutex");
+        return brain__fail(BRAIN_EIO, "cannot initialise the store's mutex");
     /* the arena: one free block and the sentinel */
-    struct bh_block *first = (struct bh_block *)(b->rw + arena_off);
-    struct bh_block *sent = (struct bh_block *)(b->rw + fs - BLOCK_HDR);
+    struct brain__block *first = (struct brain__block *)(b->rw + arena_off);
+    struct brain__block *sent = (struct brain__block *)(b->rw + fs - BLOCK_HDR);
     sent->prev_size = fs - BLOCK_HDR - arena_off;
     atomic_store(&sent->sizestate, BLOCK_HDR | BS_SENTINEL);
     atomic_store(&first->sizestate, (fs - BLOCK_HDR - arena_off) | BS_FREE);
     h->nblocks = 1;
-    alloc_insert_free(b, arena_off, fs - BLOCK_HDR - arena_off);
-    rc = index_create(b, IDX_MIN_LOG2);
+    brain__alloc_insert_free(b, arena_off, fs - BLOCK_HDR - arena_off);
+    rc = brain__index_create(b, IDX_MIN_LOG2);
     if (rc)
         return rc;
-    if (ns_get_or_add(b, "default", 7) < 0)
-        return bh_fail(BRAIN_EIO, "cannot create the default namespace");
+    if (brain__ns_get_or_add(b, "default", 7) < 0)
+        return brain__fail(BRAIN_EIO, "cannot create the default namespace");
     return 0;
 }
 
@@ -573,22 +573,22 @@ static int errno_to_status(int e, const char *path, const char *what)
 {
     switch (e) {
     case ENOENT:
-        return bh_fail(BRAIN_ENOSTORE,
+        return brain__fail(BRAIN_ENOSTORE,
                        "store '%s' does not exist; create it first (brain create, or open with BRAIN_CREATE)",
                        path);
     case ELOOP:
-        return bh_fail(BRAIN_ESYMLINK,
+        return brain__fail(BRAIN_ESYMLINK,
                        "store path '%s' is a symbolic link; stores are never opened through links",
                        path);
     case EACCES:
     case EPERM:
-        return bh_fail(BRAIN_EPERM, "cannot %s store '%s': permission denied", what, path);
+        return brain__fail(BRAIN_EPERM, "cannot %s store '%s': permission denied", what, path);
     case EEXIST:
-        return bh_fail(BRAIN_EEXIST, "store '%s' already exists", path);
+        return brain__fail(BRAIN_EEXIST, "store '%s' already exists", path);
     case ENOSPC:
-        return bh_fail(BRAIN_ENOSPC, "cannot %s store '%s': no space left", what, path);
+        return brain__fail(BRAIN_ENOSPC, "cannot %s store '%s': no space left", what, path);
     default:
-        return bh_fail(BRAIN_EIO, "cannot %s store '%s': %s", what, path, strerror(e));
+        return brain__fail(BRAIN_EIO, "cannot %s store '%s': %s", what, path, strerror(e));
     }
 }
 
@@ -602,11 +602,11 @@ static int create_store(brain *b, const brain_config *cfg)
     snprintf(tmp, sizeof tmp, "%s.tmp-", leaf ? leaf + 1 : b->path);
     plat_clean_stale_tmp(b->path, tmp, BH_MAGIC); /* left by creators killed half way */
     uint32_t rnd;
-    plat_random(&rnd, sizeof rnd);
+    brain__plat_random(&rnd, sizeof rnd);
     snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", b->path, (int)getpid(), rnd);
     int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && errno == ENOENT)
-        return bh_fail(BRAIN_EIO, "cannot create store '%s': its directory does not exist", b->path);
+        return brain__fail(BRAIN_EIO, "cannot create store '%s': its directory does not exist", b->path);
     if (fd < 0)
         return errno_to_status(errno, b->path, "create");
     b->fd = fd;
@@ -630,7 +630,7 @@ static int open_existing(brain *b)
      * from blocking the open; fstat below checks what was opened */
     struct stat pre;
     if (lstat(b->path, &pre) == 0 && !S_ISREG(pre.st_mode) && !S_ISLNK(pre.st_mode))
-        return bh_fail(BRAIN_ENOTSTORE, "'%s' is not a regular file, so not a brain store", b->path);
+        return brain__fail(BRAIN_ENOTSTORE, "'%s' is not a regular file, so not a brain store", b->path);
     int fd = open(b->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -642,25 +642,25 @@ static int open_existing(brain *b)
     if (fstat(fd, &st) != 0)
         return errno_to_status(errno, b->path, "open");
     if (!S_ISREG(st.st_mode))
-        return bh_fail(BRAIN_ENOTSTORE, "'%s' is not a regular file, so not a brain store", b->path);
+        return brain__fail(BRAIN_ENOTSTORE, "'%s' is not a regular file, so not a brain store", b->path);
     if (st.st_uid != geteuid())
-        return bh_fail(BRAIN_EPERM,
+        return brain__fail(BRAIN_EPERM,
                        "store '%s' is owned by uid %u, not by this process's uid %u; "
                        "stores are private to their owner", b->path, (unsigned)st.st_uid,
                        (unsigned)geteuid());
     char magic[8] = {0};
     if (st.st_size < 8 || pread(fd, magic, 8, 0) != 8 || memcmp(magic, BH_MAGIC, 8) != 0)
-        return bh_fail(BRAIN_ENOTSTORE,
+        return brain__fail(BRAIN_ENOTSTORE,
                        "'%s' is not a brain store (its first bytes are not the store's magic); "
                        "pick another name or remove the file", b->path);
     if ((uint64_t)st.st_size < HEADER_SIZE)
-        return bh_fail(BRAIN_ETRUNCATED,
+        return brain__fail(BRAIN_ETRUNCATED,
                        "store '%s' is truncated: the file has %lld bytes, less than its %u-byte header",
                        b->path, (long long)st.st_size, HEADER_SIZE);
     int rc = map_views(b, (uint64_t)st.st_size);
     if (rc)
         return rc;
-    b->h = (struct bh_header *)b->rw;
+    b->h = (struct brain__header *)b->rw;
     rc = validate_header(b->path, b->h, (uint64_t)st.st_size);
     /* A writer may have grown the store since the fstat above.  Growth
      * extends the file before it publishes the new file_size, so an fstat
@@ -672,69 +672,69 @@ static int open_existing(brain *b)
         rc = validate_header(b->path, b->h, (uint64_t)st.st_size);
     }
     if (rc == 0 && atomic_load(&b->h->file_size) > b->reserve)
-        rc = bh_fail(BRAIN_ENOMEM, "store '%s' is larger than this process can map", b->path);
+        rc = brain__fail(BRAIN_ENOMEM, "store '%s' is larger than this process can map", b->path);
     return rc;
 }
 
 /* Takes the shared attach lock; when alone, resets the lock and table. */
 static int attach_lock(brain *b)
 {
-    int r = plat_lock_file(b->fd, 1, 0);
+    int r = brain__plat_lock_file(b->fd, 1, 0);
     if (r < 0)
-        return bh_fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
     if (r == 0) {
-        struct bh_header *h = b->h;
+        struct brain__header *h = b->h;
         int needs = h->dirty || (atomic_load(&h->batch_seq) & 1);
         for (uint32_t i = 0; i < h->max_procs && !needs; i++)
-            if (atomic_load(&bh_slot_at(b, i)->owner))
+            if (atomic_load(&brain__slot_at(b, i)->owner))
                 needs = 1;
         if (init_mutex(&h->lock))
-            return bh_fail(BRAIN_EIO, "cannot initialise the store's mutex");
+            return brain__fail(BRAIN_EIO, "cannot initialise the store's mutex");
         if (needs) {
             pthread_mutex_lock(&h->lock);
-            int rc = repair(b, 1);
+            int rc = brain__repair(b, 1);
             h->recoveries++;
             h->dirty = 0;
             pthread_mutex_unlock(&h->lock);
             if (rc)
                 return rc;
         }
-        if (plat_lock_file(b->fd, 0, 0) != 0)
-            return bh_fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+        if (brain__plat_lock_file(b->fd, 0, 0) != 0)
+            return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
         return 0;
     }
-    if (plat_lock_file(b->fd, 0, 1) != 0)
-        return bh_fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+    if (brain__plat_lock_file(b->fd, 0, 1) != 0)
+        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
     return 0;
 }
 
 int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain **out)
 {
-    bh_clear_error();
+    brain__clear_error();
     if (!out)
-        return bh_fail(BRAIN_EINVAL, "brain_open: out is NULL");
+        return brain__fail(BRAIN_EINVAL, "brain_open: out is NULL");
     *out = NULL;
     if (flags & ~(unsigned)(BRAIN_CREATE | BRAIN_EXCL))
-        return bh_fail(BRAIN_EINVAL, "brain_open: unknown flags 0x%x", flags & ~3u);
+        return brain__fail(BRAIN_EINVAL, "brain_open: unknown flags 0x%x", flags & ~3u);
     if ((flags & BRAIN_EXCL) && !(flags & BRAIN_CREATE))
-        return bh_fail(BRAIN_EINVAL, "brain_open: BRAIN_EXCL needs BRAIN_CREATE");
+        return brain__fail(BRAIN_EINVAL, "brain_open: BRAIN_EXCL needs BRAIN_CREATE");
     pthread_once(&g_atfork_once, atfork_register);
     brain *b = calloc(1, sizeof *b);
     if (!b)
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     b->fd = -1;
     b->lock_timeout_ms = -1;
     int rc = brain_resolve(store, b->path, sizeof b->path);
     if (rc)
         goto fail;
     pthread_mutex_init(&b->mu, NULL);
-    local_pins_reset(b);
-    plat_random(b->id_prefix, sizeof b->id_prefix);
+    brain__local_pins_reset(b);
+    brain__plat_random(b->id_prefix, sizeof b->id_prefix);
 
     for (int attempt = 0;; attempt++) {
         rc = open_existing(b);
         if (rc == 0 && (flags & BRAIN_EXCL)) {
-            rc = bh_fail(BRAIN_EEXIST, "store '%s' already exists", b->path);
+            rc = brain__fail(BRAIN_EEXIST, "store '%s' already exists", b->path);
             goto fail;
         }
         if (rc != BRAIN_ENOSTORE || !(flags & BRAIN_CREATE) || attempt > 3)
@@ -746,7 +746,7 @@ int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain
         if (rc != BRAIN_EEXIST)
             break;
         if (flags & BRAIN_EXCL) {
-            rc = bh_fail(BRAIN_EEXIST, "store '%s' already exists", b->path);
+            rc = brain__fail(BRAIN_EEXIST, "store '%s' already exists", b->path);
             goto fail;
         }
         /* someone else created it first: attach to theirs */
@@ -758,7 +758,7 @@ int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain
     rc = attach_lock(b);
     if (rc)
         goto fail;
-    rc = attach_slot(b);
+    rc = brain__slot_attach(b);
     if (rc)
         goto fail;
     pthread_mutex_lock(&g_open_mu);
@@ -806,7 +806,7 @@ int brain_close(brain *b)
 
 int brain_destroy(const char *store)
 {
-    bh_clear_error();
+    brain__clear_error();
     char path[BRAIN_PATH_MAX];
     int rc = brain_resolve(store, path, sizeof path);
     if (rc)
@@ -819,7 +819,7 @@ int brain_destroy(const char *store)
     if (S_ISLNK(st.st_mode))
         return errno_to_status(ELOOP, path, "destroy");
     if (!S_ISREG(st.st_mode))
-        return bh_fail(BRAIN_ENOTSTORE, "'%s' is not a brain store (not a regular file); refusing "
+        return brain__fail(BRAIN_ENOTSTORE, "'%s' is not a brain store (not a regular file); refusing "
                                         "to remove it", path);
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0 && (errno == EACCES || errno == EROFS))
@@ -831,16 +831,16 @@ int brain_destroy(const char *store)
         rc = errno_to_status(errno, path, "destroy");
     } else if (!S_ISREG(st.st_mode) || st.st_size < 8 || pread(fd, magic, 8, 0) != 8 ||
                memcmp(magic, BH_MAGIC, 8) != 0) {
-        rc = bh_fail(BRAIN_ENOTSTORE, "'%s' is not a brain store; refusing to remove it", path);
+        rc = brain__fail(BRAIN_ENOTSTORE, "'%s' is not a brain store; refusing to remove it", path);
     } else if (st.st_uid != geteuid()) {
-        rc = bh_fail(BRAIN_EPERM, "store '%s' is owned by uid %u; refusing to remove it", path,
+        rc = brain__fail(BRAIN_EPERM, "store '%s' is owned by uid %u; refusing to remove it", path,
                      (unsigned)st.st_uid);
     } else if ((uint64_t)st.st_size >= HEADER_SIZE) {
         /* mark it destroyed before unlinking: every handle still open on it
-         * refuses its next call (handle_ok, writer_lock) instead of writing
+         * refuses its next call (brain__handle_ready, brain__writer_lock) instead of writing
          * into a file no one will see again */
         uint64_t pid = (uint64_t)getpid();
-        if (pwrite(fd, &pid, sizeof pid, (off_t)offsetof(struct bh_header, destroyed_by)) !=
+        if (pwrite(fd, &pid, sizeof pid, (off_t)offsetof(struct brain__header, destroyed_by)) !=
             (ssize_t)sizeof pid)
             rc = errno_to_status(errno, path, "destroy");
     }

@@ -31,7 +31,7 @@ const char *brain_type_name(uint32_t type)
     }
 }
 
-int bh_utf8_valid(const void *s, size_t n)
+int brain__utf8_valid(const void *s, size_t n)
 {
     const uint8_t *p = s, *end = p + n;
     while (p < end) {
@@ -69,17 +69,17 @@ int bh_utf8_valid(const void *s, size_t n)
     return 1;
 }
 
-int bh_check_name(const char *s, size_t max, int code, const char *what,
+int brain__name_check(const char *s, size_t max, int code, const char *what,
                   size_t *len)
 {
     if (!s)
-        return bh_fail(code, "%s is NULL; pass a non-empty UTF-8 string", what);
+        return brain__fail(code, "%s is NULL; pass a non-empty UTF-8 string", what);
     size_t n = strnlen(s, max + 1);
     if (n == 0)
-        return bh_fail(code, "%s is empty; pass a non-empty UTF-8 string", what);
+        return brain__fail(code, "%s is empty; pass a non-empty UTF-8 string", what);
     if (n > max) {
         size_t full = n + strlen(s + n);
-        return bh_fail(code, "%s is %zu bytes long; the limit is %zu bytes", what,
+        return brain__fail(code, "%s is %zu bytes long; the limit is %zu bytes", what,
                        full, max);
     }
     unsigned high = 0;
@@ -87,13 +87,13 @@ int bh_check_name(const char *s, size_t max, int code, const char *what,
         unsigned char c = (unsigned char)s[i];
         high |= c;
         if (c < 0x20)
-            return bh_fail(code,
+            return brain__fail(code,
                            "%s contains control character 0x%02x at byte %zu; "
                            "names may not hold control characters",
                            what, c, i);
     }
-    if ((high & 0x80) && !bh_utf8_valid(s, n)) /* plain ASCII is valid UTF-8 */
-        return bh_fail(code, "%s is not valid UTF-8", what);
+    if ((high & 0x80) && !brain__utf8_valid(s, n)) /* plain ASCII is valid UTF-8 */
+        return brain__fail(code, "%s is not valid UTF-8", what);
     *len = n;
     return 0;
 }
@@ -134,7 +134,7 @@ static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t n)
     return h;
 }
 
-uint64_t bh_checksum(uint64_t seed, const void *p, size_t n)
+uint64_t brain__checksum(uint64_t seed, const void *p, size_t n)
 {
     return fmix(hash_bytes(seed, (const uint8_t *)p, n));
 }
@@ -144,8 +144,8 @@ uint64_t bh_checksum(uint64_t seed, const void *p, size_t n)
  * than at one multiply chain's (about 2x faster here).  For snapshots, where
  * every byte of every value is hashed on save and on load.  In pieces:
  * init with the total length, rounds over multiples of 32 bytes, final
- * over the last n % 32; bh_checksum_wide does the three at once. */
-void bh_wide_init(struct bh_wide *w, uint64_t seed, uint64_t total)
+ * over the last n % 32; brain__checksum_wide does the three at once. */
+void brain__wide_init(struct brain__wide *w, uint64_t seed, uint64_t total)
 {
     w->seed = seed;
     w->v[0] = seed ^ total * 0x9E3779B97F4A7C15ull;
@@ -154,7 +154,7 @@ void bh_wide_init(struct bh_wide *w, uint64_t seed, uint64_t total)
     w->v[3] = ~seed ^ 0xA4093822299F31D0ull;
 }
 
-void bh_wide_rounds(struct bh_wide *w, const void *data, size_t n)
+void brain__wide_rounds(struct brain__wide *w, const void *data, size_t n)
 {
     const uint64_t k = 0x9E3779B97F4A7C15ull, m = 0xbf58476d1ce4e5b9ull;
     const uint8_t *p = data;
@@ -170,24 +170,24 @@ void bh_wide_rounds(struct bh_wide *w, const void *data, size_t n)
     w->v[0] = v0, w->v[1] = v1, w->v[2] = v2, w->v[3] = v3;
 }
 
-uint64_t bh_wide_final(const struct bh_wide *w, const void *tail, size_t n)
+uint64_t brain__wide_final(const struct brain__wide *w, const void *tail, size_t n)
 {
     uint64_t h = hash_bytes(w->seed, (const uint8_t *)w->v, sizeof w->v);
     return fmix(hash_bytes(h, tail, n));
 }
 
-uint64_t bh_checksum_wide(uint64_t seed, const void *data, size_t n)
+uint64_t brain__checksum_wide(uint64_t seed, const void *data, size_t n)
 {
     if (n < 256)
-        return bh_checksum(seed, data, n);
-    struct bh_wide w;
+        return brain__checksum(seed, data, n);
+    struct brain__wide w;
     size_t body = n & ~(size_t)31;
-    bh_wide_init(&w, seed, n);
-    bh_wide_rounds(&w, data, body);
-    return bh_wide_final(&w, (const uint8_t *)data + body, n - body);
+    brain__wide_init(&w, seed, n);
+    brain__wide_rounds(&w, data, body);
+    return brain__wide_final(&w, (const uint8_t *)data + body, n - body);
 }
 
-uint64_t bh_hash(uint64_t seed, const char *ns, size_t nslen, const char *name,
+uint64_t brain__key_hash(uint64_t seed, const char *ns, size_t nslen, const char *name,
                  size_t namelen)
 {
     uint64_t h = hash_bytes(seed, (const uint8_t *)ns, nslen);
@@ -251,14 +251,14 @@ int brain_array_init(brain_array *a, const char *dtype, uint32_t ndim,
                      const uint64_t *shape)
 {
     if (!a || !dtype || (ndim > 0 && !shape))
-        return bh_fail(BRAIN_EINVAL, "brain_array_init: NULL argument");
+        return brain__fail(BRAIN_EINVAL, "brain_array_init: NULL argument");
     if (ndim > BRAIN_ARRAY_MAX_DIMS)
-        return bh_fail(BRAIN_ETYPE, "array has %u dimensions; at most %d are supported",
+        return brain__fail(BRAIN_ETYPE, "array has %u dimensions; at most %d are supported",
                        ndim, BRAIN_ARRAY_MAX_DIMS);
     memset(a, 0, sizeof *a);
     if (strnlen(dtype, sizeof a->dtype) >= sizeof a->dtype ||
         !dtype_itemsize(dtype, &a->itemsize))
-        return bh_fail(BRAIN_ETYPE,
+        return brain__fail(BRAIN_ETYPE,
                        "dtype '%.40s' is not a fixed-size NumPy typestr such as '<f8' or '|u1'",
                        dtype);
     strcpy(a->dtype, dtype);
@@ -267,11 +267,11 @@ int brain_array_init(brain_array *a, const char *dtype, uint32_t ndim,
     for (uint32_t i = 0; i < ndim; i++) {
         a->shape[i] = shape[i];
         if (shape[i] && n > UINT64_MAX / shape[i])
-            return bh_fail(BRAIN_ETYPE, "array size overflows 64 bits");
+            return brain__fail(BRAIN_ETYPE, "array size overflows 64 bits");
         n *= shape[i];
     }
     if (n > BRAIN_MAX_CAPACITY)
-        return bh_fail(BRAIN_ETYPE, "array of %llu bytes is larger than any store",
+        return brain__fail(BRAIN_ETYPE, "array of %llu bytes is larger than any store",
                        (unsigned long long)n);
     a->nbytes = n;
     a->data_offset = brain_array_header_size(ndim);
@@ -281,10 +281,10 @@ int brain_array_init(brain_array *a, const char *dtype, uint32_t ndim,
 int brain_array_write_header(const brain_array *a, void *buf, size_t cap)
 {
     if (!a || !buf)
-        return bh_fail(BRAIN_EINVAL, "brain_array_write_header: NULL argument");
+        return brain__fail(BRAIN_EINVAL, "brain_array_write_header: NULL argument");
     size_t hs = brain_array_header_size(a->ndim);
     if (cap < hs)
-        return bh_fail(BRAIN_ERANGE, "array header needs %zu bytes, buffer has %zu", hs, cap);
+        return brain__fail(BRAIN_ERANGE, "array header needs %zu bytes, buffer has %zu", hs, cap);
     uint8_t *p = buf;
     memset(p, 0, hs);
     uint32_t magic = ARRAY_MAGIC, hsz = (uint32_t)hs, flags = 0;
@@ -302,18 +302,18 @@ int brain_array_write_header(const brain_array *a, void *buf, size_t cap)
 int brain_array_parse(const void *value, size_t size, brain_array *a)
 {
     if (!value || !a)
-        return bh_fail(BRAIN_EINVAL, "brain_array_parse: NULL argument");
+        return brain__fail(BRAIN_EINVAL, "brain_array_parse: NULL argument");
     const uint8_t *p = value;
     uint32_t magic, hsz, ndim;
     if (size < ARRAY_FIXED)
-        return bh_fail(BRAIN_ETYPE, "array value of %zu bytes is shorter than its header", size);
+        return brain__fail(BRAIN_ETYPE, "array value of %zu bytes is shorter than its header", size);
     memcpy(&magic, p, 4);
     memcpy(&hsz, p + 4, 4);
     memcpy(&ndim, p + 24, 4);
     if (magic != ARRAY_MAGIC)
-        return bh_fail(BRAIN_ETYPE, "value is not an array layout (bad magic)");
+        return brain__fail(BRAIN_ETYPE, "value is not an array layout (bad magic)");
     if (ndim > BRAIN_ARRAY_MAX_DIMS || hsz != brain_array_header_size(ndim) || hsz > size)
-        return bh_fail(BRAIN_ETYPE, "array header is malformed (ndim %u, header %u bytes)",
+        return brain__fail(BRAIN_ETYPE, "array header is malformed (ndim %u, header %u bytes)",
                        ndim, hsz);
     char dt[17] = {0};
     memcpy(dt, p + 8, 16);
@@ -327,7 +327,7 @@ int brain_array_parse(const void *value, size_t size, brain_array *a)
     memcpy(&itemsize, p + 32, 8);
     memcpy(&nbytes, p + 40, 8);
     if (itemsize != tmp.itemsize || nbytes != tmp.nbytes || size - hsz != nbytes)
-        return bh_fail(BRAIN_ETYPE,
+        return brain__fail(BRAIN_ETYPE,
                        "array header says %llu data bytes but shape and dtype give %llu and the value holds %zu",
                        (unsigned long long)nbytes, (unsigned long long)tmp.nbytes,
                        size - hsz);
@@ -354,21 +354,21 @@ int brain_pickle_layout_hint(uint64_t stream_len, uint32_t nbufs, const uint64_t
                              size_t hint_len, uint64_t *offsets, uint64_t *total)
 {
     if ((nbufs && !buf_lens) || !offsets || !total)
-        return bh_fail(BRAIN_EINVAL, "brain_pickle_layout: NULL argument");
+        return brain__fail(BRAIN_EINVAL, "brain_pickle_layout: NULL argument");
     if (nbufs > PICKLE_MAX_BUFS)
-        return bh_fail(BRAIN_ETYPE, "%u out-of-band buffers; the limit is %u", nbufs,
+        return brain__fail(BRAIN_ETYPE, "%u out-of-band buffers; the limit is %u", nbufs,
                        PICKLE_MAX_BUFS);
     if (hint_len > BRAIN_PICKLE_HINT_MAX)
-        return bh_fail(BRAIN_EINVAL, "pickle hint of %zu bytes; the limit is %u", hint_len,
+        return brain__fail(BRAIN_EINVAL, "pickle hint of %zu bytes; the limit is %u", hint_len,
                        BRAIN_PICKLE_HINT_MAX);
     uint64_t off = pickle_header_size(nbufs, (uint32_t)hint_len);
     offsets[0] = off;
     if (stream_len > BRAIN_MAX_CAPACITY)
-        return bh_fail(BRAIN_ETYPE, "pickle stream too large");
+        return brain__fail(BRAIN_ETYPE, "pickle stream too large");
     off = align_up(off + stream_len, BRAIN_ALIGN);
     for (uint32_t i = 0; i < nbufs; i++) {
         if (buf_lens[i] > BRAIN_MAX_CAPACITY || off > BRAIN_MAX_CAPACITY)
-            return bh_fail(BRAIN_ETYPE, "out-of-band buffers too large");
+            return brain__fail(BRAIN_ETYPE, "out-of-band buffers too large");
         offsets[i + 1] = off;
         off = align_up(off + buf_lens[i], BRAIN_ALIGN);
     }
@@ -386,23 +386,23 @@ int brain_pickle_write_header_hint(void *value, size_t cap, uint64_t stream_len,
                                    const uint64_t *buf_lens, const char *hint, size_t hint_len)
 {
     if (!value || (nbufs && !buf_lens) || (hint_len && !hint))
-        return bh_fail(BRAIN_EINVAL, "brain_pickle_write_header: NULL argument");
+        return brain__fail(BRAIN_EINVAL, "brain_pickle_write_header: NULL argument");
     if (hint_len > BRAIN_PICKLE_HINT_MAX)
-        return bh_fail(BRAIN_EINVAL, "pickle hint of %zu bytes; the limit is %u", hint_len,
+        return brain__fail(BRAIN_EINVAL, "pickle hint of %zu bytes; the limit is %u", hint_len,
                        BRAIN_PICKLE_HINT_MAX);
-    if (hint_len && (!bh_utf8_valid(hint, hint_len) || memchr(hint, 0, hint_len)))
-        return bh_fail(BRAIN_EINVAL, "pickle hint is not UTF-8 text without NUL bytes");
+    if (hint_len && (!brain__utf8_valid(hint, hint_len) || memchr(hint, 0, hint_len)))
+        return brain__fail(BRAIN_EINVAL, "pickle hint is not UTF-8 text without NUL bytes");
     uint64_t hs = pickle_header_size(nbufs, (uint32_t)hint_len);
     if (nbufs > PICKLE_MAX_BUFS || cap < hs)
-        return bh_fail(BRAIN_ERANGE, "pickle header needs %llu bytes, buffer has %zu",
+        return brain__fail(BRAIN_ERANGE, "pickle header needs %llu bytes, buffer has %zu",
                        (unsigned long long)hs, cap);
     uint64_t *offs = malloc(sizeof(uint64_t) * (nbufs + 1ull));
     if (!offs)
-        return bh_fail(BRAIN_ENOMEM, "out of memory");
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
     uint64_t total;
     int rc = brain_pickle_layout_hint(stream_len, nbufs, buf_lens, hint_len, offs, &total);
     if (rc == 0 && total > cap)
-        rc = bh_fail(BRAIN_ERANGE, "pickle value needs %llu bytes, buffer has %zu",
+        rc = brain__fail(BRAIN_ERANGE, "pickle value needs %llu bytes, buffer has %zu",
                      (unsigned long long)total, cap);
     if (rc == 0) {
         uint8_t *p = value;
@@ -436,41 +436,41 @@ int brain_pickle_write_header(void *value, size_t cap, uint64_t stream_len, uint
 int brain_pickle_parse(const void *value, size_t size, brain_pickle *pk)
 {
     if (!value || !pk)
-        return bh_fail(BRAIN_EINVAL, "brain_pickle_parse: NULL argument");
+        return brain__fail(BRAIN_EINVAL, "brain_pickle_parse: NULL argument");
     const uint8_t *p = value;
     uint32_t magic, nbufs, hint_len = 0;
     uint64_t hs, soff, slen;
     if (size < PICKLE_FIXED)
-        return bh_fail(BRAIN_ETYPE, "pickle value of %zu bytes is shorter than its header", size);
+        return brain__fail(BRAIN_ETYPE, "pickle value of %zu bytes is shorter than its header", size);
     memcpy(&magic, p, 4);
     memcpy(&nbufs, p + 4, 4);
     memcpy(&hs, p + 8, 8);
     memcpy(&soff, p + 16, 8);
     memcpy(&slen, p + 24, 8);
     if (magic != PICKLE_MAGIC && magic != PICKLE_MAGIC_HINT)
-        return bh_fail(BRAIN_ETYPE, "value is not a pickle layout (bad magic)");
+        return brain__fail(BRAIN_ETYPE, "value is not a pickle layout (bad magic)");
     if (nbufs > PICKLE_MAX_BUFS)
-        return bh_fail(BRAIN_ETYPE, "pickle header is malformed");
+        return brain__fail(BRAIN_ETYPE, "pickle header is malformed");
     if (magic == PICKLE_MAGIC_HINT) {
         uint64_t at = PICKLE_FIXED + 16ull * nbufs;
         if (at + 8 > size)
-            return bh_fail(BRAIN_ETYPE, "pickle header is malformed");
+            return brain__fail(BRAIN_ETYPE, "pickle header is malformed");
         memcpy(&hint_len, p + at, 4);
         if (hint_len == 0 || hint_len > BRAIN_PICKLE_HINT_MAX || at + 8 + hint_len > size ||
-            !bh_utf8_valid(p + at + 8, hint_len) || memchr(p + at + 8, 0, hint_len))
-            return bh_fail(BRAIN_ETYPE, "pickle header's hint is malformed");
+            !brain__utf8_valid(p + at + 8, hint_len) || memchr(p + at + 8, 0, hint_len))
+            return brain__fail(BRAIN_ETYPE, "pickle header's hint is malformed");
     }
     if (hs != pickle_header_size(nbufs, hint_len) || hs > size || soff < hs || soff > size ||
         slen > size - soff)
-        return bh_fail(BRAIN_ETYPE, "pickle header is malformed");
+        return brain__fail(BRAIN_ETYPE, "pickle header is malformed");
     if ((uintptr_t)value % 8)
-        return bh_fail(BRAIN_ETYPE, "pickle value is not 8-byte aligned");
+        return brain__fail(BRAIN_ETYPE, "pickle value is not 8-byte aligned");
     const uint64_t *offs = (const uint64_t *)(p + 32);
     const uint64_t *lens = offs + nbufs;
     for (uint32_t i = 0; i < nbufs; i++) {
         if (offs[i] % BRAIN_ALIGN || offs[i] < hs || offs[i] > size ||
             lens[i] > size - offs[i])
-            return bh_fail(BRAIN_ETYPE, "pickle buffer %u lies outside the value", i);
+            return brain__fail(BRAIN_ETYPE, "pickle buffer %u lies outside the value", i);
     }
     pk->nbufs = nbufs;
     pk->stream_offset = soff;
@@ -482,13 +482,13 @@ int brain_pickle_parse(const void *value, size_t size, brain_pickle *pk)
     return 0;
 }
 
-int bh_validate_value(uint32_t type, const void *data, size_t size)
+int brain__value_validate(uint32_t type, const void *data, size_t size)
 {
     switch (type) {
     case BRAIN_TYPE_STR:
     case BRAIN_TYPE_JSON:
-        if (!bh_utf8_valid(data, size))
-            return bh_fail(BRAIN_ETYPE, "a %s value must be valid UTF-8",
+        if (!brain__utf8_valid(data, size))
+            return brain__fail(BRAIN_ETYPE, "a %s value must be valid UTF-8",
                            brain_type_name(type));
         return 0;
     case BRAIN_TYPE_ARRAY: {
@@ -504,7 +504,7 @@ int bh_validate_value(uint32_t type, const void *data, size_t size)
     default:
         if (type >= BRAIN_TYPE_USER)
             return 0;
-        return bh_fail(BRAIN_EINVAL, "type tag %u is reserved; use BRAIN_TYPE_USER (%d) and up",
+        return brain__fail(BRAIN_EINVAL, "type tag %u is reserved; use BRAIN_TYPE_USER (%d) and up",
                        type, BRAIN_TYPE_USER);
     }
 }
@@ -514,19 +514,19 @@ int bh_validate_value(uint32_t type, const void *data, size_t size)
 int brain_parse_size(const char *text, uint64_t *out)
 {
     if (!text || !out)
-        return bh_fail(BRAIN_EINVAL, "size: NULL argument");
+        return brain__fail(BRAIN_EINVAL, "size: NULL argument");
     const char *p = text;
     while (isspace((unsigned char)*p))
         p++;
     if (!isdigit((unsigned char)*p))
-        return bh_fail(BRAIN_EINVAL,
+        return brain__fail(BRAIN_EINVAL,
                        "size '%.64s' is not a number of bytes such as 1048576, 50MB or 2GiB",
                        text);
     uint64_t ip = 0, frac = 0, fscale = 1;
     while (isdigit((unsigned char)*p)) {
         uint64_t d = (uint64_t)(*p++ - '0');
         if (ip > (UINT64_MAX - d) / 10)
-            return bh_fail(BRAIN_EINVAL, "size '%.64s' is too large", text);
+            return brain__fail(BRAIN_EINVAL, "size '%.64s' is too large", text);
         ip = ip * 10 + d;
     }
     int has_frac = 0;
@@ -534,7 +534,7 @@ int brain_parse_size(const char *text, uint64_t *out)
         p++;
         has_frac = 1;
         if (!isdigit((unsigned char)*p))
-            return bh_fail(BRAIN_EINVAL, "size '%.64s' is malformed", text);
+            return brain__fail(BRAIN_EINVAL, "size '%.64s' is malformed", text);
         while (isdigit((unsigned char)*p)) {
             if (fscale < 1000000000000000000ull) {
                 frac = frac * 10 + (uint64_t)(*p - '0');
@@ -552,7 +552,7 @@ int brain_parse_size(const char *text, uint64_t *out)
     while (isspace((unsigned char)*p))
         p++;
     if (*p)
-        return bh_fail(BRAIN_EINVAL, "size '%.64s' has trailing characters", text);
+        return brain__fail(BRAIN_EINVAL, "size '%.64s' has trailing characters", text);
     static const struct {
         const char *u;
         uint64_t m;
@@ -570,19 +570,19 @@ int brain_parse_size(const char *text, uint64_t *out)
         if (strcmp(unit, units[i].u) == 0)
             mult = units[i].m;
     if (!mult)
-        return bh_fail(BRAIN_EINVAL,
+        return brain__fail(BRAIN_EINVAL,
                        "size '%.64s' has unknown unit '%s'; use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB",
                        text, unit);
     if (has_frac && mult == 1)
-        return bh_fail(BRAIN_EINVAL, "size '%.64s' is a fraction of a byte", text);
+        return brain__fail(BRAIN_EINVAL, "size '%.64s' is a fraction of a byte", text);
     if (ip > UINT64_MAX / mult)
-        return bh_fail(BRAIN_EINVAL, "size '%.64s' is too large", text);
+        return brain__fail(BRAIN_EINVAL, "size '%.64s' is too large", text);
     uint64_t v = ip * mult;
     if (has_frac) {
         /* frac/fscale * mult, without overflow for the units we have */
         long double f = (long double)frac / (long double)fscale * (long double)mult;
         if ((long double)(UINT64_MAX - v) < f)
-            return bh_fail(BRAIN_EINVAL, "size '%.64s' is too large", text);
+            return brain__fail(BRAIN_EINVAL, "size '%.64s' is too large", text);
         v += (uint64_t)(f + 0.5L);
     }
     *out = v;

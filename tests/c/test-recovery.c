@@ -50,7 +50,7 @@ static void expect_intact(brain *b, int n)
 
 static void lock_and_odd(brain *b)
 {
-    ASSERT_OK(writer_lock(b));
+    ASSERT_OK(brain__writer_lock(b));
     atomic_fetch_add(&b->h->batch_seq, 1); /* mid-batch */
 }
 
@@ -80,9 +80,9 @@ TEST_TIMEOUT(dead_writer_mid_batch_does_not_stall_readers, 20)
 
 static void alloc_unlinked(brain *b)
 {
-    ASSERT_OK(writer_lock(b));
+    ASSERT_OK(brain__writer_lock(b));
     uint64_t blk;
-    ASSERT_OK(alloc_block(b, 100000, BS_USED, BK_ENTRY, 100000, &blk));
+    ASSERT_OK(brain__alloc_block(b, 100000, BS_USED, BK_ENTRY, 100000, &blk));
     memset(b->rw + blk + BLOCK_HDR, 0xAB, 1000); /* a half-built entry */
 }
 
@@ -105,14 +105,14 @@ TEST_TIMEOUT(dead_writer_with_unlinked_block_leaks_nothing, 20)
 
 static void break_free_list(brain *b)
 {
-    ASSERT_OK(writer_lock(b));
+    ASSERT_OK(brain__writer_lock(b));
     /* take the first free block off its list and leave it there */
     for (unsigned fl = 0; fl < FL_COUNT; fl++)
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
             uint64_t off = b->h->heads[fl][sl];
             if (off) {
-                struct bh_block *blk = (struct bh_block *)(b->rw + off);
-                alloc_remove_free(b, off, bs_size(atomic_load(&blk->sizestate)));
+                struct brain__block *blk = (struct brain__block *)(b->rw + off);
+                brain__alloc_remove_free(b, off, bs_size(atomic_load(&blk->sizestate)));
                 return;
             }
         }
@@ -150,11 +150,11 @@ TEST_TIMEOUT(dead_writer_mid_free_list_edit_is_repaired, 20)
 
 static void half_grow(brain *b)
 {
-    ASSERT_OK(writer_lock(b));
-    struct bh_header *h = b->h;
+    ASSERT_OK(brain__writer_lock(b));
+    struct brain__header *h = b->h;
     uint64_t fs = atomic_load(&h->file_size), new_end = fs + (4u << 20);
-    ASSERT_EQ_INT(plat_reserve_space(b->fd, fs, new_end - fs), 0);
-    struct bh_block *ns = (struct bh_block *)(b->rw + new_end - BLOCK_HDR);
+    ASSERT_EQ_INT(brain__plat_reserve_space(b->fd, fs, new_end - fs), 0);
+    struct brain__block *ns = (struct brain__block *)(b->rw + new_end - BLOCK_HDR);
     memset(ns, 0, sizeof *ns);
     atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
     atomic_store(&h->file_size, new_end);
@@ -187,7 +187,7 @@ TEST_TIMEOUT(dead_writer_mid_growth_is_repaired, 20)
 
 static void hold_lane(brain *b)
 {
-    (void)lane_enter(b); /* dies inside a read */
+    (void)brain__lane_enter(b); /* dies inside a read */
 }
 
 TEST_TIMEOUT(dead_reader_epoch_is_reaped, 20)
@@ -216,7 +216,7 @@ TEST_TIMEOUT(dead_reader_epoch_is_reaped, 20)
 
 static void lock_only(brain *b)
 {
-    ASSERT_OK(writer_lock(b));
+    ASSERT_OK(brain__writer_lock(b));
 }
 
 TEST_TIMEOUT(last_process_dies_holding_lock_next_opener_repairs, 20)
@@ -253,8 +253,8 @@ TEST_TIMEOUT(store_on_disk_with_stale_lock_word_opens, 20)
     ASSERT_OK(brain_close(b));
     /* glibc keeps the owner TID in the mutex's first int-sized words;
      * write a plausible dead owner into the whole lock */
-    struct bh_header probe;
-    int lock_off = (int)offsetof(struct bh_header, lock);
+    struct brain__header probe;
+    int lock_off = (int)offsetof(struct brain__header, lock);
     unsigned char junk[sizeof probe.lock];
     memset(junk, 0, sizeof junk);
     int fake_tid = 0x3fffff00;

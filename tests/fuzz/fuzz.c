@@ -9,7 +9,7 @@
  *                 check).  Nothing may crash, hang or leak, and every error
  *                 must come with a sentence (brain_errdetail).
  *   store-repair  the same file with its "dirty" flag set, so that the open
- *                 runs repair() (what happens after a writer died, and the
+ *                 runs brain__repair() (what happens after a writer died, and the
  *                 only repair there is).  After it, brain_check must pass or
  *                 report the damage it found, and writes (put, replace,
  *                 delete) must not crash.
@@ -215,10 +215,10 @@ static void restore(const uint8_t *image, size_t size)
 
 /* ---- store inputs ------------------------------------------------------------ */
 
-static uint64_t header_check(const struct bh_header *h)
+static uint64_t header_check(const struct brain__header *h)
 {
     /* the same sum as store.c's header_check() */
-    return bh_hash(0x6272616e6221ull, (const char *)h, offsetof(struct bh_header, hcheck), "", 0);
+    return brain__key_hash(0x6272616e6221ull, (const char *)h, offsetof(struct brain__header, hcheck), "", 0);
 }
 
 static size_t fuzz_image(const uint8_t *data, size_t size, uint8_t **out)
@@ -364,7 +364,7 @@ static void store_target(const uint8_t *data, size_t size, int repair_mode)
     fuzz_init();
     uint8_t *img;
     size_t n = fuzz_image(data, size, &img);
-    struct bh_header *h = (struct bh_header *)img;
+    struct brain__header *h = (struct brain__header *)img;
     if (repair_mode)
         h->dirty = 1;
     run_store(img, n, repair_mode);
@@ -463,7 +463,7 @@ int fuzz_store_write(const uint8_t *data, size_t size)
         if (at <= g_image_size - 8 && (off & 0x7fffffffu) <= g_image_size)
             memcpy(img + at, &v, 8);
     }
-    struct bh_header *h = (struct bh_header *)img;
+    struct brain__header *h = (struct brain__header *)img;
     h->dirty = 0; /* the write path, not repair: store-repair covers that */
     h->hcheck = header_check(h);
     run_write(img, g_image_size);
@@ -498,7 +498,7 @@ static void fingerprint(brain *b, char *out, size_t cap)
         rc = brain_get(b, in->ns, in->name, &v);
         if (rc)
             fuzz_fail("reading for the fingerprint: %s", brain_errname(rc));
-        it[i].sum = bh_checksum(bh_checksum(v.info.type, v.data, v.size), v.info.desc,
+        it[i].sum = brain__checksum(brain__checksum(v.info.type, v.data, v.size), v.info.desc,
                                 v.info.desc_len) ^ v.info.version;
         brain_view_release(b, &v);
     }
@@ -540,12 +540,12 @@ static int fix_snapshot(uint8_t *m, size_t size)
             return changed;
         memcpy(before, e + 56, 8);
         memset(e + 56, 0, 8);
-        uint64_t c = bh_checksum(SNAP_SEED, e, 64);
-        c = bh_checksum(c, m + body, strs);
-        c = bh_checksum_wide(c, m + vstart, vsize);
+        uint64_t c = brain__checksum(SNAP_SEED, e, 64);
+        c = brain__checksum(c, m + body, strs);
+        c = brain__checksum_wide(c, m + vstart, vsize);
         memcpy(e + 56, &c, 8);
         changed |= memcmp(before, &c, 8) != 0;
-        chain = bh_checksum(chain, &c, 8);
+        chain = brain__checksum(chain, &c, 8);
         off = vstart + vsize;
     }
     if (size - off == 32) {
@@ -554,12 +554,12 @@ static int fix_snapshot(uint8_t *m, size_t size)
         memcpy(old, t, 32);
         memcpy(t + 8, &count, 8);
         memcpy(t + 16, &chain, 8);
-        uint64_t c = bh_checksum(SNAP_SEED, t, 24);
+        uint64_t c = brain__checksum(SNAP_SEED, t, 24);
         memcpy(t + 24, &c, 8);
         changed |= memcmp(old, t, 32) != 0;
     }
     memcpy(before, m + 56, 8);
-    uint64_t c = bh_checksum(SNAP_SEED, m, 56);
+    uint64_t c = brain__checksum(SNAP_SEED, m, 56);
     memcpy(m + 56, &c, 8);
     changed |= memcmp(before, &c, 8) != 0;
     return changed;

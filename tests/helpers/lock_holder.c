@@ -21,7 +21,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", brain_errdetail());
         return 1;
     }
-    if (writer_lock(b) != 0) {
+    if (brain__writer_lock(b) != 0) {
         fprintf(stderr, "%s\n", brain_errdetail());
         return 1;
     }
@@ -31,7 +31,7 @@ int main(int argc, char **argv)
         for (;;)
             pause();
     raise(SIGSTOP);
-    writer_unlock(b);
+    brain__writer_unlock(b);
     brain_close(b);
     return 0;
 }
