@@ -134,6 +134,35 @@ def test_stopped_lock_holder_times_out_naming_it(store_name):
     b.sleep()
 
 
+def test_stats_with_lock_held_leaves_expired_values_out(store_name):
+    """stats() never waits for the writers' lock (issue 18) and never counts
+    expired values as live (issue 15): with the lock held by a stopped
+    process it cannot drop them, so it leaves them out of names, used and
+    the namespace count instead."""
+    b = Brain(path=store_name, size=16_000_000, lock_timeout=0.3)
+    b.set_namespace("short")
+    b.learn(b"\x01" * 2_000_000, "gone", ttl=0.2)
+    b.set_namespace("default")
+    b["kept"] = 1
+    live = b.stats()
+    time.sleep(0.4)
+    h = Holder(store_name)
+    try:
+        t0 = time.monotonic()
+        st = b.stats()
+        assert time.monotonic() - t0 < 1
+        assert st["names"] == 1, st
+        assert st["used"] <= live["used"] - 2_000_000, (st, live)
+        assert st["namespaces"] == 1, st  # "short" holds only an expired value
+        assert st["free"] + st["used"] + st["limbo"] == st["capacity"]
+    finally:
+        h.release()
+        h.kill()
+    st = b.stats()  # lock free again: the expired name is dropped for real
+    assert st["names"] == 1 and st["namespaces"] == 1
+    b.sleep()
+
+
 def test_lock_wait_releases_the_gil_and_ctrl_c_ends_it(store_name):
     b = Brain(path=store_name, size=16_000_000)
     b["a"] = 1
