@@ -458,8 +458,11 @@ typedef struct brain_stats {
     uint32_t max_namespaces;
 } brain_stats;
 
-/* The store's figures.  Expired names are removed first (as brain_expire),
- * so names, used and free, and the namespace records, count live values. */
+/* The store's figures; never waits for the writers' lock.  When the lock
+ * is free, expired names are removed first (as brain_expire); when another
+ * process holds it, they are left out of the figures instead (and
+ * largest_free is a lower bound).  Either way names, used, free and
+ * namespaces count live values only. */
 BRAIN_API int brain_stats_get(brain *b, brain_stats *st);
 
 /* One attached process, as brain_procs reports it. */
