@@ -102,10 +102,11 @@ $(VENV)/.done: requirements-dev.txt scripts/setup.sh
 
 venv: $(VENV)/.done
 
-# --- the Python package, compiled from the same src/*.c by setuptools ---------
+# --- the Python package, compiled from the same src/*.c (and cli/*.c into
+# brain_plasma/_bin/brain, the console script's program) by setuptools -----
 PY_PKG := $(wildcard python/brain_plasma/*.py python/brain_plasma/*.c python/brain_plasma/*.h \
             python/brain_plasma/*.pyi) setup.py pyproject.toml
-$(VENV)/.python-done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
+$(VENV)/.python-done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(CLI_SRCS) $(wildcard cli/*.h) $(PY_PKG)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e .
 	@touch $@
 
