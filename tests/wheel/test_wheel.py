@@ -91,12 +91,13 @@ def test_wheel_is_manylinux_and_carries_only_what_runs(wheel):
         entry = z.read("brain_plasma-%s.dist-info/entry_points.txt" % v).decode()
     assert not [n for n in names if n.endswith((".c", ".h"))], names
     pkg = sorted(n for n in names if n.startswith("brain_plasma/") and not n.endswith("/"))
-    allowed = re.compile(r"brain_plasma/([\w]+\.pyi?|py\.typed|_core\.[\w-]+\.so|_bin/brain)$")
+    allowed = re.compile(r"brain_plasma/((contrib/)?[\w]+\.pyi?|py\.typed|_core\.[\w-]+\.so|_bin/brain)$")
     assert all(allowed.match(n) for n in pkg), pkg
     exe = info["brain_plasma/_bin/brain"]
     assert (exe.external_attr >> 16) & 0o111 == 0o111, "the program must be executable"
     assert "brain_plasma-%s.dist-info/licenses/LICENSE" % v in names
     assert "brain = brain_plasma._cli:main" in entry
+    assert "plasma_store = brain_plasma.plasma_store:main" in entry
     assert "\nVersion: %s\n" % v in meta
     assert "\nLicense-Expression: MIT\n" in meta
     assert "\nRequires-Python: >=3.10\n" in meta
