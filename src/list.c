@@ -240,6 +240,31 @@ int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
 
 /* ---- stats and resize ----------------------------------------------------- */
 
+/* What brain_stats_get leaves out when it could not take the lock (and so
+ * could not drop them): the expired names still linked, their blocks'
+ * bytes, and per namespace record how many of its names they are. */
+struct expired_ctx {
+    int64_t now;
+    uint64_t names, bytes;
+    uint64_t *ns_names; /* max_namespaces counters, or NULL */
+};
+
+static int count_expired(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
+{
+    (void)slot;
+    struct expired_ctx *c = ctx;
+    if (!brain__entry_expired(e, c->now))
+        return 0;
+    const struct brain__block *bb =
+        (const struct brain__block *)((const uint8_t *)e - BLOCK_HDR); /* brain__entry_at checked it */
+    c->names++;
+    c->bytes += bs_size(bb->sizestate);
+    int ni = brain__ns_find(b, brain__entry_ns(e), e->ns_len);
+    if (c->ns_names && ni >= 0)
+        c->ns_names[ni]++;
+    return 0;
+}
+
 int brain_stats_get(brain *b, brain_stats *st)
 {
     brain__clear_error();
@@ -248,24 +273,46 @@ int brain_stats_get(brain *b, brain_stats *st)
         return rc;
     if (!st)
         return brain__fail(BRAIN_EINVAL, "brain_stats_get: st is NULL");
-    if ((rc = brain__writer_lock(b)))
+    /* never waits for the writers' lock: when it is busy the figures are
+     * read without it (a moment stale; largest_free a lower bound) */
+    int locked = (rc = brain__writer_lock_try(b, LOCK_REFUSE_CORRUPT)) == 0;
+    if (rc && rc != BRAIN_EWOULDBLOCK)
         return rc;
+    brain__clear_error();
     struct brain__header *h = b->h;
-    brain__reap_dead(b, NULL, REAP_DEAD);
-    if (h->limbo_head) /* all of it: the figures below should be settled */
-        brain__limbo_reclaim(b, RECLAIM_READY);
+    int64_t now = brain__plat_now_ns();
+    if (locked) {
+        brain__reap_dead(b, NULL, REAP_DEAD);
+        /* expired names are absent for readers: drop them, so that names,
+         * used and free (and the namespace records) count live values only */
+        int corrupt = 0;
+        brain__expire_locked(b, now, &corrupt);
+        if (h->limbo_head) /* all of it: the figures below should be settled */
+            brain__limbo_reclaim(b, RECLAIM_READY);
+    }
+    /* without the lock the expired names are still linked: leave them out
+     * of the figures (a lock-free walk of the index, as listing does) */
+    struct expired_ctx ex = {now, 0, 0, NULL};
+    if (!locked) {
+        ex.ns_names = calloc(h->max_namespaces ? h->max_namespaces : 1, sizeof *ex.ns_names);
+        struct brain__lane *lane = brain__lane_enter(b);
+        brain__index_foreach(b, count_expired, &ex); /* a damaged index: nothing left out */
+        brain__lane_leave(lane);
+        brain__clear_error();
+    }
     memset(st, 0, sizeof *st);
     st->capacity = atomic_load(&h->capacity);
     st->file_size = atomic_load(&h->file_size);
     /* the header, process table, namespace table and sentinel count as
      * used, so that used + free + limbo == capacity */
     st->used = h->used + h->arena_off + BLOCK_HDR;
+    st->used = st->used > ex.bytes ? st->used - ex.bytes : 0;
     st->limbo = h->limbo_bytes;
     st->free = st->capacity > st->used + st->limbo ? st->capacity - st->used - st->limbo : 0;
-    uint64_t lf = brain__alloc_largest_free(b);
+    uint64_t lf = locked ? brain__alloc_largest_free(b) : 0;
     uint64_t tail = st->capacity - st->file_size; /* room the file can still grow */
     st->largest_free = lf + tail > st->free ? st->free : lf + tail;
-    st->names = h->index_count;
+    st->names = h->index_count > ex.names ? h->index_count - ex.names : 0;
     st->version = atomic_load(&h->version);
     st->index_slots = 1ull << (atomic_load(&h->index) & 63);
     st->blocks = h->nblocks;
@@ -288,10 +335,15 @@ int brain_stats_get(brain *b, brain_stats *st)
     }
     for (uint32_t i = 0; i < h->max_namespaces; i++) {
         struct brain__nsrec *r = brain__nsrec_at(b, i);
-        if (atomic_load(&r->used) && (r->names || (r->len == 7 && !memcmp(r->name, "default", 7))))
+        uint64_t names = r->names;
+        if (ex.ns_names)
+            names = names > ex.ns_names[i] ? names - ex.ns_names[i] : 0;
+        if (atomic_load(&r->used) && (names || (r->len == 7 && !memcmp(r->name, "default", 7))))
             st->namespaces++;
     }
-    brain__writer_unlock(b);
+    free(ex.ns_names);
+    if (locked)
+        brain__writer_unlock(b);
     return 0;
 }
 

@@ -85,6 +85,11 @@ static int move_down(brain *b, uint64_t limit)
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         if (bs_state(ss) == BS_SENTINEL)
             break;
+        if (size == 0 || size > fs - off) /* a damaged chain: never loop or step out */
+            return brain__fail(BRAIN_ECORRUPT,
+                           "store '%s' cannot shrink: the block at offset %llu has a bad size "
+                           "(%llu); no value was lost; run `brain check`", b->path,
+                           (unsigned long long)off, (unsigned long long)size);
         if (off + size > limit && bs_state(ss) == BS_RESERVED)
             return brain__fail(BRAIN_EBUSY,
                            "store '%s' cannot shrink: a value being written (reserved) lies beyond "

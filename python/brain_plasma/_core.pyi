@@ -33,6 +33,11 @@ EIO: int
 ESTALE: int
 ERANGE: int
 ESNAPSHOT: int
+EDESTROYED: int
+EDISKFULL: int
+ELOCKED: int
+ECANCELED: int
+EWOULDBLOCK: int
 ECLOSED: int  # not a libbrain code: a call on a closed Store
 
 TYPE_BYTES: int
@@ -51,6 +56,7 @@ ARRAY_MAX_DIMS: int
 PINS_PER_PROC: int
 MIN_CAPACITY: int
 MAX_CAPACITY: int
+DEFAULT_CAPACITY: int
 LIB_VERSION: str
 
 class Error(Exception):
@@ -156,6 +162,8 @@ class Store:
     def recall_small(self, ns: str, name: str, loads: Any) -> Any: ...
     def version_of(self, ns: str, name: str) -> int: ...
     def snapshot_save(self, path: Union[str, bytes]) -> int: ...
+    def set_lock_timeout(self, seconds: Optional[float]) -> None: ...
+    def snapshot_info(self, path: Union[str, bytes]) -> Tuple[int, bool]: ...
     def snapshot_load(self, path: Union[str, bytes], merge: bool = ...) -> int: ...
 
 def resolve(store: str) -> str: ...

@@ -425,4 +425,7 @@ def test_replaced_store_file_gets_a_new_handle(store_name, brain):
     _core.destroy(store_name)  # as another process's dead() would
     fresh = Brain(path=store_name, size=4_000_000)
     assert fresh.client is not brain.client and fresh._c() is not brain._c()
-    assert fresh.names() == [] and brain["x"] == 1  # brain keeps the old file
+    assert fresh.names() == []
+    # brain's handle is on the destroyed file: refused, not silently used (issue 18)
+    with pytest.raises(bp.BrainStoreDestroyedError, match="destroyed by pid"):
+        brain["x"]
