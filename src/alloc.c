@@ -226,34 +226,52 @@ int brain__alloc_fits(brain *b, uint64_t payload)
     return find_suitable(b, block_need(payload)) != 0;
 }
 
-int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
-                uint64_t *out)
+/* Takes a block for PAYLOAD bytes from the free block lying lowest (or,
+ * with HIGHEST, highest) in the file among those that start at or above LO
+ * and hold it ending at or below HI; the block is carved from that free
+ * block's front.  For a shrink, which places values by address, not by
+ * size: the lowest hole below a value slides it down (compaction), the
+ * highest one parks it out of the way.  Scans every free list once
+ * (bounded by the block count, a list that does not add up marks the
+ * store for repair).  0 and *OUT, or BRAIN_EFULL. */
+int brain__alloc_range(brain *b, uint64_t payload, uint64_t lo, uint64_t hi, int highest,
+                       unsigned kind, uint64_t *out)
 {
     struct brain__header *h = b->h;
     uint64_t need = block_need(payload);
-    uint64_t guard = h->nblocks + 1;
+    uint64_t guard = h->nblocks + 1, best = 0, best_size = 0;
     for (unsigned fl = 0; fl < FL_COUNT; fl++) {
         if (!(h->fl_bitmap & (1ull << fl)))
             continue;
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-            for (uint64_t off = h->heads[fl][sl]; off && guard--;) {
+            for (uint64_t off = h->heads[fl][sl]; off;) {
                 struct brain__block *blk = brain__block_at(b, off);
-                if (!blk || bs_state(atomic_load(&blk->sizestate)) != BS_FREE) {
+                if (!guard-- || !blk || bs_state(atomic_load(&blk->sizestate)) != BS_FREE) {
                     brain__mark_damaged(b);
                     return BRAIN_EFULL;
                 }
                 uint64_t size = bs_size(atomic_load(&blk->sizestate));
-                if (size >= need && off + need <= limit) {
-                    brain__alloc_remove_free(b, off, size);
-                    carve(b, off, need, BS_USED, kind);
-                    *out = off;
-                    return 0;
+                if (size >= need && off >= lo && off <= hi && need <= hi - off &&
+                    (!best || (highest ? off > best : off < best))) {
+                    best = off;
+                    best_size = size;
                 }
                 off = blk->next;
             }
         }
     }
-    return BRAIN_EFULL;
+    if (!best)
+        return BRAIN_EFULL;
+    brain__alloc_remove_free(b, best, best_size);
+    carve(b, best, need, BS_USED, kind);
+    *out = best;
+    return 0;
+}
+
+int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
+                uint64_t *out)
+{
+    return brain__alloc_range(b, payload, 0, limit, 0, kind, out);
 }
 
 /* Frees block OFF (USED, RESERVED or LIMBO), merging with free neighbours. */

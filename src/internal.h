@@ -386,6 +386,8 @@ void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size);
 void brain__alloc_remove_free(brain *b, uint64_t off, uint64_t size);
 uint64_t brain__alloc_largest_free(brain *b);
 void brain__alloc_reset_lists(brain *b);
+int brain__alloc_range(brain *b, uint64_t payload, uint64_t lo, uint64_t hi, int highest,
+                       unsigned kind, uint64_t *out);
 int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
                 uint64_t *out);
 
