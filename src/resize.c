@@ -56,10 +56,8 @@ static int walk(brain *b, int (*fn)(brain *, uint64_t off, uint64_t ss, unsigned
         uint64_t fs = atomic_load(&h->file_size); /* parking may grow it */
         struct brain__block *blk = off + BLOCK_HDR <= fs ? brain__block_or_sentinel_at(b, off) : NULL;
         if (!blk)
-            return brain__fail(BRAIN_ECORRUPT,
-                           "store '%s': the block chain is damaged at offset %llu (bad size %llu); "
-                           "no value was lost; run `brain check`", b->path,
-                           (unsigned long long)off, (unsigned long long)size);
+            return brain__fail(BRAIN_ECORRUPT, "store '%s': the block chain is damaged at %llu; run `brain check`",
+                           b->path, (unsigned long long)off);
         uint64_t ss = atomic_load(&blk->sizestate), size = bs_size(ss);
         if (bs_state(ss) == BS_SENTINEL)
             return 0;
