@@ -420,6 +420,9 @@ int brain__index_relocate(brain *b, uint64_t limit);
 typedef int (*brain__index_fn)(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e,
                                void *ctx);
 int brain__index_foreach(brain *b, brain__index_fn fn, void *ctx);
+/* The same, visiting the entries in file order (so the reads stream rather
+ * than jump; costs 16 bytes a name); FN gets a NULL slot.  Inside a lane. */
+int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx);
 /* The name index's slots from its header word, validated; NULL when the
  * word is damaged. */
 _Atomic uint64_t *brain__index_table(const brain *b, uint64_t packed, uint64_t *nslots);
