@@ -95,7 +95,9 @@ struct brain__block { /* 64 bytes at the start of every block */
     uint32_t kind;              /* BK_* */
     uint64_t owner_word;        /* RESERVED: that slot's owner word when it
                                    reserved (a reaped or reused slot differs) */
-    uint64_t pad;
+    uint64_t backed;            /* FREE: its first BACKED bytes surely have
+                                   file pages (no punched holes); derived,
+                                   0 = unknown (alloc.c) */
 };
 
 struct brain__entry { /* at block + 64; immutable once published */
@@ -334,6 +336,7 @@ int brain__plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout
 void brain__plat_futex_wake(_Atomic uint32_t *addr);
 void brain__plat_random(void *buf, size_t len);
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
+int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len);     /* errno-style */
 void brain__plat_prefault_write(void *p, size_t n); /* advisory */
 int brain__plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
 
