@@ -215,19 +215,20 @@ int brain__index_foreach(brain *b, brain__index_fn fn, void *ctx)
     return 0;
 }
 
-/* LSD radix sort of A[0..n) (block offsets: multiples of 64), 8-bit
- * digits, skipping the digits all share; TMP has room for n. */
+/* LSD radix sort of A[0..n) (block offsets: multiples of 64, so the digits
+ * start at bit 6), 8-bit digits, skipping the digits all share; TMP has
+ * room for n. */
 static void sort_offsets(uint64_t *a, uint64_t *tmp, size_t n)
 {
     size_t cnt[8][256];
     memset(cnt, 0, sizeof cnt);
     for (size_t i = 0; i < n; i++)
         for (int d = 0; d < 8; d++)
-            cnt[d][(a[i] >> (8 * d)) & 255]++;
+            cnt[d][(a[i] >> (6 + 8 * d)) & 255]++;
     uint64_t *src = a, *dst = tmp;
     for (int d = 0; d < 8 && n; d++) {
         size_t *c = cnt[d];
-        if (c[(a[0] >> (8 * d)) & 255] == n)
+        if (c[(a[0] >> (6 + 8 * d)) & 255] == n)
             continue;
         size_t sum = 0;
         for (int v = 0; v < 256; v++) {
@@ -236,7 +237,7 @@ static void sort_offsets(uint64_t *a, uint64_t *tmp, size_t n)
             sum += t;
         }
         for (size_t i = 0; i < n; i++)
-            dst[c[(src[i] >> (8 * d)) & 255]++] = src[i];
+            dst[c[(src[i] >> (6 + 8 * d)) & 255]++] = src[i];
         uint64_t *t = src;
         src = dst;
         dst = t;

@@ -320,6 +320,14 @@ static void radix_sort_recs(struct name_rec *r, struct name_rec *tmp, size_t n)
 static void sort_names(const char *strings, struct name_rec *r, struct name_rec *tmp, size_t n,
                        size_t depth)
 {
+    /* already in order (names stored in order and never moved, walked in
+     * file order): one pass, which stops at the first pair out of order */
+    size_t s = 1;
+    while (s < n && (r[s - 1].key < r[s].key ||
+                     (r[s - 1].key == r[s].key && rec_cmp(strings, &r[s - 1], &r[s], depth) <= 0)))
+        s++;
+    if (s >= n)
+        return;
     if (n < 32) { /* insertion sort on the keys */
         for (size_t i = 1; i < n; i++) {
             struct name_rec v = r[i];
