@@ -396,6 +396,24 @@ BRAIN_API int brain_list_names(brain *b, const char *ns, int all_ns,
                                brain_list **out);
 BRAIN_API void brain_list_free(brain_list *list);
 
+/* The names alone, sorted: what brain_list_names lists, without the
+ * metadata, and cheaper (about a tenth of the memory).  names[i] is
+ * NUL-terminated, name_lens[i] bytes long, in namespace ns[i]; sorted by
+ * the bytes of the name (for UTF-8 that is code point order), a name held
+ * in several namespaces (all_ns) ordered by namespace.  Each listed name
+ * held a value at some moment during the call; expired names are left
+ * out.  Free with brain_names_free. */
+typedef struct brain_names {
+    size_t count;
+    const char **names;
+    const char **ns;
+    const uint32_t *name_lens;
+} brain_names;
+
+BRAIN_API int brain_list_sorted_names(brain *b, const char *ns, int all_ns,
+                                      brain_names **out);
+BRAIN_API void brain_names_free(brain_names *list);
+
 typedef struct brain_ns_info {
     char name[BRAIN_NS_MAX + 1];
     uint64_t names; /* names it holds (expired ones count until

@@ -150,6 +150,18 @@ int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len)
     return rc;
 }
 
+/* Gives the file's pages in [off, off+len) back to the file system (a
+ * hole: reads as zeros, takes no memory; the file keeps its size).
+ * 0, or an errno value (EOPNOTSUPP where the file system cannot). */
+int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len)
+{
+    int rc;
+    do
+        rc = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+    while (rc < 0 && errno == EINTR);
+    return rc < 0 ? errno : 0;
+}
+
 /* Maps the pages of [p, p+n) writable in one call before a large copy into
  * them: one kernel walk instead of a page fault per 4 KiB page (about a
  * quarter of the time of a copy into fresh /dev/shm pages).  Advisory:

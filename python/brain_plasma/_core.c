@@ -1236,23 +1236,58 @@ static PyObject *Store_list(StoreObject *s, PyObject *args, PyObject *kw)
     return out;
 }
 
-/* names(ns=None, all=False) -> [str]: the names only, cheaper than list. */
+/* names(ns=None, all=False, exclude=None) -> [str]: the names only, sorted
+ * (by code point; one name in several namespaces once per namespace),
+ * cheaper than list.  EXCLUDE: a namespace whose names are left out. */
 static PyObject *Store_names(StoreObject *s, PyObject *args, PyObject *kw)
 {
-    brain_list *l = list_call(s, args, kw, "|Op:names");
-    if (!l)
+    static char *kwlist[] = {"ns", "all", "exclude", NULL};
+    PyObject *nso = Py_None, *exo = Py_None;
+    int all = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OpO:names", kwlist, &nso, &all, &exo))
         return NULL;
-    PyObject *out = PyList_New((Py_ssize_t)l->count);
-    for (size_t i = 0; out && i < l->count; i++) {
-        PyObject *d = PyUnicode_DecodeUTF8(l->items[i].name, l->items[i].name_len,
-                                           "replace");
+    const char *ns, *ex;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !opt_utf8(exo, &ex))
+        return NULL;
+    brain_names *l = NULL;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_list_sorted_names(b, ns, all, &l);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc) {
+        fail(s, rc);
+        return NULL;
+    }
+    size_t n = l->count, m = 0;
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; out && i < n; i++) {
+        if (ex && strcmp(l->ns[i], ex) == 0)
+            continue;
+        const unsigned char *p = (const unsigned char *)l->names[i];
+        uint32_t len = l->name_lens[i];
+        unsigned char any = 0;
+        for (uint32_t j = 0; j < len; j++)
+            any |= p[j];
+        PyObject *d;
+        if (any < 0x80) { /* ASCII: no decoding */
+            d = PyUnicode_New(len, 127);
+            if (d)
+                memcpy(PyUnicode_DATA(d), p, len);
+        } else {
+            d = PyUnicode_DecodeUTF8((const char *)p, len, "replace");
+        }
         if (!d) {
             Py_CLEAR(out);
             break;
         }
-        PyList_SET_ITEM(out, (Py_ssize_t)i, d);
+        PyList_SET_ITEM(out, (Py_ssize_t)m++, d);
     }
-    brain_list_free(l);
+    brain_names_free(l);
+    if (out && m < n && PyList_SetSlice(out, (Py_ssize_t)m, (Py_ssize_t)n, NULL) < 0)
+        Py_CLEAR(out);
     return out;
 }
 

@@ -783,10 +783,9 @@ class Brain:
             namespace = namespaces
         c = self._c()
         if namespace == "all":  # Plasma's objects (plasma.NAMESPACE) are not names
-            return sorted(d["name"] for d in c.list(None, all=True)
-                          if d["namespace"] != plasma.NAMESPACE)
+            return c.names(None, all=True, exclude=plasma.NAMESPACE)
         ns = self.namespace if namespace is None else _check_namespace(namespace)
-        return sorted(c.names(ns))
+        return c.names(ns)  # sorted by the C library
 
     def keys(self):
         return self.names()
