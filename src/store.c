@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RESERVE_MAX (BRAIN_MAX_CAPACITY)
@@ -162,14 +163,98 @@ static int init_mutex(pthread_mutex_t *m)
     return rc;
 }
 
+static int destroyed(brain *b)
+{
+    uint64_t pid = atomic_load_explicit(&b->h->destroyed_by, memory_order_relaxed);
+    return brain__fail(BRAIN_EDESTROYED,
+                   "store '%s' was destroyed by pid %llu (brain destroy, or dead() in Python); "
+                   "this handle no longer reaches it and nothing was written: create the store "
+                   "again (Python: Brain.start()) to go on", b->path, (unsigned long long)pid);
+}
+
 int brain__writer_lock(brain *b) { return brain__writer_lock_ex(b, LOCK_REFUSE_CORRUPT); }
 
-/* LOCK_ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
- * beyond mending, since its report is what the user is told to read. */
-int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
+static _Thread_local int tls_try_only;
+
+void brain_lock_try_only(int on) { tls_try_only = on != 0; }
+
+void brain_set_lock_timeout(brain *b, int64_t timeout_ms)
+{
+    if (b)
+        b->lock_timeout_ms = timeout_ms;
+}
+
+void brain_set_lock_cancel(brain *b, int (*fn)(void *), void *ctx)
+{
+    if (b) {
+        b->lock_cancel = fn;
+        b->lock_cancel_ctx = ctx;
+    }
+}
+
+uint32_t brain__writer_lock_holder(brain *b, const char **state)
+{
+    uint32_t pid = atomic_load(&b->h->lock_pid);
+    char c = pid ? brain__plat_proc_state((pid_t)pid) : 0;
+    *state = !pid ? "unknown" : !c || c == 'Z' || c == 'X' ? "gone" : c == 'T' || c == 't' ? "stopped" : "alive";
+    return pid;
+}
+
+/* pthread_mutex_lock, in 50 ms slices of timedlock so that the wait can be
+ * cancelled (B's lock_cancel) and given up (B's lock_timeout_ms). */
+static int lock_wait(brain *b, int64_t max_ms)
+{
+    pthread_mutex_t *m = &b->h->lock;
+    int rc = pthread_mutex_trylock(m);
+    if (rc != EBUSY)
+        return rc;
+    if (max_ms == 0)
+        return brain__fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
+    int64_t t0 = brain__plat_mono_ns();
+    for (;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        rc = pthread_mutex_timedlock(m, &ts);
+        if (rc != ETIMEDOUT)
+            return rc;
+        if (b->lock_cancel && b->lock_cancel(b->lock_cancel_ctx))
+            return brain__fail(BRAIN_ECANCELED, "store '%s': the wait for the writers' lock was "
+                                            "cancelled; nothing changed", b->path);
+        int64_t waited = brain__plat_mono_ns() - t0;
+        if (max_ms > 0) { /* a bounded wait of its own, instead of the handle's */
+            if (waited >= max_ms * 1000000)
+                return brain__fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
+        } else if (b->lock_timeout_ms >= 0 && waited >= b->lock_timeout_ms * 1000000) {
+            const char *st;
+            uint32_t pid = brain__writer_lock_holder(b, &st);
+            return brain__fail(BRAIN_ELOCKED,
+                           "store '%s': the writers' lock is held by pid %u (%s); gave up after "
+                           "%.1f s (the lock timeout); nothing changed.  %s",
+                           b->path, pid, st, (double)waited / 1e9,
+                           strcmp(st, "stopped") == 0
+                               ? "That process is stopped: continue it (kill -CONT) or end it"
+                               : "A long resize or repair holds it; wait, or raise the timeout");
+        }
+    }
+}
+
+/* MAX_MS: 0 only tries, > 0 waits at most that long (BRAIN_EWOULDBLOCK
+ * then), < 0 waits as the handle's timeout says.  LOCK_ALLOW_CORRUPT:
+ * brain_check still runs on a store that a repair declared beyond mending,
+ * since its report is what the user is told to read. */
+static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t max_ms)
 {
     struct brain__header *h = b->h;
-    int rc = pthread_mutex_lock(&h->lock);
+    int rc = lock_wait(b, tls_try_only ? 0 : max_ms);
+    if (rc < 0)
+        return rc; /* a BRAIN_E* status, already explained */
+    if (rc == 0 || rc == EOWNERDEAD)
+        atomic_store(&h->lock_pid, (uint32_t)getpid());
     if (rc == EOWNERDEAD) {
         /* a writer died holding the lock: rebuild derived state */
         h->dirty = 1;
@@ -178,6 +263,7 @@ int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
         pthread_mutex_consistent(&h->lock);
         if (r) {
             h->dirty = 0;
+            atomic_store(&h->lock_pid, 0);
             pthread_mutex_unlock(&h->lock);
             return r;
         }
@@ -189,7 +275,13 @@ int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
     } else if (rc) {
         return brain__fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
+    if (atomic_load(&h->destroyed_by)) { /* destroyed while we waited */
+        atomic_store(&h->lock_pid, 0);
+        pthread_mutex_unlock(&h->lock);
+        return destroyed(b);
+    }
     if (h->corrupt && mode != LOCK_ALLOW_CORRUPT) {
+        atomic_store(&h->lock_pid, 0);
         pthread_mutex_unlock(&h->lock);
         return brain__fail(BRAIN_ECORRUPT,
                        "store '%s' is damaged beyond automatic repair; run `brain check` for "
@@ -197,6 +289,21 @@ int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
     }
     h->dirty = 1;
     return 0;
+}
+
+int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
+{
+    return writer_lock_common(b, mode, -1);
+}
+
+int brain__writer_lock_try(brain *b, enum brain__lock_mode mode)
+{
+    return writer_lock_common(b, mode, 0);
+}
+
+int brain__writer_lock_within(brain *b, enum brain__lock_mode mode, int64_t max_ms)
+{
+    return writer_lock_common(b, mode, max_ms);
 }
 
 void brain__writer_unlock(brain *b)
@@ -207,6 +314,7 @@ void brain__writer_unlock(brain *b)
         b->h->recoveries++;
     }
     b->h->dirty = 0;
+    atomic_store(&b->h->lock_pid, 0);
     pthread_mutex_unlock(&b->h->lock);
 }
 
@@ -214,6 +322,8 @@ int brain__handle_ready(brain *b)
 {
     if (!b)
         return brain__fail(BRAIN_EINVAL, "store handle is NULL");
+    if (b->h && atomic_load_explicit(&b->h->destroyed_by, memory_order_relaxed))
+        return destroyed(b);
     if (b->no_slot) {
         /* a fork child whose slot could not be reserved: attach now, and
          * publish the pins of the views it inherited */
@@ -437,6 +547,9 @@ static int errno_to_status(int e, const char *path, const char *what)
 static int create_store(brain *b, const brain_config *cfg)
 {
     char tmp[BRAIN_PATH_MAX + 64];
+    const char *leaf = strrchr(b->path, '/');
+    snprintf(tmp, sizeof tmp, "%s.tmp-", leaf ? leaf + 1 : b->path);
+    brain__plat_clean_stale_tmp(b->path, tmp, BH_MAGIC); /* left by creators killed half way */
     uint32_t rnd;
     brain__plat_random(&rnd, sizeof rnd);
     snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", b->path, (int)getpid(), rnd);
@@ -461,7 +574,13 @@ static int create_store(brain *b, const brain_config *cfg)
 
 static int open_existing(brain *b)
 {
-    int fd = open(b->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    /* the type is checked before the file is opened read-write (opening a
+     * device can act on it), and O_NONBLOCK keeps a FIFO swapped in between
+     * from blocking the open; fstat below checks what was opened */
+    struct stat pre;
+    if (lstat(b->path, &pre) == 0 && !S_ISREG(pre.st_mode) && !S_ISLNK(pre.st_mode))
+        return brain__fail(BRAIN_ENOTSTORE, "'%s' is not a regular file, so not a brain store", b->path);
+    int fd = open(b->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         if (errno == ENOENT)
             return BRAIN_ENOSTORE;
@@ -553,6 +672,7 @@ int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain
     if (!b)
         return brain__fail(BRAIN_ENOMEM, "out of memory");
     b->fd = -1;
+    b->lock_timeout_ms = -1;
     int rc = brain_resolve(store, b->path, sizeof b->path);
     if (rc)
         goto fail;
@@ -668,10 +788,21 @@ int brain_destroy(const char *store)
     int rc = brain_resolve(store, path, sizeof path);
     if (rc)
         return rc;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* never opens (or blocks on) a FIFO, device or socket: lstat first,
+     * then O_NONBLOCK, then fstat of what was opened */
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno_to_status(errno, path, "destroy");
+    if (S_ISLNK(st.st_mode))
+        return errno_to_status(ELOOP, path, "destroy");
+    if (!S_ISREG(st.st_mode))
+        return brain__fail(BRAIN_ENOTSTORE, "'%s' is not a brain store (not a regular file); refusing "
+                                        "to remove it", path);
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 && (errno == EACCES || errno == EROFS))
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return errno_to_status(errno, path, "destroy");
-    struct stat st;
     char magic[8] = {0};
     if (fstat(fd, &st) != 0) {
         rc = errno_to_status(errno, path, "destroy");
@@ -681,6 +812,14 @@ int brain_destroy(const char *store)
     } else if (st.st_uid != geteuid()) {
         rc = brain__fail(BRAIN_EPERM, "store '%s' is owned by uid %u; refusing to remove it", path,
                      (unsigned)st.st_uid);
+    } else if ((uint64_t)st.st_size >= HEADER_SIZE) {
+        /* mark it destroyed before unlinking: every handle still open on it
+         * refuses its next call (brain__handle_ready, brain__writer_lock) instead of writing
+         * into a file no one will see again */
+        uint64_t pid = (uint64_t)getpid();
+        if (pwrite(fd, &pid, sizeof pid, (off_t)offsetof(struct brain__header, destroyed_by)) !=
+            (ssize_t)sizeof pid)
+            rc = errno_to_status(errno, path, "destroy");
     }
     close(fd);
     if (rc == 0 && unlink(path) != 0)
