@@ -181,6 +181,41 @@ static PyObject *fail(StoreObject *s, int rc)
     return raise_status(state_of_type(Py_TYPE(s)), rc);
 }
 
+/* ---- the glue every Store call shares -------------------------------------
+ * A call: its arguments parsed, the handle and the (ns, name) checked
+ * (store_key, key_call, store_for_path), libbrain called with or without
+ * the GIL (NOGIL, LOCKING_CALL, WRITE_CALL), the status mapped to the
+ * result or the exception (*_or_fail). */
+
+/* The status raised, or the result. */
+static PyObject *u64_or_fail(StoreObject *s, int rc, uint64_t v)
+{
+    return rc ? fail(s, rc) : PyLong_FromUnsignedLongLong(v);
+}
+
+static PyObject *size_or_fail(StoreObject *s, int rc, size_t n)
+{
+    return rc ? fail(s, rc) : PyLong_FromSize_t(n);
+}
+
+static PyObject *none_or_fail(StoreObject *s, int rc)
+{
+    if (rc)
+        return fail(s, rc);
+    Py_RETURN_NONE;
+}
+
+/* Runs the statements with the GIL released, the handle held open for them
+ * (a close() meanwhile takes effect when they are done: store_maybe_close). */
+#define NOGIL(s, ...)                                                          \
+    do {                                                                       \
+        ENTER(s);                                                              \
+        Py_BEGIN_ALLOW_THREADS                                                 \
+        __VA_ARGS__;                                                           \
+        Py_END_ALLOW_THREADS                                                   \
+        LEAVE(s);                                                              \
+    } while (0)
+
 /* Calls EXPR with the GIL held in libbrain's try-only mode (no wait, so the
  * common case costs nothing more); when the writers' lock is busy, again
  * with the GIL released, waiting as the handle's timeout and Ctrl-C allow. */
@@ -189,13 +224,19 @@ static PyObject *fail(StoreObject *s, int rc)
         brain_lock_try_only(1);                                                \
         rc = (expr);                                                           \
         brain_lock_try_only(0);                                                \
-        if (rc == BRAIN_EWOULDBLOCK) {                                         \
-            ENTER(s);                                                          \
-            Py_BEGIN_ALLOW_THREADS                                             \
-            rc = (expr);                                                       \
-            Py_END_ALLOW_THREADS                                               \
-            LEAVE(s);                                                          \
-        }                                                                      \
+        if (rc == BRAIN_EWOULDBLOCK)                                           \
+            NOGIL(s, rc = (expr));                                             \
+    } while (0)
+
+/* A write that copies NBYTES into the store: with the GIL released when
+ * they are more than SMALL_COPY (the lock waited for too), else
+ * LOCKING_CALL. */
+#define WRITE_CALL(s, nbytes, rc, expr)                                        \
+    do {                                                                       \
+        if ((nbytes) > SMALL_COPY)                                             \
+            NOGIL(s, rc = (expr));                                             \
+        else                                                                   \
+            LOCKING_CALL(s, rc, expr);                                         \
     } while (0)
 
 /* The UTF-8 of str O for libbrain, which takes NUL-terminated strings: a
@@ -345,6 +386,38 @@ static int key_utf8(PyTypeObject *tp, PyObject *o, int is_ns, int opt, const cha
 #define NAME_ARG(s, o, out) key_utf8(Py_TYPE(s), (o), 0, 0, (out))
 #define OPT_NAME_ARG(s, o, out) key_utf8(Py_TYPE(s), (o), 0, 1, (out))
 #define NS_ARG(s, o, out) key_utf8(Py_TYPE(s), (o), 1, 1, (out))
+
+/* The open handle and a call's (ns, name) arguments, or NULL with the
+ * error raised. */
+static brain *store_key(StoreObject *s, PyObject *nso, PyObject *nameo, const char **ns,
+                        const char **name)
+{
+    brain *b = store_handle(s);
+    if (!b || !NS_ARG(s, nso, ns) || !NAME_ARG(s, nameo, name))
+        return NULL;
+    return b;
+}
+
+/* store_key for a call that takes (ns, name) and nothing else: FMT is
+ * "OO:method". */
+static brain *key_call(StoreObject *s, PyObject *args, const char *fmt, const char **ns,
+                       const char **name)
+{
+    PyObject *nso, *nameo;
+    if (!PyArg_ParseTuple(args, fmt, &nso, &nameo))
+        return NULL;
+    return store_key(s, nso, nameo, ns, name);
+}
+
+/* The open handle for a call on a file (BYTES: its path from
+ * PyUnicode_FSConverter, released here when there is no handle). */
+static brain *store_for_path(StoreObject *s, PyObject *bytes)
+{
+    brain *b = store_handle(s);
+    if (!b)
+        Py_DECREF(bytes);
+    return b;
+}
 
 static int fill_opts(brain_put_opts *o, unsigned type, PyObject *desc,
                      long long ttl_ms, PyObject *if_version)
@@ -506,25 +579,13 @@ static PyObject *Store_put(StoreObject *s, PyObject *args, PyObject *kw)
     PyObject *ret = NULL;
     const char *ns, *name;
     brain_put_opts o;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name) ||
-        !fill_opts(&o, type, desc, ttl, ifv))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b || !fill_opts(&o, type, desc, ttl, ifv))
         goto done;
     uint64_t version = 0;
     int rc;
-    if (data.len > SMALL_COPY) {
-        ENTER(s);
-        Py_BEGIN_ALLOW_THREADS
-        rc = brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version);
-        Py_END_ALLOW_THREADS
-        LEAVE(s);
-    } else {
-        LOCKING_CALL(s, rc, brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version));
-    }
-    if (rc)
-        fail(s, rc);
-    else
-        ret = PyLong_FromUnsignedLongLong(version);
+    WRITE_CALL(s, data.len, rc, brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version));
+    ret = u64_or_fail(s, rc, version);
 done:
     PyBuffer_Release(&data);
     return ret;
@@ -550,9 +611,8 @@ static PyObject *Store_put_filled(StoreObject *s, PyObject *args, PyObject *kw)
         return NULL;
     const char *ns, *name;
     brain_put_opts o;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name) ||
-        !fill_opts(&o, type, desc, ttl, ifv))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b || !fill_opts(&o, type, desc, ttl, ifv))
         return NULL;
     if (!PyCallable_Check(fill)) {
         PyErr_SetString(PyExc_TypeError, "fill must be callable");
@@ -600,10 +660,8 @@ static PyObject *Store_put_filled(StoreObject *s, PyObject *args, PyObject *kw)
     Py_BEGIN_ALLOW_THREADS
     rc = brain_publish(b, res, &version);
     Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(version);
+    LEAVE(s); /* the ENTER before brain_reserve: DST was in use until here */
+    return u64_or_fail(s, rc, version);
 }
 
 /* Collects contiguous buffers from a sequence.  Returns count or -1. */
@@ -698,9 +756,8 @@ static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
     uint64_t *lens = NULL, *offs = NULL, total = 0, version = 0;
     const char *ns, *name, *hint;
     brain_put_opts o;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name) ||
-        !fill_opts(&o, BRAIN_TYPE_PICKLE, desc, ttl, ifv) || !opt_utf8(hinto, &hint))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b || !fill_opts(&o, BRAIN_TYPE_PICKLE, desc, ttl, ifv) || !opt_utf8(hinto, &hint))
         goto done;
     size_t hint_len = hint ? strlen(hint) : 0;
     n = get_buffers(bufseq, &bufs);
@@ -711,24 +768,20 @@ static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
         fail(s, rc);
         goto done;
     }
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    brain_reservation *res = NULL;
-    void *dst = NULL;
-    rc = brain_reserve(b, ns, name, (size_t)total, &o, &res, &dst);
-    if (rc == 0) {
-        rc = pickle_fill(dst, total, &stream, bufs, (uint32_t)n, lens, offs, hint, hint_len);
-        if (rc)
-            brain_abort(b, res);
-        else
-            rc = brain_publish(b, res, &version);
-    }
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        fail(s, rc);
-    else
-        ret = PyLong_FromUnsignedLongLong(version);
+    NOGIL(s, {
+        brain_reservation *res = NULL;
+        void *dst = NULL;
+        rc = brain_reserve(b, ns, name, (size_t)total, &o, &res, &dst);
+        if (rc == 0) {
+            rc = pickle_fill(dst, total, &stream, bufs, (uint32_t)n, lens, offs, hint,
+                             hint_len);
+            if (rc)
+                brain_abort(b, res);
+            else
+                rc = brain_publish(b, res, &version);
+        }
+    });
+    ret = u64_or_fail(s, rc, version);
 done:
     free(lens);
     free(offs);
@@ -785,9 +838,8 @@ static PyObject *Store_put_array(StoreObject *s, PyObject *args, PyObject *kw)
     brain_array a;
     uint64_t version = 0;
     int rc, nd;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name) ||
-        !fill_opts(&o, BRAIN_TYPE_ARRAY, desc, ttl, ifv))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b || !fill_opts(&o, BRAIN_TYPE_ARRAY, desc, ttl, ifv))
         goto done;
     if ((nd = parse_shape(shapeo, shape)) < 0)
         goto done;
@@ -801,15 +853,8 @@ static PyObject *Store_put_array(StoreObject *s, PyObject *args, PyObject *kw)
                      data.len, dtype, (unsigned long long)a.nbytes);
         goto done;
     }
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_put_array(b, ns, name, &a, data.buf, &o, &version);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        fail(s, rc);
-    else
-        ret = PyLong_FromUnsignedLongLong(version);
+    NOGIL(s, rc = brain_put_array(b, ns, name, &a, data.buf, &o, &version));
+    ret = u64_or_fail(s, rc, version);
 done:
     PyBuffer_Release(&data);
     return ret;
@@ -830,8 +875,8 @@ static PyObject *Store_fetch(StoreObject *s, PyObject *args, PyObject *kw)
     if (small < 0)
         small = 0;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b)
         return NULL;
     char stack[READ_STACK];
     size_t size = 0;
@@ -1027,16 +1072,14 @@ static PyObject *Store_version_of(StoreObject *s, PyObject *const *args, Py_ssiz
         return NULL;
     }
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, args[0], &ns) || !NAME_ARG(s, args[1], &name))
+    brain *b = store_key(s, args[0], args[1], &ns, &name);
+    if (!b)
         return NULL;
     brain_info info;
     int rc = brain_meta(b, ns, name, &info, NULL, 0);
     if (rc == BRAIN_ENOTFOUND)
         return PyLong_FromLong(0);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(info.version);
+    return u64_or_fail(s, rc, info.version);
 }
 
 /* read(ns, name, writable=False) -> (type, bytes | bytearray): a copy. */
@@ -1049,8 +1092,8 @@ static PyObject *Store_read(StoreObject *s, PyObject *args, PyObject *kw)
                                      &nameo, &writable))
         return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b)
         return NULL;
     brain_info info;
     size_t size = 0, cap = 0;
@@ -1067,11 +1110,7 @@ static PyObject *Store_read(StoreObject *s, PyObject *args, PyObject *kw)
         char dummy;
         if (cap == 0)
             dst = &dummy;
-        ENTER(s);
-        Py_BEGIN_ALLOW_THREADS
-        rc = brain_read(b, ns, name, dst, cap, &size, &info);
-        Py_END_ALLOW_THREADS
-        LEAVE(s);
+        NOGIL(s, rc = brain_read(b, ns, name, dst, cap, &size, &info));
         if (rc == BRAIN_ERANGE) { /* replaced by a larger value meanwhile */
             Py_DECREF(out);
             cap = size;
@@ -1096,12 +1135,9 @@ static PyObject *Store_read(StoreObject *s, PyObject *args, PyObject *kw)
 /* get(ns, name) -> View (pinned, zero-copy) */
 static PyObject *Store_get(StoreObject *s, PyObject *args)
 {
-    PyObject *nso, *nameo;
-    if (!PyArg_ParseTuple(args, "OO:get", &nso, &nameo))
-        return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
+    brain *b = key_call(s, args, "OO:get", &ns, &name);
+    if (!b)
         return NULL;
     brain_view v;
     int rc = brain_get(b, ns, name, &v);
@@ -1112,12 +1148,9 @@ static PyObject *Store_get(StoreObject *s, PyObject *args)
 
 static PyObject *Store_meta(StoreObject *s, PyObject *args)
 {
-    PyObject *nso, *nameo;
-    if (!PyArg_ParseTuple(args, "OO:meta", &nso, &nameo))
-        return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
+    brain *b = key_call(s, args, "OO:meta", &ns, &name);
+    if (!b)
         return NULL;
     char strbuf[BRAIN_NS_MAX + BRAIN_NAME_MAX + BRAIN_DESC_MAX + 3];
     brain_info info;
@@ -1129,12 +1162,9 @@ static PyObject *Store_meta(StoreObject *s, PyObject *args)
 
 static PyObject *Store_exists(StoreObject *s, PyObject *args)
 {
-    PyObject *nso, *nameo;
-    if (!PyArg_ParseTuple(args, "OO:exists", &nso, &nameo))
-        return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
+    brain *b = key_call(s, args, "OO:exists", &ns, &name);
+    if (!b)
         return NULL;
     int rc = brain_exists(b, ns, name);
     if (rc < 0)
@@ -1144,18 +1174,13 @@ static PyObject *Store_exists(StoreObject *s, PyObject *args)
 
 static PyObject *Store_delete(StoreObject *s, PyObject *args)
 {
-    PyObject *nso, *nameo;
-    if (!PyArg_ParseTuple(args, "OO:delete", &nso, &nameo))
-        return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !NS_ARG(s, nso, &ns) || !NAME_ARG(s, nameo, &name))
+    brain *b = key_call(s, args, "OO:delete", &ns, &name);
+    if (!b)
         return NULL;
     int rc;
     LOCKING_CALL(s, rc, brain_delete(b, ns, name));
-    if (rc)
-        return fail(s, rc);
-    Py_RETURN_NONE;
+    return none_or_fail(s, rc);
 }
 
 /* put_many([(ns, name, data, type, desc, ttl_ms, if_version), ...])
@@ -1206,15 +1231,7 @@ static PyObject *Store_put_many(StoreObject *s, PyObject *arg)
     }
     size_t failed = 0;
     int rc;
-    ENTER(s);
-    if (total > SMALL_COPY) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = brain_put_many(b, (size_t)n, items, versions, &failed);
-        Py_END_ALLOW_THREADS
-    } else {
-        LOCKING_CALL(s, rc, brain_put_many(b, (size_t)n, items, versions, &failed));
-    }
-    LEAVE(s);
+    WRITE_CALL(s, total, rc, brain_put_many(b, (size_t)n, items, versions, &failed));
     if (rc) {
         fail(s, rc);
         PyObject *et, *ev, *tb;
@@ -1327,11 +1344,7 @@ static brain_list *list_call(StoreObject *s, PyObject *args, PyObject *kw, const
         return NULL;
     brain_list *l = NULL;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_list_names(b, ns, all, &l);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_list_names(b, ns, all, &l));
     if (rc) {
         fail(s, rc);
         return NULL;
@@ -1374,11 +1387,7 @@ static PyObject *Store_names(StoreObject *s, PyObject *args, PyObject *kw)
         return NULL;
     brain_names *l = NULL;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_list_sorted_names(b, ns, all, &l);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_list_sorted_names(b, ns, all, &l));
     if (rc) {
         fail(s, rc);
         return NULL;
@@ -1448,14 +1457,8 @@ static PyObject *Store_ns_clear(StoreObject *s, PyObject *arg)
         return NULL;
     size_t removed = 0;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_ns_clear(b, ns, &removed);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromSize_t(removed);
+    NOGIL(s, rc = brain_ns_clear(b, ns, &removed));
+    return size_or_fail(s, rc, removed);
 }
 
 /* wait(ns, name, after_version, timeout_ms=-1) -> version
@@ -1479,11 +1482,7 @@ static PyObject *Store_wait(StoreObject *s, PyObject *args, PyObject *kw)
     long long left = timeout;
     for (;;) {
         long long slice = (left < 0 || left > WAIT_SLICE_MS) ? WAIT_SLICE_MS : left;
-        ENTER(s);
-        Py_BEGIN_ALLOW_THREADS
-        rc = brain_wait(b, ns, name, after, slice, &version);
-        Py_END_ALLOW_THREADS
-        LEAVE(s);
+        NOGIL(s, rc = brain_wait(b, ns, name, after, slice, &version));
         if (rc != BRAIN_ETIMEDOUT)
             break;
         if (left >= 0) {
@@ -1496,9 +1495,7 @@ static PyObject *Store_wait(StoreObject *s, PyObject *args, PyObject *kw)
         if (!(b = store_handle(s)))
             return NULL;
     }
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(version);
+    return u64_or_fail(s, rc, version);
 }
 
 static PyObject *Store_version(StoreObject *s, PyObject *Py_UNUSED(a))
@@ -1508,9 +1505,7 @@ static PyObject *Store_version(StoreObject *s, PyObject *Py_UNUSED(a))
         return NULL;
     uint64_t v = 0;
     int rc = brain_version(b, &v);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(v);
+    return u64_or_fail(s, rc, v);
 }
 
 typedef int (*count_fn)(brain *, size_t *);
@@ -1522,14 +1517,8 @@ static PyObject *count_call(StoreObject *s, count_fn fn)
         return NULL;
     size_t n = 0;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(b, &n);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromSize_t(n);
+    NOGIL(s, rc = fn(b, &n));
+    return size_or_fail(s, rc, n);
 }
 
 static PyObject *Store_expire(StoreObject *s, PyObject *Py_UNUSED(a))
@@ -1547,22 +1536,14 @@ static PyObject *Store_snapshot_save(StoreObject *s, PyObject *arg)
     PyObject *bytes = NULL;
     if (!PyUnicode_FSConverter(arg, &bytes))
         return NULL;
-    brain *b = store_handle(s);
-    if (!b) {
-        Py_DECREF(bytes);
+    brain *b = store_for_path(s, bytes);
+    if (!b)
         return NULL;
-    }
     uint64_t n = 0;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_snapshot_save(b, PyBytes_AS_STRING(bytes), &n);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_snapshot_save(b, PyBytes_AS_STRING(bytes), &n));
     Py_DECREF(bytes);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(n);
+    return u64_or_fail(s, rc, n);
 }
 
 static PyObject *Store_snapshot_load(StoreObject *s, PyObject *args, PyObject *kw)
@@ -1573,22 +1554,15 @@ static PyObject *Store_snapshot_load(StoreObject *s, PyObject *args, PyObject *k
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|p:snapshot_load", kwlist, PyUnicode_FSConverter,
                                      &bytes, &merge))
         return NULL;
-    brain *b = store_handle(s);
-    if (!b) {
-        Py_DECREF(bytes);
+    brain *b = store_for_path(s, bytes);
+    if (!b)
         return NULL;
-    }
     uint64_t n = 0;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_snapshot_load(b, PyBytes_AS_STRING(bytes), merge ? BRAIN_LOAD_MERGE : 0, &n);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_snapshot_load(b, PyBytes_AS_STRING(bytes), merge ? BRAIN_LOAD_MERGE : 0,
+                                      &n));
     Py_DECREF(bytes);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(n);
+    return u64_or_fail(s, rc, n);
 }
 
 static PyObject *Store_snapshot_info(StoreObject *s, PyObject *arg)
@@ -1596,18 +1570,12 @@ static PyObject *Store_snapshot_info(StoreObject *s, PyObject *arg)
     PyObject *bytes = NULL;
     if (!PyUnicode_FSConverter(arg, &bytes))
         return NULL;
-    brain *b = store_handle(s);
-    if (!b) {
-        Py_DECREF(bytes);
+    brain *b = store_for_path(s, bytes);
+    if (!b)
         return NULL;
-    }
     uint64_t n = 0;
     int ours = 0, rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_snapshot_info(b, PyBytes_AS_STRING(bytes), &n, &ours);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_snapshot_info(b, PyBytes_AS_STRING(bytes), &n, &ours));
     Py_DECREF(bytes);
     if (rc)
         return fail(s, rc);
@@ -1663,14 +1631,8 @@ static PyObject *Store_resize(StoreObject *s, PyObject *arg)
     if (!b)
         return NULL;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_resize(b, cap);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        return fail(s, rc);
-    Py_RETURN_NONE;
+    NOGIL(s, rc = brain_resize(b, cap));
+    return none_or_fail(s, rc);
 }
 
 typedef struct {
@@ -1710,11 +1672,7 @@ static PyObject *Store_check(StoreObject *s, PyObject *Py_UNUSED(a))
         return NULL;
     report_ctx r = {0};
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_check(b, collect_report, &r);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_check(b, collect_report, &r));
     PyObject *out = NULL;
     if (rc && rc != BRAIN_ECORRUPT) {
         fail(s, rc);
