@@ -162,7 +162,7 @@ test-cli: lib cli venv python $(BUILD)/lock-holder
 $(BUILD)/lock-holder: tests/helpers/lock_holder.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ tests/helpers/lock_holder.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
 
-test-python: lib python $(BUILD)/lock-holder
+test-python: lib cli python $(BUILD)/lock-holder
 	BRAIN_LOCK_HOLDER=$(abspath $(BUILD))/lock-holder $(VENV)/bin/python -m pytest -q tests/python
 
 # --- the Python extension under ASan+UBSan (_core.c, _strcol.c) ---------------
