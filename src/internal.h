@@ -447,8 +447,11 @@ const char *brain__entry_desc(const struct brain__entry *e);
 int brain__entry_expired(const struct brain__entry *e, int64_t now);
 int brain__entry_key_eq(const struct brain__entry *e, const char *ns, size_t nslen,
                  const char *name, size_t namelen);
+/* INFO_STRINGS: point info->ns/name/desc into the read-only mapping (a
+ * view, valid while pinned); INFO_NO_STRINGS: leave them NULL. */
+enum brain__info_strings { INFO_NO_STRINGS = 0, INFO_STRINGS = 1 };
 void brain__entry_fill_info(const brain *b, const struct brain__entry *e, brain_info *info,
-                     int with_strings);
+                     enum brain__info_strings strings);
 
 /* namespace.c, under the lock unless noted */
 int brain__ns_find(brain *b, const char *ns, size_t len); /* lock-free ok */

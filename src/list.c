@@ -103,7 +103,7 @@ static int list_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry 
         c->cap = ncap;
         c->scap = nscap;
     }
-    brain__entry_fill_info(b, e, &c->items[c->count], 0);
+    brain__entry_fill_info(b, e, &c->items[c->count], INFO_NO_STRINGS);
     c->hashes[c->count] = e->hash;
     memcpy(c->strings + c->slen, e->strings, need);
     /* offsets for now; pointers once the buffer stops moving */

@@ -57,7 +57,7 @@ static void view_fill(brain *b, brain_view *v, const struct brain__entry *e, uin
 {
     v->data = b->ro + blk + BLOCK_HDR + e->data_off;
     v->size = e->size;
-    brain__entry_fill_info(b, e, &v->info, 1);
+    brain__entry_fill_info(b, e, &v->info, INFO_STRINGS);
     v->pin_ = blk;
 }
 
@@ -107,7 +107,7 @@ int brain_read(brain *b, const char *ns, const char *name, void *buf, size_t cap
     uint64_t n = e->size;
     *size = n;
     if (info)
-        brain__entry_fill_info(b, e, info, 0);
+        brain__entry_fill_info(b, e, info, INFO_NO_STRINGS);
     if (n > cap) {
         brain__lane_leave(lane);
         return brain__fail(BRAIN_ERANGE, "value of '%s' is %llu bytes; the buffer holds %zu", k.name,
@@ -132,7 +132,7 @@ int brain_meta(brain *b, const char *ns, const char *name, brain_info *info, cha
     uint64_t blk;
     if ((rc = read_find(b, &k, &lane, &e, &blk)))
         return rc;
-    brain__entry_fill_info(b, e, info, 0);
+    brain__entry_fill_info(b, e, info, INFO_NO_STRINGS);
     size_t need = (size_t)e->ns_len + e->name_len + e->desc_len + 3;
     if (strbuf && cap >= need) {
         memcpy(strbuf, e->strings, need);
