@@ -262,28 +262,29 @@ static int check_index(struct checker *c)
     uint64_t count = 0, tombs = 0, maxver = 0;
     for (uint64_t i = 0; i < nslots; i++) {
         uint64_t w = atomic_load(&t[i]);
-        if (w == IDX_EMPTY)
+        size_t at;
+        struct brain__block *blk;
+        const struct brain__entry *e;
+        enum brain__word_kind kind = brain__index_word_at(b, w, blocks, n, &at, &blk, &e);
+        if (kind == WORD_EMPTY)
             continue;
-        if (w == IDX_TOMB) {
+        if (kind == WORD_TOMB) {
             tombs++;
             continue;
         }
         uint64_t eb = brain__idx_block(w);
-        uint64_t *pos = bsearch(&eb, blocks, n, sizeof *blocks, cmp_u64);
-        if (!pos) {
+        if (kind == WORD_NO_BLOCK) {
             problem(c, "index slot %llu points at %llu, not a block", (unsigned long long)i, (unsigned long long)eb);
             continue;
         }
-        struct brain__block *blk = brain__block_at(b, eb);
-        const struct brain__entry *e = brain__entry_at(b, eb);
-        if (!blk || !e || bs_state(atomic_load(&blk->sizestate)) != BS_USED || blk->kind != BK_ENTRY) {
+        if (kind == WORD_NO_ENTRY) {
             problem(c, "index slot %llu points at block %llu that is not a valid entry",
                     (unsigned long long)i, (unsigned long long)eb);
             continue;
         }
-        if (seen[pos - blocks])
+        if (seen[at])
             problem(c, "entry %llu is linked twice in the index", (unsigned long long)eb);
-        seen[pos - blocks] = 1;
+        seen[at] = 1;
         count++;
         const char *ens = brain__entry_ns(e), *ename = brain__entry_name(e);
         if (BLOCK_HDR + e->data_off + e->size > bs_size(atomic_load(&blk->sizestate)))

@@ -68,7 +68,7 @@ int brain__entry_expired(const struct brain__entry *e, int64_t now)
 }
 
 void brain__entry_fill_info(const brain *b, const struct brain__entry *e, brain_info *info,
-                     int with_strings)
+                     enum brain__info_strings strings)
 {
     info->type = e->type;
     info->flags = 0;
@@ -81,7 +81,7 @@ void brain__entry_fill_info(const brain *b, const struct brain__entry *e, brain_
     info->ns_len = e->ns_len;
     info->name_len = e->name_len;
     info->desc_len = e->desc_len;
-    if (with_strings) {
+    if (strings == INFO_STRINGS) {
         const char *base = (const char *)b->ro + ((const uint8_t *)e - b->rw);
         const char *s = base + offsetof(struct brain__entry, strings);
         info->ns = s;

@@ -447,8 +447,11 @@ const char *brain__entry_desc(const struct brain__entry *e);
 int brain__entry_expired(const struct brain__entry *e, int64_t now);
 int brain__entry_key_eq(const struct brain__entry *e, const char *ns, size_t nslen,
                  const char *name, size_t namelen);
+/* INFO_STRINGS: point info->ns/name/desc into the read-only mapping (a
+ * view, valid while pinned); INFO_NO_STRINGS: leave them NULL. */
+enum brain__info_strings { INFO_NO_STRINGS = 0, INFO_STRINGS = 1 };
 void brain__entry_fill_info(const brain *b, const struct brain__entry *e, brain_info *info,
-                     int with_strings);
+                     enum brain__info_strings strings);
 
 /* namespace.c, under the lock unless noted */
 int brain__ns_find(brain *b, const char *ns, size_t len); /* lock-free ok */
@@ -462,6 +465,14 @@ uint64_t brain__ns_hash(const brain *b, const char *ns, size_t len);
  * process slot is dead and reaped; REPAIR_SHARED: others may be live. */
 enum brain__repair_mode { REPAIR_SHARED = 0, REPAIR_ALONE = 1 };
 int brain__repair(brain *b, enum brain__repair_mode mode);
+/* What index word W points at, given the arena's block offsets sorted in
+ * BLOCKS[N] (brain_check and repair each walk the chain into one): empty,
+ * a tombstone, no block, a block that is not a used entry, or an entry.
+ * For WORD_ENTRY, *AT is the block's position in BLOCKS and *BLK, *E the
+ * block and its entry.  Reads only; brain_check calls it too. */
+enum brain__word_kind { WORD_EMPTY, WORD_TOMB, WORD_NO_BLOCK, WORD_NO_ENTRY, WORD_ENTRY };
+enum brain__word_kind brain__index_word_at(brain *b, uint64_t w, const uint64_t *blocks, size_t n, size_t *at,
+                                           struct brain__block **blk, const struct brain__entry **e);
 
 /* store.c: open and close, the writers' lock, a handle's slot and
  * reservations */

@@ -103,7 +103,7 @@ static int list_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry 
         c->cap = ncap;
         c->scap = nscap;
     }
-    brain__entry_fill_info(b, e, &c->items[c->count], 0);
+    brain__entry_fill_info(b, e, &c->items[c->count], INFO_NO_STRINGS);
     c->hashes[c->count] = e->hash;
     memcpy(c->strings + c->slen, e->strings, need);
     /* offsets for now; pointers once the buffer stops moving */
@@ -113,15 +113,26 @@ static int list_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry 
     return 0;
 }
 
-int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
+/* The checks both listings open with: clear the thread's error, check the
+ * handle and the namespace (into K), and that OUT was given; FN names the
+ * caller in the message. */
+static int list_begin(brain *b, const char *ns, struct brain__key *k, const void *out, const char *fn)
 {
     brain__clear_error();
-    struct brain__key k;
     int rc = brain__handle_ready(b);
-    if (rc || (rc = brain__key_init(b, ns, NULL, &k, 1)))
+    if (rc || (rc = brain__key_init(b, ns, NULL, k, 1)))
         return rc;
     if (!out)
-        return brain__fail(BRAIN_EINVAL, "brain_list_names: out is NULL");
+        return brain__fail(BRAIN_EINVAL, "%s: out is NULL", fn);
+    return 0;
+}
+
+int brain_list_names(brain *b, const char *ns, int all_ns, brain_list **out)
+{
+    struct brain__key k;
+    int rc = list_begin(b, ns, &k, out, "brain_list_names");
+    if (rc)
+        return rc;
     *out = NULL;
     struct list_impl *L = calloc(1, sizeof *L);
     size_t cap = 64, scap = 4096;
@@ -377,13 +388,10 @@ struct names_impl {
 
 int brain_list_sorted_names(brain *b, const char *ns, int all_ns, brain_names **out)
 {
-    brain__clear_error();
     struct brain__key k;
-    int rc = brain__handle_ready(b);
-    if (rc || (rc = brain__key_init(b, ns, NULL, &k, 1)))
+    int rc = list_begin(b, ns, &k, out, "brain_list_sorted_names");
+    if (rc)
         return rc;
-    if (!out)
-        return brain__fail(BRAIN_EINVAL, "brain_list_sorted_names: out is NULL");
     *out = NULL;
     /* room for the names there are now, so that it rarely grows */
     uint64_t live = b->h->index_count, most = atomic_load(&b->h->file_size) / 128;

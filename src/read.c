@@ -26,32 +26,55 @@ static const struct brain__entry *find_live(brain *b, const struct brain__key *k
     return e;
 }
 
+/* The checks every single-name read opens with: clear the thread's error,
+ * check the handle, check and hash the key into K. */
+static int read_begin(brain *b, const char *ns, const char *name, struct brain__key *k)
+{
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
+    if (rc == 0)
+        rc = brain__key_init(b, ns, name, k, 0);
+    return rc;
+}
+
+/* Enter a lane and find K's unexpired entry (and its block).  On success
+ * the caller is in *LANE and leaves it; on a miss the lane is left and the
+ * error (not found, or a damaged index) is returned. */
+static int read_find(brain *b, const struct brain__key *k, struct brain__lane **lane,
+                     const struct brain__entry **e, uint64_t *blk)
+{
+    int corrupt;
+    *lane = brain__lane_enter(b);
+    *e = find_live(b, k, blk, &corrupt);
+    if (!*e) {
+        brain__lane_leave(*lane);
+        return brain__key_not_found(b, k, corrupt);
+    }
+    return 0;
+}
+
 static void view_fill(brain *b, brain_view *v, const struct brain__entry *e, uint64_t blk)
 {
     v->data = b->ro + blk + BLOCK_HDR + e->data_off;
     v->size = e->size;
-    brain__entry_fill_info(b, e, &v->info, 1);
+    brain__entry_fill_info(b, e, &v->info, INFO_STRINGS);
     v->pin_ = blk;
 }
 
 int brain_get(brain *b, const char *ns, const char *name, brain_view *view)
 {
-    brain__clear_error();
     struct brain__key k;
-    int rc = brain__handle_ready(b);
-    if (rc || (rc = brain__key_init(b, ns, name, &k, 0)))
+    int rc = read_begin(b, ns, name, &k);
+    if (rc)
         return rc;
     if (!view)
         return brain__fail(BRAIN_EINVAL, "brain_get: view is NULL");
     memset(view, 0, sizeof *view);
-    struct brain__lane *lane = brain__lane_enter(b);
+    struct brain__lane *lane;
+    const struct brain__entry *e;
     uint64_t blk;
-    int corrupt;
-    const struct brain__entry *e = find_live(b, &k, &blk, &corrupt);
-    if (!e) {
-        brain__lane_leave(lane);
-        return brain__key_not_found(b, &k, corrupt);
-    }
+    if ((rc = read_find(b, &k, &lane, &e, &blk)))
+        return rc;
     rc = brain__pin_add(b, blk);
     if (rc == 0)
         view_fill(b, view, e, blk);
@@ -70,25 +93,21 @@ void brain_view_release(brain *b, brain_view *view)
 int brain_read(brain *b, const char *ns, const char *name, void *buf, size_t cap, size_t *size,
                brain_info *info)
 {
-    brain__clear_error();
     struct brain__key k;
-    int rc = brain__handle_ready(b);
-    if (rc || (rc = brain__key_init(b, ns, name, &k, 0)))
+    int rc = read_begin(b, ns, name, &k);
+    if (rc)
         return rc;
     if (!size || (!buf && cap))
         return brain__fail(BRAIN_EINVAL, "brain_read: size is NULL, or buf is NULL with cap > 0");
-    struct brain__lane *lane = brain__lane_enter(b);
+    struct brain__lane *lane;
+    const struct brain__entry *e;
     uint64_t blk;
-    int corrupt;
-    const struct brain__entry *e = find_live(b, &k, &blk, &corrupt);
-    if (!e) {
-        brain__lane_leave(lane);
-        return brain__key_not_found(b, &k, corrupt);
-    }
+    if ((rc = read_find(b, &k, &lane, &e, &blk)))
+        return rc;
     uint64_t n = e->size;
     *size = n;
     if (info)
-        brain__entry_fill_info(b, e, info, 0);
+        brain__entry_fill_info(b, e, info, INFO_NO_STRINGS);
     if (n > cap) {
         brain__lane_leave(lane);
         return brain__fail(BRAIN_ERANGE, "value of '%s' is %llu bytes; the buffer holds %zu", k.name,
@@ -102,22 +121,18 @@ int brain_read(brain *b, const char *ns, const char *name, void *buf, size_t cap
 
 int brain_meta(brain *b, const char *ns, const char *name, brain_info *info, char *strbuf, size_t cap)
 {
-    brain__clear_error();
     struct brain__key k;
-    int rc = brain__handle_ready(b);
-    if (rc || (rc = brain__key_init(b, ns, name, &k, 0)))
+    int rc = read_begin(b, ns, name, &k);
+    if (rc)
         return rc;
     if (!info || (!strbuf && cap))
         return brain__fail(BRAIN_EINVAL, "brain_meta: info is NULL, or strbuf is NULL with cap > 0");
-    struct brain__lane *lane = brain__lane_enter(b);
+    struct brain__lane *lane;
+    const struct brain__entry *e;
     uint64_t blk;
-    int corrupt;
-    const struct brain__entry *e = find_live(b, &k, &blk, &corrupt);
-    if (!e) {
-        brain__lane_leave(lane);
-        return brain__key_not_found(b, &k, corrupt);
-    }
-    brain__entry_fill_info(b, e, info, 0);
+    if ((rc = read_find(b, &k, &lane, &e, &blk)))
+        return rc;
+    brain__entry_fill_info(b, e, info, INFO_NO_STRINGS);
     size_t need = (size_t)e->ns_len + e->name_len + e->desc_len + 3;
     if (strbuf && cap >= need) {
         memcpy(strbuf, e->strings, need);
@@ -134,10 +149,9 @@ int brain_meta(brain *b, const char *ns, const char *name, brain_info *info, cha
 
 int brain_exists(brain *b, const char *ns, const char *name)
 {
-    brain__clear_error();
     struct brain__key k;
-    int rc = brain__handle_ready(b);
-    if (rc || (rc = brain__key_init(b, ns, name, &k, 0)))
+    int rc = read_begin(b, ns, name, &k);
+    if (rc)
         return rc;
     struct brain__lane *lane = brain__lane_enter(b);
     uint64_t blk;

@@ -89,6 +89,30 @@ static int walk_chain(brain *b, uint64_t **blocks_out, size_t *n_out)
     return 0;
 }
 
+enum brain__word_kind brain__index_word_at(brain *b, uint64_t w, const uint64_t *blocks, size_t n, size_t *at,
+                                           struct brain__block **blk, const struct brain__entry **e)
+{
+    *at = 0;
+    *blk = NULL;
+    *e = NULL;
+    if (w == IDX_EMPTY)
+        return WORD_EMPTY;
+    if (w == IDX_TOMB)
+        return WORD_TOMB;
+    uint64_t eb = brain__idx_block(w);
+    const uint64_t *pos = bsearch(&eb, blocks, n, sizeof *blocks, cmp_u64);
+    if (!pos)
+        return WORD_NO_BLOCK;
+    struct brain__block *bk = brain__block_at(b, eb);
+    const struct brain__entry *en = bk ? brain__entry_at(b, eb) : NULL;
+    if (!en || bs_state(atomic_load(&bk->sizestate)) != BS_USED || bk->kind != BK_ENTRY)
+        return WORD_NO_ENTRY;
+    *at = (size_t)(pos - blocks);
+    *blk = bk;
+    *e = en;
+    return WORD_ENTRY;
+}
+
 int brain__repair(brain *b, enum brain__repair_mode mode)
 {
     struct brain__header *h = b->h;
@@ -133,23 +157,22 @@ int brain__repair(brain *b, enum brain__repair_mode mode)
     }
     for (uint64_t i = 0; i < nslots; i++) {
         uint64_t w = atomic_load(&t[i]);
-        if (w == IDX_EMPTY)
+        size_t at;
+        struct brain__block *blk;
+        const struct brain__entry *e;
+        enum brain__word_kind kind = brain__index_word_at(b, w, blocks, nblocks, &at, &blk, &e);
+        if (kind == WORD_EMPTY)
             continue;
-        if (w == IDX_TOMB) {
+        if (kind == WORD_TOMB) {
             tombs++;
             continue;
         }
-        uint64_t eb = brain__idx_block(w);
-        uint64_t *pos = bsearch(&eb, blocks, nblocks, sizeof *blocks, cmp_u64);
-        struct brain__block *blk = pos ? brain__block_at(b, eb) : NULL;
-        const struct brain__entry *e = blk ? brain__entry_at(b, eb) : NULL;
-        if (!e || bs_state(atomic_load(&blk->sizestate)) != BS_USED || blk->kind != BK_ENTRY ||
-            live[pos - blocks] || (e->hash >> 40) != (w >> 40)) {
+        if (kind != WORD_ENTRY || live[at] || (e->hash >> 40) != (w >> 40)) {
             atomic_store(&t[i], IDX_TOMB); /* a damaged word: the name is lost */
             tombs++;
             continue;
         }
-        live[pos - blocks] = 1;
+        live[at] = 1;
         count++;
         if (e->version > maxver)
             maxver = e->version;

@@ -419,6 +419,18 @@ static brain *store_for_path(StoreObject *s, PyObject *bytes)
     return b;
 }
 
+/* The open handle for a call taking one path argument ARG: *BYTES is the
+ * path from PyUnicode_FSConverter, for the caller to release; NULL (with
+ * the exception set, nothing held) when ARG is no path or there is no
+ * handle. */
+static brain *store_path_arg(StoreObject *s, PyObject *arg, PyObject **bytes)
+{
+    *bytes = NULL;
+    if (!PyUnicode_FSConverter(arg, bytes))
+        return NULL;
+    return store_for_path(s, *bytes);
+}
+
 static int fill_opts(brain_put_opts *o, unsigned type, PyObject *desc,
                      long long ttl_ms, PyObject *if_version)
 {
@@ -1533,10 +1545,8 @@ static PyObject *Store_reap(StoreObject *s, PyObject *Py_UNUSED(a))
 
 static PyObject *Store_snapshot_save(StoreObject *s, PyObject *arg)
 {
-    PyObject *bytes = NULL;
-    if (!PyUnicode_FSConverter(arg, &bytes))
-        return NULL;
-    brain *b = store_for_path(s, bytes);
+    PyObject *bytes;
+    brain *b = store_path_arg(s, arg, &bytes);
     if (!b)
         return NULL;
     uint64_t n = 0;
@@ -1567,10 +1577,8 @@ static PyObject *Store_snapshot_load(StoreObject *s, PyObject *args, PyObject *k
 
 static PyObject *Store_snapshot_info(StoreObject *s, PyObject *arg)
 {
-    PyObject *bytes = NULL;
-    if (!PyUnicode_FSConverter(arg, &bytes))
-        return NULL;
-    brain *b = store_for_path(s, bytes);
+    PyObject *bytes;
+    brain *b = store_path_arg(s, arg, &bytes);
     if (!b)
         return NULL;
     uint64_t n = 0;
