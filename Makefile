@@ -25,19 +25,35 @@
 #          bench-speed2  issue 14's goals: str columns, repeated recalls,
 #                       small values, every pandas type at 5M rows, learn
 #
-# Variables: BUILD (output folder), SAN=1 (ASan+UBSan build), CC, OPT.
+# Variables: BUILD (output folder), SAN=1 (ASan+UBSan build), CC, OPT,
+# PLATFORM (linux or posix: the platform layer, src/platform_$(PLATFORM).c;
+# linux on Linux, posix on macOS by default).  `make test PLATFORM=posix`
+# builds and tests everything on the portable layer in build/posix (its
+# Python package in build/posix/pylib, not in .venv); `make test` runs the
+# C suite and a short torture on it too (test-posix).
 # Compiler flags: compiler-flags.txt, read here and by setup.py.
 
 .PHONY: all lib cli python venv deps deps-bench clean \
         test check-symbols check-layers test-c test-san test-tsan test-valgrind \
         test-cli test-python test-python-san test-fuzz fuzz fuzz-build fuzz-lib \
-        fuzz-corpus test-torture torture \
+        fuzz-corpus test-torture torture test-posix \
         demo demo-c demo-python \
         bench bench-c bench-peers bench-quick bench-deps bench-plasma-venv bench-snapshot \
         bench-speed2
 
 CC ?= cc
-BUILD ?= build
+UNAME_S := $(shell uname -s)
+NATIVE_PLATFORM := $(if $(filter Darwin,$(UNAME_S)),posix,linux)
+PLATFORM ?= $(NATIVE_PLATFORM)
+ifneq ($(filter-out linux posix,$(PLATFORM)),)
+$(error PLATFORM=$(PLATFORM): the platform layers are linux and posix)
+endif
+ifeq ($(UNAME_S)$(PLATFORM),Darwinlinux)
+$(error PLATFORM=linux needs Linux (futex, robust mutexes); macOS builds PLATFORM=posix)
+endif
+# the native layer builds in build/, the other one in build/$(PLATFORM)
+BROOT := $(if $(filter $(NATIVE_PLATFORM),$(PLATFORM)),build,build/$(PLATFORM))
+BUILD ?= $(BROOT)
 OPT ?= -O2
 PYTHON ?= python3
 VENV ?= .venv
@@ -47,6 +63,13 @@ BASE_FLAGS := $(shell grep -v '^\#' $(FLAGS_FILE))
 WARN := $(filter -W%,$(BASE_FLAGS))
 CFLAGS_ALL := $(OPT) -g -fPIC $(BASE_FLAGS) -Iinclude -Isrc $(CFLAGS)
 LDLIBS_ALL := -lpthread $(LDLIBS)
+ifeq ($(UNAME_S),Darwin)
+SONAME := -Wl,-install_name,@rpath/libbrain.so
+SYM_PREFIX := _
+else
+SONAME := -Wl,-soname,libbrain.so.0
+SYM_PREFIX :=
+endif
 
 ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -54,7 +77,7 @@ CFLAGS_ALL += -fsanitize=address,undefined -fno-omit-frame-pointer \
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRCS := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/platform_%.c,$(wildcard src/*.c)) src/platform_$(PLATFORM).c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_HDRS := include/brain.h $(wildcard src/*.h) $(FLAGS_FILE)
 CLI_SRCS := $(wildcard cli/*.c)
@@ -77,7 +100,7 @@ $(BUILD)/libbrain.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/libbrain.so: $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,libbrain.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -shared $(SONAME) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/brain: $(CLI_SRCS) $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $(CLI_SRCS) $(BUILD)/libbrain.a $(LDLIBS_ALL)
@@ -103,10 +126,29 @@ venv: $(VENV)/.done
 PY_PKG := $(wildcard python/brain_plasma/*.py python/brain_plasma/*.c python/brain_plasma/*.h \
             python/brain_plasma/*.pyi) setup.py pyproject.toml
 $(VENV)/.python-done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e .
+	BRAIN_PLATFORM=$(NATIVE_PLATFORM) $(VENV)/bin/python -m pip install -q --disable-pip-version-check -e .
 	@touch $@
 
-python: $(VENV)/.python-done
+# The other platform's package: python/brain_plasma copied to $(BUILD)/pylib
+# with its extension built there (BRAIN_PLATFORM tells setup.py the layer);
+# the tests put it first on PYTHONPATH, so .venv keeps the native one.
+$(BUILD)/pylib/.done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
+	rm -rf $(BUILD)/pylib && mkdir -p $(BUILD)/pylib
+	cp -R python/brain_plasma $(BUILD)/pylib/
+	rm -rf $(BUILD)/pylib/brain_plasma/*.c $(BUILD)/pylib/brain_plasma/*.h \
+	    $(BUILD)/pylib/brain_plasma/*.so $(BUILD)/pylib/brain_plasma/__pycache__
+	BRAIN_PLATFORM=$(PLATFORM) $(VENV)/bin/python setup.py -q build_ext --build-lib $(BUILD)/pylib
+	@touch $@
+
+ifeq ($(PLATFORM),$(NATIVE_PLATFORM))
+PY_DONE := $(VENV)/.python-done
+PY_ENV :=
+else
+PY_DONE := $(BUILD)/pylib/.done
+PY_ENV := PYTHONPATH=$(abspath $(BUILD))/pylib
+endif
+
+python: $(PY_DONE)
 
 clean:
 	rm -rf build python/brain_plasma/*.so python/*.egg-info $(VENV)/.python-done
@@ -125,6 +167,7 @@ test: deps venv
 	$(MAKE) test-python-san
 	$(MAKE) test-torture
 	$(MAKE) test-dash
+	$(MAKE) test-posix
 
 test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 	$(BUILD)/run-tests
@@ -134,7 +177,7 @@ test-c: lib cli $(BUILD)/run-tests $(BUILD)/fuzz-replay
 # internal ones shared between its files): nothing that a program linking
 # libbrain.a could collide with
 check-symbols: lib
-	@bad=$$(nm -g --defined-only $(BUILD)/libbrain.a | awk 'NF == 3 {print $$3}' | grep -v '^brain_' || true); \
+	@bad=$$(nm -g --defined-only $(BUILD)/libbrain.a | awk 'NF == 3 {print $$3}' | grep -v '^$(SYM_PREFIX)brain_' || true); \
 	if [ -n "$$bad" ]; then echo "check-symbols: libbrain.a exports names without the brain_ prefix:" $$bad >&2; exit 1; fi; \
 	echo "check-symbols: libbrain.a exports only brain_* names"
 
@@ -146,19 +189,19 @@ check-layers: lib
 	CC=$(CC) $(PYTHON) scripts/check-layers.py --self-test $(BUILD)/obj
 
 test-san:
-	$(MAKE) BUILD=build/san SAN=1 OPT=-O1 test-c
+	$(MAKE) BUILD=$(BROOT)/san SAN=1 OPT=-O1 test-c
 
 test-cli: lib cli venv python
-	BRAIN_CLI=$(abspath $(BUILD))/brain $(VENV)/bin/python -m pytest -q tests/cli
+	BRAIN_CLI=$(abspath $(BUILD))/brain $(PY_ENV) $(VENV)/bin/python -m pytest -q tests/cli
 
 test-python: lib python
-	$(VENV)/bin/python -m pytest -q tests/python
+	$(PY_ENV) $(VENV)/bin/python -m pytest -q tests/python
 
 # --- the Python extension under ASan+UBSan (_core.c, _strcol.c) ---------------
 # Part of `make test` (about 12 s).  PYTEST_ARGS picks the tests (default:
 # tests/python but the state machine and the benchmark smoke tests).
 test-python-san: venv
-	sh scripts/test-python-san.sh $(PYTEST_ARGS)
+	BRAIN_PLATFORM=$(PLATFORM) sh scripts/test-python-san.sh $(PYTEST_ARGS)
 
 # --- sanitizers: tsan, valgrind ----------------------------------------------
 # docs/RELIABILITY-sanitizers.md.  test-tsan: the library and the C tests
@@ -180,9 +223,9 @@ VALGRIND_ARGS ?=
 
 test-tsan:
 	@sh scripts/setup.sh tsan
-	$(MAKE) BUILD=build/tsan OPT=-O1 CFLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
-	    LDFLAGS=-fsanitize=thread build/tsan/run-tests
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/run-tests $(TSAN_TESTS)
+	$(MAKE) BUILD=$(BROOT)/tsan OPT=-O1 CFLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
+	    LDFLAGS=-fsanitize=thread $(BROOT)/tsan/run-tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(BROOT)/tsan/run-tests $(TSAN_TESTS)
 
 test-valgrind: lib $(BUILD)/run-tests
 	@sh scripts/setup.sh valgrind
@@ -205,26 +248,26 @@ $(BUILD)/fuzz-replay: $(FUZZ_SRCS) tests/fuzz/replay.c $(BUILD)/libbrain.a $(LIB
 	    tests/fuzz/replay.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
 
 fuzz-lib:
-	$(MAKE) BUILD=build/fuzz/lib CC=$(CLANG) SAN=1 OPT=-O1 \
-	    CFLAGS=-fsanitize=fuzzer-no-link build/fuzz/lib/libbrain.a
+	$(MAKE) BUILD=$(BROOT)/fuzz/lib CC=$(CLANG) SAN=1 OPT=-O1 \
+	    CFLAGS=-fsanitize=fuzzer-no-link $(BROOT)/fuzz/lib/libbrain.a
 
-build/fuzz/fuzz-%: $(FUZZ_SRCS) tests/fuzz/fuzz_entry.c fuzz-lib
+$(BROOT)/fuzz/fuzz-%: $(FUZZ_SRCS) tests/fuzz/fuzz_entry.c fuzz-lib
 	$(CLANG) -std=gnu11 -O1 -g $(WARN) -Iinclude -Isrc -Itests/fuzz -D_GNU_SOURCE \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -DFUZZ_TARGET=fuzz_$(subst -,_,$*) -o $@ tests/fuzz/fuzz.c \
-	    tests/fuzz/fuzz_entry.c build/fuzz/lib/libbrain.a -lpthread
+	    tests/fuzz/fuzz_entry.c $(BROOT)/fuzz/lib/libbrain.a -lpthread
 
 fuzz-build:
 	@test -n "$(CLANG)" || { echo "fuzz: clang is missing; run scripts/setup.sh (as root) or install clang-14 libclang-rt-14-dev" >&2; exit 1; }
-	$(MAKE) $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
+	$(MAKE) $(FUZZ_TARGETS:%=$(BROOT)/fuzz/fuzz-%)
 
 # long runs: make fuzz FUZZ_TIME=3600 (seconds per target)
 fuzz: deps fuzz-build
-	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TIME)
+	sh tests/fuzz/run.sh $(BROOT)/fuzz $(FUZZ_TIME)
 
 # the bounded run inside make test
 test-fuzz: fuzz-build
-	sh tests/fuzz/run.sh build/fuzz $(FUZZ_TEST_TIME)
+	sh tests/fuzz/run.sh $(BROOT)/fuzz $(FUZZ_TEST_TIME)
 
 # regenerates the seed corpus (committed) from the recipe in tests/fuzz/fuzz.c
 fuzz-corpus: $(BUILD)/fuzz-replay
@@ -241,14 +284,28 @@ TORTURE_ARGS ?=
 $(BUILD)/torture-worker: tests/torture/worker.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ tests/torture/worker.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
 
+TEST_KILLS ?= 200
 test-torture: lib cli python $(BUILD)/torture-worker
-	$(VENV)/bin/python tests/torture/torture.py --kills 200 --max-seconds 170 \
+	$(PY_ENV) $(VENV)/bin/python tests/torture/torture.py --kills $(TEST_KILLS) --max-seconds 170 \
 	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
 	    --json $(BUILD)/torture-result.json $(TORTURE_ARGS)
-	TORTURE_BUILD=$(abspath $(BUILD)) $(VENV)/bin/python -m pytest -q tests/torture
+	TORTURE_BUILD=$(abspath $(BUILD)) $(PY_ENV) $(VENV)/bin/python -m pytest -q tests/torture
+
+# The portable layer (platform_posix.c) on Linux, inside make test so that it
+# never rots: the C suite and the fuzz corpus in build/posix, and a short
+# torture (POSIX_KILLS kills, Python and C workers on the posix build).
+# `make test PLATFORM=posix` runs everything on it instead.
+POSIX_KILLS ?= 50
+test-posix:
+ifeq ($(NATIVE_PLATFORM)$(PLATFORM),linuxlinux)
+	$(MAKE) PLATFORM=posix test-c
+	$(MAKE) PLATFORM=posix TEST_KILLS=$(POSIX_KILLS) test-torture
+else
+	@echo "test-posix: make test ran on the posix layer itself"
+endif
 
 torture: deps venv lib cli python $(BUILD)/torture-worker
-	$(VENV)/bin/python tests/torture/torture.py --kills $(KILLS) --max-seconds 86400 \
+	$(PY_ENV) $(VENV)/bin/python tests/torture/torture.py --kills $(KILLS) --max-seconds 86400 \
 	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
 	    --json $(BUILD)/torture-result-long.json $(TORTURE_ARGS)
 
@@ -326,7 +383,7 @@ bench-speed2: python
 DASH_PORT ?= 8050
 DASH_WORKERS ?= 4
 DASH_GUNICORN_ARGS ?=
-DASH_PYTEST := $(VENV)/bin/python -m pytest -q
+DASH_PYTEST = $(PY_ENV) $(VENV)/bin/python -m pytest -q
 .PHONY: dash-deps test-dash demo-dash dash-screenshot bench-dash
 
 $(VENV)/.dash-done: $(VENV)/.done requirements-dash.txt

@@ -2,6 +2,7 @@
 brain_plasma._core, compiled together with the libbrain sources in src/."""
 import glob
 import os
+import sys
 
 from setuptools import Extension, setup
 
@@ -15,6 +16,18 @@ def compiler_flags():
         return [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
 
 
+def platform():
+    """The platform layer (the Makefile's PLATFORM): BRAIN_PLATFORM=linux or
+    posix; by default linux on Linux and posix elsewhere (macOS)."""
+    p = os.environ.get("BRAIN_PLATFORM") or ("linux" if sys.platform.startswith("linux") else "posix")
+    if p not in ("linux", "posix"):
+        raise SystemExit(f"BRAIN_PLATFORM={p!r}: the platform layers are 'linux' and 'posix'")
+    return p
+
+
+PLATFORM = platform()
+
+
 def rel(*parts):
     return os.path.join(*parts)
 
@@ -22,7 +35,9 @@ def rel(*parts):
 core = Extension(
     "brain_plasma._core",
     sources=sorted(os.path.relpath(p, HERE)
-                   for p in glob.glob(os.path.join(HERE, "src", "*.c")))
+                   for p in glob.glob(os.path.join(HERE, "src", "*.c"))
+                   if not os.path.basename(p).startswith("platform_"))
+    + [rel("src", f"platform_{PLATFORM}.c")]
     + [rel("python", "brain_plasma", "_core.c"),
        rel("python", "brain_plasma", "_strcol.c")],
     include_dirs=[rel("include"), rel("src")],
@@ -35,5 +50,7 @@ core = Extension(
     + glob.glob(os.path.join(HERE, "src", "*.h")),
 )
 
-# setuptools' own build folders go under build/python, beside make's outputs
-setup(ext_modules=[core], options={"build": {"build_base": rel("build", "python")}})
+# setuptools' own build folders go under build/python (build/python-posix
+# for the other layer, so that switching layers rebuilds), beside make's
+setup(ext_modules=[core], options={"build": {"build_base": rel(
+    "build", "python" if PLATFORM == "linux" else f"python-{PLATFORM}")}})

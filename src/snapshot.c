@@ -388,7 +388,7 @@ static int hash_value_fd(int fd, uint64_t off, uint64_t size, uint64_t head, uin
 }
 
 /* Copies SIZE bytes from offset FROM of file IN to offset TO of file OUT
- * (the store): copy_file_range, which moves page-cache pages inside the
+ * (the store): brain__plat_copy_range (Linux: copy_file_range), which moves page-cache pages inside the
  * kernel; where it cannot (another file system, an old kernel), pread and
  * pwrite through *BUF (READ_CHUNK bytes, allocated on first use).  Returns
  * 0, or -1 with errno set (0 when IN is shorter than it should be). */
@@ -400,8 +400,7 @@ static int copy_value(int in, uint64_t from, int out, uint64_t to, uint64_t size
         size_t want = size > READ_CHUNK ? READ_CHUNK : (size_t)size;
         ssize_t got;
         if (use_cfr) {
-            loff_t fi = (loff_t)from, fo = (loff_t)to;
-            got = copy_file_range(in, &fi, out, &fo, want, 0);
+            got = brain__plat_copy_range(in, from, out, to, want);
             if (got < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
                             errno == EOPNOTSUPP || errno == EBADF)) {
                 use_cfr = 0;

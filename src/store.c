@@ -7,10 +7,12 @@
  * linked into place, so no process ever sees a half-initialised store.
  * Every process maps the file twice over one large reservation of address
  * space (read-write for the library, read-only for views handed out), so
- * growing the file never moves a mapping.  Attached processes hold a shared
- * OFD lock on the file; a process that can take it exclusively is alone,
- * and then resets the writers' mutex and process table and repairs what
- * dead processes (or a reboot, for a store on disk) left behind.
+ * growing the file never moves a mapping.  The lock itself is the platform
+ * layer's (platform_linux.c: a robust mutex in the header, and a shared OFD
+ * lock held by every attached process, so that a process that can take it
+ * exclusively is alone and resets the mutex and process table and repairs
+ * what dead processes or a reboot left behind; platform_posix.c: a flock on
+ * the file and the header's dirty mark).
  */
 #include "internal.h"
 
@@ -46,14 +48,14 @@ int brain_resolve(const char *store, char *buf, size_t cap)
     } else {
         if (strchr(store, '/'))
             return brain__fail(BRAIN_EINVAL,
-                           "store '%s' is a relative path; pass a bare name (kept in /dev/shm) or an absolute path",
-                           store);
+                           "store '%s' is a relative path; pass a bare name (kept in %s) or an absolute path",
+                           store, brain__plat_default_dir());
         if (n > 200)
             return brain__fail(BRAIN_EINVAL, "store name is %zu bytes long; the limit for a bare name is 200", n);
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)store[i] < 0x20)
                 return brain__fail(BRAIN_EINVAL, "store name contains a control character");
-        w = snprintf(buf, cap, "/dev/shm/brain-%s", store);
+        w = snprintf(buf, cap, "%s/brain-%s", brain__plat_default_dir(), store);
     }
     if (w < 0 || (size_t)w >= cap)
         return brain__fail(BRAIN_ERANGE, "buffer of %zu bytes is too small for the store path", cap);
@@ -151,34 +153,27 @@ static void unmap_views(brain *b)
 
 /* ---- the writers' lock ------------------------------------------------- */
 
-static int init_mutex(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t a;
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    int rc = pthread_mutex_init(m, &a);
-    pthread_mutexattr_destroy(&a);
-    return rc;
-}
-
 int brain__writer_lock(brain *b) { return brain__writer_lock_ex(b, LOCK_REFUSE_CORRUPT); }
 
-/* LOCK_ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
- * beyond mending, since its report is what the user is told to read. */
-int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
+/* TIMEOUT_NS as brain__plat_wlock_acquire's: < 0 waits for ever, 0 only
+ * tries (BRAIN_EBUSY when the lock is held). */
+static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t timeout_ns)
 {
     struct brain__header *h = b->h;
-    int rc = pthread_mutex_lock(&h->lock);
+    if (b->wl_lost)
+        return brain__fail(BRAIN_ESTALE,
+                       "store '%s' was replaced or removed before this process was forked, so "
+                       "the child cannot lock it; open the store again in the child", b->path);
+    int rc = brain__plat_wlock_acquire(b, timeout_ns);
     if (rc == EOWNERDEAD) {
         /* a writer died holding the lock: rebuild derived state */
         h->dirty = 1;
         int r = brain__repair(b, REPAIR_SHARED);
         h->recoveries++;
-        pthread_mutex_consistent(&h->lock);
+        brain__plat_wlock_consistent(b);
         if (r) {
             h->dirty = 0;
-            pthread_mutex_unlock(&h->lock);
+            brain__plat_wlock_release(b);
             return r;
         }
     } else if (rc == ENOTRECOVERABLE) {
@@ -186,17 +181,27 @@ int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
                        "store '%s': the writers' lock cannot be recovered; close every process "
                        "using the store and open it again (the first opener resets the lock)",
                        b->path);
+    } else if (rc == EBUSY || rc == ETIMEDOUT) {
+        return brain__fail(BRAIN_EBUSY, "store '%s': the writers' lock is busy", b->path);
     } else if (rc) {
         return brain__fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
     if (h->corrupt && mode != LOCK_ALLOW_CORRUPT) {
-        pthread_mutex_unlock(&h->lock);
+        h->dirty = 0; /* (posix layer: the mark would read as a holder that died) */
+        brain__plat_wlock_release(b);
         return brain__fail(BRAIN_ECORRUPT,
                        "store '%s' is damaged beyond automatic repair; run `brain check` for "
                        "the report, save what reads back, and recreate it", b->path);
     }
     h->dirty = 1;
     return 0;
+}
+
+/* LOCK_ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
+ * beyond mending, since its report is what the user is told to read. */
+int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
+{
+    return writer_lock_common(b, mode, -1);
 }
 
 void brain__writer_unlock(brain *b)
@@ -207,7 +212,7 @@ void brain__writer_unlock(brain *b)
         b->h->recoveries++;
     }
     b->h->dirty = 0;
-    pthread_mutex_unlock(&b->h->lock);
+    brain__plat_wlock_release(b);
 }
 
 int brain__handle_ready(brain *b)
@@ -302,6 +307,8 @@ static void atfork_child(void)
     for (brain *b = g_open; b; b = b->next_open) {
         /* the thread that forked holds b->mu (taken in prepare) */
         pthread_mutex_unlock(&b->mu);
+        if (!b->closed)
+            brain__plat_fork_child(b);
         for (struct brain_reservation *r = b->reservations; r; r = r->next)
             r->stale = 1;
         b->reservations = NULL;
@@ -390,8 +397,8 @@ static int init_store(brain *b, const brain_config *cfg)
     atomic_store(&h->epoch, 1);
     atomic_store(&h->capacity, cap);
     atomic_store(&h->file_size, fs);
-    if (init_mutex(&h->lock))
-        return brain__fail(BRAIN_EIO, "cannot initialise the store's mutex");
+    if (brain__plat_wlock_create(b))
+        return brain__fail(BRAIN_EIO, "cannot initialise the store's writers' lock");
     /* the arena: one free block and the sentinel */
     struct brain__block *first = (struct brain__block *)(b->rw + arena_off);
     struct brain__block *sent = (struct brain__block *)(b->rw + fs - BLOCK_HDR);
@@ -506,35 +513,42 @@ static int open_existing(brain *b)
     return rc;
 }
 
-/* Takes the shared attach lock; when alone, resets the lock and table. */
+/* Attaches through the platform layer; when this handle is alone with the
+ * store (the layer has reset its lock), repairs what the dead left. */
 static int attach_lock(brain *b)
 {
-    int r = brain__plat_lock_file(b->fd, 1, 0);
+    int r = brain__plat_attach(b);
     if (r < 0)
-        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
-    if (r == 0) {
+        return r;
+    if (r == 1) {
         struct brain__header *h = b->h;
         int needs = h->dirty || (atomic_load(&h->batch_seq) & 1);
         for (uint32_t i = 0; i < h->max_procs && !needs; i++)
             if (atomic_load(&brain__slot_at(b, i)->owner))
                 needs = 1;
-        if (init_mutex(&h->lock))
-            return brain__fail(BRAIN_EIO, "cannot initialise the store's mutex");
         if (needs) {
-            pthread_mutex_lock(&h->lock);
+            int lr = brain__plat_wlock_acquire(b, -1);
+            if (lr != 0 && lr != EOWNERDEAD)
+                return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(lr));
+            if (lr == EOWNERDEAD)
+                brain__plat_wlock_consistent(b);
             int rc = brain__repair(b, REPAIR_ALONE);
             h->recoveries++;
             h->dirty = 0;
-            pthread_mutex_unlock(&h->lock);
+            brain__plat_wlock_release(b);
             if (rc)
                 return rc;
         }
-        if (brain__plat_lock_file(b->fd, 0, 0) != 0)
-            return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
-        return 0;
+        return brain__plat_attach_done(b);
     }
-    if (brain__plat_lock_file(b->fd, 0, 1) != 0)
-        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+    /* Not alone, and a writer may have died in the middle (the posix layer
+     * is never alone): when the lock is free, repair now rather than at the
+     * next write.  A live holder keeps it; that is fine. */
+    if (b->h->dirty || (atomic_load(&b->h->batch_seq) & 1)) {
+        if (writer_lock_common(b, LOCK_REFUSE_CORRUPT, 0) == 0)
+            brain__writer_unlock(b);
+        brain__clear_error();
+    }
     return 0;
 }
 
@@ -553,10 +567,13 @@ int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain
     if (!b)
         return brain__fail(BRAIN_ENOMEM, "out of memory");
     b->fd = -1;
+    int plat_ready = 0;
     int rc = brain_resolve(store, b->path, sizeof b->path);
     if (rc)
         goto fail;
     pthread_mutex_init(&b->mu, NULL);
+    brain__plat_handle_init(b);
+    plat_ready = 1;
     brain__local_pins_reset(b);
     brain__plat_random(b->id_prefix, sizeof b->id_prefix);
 
@@ -602,6 +619,8 @@ fail:
     unmap_views(b);
     if (b->fd >= 0)
         close(b->fd);
+    if (plat_ready)
+        brain__plat_handle_fini(b);
     free(b);
     return rc;
 }
@@ -657,6 +676,7 @@ int brain_close(brain *b)
     if (b->fd >= 0)
         close(b->fd);
     pthread_mutex_destroy(&b->mu);
+    brain__plat_handle_fini(b);
     free(b);
     return 0;
 }

@@ -2013,7 +2013,8 @@ static int mod_exec(PyObject *m)
                            PyLong_FromUnsignedLongLong(BRAIN_MIN_CAPACITY)) < 0 ||
         PyModule_AddObject(m, "MAX_CAPACITY",
                            PyLong_FromUnsignedLongLong(BRAIN_MAX_CAPACITY)) < 0 ||
-        PyModule_AddStringConstant(m, "LIB_VERSION", BRAIN_VERSION_STRING) < 0)
+        PyModule_AddStringConstant(m, "LIB_VERSION", BRAIN_VERSION_STRING) < 0 ||
+        PyModule_AddStringConstant(m, "PLATFORM", brain_platform()) < 0)
         return -1;
     return 0;
 }
