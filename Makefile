@@ -38,7 +38,7 @@
         test-cli test-python test-python-san test-fuzz fuzz fuzz-build fuzz-lib \
         fuzz-corpus test-torture torture test-posix \
         demo demo-c demo-python \
-        bench bench-c bench-peers bench-quick bench-deps bench-plasma-venv bench-snapshot \
+        bench bench-c bench-platform bench-peers bench-quick bench-deps bench-plasma-venv bench-snapshot \
         bench-speed2
 
 CC ?= cc
@@ -142,10 +142,10 @@ $(BUILD)/pylib/.done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
 
 ifeq ($(PLATFORM),$(NATIVE_PLATFORM))
 PY_DONE := $(VENV)/.python-done
-PY_ENV :=
+PY_ENV := BRAIN_BUILD=$(abspath $(BUILD))
 else
 PY_DONE := $(BUILD)/pylib/.done
-PY_ENV := PYTHONPATH=$(abspath $(BUILD))/pylib
+PY_ENV := BRAIN_BUILD=$(abspath $(BUILD)) PYTHONPATH=$(abspath $(BUILD))/pylib
 endif
 
 python: $(PY_DONE)
@@ -201,7 +201,11 @@ test-python: lib python
 # Part of `make test` (about 12 s).  PYTEST_ARGS picks the tests (default:
 # tests/python but the state machine and the benchmark smoke tests).
 test-python-san: venv
+ifeq ($(UNAME_S),Darwin)
+	@echo "test-python-san: skipped on macOS (LD_PRELOAD of the ASan runtime into Python is Linux's)" >&2
+else
 	BRAIN_PLATFORM=$(PLATFORM) sh scripts/test-python-san.sh $(PYTEST_ARGS)
+endif
 
 # --- sanitizers: tsan, valgrind ----------------------------------------------
 # docs/RELIABILITY-sanitizers.md.  test-tsan: the library and the C tests
@@ -265,9 +269,18 @@ fuzz-build:
 fuzz: deps fuzz-build
 	sh tests/fuzz/run.sh $(BROOT)/fuzz $(FUZZ_TIME)
 
-# the bounded run inside make test
+# the bounded run inside make test (macOS: only where the clang has
+# libFuzzer, which Apple's does not; the corpus is replayed by test-c anyway)
+ifeq ($(UNAME_S),Darwin)
+test-fuzz:
+	@if echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' | \
+	    $(CLANG) -x c -fsanitize=fuzzer -o /dev/null - >/dev/null 2>&1; then \
+	    $(MAKE) fuzz-build && sh tests/fuzz/run.sh $(BROOT)/fuzz $(FUZZ_TEST_TIME); \
+	else echo "test-fuzz: skipped: $(CLANG) has no libFuzzer (Apple clang); brew install llvm and pass CLANG=" >&2; fi
+else
 test-fuzz: fuzz-build
 	sh tests/fuzz/run.sh $(BROOT)/fuzz $(FUZZ_TEST_TIME)
+endif
 
 # regenerates the seed corpus (committed) from the recipe in tests/fuzz/fuzz.c
 fuzz-corpus: $(BUILD)/fuzz-replay
@@ -331,8 +344,25 @@ $(BUILD)/bench-store: bench/bench_store.c $(BUILD)/libbrain.a $(LIB_HDRS)
 
 bench: bench-c bench-peers bench-speed2
 
+# the platform layers side by side: write latency, wait wake-up, reads
+# (bench/bench_platform.c built on each layer, bench/bench_platform.py)
+$(BUILD)/bench-platform: bench/bench_platform.c $(BUILD)/libbrain.a $(LIB_HDRS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ bench/bench_platform.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
+
+bench-platform:
+ifeq ($(NATIVE_PLATFORM),linux)
+	$(MAKE) PLATFORM=linux build/bench-platform
+	$(MAKE) PLATFORM=posix build/posix/bench-platform
+	$(PYTHON) bench/bench_platform.py build/bench-platform build/posix/bench-platform \
+	    --md build/bench-platform.md
+else
+	$(MAKE) $(BUILD)/bench-platform
+	$(BUILD)/bench-platform
+endif
+
 bench-c: deps-bench lib $(BUILD)/bench-store
 	$(BUILD)/bench-store
+	$(MAKE) bench-platform
 
 # save/load of a 1 GiB store against cp of a file of the same size
 bench-snapshot: lib cli
@@ -393,8 +423,13 @@ $(VENV)/.dash-done: $(VENV)/.done requirements-dash.txt
 dash-deps: $(VENV)/.dash-done
 
 test-dash: lib python dash-deps
+ifeq ($(UNAME_S),Darwin)
+	@echo "test-dash: the browser tests need Debian's chromium; skipped on macOS" >&2
+	$(DASH_PYTEST) tests/dash --ignore=tests/dash/test_browser.py
+else
 	@sh scripts/setup.sh dash
 	$(DASH_PYTEST) tests/dash
+endif
 
 demo-dash: deps python dash-deps
 	@echo "demo-dash: open http://127.0.0.1:$(DASH_PORT)/ ($(DASH_WORKERS) gunicorn workers, store $${BRAIN_DASH_STORE:-dash-demo}; Ctrl-C stops)"
