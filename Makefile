@@ -305,14 +305,17 @@ test-torture: lib cli python $(BUILD)/torture-worker
 	TORTURE_BUILD=$(abspath $(BUILD)) $(PY_ENV) $(VENV)/bin/python -m pytest -q tests/torture
 
 # The portable layer (platform_posix.c) on Linux, inside make test so that it
-# never rots: the C suite and the fuzz corpus in build/posix, and a short
-# torture (POSIX_KILLS kills, Python and C workers on the posix build).
+# never rots: the C suite and the fuzz corpus in build/posix, a short
+# torture (POSIX_KILLS kills, Python and C workers on the posix build), and
+# the two layers' CLIs on one store (tests/cli/test_platform.py).
 # `make test PLATFORM=posix` runs everything on it instead.
 POSIX_KILLS ?= 50
-test-posix:
+test-posix: cli venv
 ifeq ($(NATIVE_PLATFORM)$(PLATFORM),linuxlinux)
 	$(MAKE) PLATFORM=posix test-c
 	$(MAKE) PLATFORM=posix TEST_KILLS=$(POSIX_KILLS) test-torture
+	BRAIN_CLI=$(abspath build)/brain BRAIN_CLI_OTHER=$(abspath build/posix)/brain \
+	    $(VENV)/bin/python -m pytest -q tests/cli/test_platform.py
 else
 	@echo "test-posix: make test ran on the posix layer itself"
 endif

@@ -52,6 +52,7 @@ PINS_PER_PROC: int
 MIN_CAPACITY: int
 MAX_CAPACITY: int
 LIB_VERSION: str
+PLATFORM: str  # "linux" or "posix": the platform layer libbrain was built on
 
 class Error(Exception):
     code: Optional[int]
