@@ -349,11 +349,11 @@ int brain__alloc_grow(brain *b, uint64_t need)
         if (err == ENOSPC || err == EFBIG || err == ENOMEM)
             return brain__fail(BRAIN_ENOSPC,
                            "the host has no room to grow store '%s' by %s "
-                           "(file system of %s is full: %s); free memory in /dev/shm "
-                           "or use a store on disk",
+                           "(at %s, its file system is full: %s); free memory or disk "
+                           "space where the store lives, or put it on a larger file system",
                            b->path, brain__fmt_size(grow, s1, sizeof s1),
                            brain__fmt_size(fs, s2, sizeof s2), strerror(err));
-        return brain__fail(BRAIN_EIO, "cannot grow store '%s': fallocate: %s", b->path,
+        return brain__fail(BRAIN_EIO, "cannot grow store '%s': reserving space: %s", b->path,
                        strerror(err));
     }
     /* new sentinel first, then the size, then the old sentinel becomes a

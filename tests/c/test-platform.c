@@ -15,6 +15,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,6 +173,46 @@ TEST_TIMEOUT(holder_killed_next_holder_told, 20)
     ASSERT_EQ_U64(b->h->recoveries, rec + 1);
     brain__writer_unlock(b);
     ASSERT_OK(brain_put(b, NULL, "k2", "v", 1, NULL, NULL));
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
+/* The file may not grow (here a file-size limit, as a full /dev/shm, disk
+ * or RAM disk would): the put that needs the room fails with BRAIN_ENOSPC
+ * and a sentence, no SIGBUS, and what was stored reads back. */
+TEST_TIMEOUT(growth_refused_by_the_file_system_is_enospc, 30)
+{
+    brain_config cfg = {.capacity = 256u << 20};
+    brain *b = t_create_cfg(0, &cfg);
+    ASSERT_OK(brain_put(b, NULL, "small", "v", 1, NULL, NULL));
+    pid_t pid = t_fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct stat st;
+        if (fstat(b->fd, &st) != 0)
+            t_child_exit(2);
+        struct rlimit rl = {(rlim_t)st.st_size + 4096, (rlim_t)st.st_size + 4096};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            t_child_exit(2);
+        size_t n = 32u << 20;
+        char *big = t_xmalloc(n);
+        memset(big, 7, n);
+        int rc = brain_put(b, NULL, "big", big, n, NULL, NULL);
+        if (rc != BRAIN_ENOSPC)
+            t_child_exit(3);
+        if (!strstr(brain_errdetail(), "its file system is full"))
+            t_child_exit(4);
+        char v[4];
+        size_t got = 0;
+        if (brain_read(b, NULL, "small", v, sizeof v, &got, NULL) != 0 || got != 1)
+            t_child_exit(5);
+        t_child_exit(0);
+    }
+    t_wait_ok(pid);
+    char v[4];
+    size_t got = 0;
+    ASSERT_OK(brain_read(b, NULL, "small", v, sizeof v, &got, NULL));
+    ASSERT_EQ_INT(brain_exists(b, NULL, "big"), 0);
     t_check_store(b);
     t_destroy(b, 0);
 }
