@@ -257,8 +257,13 @@ static int default_snapshot(const struct cli_args *a, const char *store_path,
                             "snapshot FILE");
     const char *leaf = strrchr(store_path, '/');
     leaf = leaf ? leaf + 1 : store_path;
-    if (strncmp(store_path, "/dev/shm/brain-", 15) == 0 && !strchr(store_path + 9, '/'))
-        leaf = store_path + 15;
+    /* a bare name's store (in /dev/shm, or $TMPDIR on macOS) -> the name */
+    char bare[BRAIN_PATH_MAX];
+    if (brain_resolve("x", bare, sizeof bare) == 0) {
+        size_t pl = strlen(bare) - 1; /* ".../brain-" */
+        if (strncmp(store_path, bare, pl) == 0 && !strchr(store_path + pl, '/'))
+            leaf = store_path + pl;
+    }
     char dir[BRAIN_PATH_MAX];
     if ((size_t)snprintf(dir, sizeof dir, "%s/brain-plasma", base) >= sizeof dir ||
         (size_t)snprintf(out, cap, "%s/%s.snapshot", dir, leaf) >= cap)

@@ -850,7 +850,9 @@ class Brain:
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(
             os.path.expanduser("~"), ".local", "share")
         leaf = os.path.basename(self.path)
-        if leaf.startswith("brain-") and os.path.dirname(self.path) == "/dev/shm":
+        # a bare name's store (in /dev/shm, or $TMPDIR on macOS) -> the name
+        if leaf.startswith("brain-") and os.path.dirname(self.path) == os.path.dirname(
+                _core.resolve("x")):
             leaf = leaf[len("brain-"):]
         return os.path.join(base, "brain-plasma", leaf + ".snapshot")
 
