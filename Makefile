@@ -14,7 +14,10 @@
 #                       FUZZ_TEST_TIME s), test-cli, test-python, test-python-san
 #                       (Python tests against the extension under ASan+UBSan),
 #                       test-torture (a bounded kill -9 torture, >= 200 kills),
-#                       test-dash (Flask-Caching, gunicorn, headless Chromium)
+#                       test-dash (Flask-Caching, gunicorn, headless Chromium),
+#                       test-posix (on Linux: the portable platform layer's C
+#                       suite, a 50-kill torture, the two layers' CLIs on one
+#                       store; about 2 to 3 minutes on 2 cores)
 #          test-valgrind, fuzz (long), torture (KILLS=10000): not in make test
 # demo     make demo    the README's Basic Usage across two Python processes,
 #                       then the C demo
@@ -36,7 +39,7 @@
 .PHONY: all lib cli python venv deps deps-bench clean \
         test check-symbols check-layers test-c test-san test-tsan test-valgrind \
         test-cli test-python test-python-san test-fuzz fuzz fuzz-build fuzz-lib \
-        fuzz-corpus test-torture torture test-posix \
+        fuzz-corpus test-torture torture-run torture test-posix \
         demo demo-c demo-python \
         bench bench-c bench-platform bench-peers bench-quick bench-deps bench-plasma-venv bench-snapshot \
         bench-speed2
@@ -298,11 +301,14 @@ $(BUILD)/torture-worker: tests/torture/worker.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ tests/torture/worker.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
 
 TEST_KILLS ?= 200
-test-torture: lib cli python $(BUILD)/torture-worker
+test-torture: torture-run
+	TORTURE_BUILD=$(abspath $(BUILD)) $(PY_ENV) $(VENV)/bin/python -m pytest -q tests/torture
+
+# the bounded run alone (test-posix runs it without the harness's own tests)
+torture-run: lib cli python $(BUILD)/torture-worker
 	$(PY_ENV) $(VENV)/bin/python tests/torture/torture.py --kills $(TEST_KILLS) --max-seconds 170 \
 	    --worker $(BUILD)/torture-worker --brain $(BUILD)/brain \
 	    --json $(BUILD)/torture-result.json $(TORTURE_ARGS)
-	TORTURE_BUILD=$(abspath $(BUILD)) $(PY_ENV) $(VENV)/bin/python -m pytest -q tests/torture
 
 # The portable layer (platform_posix.c) on Linux, inside make test so that it
 # never rots: the C suite and the fuzz corpus in build/posix, a short
@@ -313,7 +319,7 @@ POSIX_KILLS ?= 50
 test-posix: cli venv
 ifeq ($(NATIVE_PLATFORM)$(PLATFORM),linuxlinux)
 	$(MAKE) PLATFORM=posix test-c
-	$(MAKE) PLATFORM=posix TEST_KILLS=$(POSIX_KILLS) test-torture
+	$(MAKE) PLATFORM=posix TEST_KILLS=$(POSIX_KILLS) torture-run
 	BRAIN_CLI=$(abspath build)/brain BRAIN_CLI_OTHER=$(abspath build/posix)/brain \
 	    $(VENV)/bin/python -m pytest -q tests/cli/test_platform.py
 else
