@@ -145,10 +145,11 @@ $(BUILD)/pylib/.done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
 
 ifeq ($(PLATFORM),$(NATIVE_PLATFORM))
 PY_DONE := $(VENV)/.python-done
-PY_ENV := BRAIN_BUILD=$(abspath $(BUILD))
+PY_ENV := BRAIN_BUILD=$(abspath $(BUILD)) BRAIN_EXPECT_PLATFORM=$(PLATFORM)
 else
 PY_DONE := $(BUILD)/pylib/.done
-PY_ENV := BRAIN_BUILD=$(abspath $(BUILD)) PYTHONPATH=$(abspath $(BUILD))/pylib
+PY_ENV := BRAIN_BUILD=$(abspath $(BUILD)) BRAIN_EXPECT_PLATFORM=$(PLATFORM) \
+          PYTHONPATH=$(abspath $(BUILD))/pylib
 endif
 
 python: $(PY_DONE)
