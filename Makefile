@@ -14,6 +14,7 @@
 #                       FUZZ_TEST_TIME s), test-cli, test-python, test-python-san
 #                       (Python tests against the extension under ASan+UBSan),
 #                       test-torture (a bounded kill -9 torture, >= 200 kills),
+#                       test-redis (the Brain on real redis-servers),
 #                       test-dash (Flask-Caching, gunicorn, headless Chromium),
 #                       test-posix (on Linux: the portable platform layer's C
 #                       suite, a 50-kill torture, the two layers' CLIs on one
@@ -169,6 +170,7 @@ test: deps venv
 	$(MAKE) test-cli
 	$(MAKE) test-python
 	$(MAKE) test-python-san
+	$(MAKE) test-redis
 	$(MAKE) test-torture
 	$(MAKE) test-dash
 	$(MAKE) test-posix
@@ -455,3 +457,32 @@ bench-dash: deps-bench python dash-deps
 	$(VENV)/bin/python bench/bench_dash.py
 # make bench runs it too
 bench: bench-dash
+# --- the Brain on Redis (docs/redis.md, issue 12) -------------------------------
+# test-redis: tests/redis against real redis-server processes on free
+# loopback ports (redis-server from scripts/setup.sh redis; redis-py,
+# hiredis and gunicorn from requirements-redis.txt), about 40 s.
+# bench-redis: bench/bench_redis.py (the Redis Brain against redis-py +
+# pickle and the local Brain; BENCH_REDIS_ARGS=--quick for small sizes).
+BENCH_REDIS_ARGS ?=
+.PHONY: test-redis redis-deps bench-redis
+
+$(VENV)/.redis-done: requirements-redis.txt $(VENV)/.done
+	$(VENV)/bin/python $(PIP) -r requirements-redis.txt
+	@touch $@
+
+redis-deps: $(VENV)/.redis-done
+	@sh scripts/setup.sh redis
+
+test-redis: redis-deps lib python
+ifeq ($(UNAME_S),Darwin)
+	@if command -v redis-server >/dev/null 2>&1; then $(PY_ENV) $(VENV)/bin/python -m pytest -q -rf tests/redis; \
+	else echo "test-redis: skipped: no redis-server (brew install redis)" >&2; fi
+else
+	$(PY_ENV) $(VENV)/bin/python -m pytest -q -rf tests/redis
+endif
+
+bench-redis: redis-deps lib python
+	$(VENV)/bin/python bench/bench_redis.py $(BENCH_REDIS_ARGS)
+
+# make bench runs it too (after bench-c and bench-peers)
+bench: bench-redis

@@ -6,6 +6,7 @@
 #   setup.sh tsan     the ThreadSanitizer runtime (make test-tsan)
 #   setup.sh valgrind valgrind (make test-valgrind)
 #   setup.sh dash     chromium and chromium-driver (make test-dash: the browser tests)
+#   setup.sh redis    redis-server (make test-redis, the Redis Brain's tests)
 # Runs as root on a fresh Debian 12 machine (as CI does) or as a user who
 # already has the packages; it never asks questions.
 set -eu
@@ -25,6 +26,9 @@ if [ "$(uname -s)" = Darwin ]; then
         have_cmd "$PY" || { echo "setup: $PY is missing; install the Xcode command line tools (xcode-select --install) or python.org's Python 3.10+" >&2; exit 1; }
         [ -x .venv/bin/python ] || $PY -m venv .venv
         .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+        ;;
+    redis)
+        have_cmd redis-server || echo "setup: redis-server is missing (brew install redis): test-redis is skipped" >&2
         ;;
     bench)
         [ -f /opt/homebrew/include/lmdb.h ] || [ -f /usr/local/include/lmdb.h ] ||
@@ -82,6 +86,12 @@ dash)
     # --- Dash browser tests (tests/dash/test_browser.py): Debian's browser and its driver
     have_cmd chromium || need="$need chromium"
     have_cmd chromedriver || need="$need chromium-driver"
+    apt_install
+    ;;
+redis)
+    have_cmd redis-server || need="$need redis-server"
+    # tests/redis makes a certificate for its rediss:// test
+    have_cmd openssl || need="$need openssl"
     apt_install
     ;;
 bench)

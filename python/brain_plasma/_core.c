@@ -373,6 +373,82 @@ done:
     return ret;
 }
 
+/* put_filled(ns, name, size, fill, type=0, desc=None, ttl_ms=0,
+ *            if_version=None) -> version.
+ * Reserves SIZE bytes for the value and calls FILL(memoryview) with a
+ * writable view of them (e.g. socket.recv_into, for the Redis Brain's
+ * cache: no copy between the network and the store).  Publishes when FILL
+ * returns, gives the space back when it raises (its exception propagates).
+ * FILL must keep no reference to the view: it is released on return. */
+static PyObject *Store_put_filled(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", "name", "size", "fill", "type", "desc",
+                             "ttl_ms", "if_version", NULL};
+    PyObject *nso, *nameo, *fill, *desc = Py_None, *ifv = Py_None;
+    unsigned long long size;
+    unsigned int type = BRAIN_TYPE_BYTES;
+    long long ttl = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOKO|IOLO:put_filled", kwlist, &nso,
+                                     &nameo, &size, &fill, &type, &desc, &ttl, &ifv))
+        return NULL;
+    const char *ns, *name;
+    brain_put_opts o;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
+        !fill_opts(&o, type, desc, ttl, ifv))
+        return NULL;
+    if (!PyCallable_Check(fill)) {
+        PyErr_SetString(PyExc_TypeError, "fill must be callable");
+        return NULL;
+    }
+    if (size > (unsigned long long)PY_SSIZE_T_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "size too large");
+        return NULL;
+    }
+    brain_reservation *res = NULL;
+    void *dst = NULL;
+    uint64_t version = 0;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_reserve(b, ns, name, (size_t)size, &o, &res, &dst);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        LEAVE(s);
+        return fail(s, rc);
+    }
+    PyObject *mv = PyMemoryView_FromMemory(size ? (char *)dst : (char *)"",
+                                           (Py_ssize_t)size, PyBUF_WRITE);
+    PyObject *r = mv ? PyObject_CallOneArg(fill, mv) : NULL;
+    if (mv) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);  /* FILL's exception, kept for the caller */
+        PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+        if (!rel && r) {  /* still exported: never publish memory FILL may write */
+            Py_CLEAR(r);
+        } else if (!rel) {
+            PyErr_Clear();
+        }
+        if (et)
+            PyErr_Restore(et, ev, tb);
+        Py_XDECREF(rel);
+        Py_DECREF(mv);
+    }
+    if (!r) {
+        brain_abort(b, res);
+        LEAVE(s);
+        return NULL;
+    }
+    Py_DECREF(r);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_publish(b, res, &version);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc)
+        return fail(s, rc);
+    return PyLong_FromUnsignedLongLong(version);
+}
+
 /* Collects contiguous buffers from a sequence.  Returns count or -1. */
 static Py_ssize_t get_buffers(PyObject *seq, Py_buffer **out)
 {
@@ -1434,6 +1510,12 @@ static PyMethodDef Store_methods[] = {
     {"put", (PyCFunction)(void (*)(void))Store_put, METH_VARARGS | METH_KEYWORDS,
      "put(ns, name, data, type=0, desc=None, ttl_ms=0, if_version=None)\n--\n\n"
      "Stores a copy of the bytes-like DATA; returns the new version."},
+    {"put_filled", (PyCFunction)(void (*)(void))Store_put_filled,
+     METH_VARARGS | METH_KEYWORDS,
+     "put_filled(ns, name, size, fill, type=0, desc=None, ttl_ms=0, if_version=None)\n--\n\n"
+     "Reserves SIZE bytes, calls FILL(view) with a writable memoryview of "
+     "them, then publishes the value (or gives the space back when FILL "
+     "raises); returns the new version."},
     {"put_pickle", (PyCFunction)(void (*)(void))Store_put_pickle,
      METH_VARARGS | METH_KEYWORDS,
      "put_pickle(ns, name, stream, buffers, desc=None, ttl_ms=0, if_version=None, hint=None)\n--\n\n"

@@ -113,6 +113,17 @@ class Store:
         if_version: Optional[int] = ...,
         hint: Optional[str] = ...,
     ) -> int: ...
+    def put_filled(
+        self,
+        ns: Optional[str],
+        name: str,
+        size: int,
+        fill: Any,
+        type: int = ...,
+        desc: Optional[str] = ...,
+        ttl_ms: int = ...,
+        if_version: Optional[int] = ...,
+    ) -> int: ...
     def put_array(
         self,
         ns: Optional[str],

@@ -50,6 +50,7 @@ _MISSING = object()
 _CACHE_MISS = recall_cache._MISS
 _loads = serialize.loads
 _perf = time.perf_counter
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # redis_brain.py
 
 
 # One store handle per store file per process, shared by every Brain on it:
@@ -268,6 +269,8 @@ class Brain:
         path: the store: a bare name (``"app1"`` means
             ``/dev/shm/brain-app1``) or an absolute path (a file on disk is
             persistent).  None means the default store, ``"default"``.
+            A ``redis://``, ``rediss://`` or ``unix://`` URL gives the same
+            API on a Redis server (a RedisBrain, docs/redis.md).
         start_process: True creates the store when it is missing and attaches
             to it when it exists; it never wipes data.  False requires the
             store to exist (BrainStoreNotFoundError otherwise).
@@ -289,6 +292,13 @@ class Brain:
             and hands a shallow copy of one to a recall of the same version
             again (see brain_plasma.recall_cache); False decodes every time.
     """
+
+    def __new__(cls, path=None, *args, **kwargs):
+        # a redis://, rediss:// or unix:// URL: the same API on Redis
+        if cls is Brain and isinstance(path, str) and path.startswith(_REDIS_SCHEMES):
+            from .redis_brain import RedisBrain
+            cls = RedisBrain
+        return object.__new__(cls)
 
     def __init__(self, path=None, start_process=True, size=DEFAULT_SIZE,
                  namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True,

@@ -42,6 +42,7 @@ __all__ = [
     "PlasmaObjectExists",
     "PlasmaObjectNonexistent",
     "PlasmaStoreFull",
+    "BrainConnectionError",
 ]
 
 
@@ -232,6 +233,10 @@ def as_learn_error(exc, updating):
     new.__dict__.update(exc.__dict__)
     new.code, new.errname = exc.code, exc.errname
     return new
+class BrainConnectionError(BrainError, ConnectionError):
+    """A Brain on Redis cannot reach its server (down, refused, timed out,
+    wrong password); the message names the URL.  The Brain reconnects by
+    itself on its next call once the server answers."""
 
 
 #: libbrain status -> exception class, registered with the C core.
