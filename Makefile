@@ -18,7 +18,7 @@
 #                       test-dash (Flask-Caching, gunicorn, headless Chromium),
 #                       test-posix (on Linux: the portable platform layer's C
 #                       suite, a 50-kill torture, the two layers' CLIs on one
-#                       store; about 2 to 3 minutes on 2 cores)
+#                       store; about 90 s on 2 cores, fresh)
 #          test-valgrind, fuzz (long), torture (KILLS=10000): not in make test
 # demo     make demo    the README's Basic Usage across two Python processes,
 #                       then the C demo
