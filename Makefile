@@ -133,15 +133,13 @@ $(VENV)/.python-done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
 	BRAIN_PLATFORM=$(NATIVE_PLATFORM) $(VENV)/bin/python -m pip install -q --disable-pip-version-check -e .
 	@touch $@
 
-# The other platform's package: python/brain_plasma copied to $(BUILD)/pylib
-# with its extension built there (BRAIN_PLATFORM tells setup.py the layer);
-# the tests put it first on PYTHONPATH, so .venv keeps the native one.
-$(BUILD)/pylib/.done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(PY_PKG)
-	rm -rf $(BUILD)/pylib && mkdir -p $(BUILD)/pylib
-	cp -R python/brain_plasma $(BUILD)/pylib/
-	rm -rf $(BUILD)/pylib/brain_plasma/*.c $(BUILD)/pylib/brain_plasma/*.h \
-	    $(BUILD)/pylib/brain_plasma/*.so $(BUILD)/pylib/brain_plasma/__pycache__
-	BRAIN_PLATFORM=$(PLATFORM) $(VENV)/bin/python setup.py -q build_ext --build-lib $(BUILD)/pylib
+# The other platform's package: pip installs it (built by BRAIN_PLATFORM's
+# layer, setup.py) into $(BUILD)/pylib; the tests put that first on
+# PYTHONPATH, so .venv keeps the native one.
+$(BUILD)/pylib/.done: $(VENV)/.done $(LIB_SRCS) $(LIB_HDRS) $(CLI_SRCS) $(PY_PKG)
+	rm -rf $(BUILD)/pylib
+	BRAIN_PLATFORM=$(PLATFORM) $(VENV)/bin/python -m pip install -q --disable-pip-version-check \
+	    --no-deps --target $(BUILD)/pylib .
 	@touch $@
 
 ifeq ($(PLATFORM),$(NATIVE_PLATFORM))
