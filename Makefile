@@ -146,7 +146,9 @@ ifeq ($(PLATFORM),$(NATIVE_PLATFORM))
 PY_DONE := $(VENV)/.python-done
 PY_ENV := BRAIN_BUILD=$(abspath $(BUILD)) BRAIN_EXPECT_PLATFORM=$(PLATFORM)
 else
-PY_DONE := $(BUILD)/pylib/.done
+# (.venv's own install too: its console script `brain` runs the package
+# found first on PYTHONPATH)
+PY_DONE := $(BUILD)/pylib/.done $(VENV)/.python-done
 PY_ENV := BRAIN_BUILD=$(abspath $(BUILD)) BRAIN_EXPECT_PLATFORM=$(PLATFORM) \
           PYTHONPATH=$(abspath $(BUILD))/pylib
 endif

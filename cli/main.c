@@ -303,7 +303,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
-        printf("%s %s (%s)\n", cli_prog, BRAIN_VERSION_STRING, brain_platform());
+        printf("%s %s\n", cli_prog, BRAIN_VERSION_STRING);
         return EXIT_OK;
     }
     if (strcmp(name, "help") == 0) {
