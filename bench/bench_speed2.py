@@ -9,6 +9,9 @@ in one run, with the ratio and whether the goal is met.
   2. a recall of the same version again in the same process (goal: <= 20
      µs), for the Dash frame, a 200-column numeric frame and a 6-column one;
   3. a column of 1M distinct str: recall against bare pickle.loads of it;
+  4. listing all names of a 1M-name store (Brain.names(), sorted) against
+     py-lmdb's cursor walk over the same names (goal: faster), names stored
+     in order and in a shuffled order;
   5. the int 42 and the float 3.14: recall against a dict lookup plus
      pickle.loads (goal: <= 1.5x);
   6. (--dtypes) every pandas column and index type: zero-copy or not
@@ -16,9 +19,16 @@ in one run, with the ratio and whether the goal is met.
      against read_pickle in a fresh process;
   7. learn against to_pickle for frames with a str column, a DatetimeIndex,
      an int64 index and a MultiIndex, and each index against the same data
-     as a column.
+     as a column;
+  8. the memory the store holds: a 200 MB frame replaced 5 times while 4
+     reader processes hold the current version; after each round the store
+     file's pages (st_blocks * 512: /dev/shm pages are RAM) against the live
+     values, the blocks readers still pin (limbo) and the 32 MiB warm reserve
+     (goal: within their sum), and the file's size (what it held before
+     freed pages went back).
 
     .venv/bin/python bench/bench_speed2.py [--rows N] [--quick] [--dtypes] [--json F]
+        [--names N] [--frame-mb MB] [--only 4,8]
 
 Times are medians of repeats (fresh-process figures: one process per
 repeat, recall and read_pickle interleaved).  Nothing is asserted: a missed
@@ -314,6 +324,143 @@ def us(s):
     return "%.1f" % (s * 1e6)
 
 
+def goal4(n, repeat, out):
+    """Brain.names() of N names against py-lmdb's cursor walk (the worker of
+    bench/run.py does the same), both in one process, interleaved."""
+    try:
+        import lmdb
+    except ImportError:
+        out["goal4"] = {"skipped": "py-lmdb is not installed (make bench-deps)"}
+        return
+    import random
+    import shutil
+    import tempfile
+    rows = []
+    for order in ("in order", "shuffled"):
+        names = ["n-%07d" % i for i in range(n)]
+        if order == "shuffled":
+            random.Random(4).shuffle(names)
+        store = "bench-speed2-names-%d-%s" % (os.getpid(), uuid.uuid4().hex[:6])
+        d = tempfile.mkdtemp(prefix="bench-speed2-lmdb-", dir="/dev/shm")
+        try:
+            b = Brain(path=store, size=n * 600 + (64 << 20))
+            for i, k in enumerate(names):
+                b[k] = i
+            env = lmdb.open(d, map_size=n * 200 + (64 << 20), sync=False, metasync=False,
+                            readahead=False)
+            with env.begin(write=True) as txn:
+                for i, k in enumerate(names):
+                    txn.put(k.encode(), pickle.dumps(i))
+
+            def walk():
+                with env.begin() as txn:
+                    return [k.decode() for k in txn.cursor().iternext(values=False)]
+            ours, theirs = [], []
+            got = want = None
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                got = b.names()
+                ours.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                want = walk()
+                theirs.append(time.perf_counter() - t0)
+            same = got == want
+            got = want = None
+            env.close()
+            b.sleep()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+            try:
+                _core.destroy(store)
+            except Exception:
+                pass
+        rows.append({"order": order, "names": n, "brain": med(ours), "lmdb": med(theirs),
+                     "ratio": med(theirs) / med(ours), "same": same,
+                     "met": med(ours) < med(theirs)})
+    out["goal4"] = {"rows": rows}
+
+
+def _file_ram(path):
+    st = os.stat(path)
+    return st.st_blocks * 512, st.st_size
+
+
+def _reader(store, name, conn):
+    """Holds the current version of NAME (its arrays pin the block) until
+    told to recall again; exits on None."""
+    b = Brain(path=store, start_process=False)
+    keep = None
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            break
+        keep = None
+        keep = b.recall(name)
+        conn.send(float(keep["a"].iloc[-1]))
+    keep = None
+    b.sleep()
+
+
+def goal8(frame_mb, rounds, readers, out):
+    """A frame of FRAME_MB replaced ROUNDS times while READERS processes
+    hold the version before; what the file holds after each round."""
+    import multiprocessing as mp
+    store = "bench-speed2-mem-%d-%s" % (os.getpid(), uuid.uuid4().hex[:6])
+    rows = frame_mb * (1 << 20) // 16
+    ctx = mp.get_context("spawn")
+    procs, conns = [], []
+    try:
+        b = Brain(path=store, size=(frame_mb << 20) * (readers + 4) + (256 << 20))
+        path = b.path
+
+        def frame(i):
+            return pd.DataFrame({"a": np.full(rows, float(i)), "b": np.arange(rows)})
+        b.learn(frame(0), "frame")
+        for _ in range(readers):
+            a, c = ctx.Pipe()
+            p = ctx.Process(target=_reader, args=(store, "frame", c))
+            p.start()
+            procs.append(p)
+            conns.append(a)
+        for a in conns:
+            a.send(1)
+        assert all(a.recv() == 0.0 for a in conns)
+        steps = []
+        for r in range(1, rounds + 1):
+            b.learn(frame(r), "frame")          # the readers still hold round r-1
+            st = b._c().stats()
+            held, _ = _file_ram(path)
+            held_bound = st["used"] + st["limbo"] + (32 << 20)
+            st0 = st
+            for a in conns:
+                a.send(1)                       # they move to round r
+            assert all(a.recv() == float(r) for a in conns)
+            st = b._c().stats()                 # a writer call: reclaims what it can
+            ram, size = _file_ram(path)
+            live = st["used"]                   # values + header and tables
+            bound = live + st["limbo"] + (32 << 20)
+            steps.append({"round": r, "ram": ram, "file_size": size, "live": live,
+                          "pinned": st["limbo"], "bound": bound,
+                          "ram_while_pinned": held, "pinned_before": st0["limbo"],
+                          "bound_while_pinned": held_bound,
+                          "met": ram <= bound and held <= held_bound})
+        out["goal8"] = {"frame_mb": frame_mb, "readers": readers, "rounds": steps,
+                        "met": all(x["met"] for x in steps)}
+    finally:
+        for a in conns:
+            try:
+                a.send(None)
+            except Exception:
+                pass
+        for p in procs:
+            p.join(30)
+        recall_cache.clear()
+        try:
+            _core.destroy(store)
+        except Exception:
+            pass
+
+
 def report(out):
     L = []
     g = out.get("goal1")
@@ -351,6 +498,36 @@ def report(out):
             L.append("| %s | %.0f | %.0f | %.2f | %s |" % (r["value"], r["recall"] * 1e9,
                                                         r["dict_loads"] * 1e9, r["ratio"],
                                                         "yes" if r["met"] else "no"))
+        L.append("")
+    g = out.get("goal4")
+    if g and "skipped" in g:
+        L += ["## 4. Listing: %s" % g["skipped"], ""]
+    elif g:
+        L += ["## 4. List all names: Brain.names() (sorted) vs py-lmdb's cursor walk", "",
+              "| names stored | names | brain ms | lmdb ms | lmdb / brain | same list "
+              "| goal: faster |", "|---|---:|---:|---:|---:|---|---|"]
+        for r in g["rows"]:
+            L.append("| %s | %d | %s | %s | %.2fx | %s | %s |" % (
+                r["order"], r["names"], ms(r["brain"]), ms(r["lmdb"]), r["ratio"],
+                "yes" if r["same"] else "NO", "yes" if r["met"] else "no"))
+        L.append("")
+    g = out.get("goal8")
+    if g:
+        L += ["## 8. Memory held: a %d MB frame replaced under %d readers" % (
+            g["frame_mb"], g["readers"]), "",
+            "Each round: the new version is stored while the readers hold the old one "
+            "(\"pinned\"), then the readers move to the new one.  RAM: the store file's "
+            "st_blocks * 512; live: the store's used bytes (values, header, tables); "
+            "bound: live + pinned + the 32 MiB warm reserve; file size: what the file "
+            "held before freed pages went back.", "",
+            "| round | RAM while old version pinned MB | pinned MB | bound MB "
+            "| RAM after readers moved MB | bound MB | file size MB | goal: RAM within bound |",
+            "|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for r in g["rounds"]:
+            L.append("| %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %s |" % (
+                r["round"], r["ram_while_pinned"] / 1e6, r["pinned_before"] / 1e6,
+                r["bound_while_pinned"] / 1e6, r["ram"] / 1e6, r["bound"] / 1e6,
+                r["file_size"] / 1e6, "yes" if r["met"] else "no"))
         L.append("")
     g = out.get("goal6")
     if g:
@@ -390,6 +567,8 @@ def main(argv=None):
                          "(under a minute on an idle 2-core machine)")
     ap.add_argument("--dtypes", action="store_true", help="also goal 6 (every pandas type)")
     ap.add_argument("--only", help="goals to run, e.g. 1,2")
+    ap.add_argument("--names", type=int, default=1_000_000, help="names of goal 4")
+    ap.add_argument("--frame-mb", type=int, default=200, help="frame size of goal 8")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -397,8 +576,8 @@ def main(argv=None):
         json.dump(child(json.loads(a.child)), sys.stdout)
         return 0
     if a.quick:
-        a.rows, a.big_rows, a.repeat = 50_000, 50_000, 2
-    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "5", "6", "7"}
+        a.rows, a.big_rows, a.repeat, a.names, a.frame_mb = 50_000, 50_000, 2, 20_000, 40
+    only = set(a.only.split(",")) if a.only else {"1", "2", "3", "4", "5", "6", "7", "8"}
     if not a.dtypes and not a.quick and not a.only:
         only.discard("6")
     store = "bench-speed2-%d-%s" % (os.getpid(), uuid.uuid4().hex[:6])
@@ -423,6 +602,12 @@ def main(argv=None):
         if "7" in only:
             print("... goal 7", file=sys.stderr)
             goal7(b, a.big_rows, out)
+        if "4" in only:
+            print("... goal 4", file=sys.stderr)
+            goal4(a.names, max(a.repeat, 5), out)
+        if "8" in only:
+            print("... goal 8", file=sys.stderr)
+            goal8(a.frame_mb, 5, 4, out)
         if "6" in only:
             print("... goal 6", file=sys.stderr)
             goal6(b, store, a.big_rows, 1 if a.quick else min(a.repeat, 3), out)

@@ -82,6 +82,7 @@ int cli_error(const struct cli_args *a, const char *fmt, ...)
 int cli_brain_error(const struct cli_args *a, int status);
 
 /* Opens an existing store (flags 0: never creates).  Prints the error. */
+void cli_lock_timeout(brain *b);
 int cli_open(const struct cli_args *a, const char *store, brain **out);
 
 /* Option values.  Each prints a usage error and returns EXIT_USAGE when the

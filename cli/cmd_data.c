@@ -112,6 +112,9 @@ int cmd_put(struct cli_args *a)
     brain_put_opts po;
     memset(&po, 0, sizeof po);
     int rc;
+    if (ns && strcmp(ns, "all") == 0) /* as Python: its names(namespace="all") lists all */
+        return cli_usage_error(a, "namespace 'all' is reserved (Python's names(namespace='all') "
+                                  "lists every namespace); choose another namespace name");
     if ((rc = parse_type(a, &po.type)) != 0)
         return rc;
     if ((rc = cli_get_duration_ms(a, "ttl", &po.ttl_ms)) != 0)

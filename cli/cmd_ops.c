@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -240,9 +242,40 @@ int cmd_clear(struct cli_args *a)
 
 /* ---- snapshots: the default file and the progress bar ------------------------ */
 
-/* The standard snapshot file of the store at PATH, as Brain.snapshot_path()
- * in Python: $XDG_DATA_HOME/brain-plasma/<store>.snapshot. */
-static int default_snapshot(const struct cli_args *a, const char *store_path,
+/* A snapshot directory is used only when it is a real directory (not a
+ * link: lstat) owned by this user and not writable by others; created
+ * private when missing. */
+static int snapshot_dir_ok(const struct cli_args *a, const char *dir, int make)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        if (errno != ENOENT || !make)
+            return errno == ENOENT ? 0 : cli_error(a, "cannot use '%s': %s", dir, strerror(errno));
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return cli_error(a, "cannot create '%s': %s", dir, strerror(errno));
+        if (lstat(dir, &st) != 0)
+            return cli_error(a, "cannot use '%s': %s", dir, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return cli_error(a, "snapshot directory '%s' is not a directory (a symbolic link or "
+                            "another file); snapshots are never written through links", dir);
+    if (st.st_uid != geteuid() || (st.st_mode & 022))
+        return cli_error(a, "snapshot directory '%s' is owned by uid %u or writable by others; "
+                            "refusing to use it (give the snapshot FILE)", dir, (unsigned)st.st_uid);
+    return 0;
+}
+
+/* The standard snapshot file of the store at STORE_PATH, as
+ * Brain.snapshot_path() in Python (docs/SNAPSHOT.md):
+ *   a bare name (/dev/shm/brain-NAME):  $XDG_DATA_HOME/brain-plasma/NAME.snapshot
+ *   any other path P:  $XDG_DATA_HOME/brain-plasma/path/P'.snapshot, where P'
+ *                      is P with '%' written %25 and '/' written %2F
+ * so two stores never share one (before 0.4.1 any store used its last path
+ * component, so /dev/shm/brain-app and /srv/x/app shared app.snapshot).
+ * That old file is still used, when the new one does not exist, if it was
+ * written by or loaded whole into the store B (brain_snapshot_info); a
+ * load into a store that does not exist yet cannot tell, and is told so. */
+static int default_snapshot(const struct cli_args *a, brain *b, const char *store_path,
                             char *out, size_t cap, int make_dir)
 {
     const char *xdg = getenv("XDG_DATA_HOME");
@@ -255,30 +288,54 @@ static int default_snapshot(const struct cli_args *a, const char *store_path,
     else
         return cli_error(a, "neither XDG_DATA_HOME nor HOME is set: give the "
                             "snapshot FILE");
-    const char *leaf = strrchr(store_path, '/');
-    leaf = leaf ? leaf + 1 : store_path;
+    char dir[BRAIN_PATH_MAX], sub[BRAIN_PATH_MAX], key[3 * BRAIN_PATH_MAX];
     /* a bare name's store (in /dev/shm, or $TMPDIR on macOS) -> the name */
-    char bare[BRAIN_PATH_MAX];
-    if (brain_resolve("x", bare, sizeof bare) == 0) {
-        size_t pl = strlen(bare) - 1; /* ".../brain-" */
-        if (strncmp(store_path, bare, pl) == 0 && !strchr(store_path + pl, '/'))
-            leaf = store_path + pl;
+    char prefix[BRAIN_PATH_MAX];
+    size_t pl = brain_resolve("x", prefix, sizeof prefix) == 0 ? strlen(prefix) - 1 : 0;
+    int bare = pl && strncmp(store_path, prefix, pl) == 0 && !strchr(store_path + pl, '/');
+    if (bare) {
+        snprintf(key, sizeof key, "%s", store_path + pl);
+    } else {
+        char *k = key;
+        for (const char *c = store_path; *c; c++)
+            k += *c == '/' ? sprintf(k, "%%2F") : *c == '%' ? sprintf(k, "%%25") : sprintf(k, "%c", *c);
+        *k = 0;
     }
-    char dir[BRAIN_PATH_MAX];
     if ((size_t)snprintf(dir, sizeof dir, "%s/brain-plasma", base) >= sizeof dir ||
-        (size_t)snprintf(out, cap, "%s/%s.snapshot", dir, leaf) >= cap)
-        return cli_error(a, "the default snapshot path under '%s' is too long", base);
-    if (make_dir) {
-        /* mkdir -p of base/brain-plasma, private */
-        for (char *p = dir + 1; *p; p++)
+        (size_t)snprintf(sub, sizeof sub, "%s/path", dir) >= sizeof sub ||
+        (size_t)snprintf(out, cap, "%s/%s.snapshot", bare ? dir : sub, key) >= cap)
+        return cli_error(a, "the default snapshot path under '%s' is too long; give the "
+                            "snapshot FILE", base);
+    if (make_dir) { /* mkdir -p of base, then the private directories */
+        char tmp[BRAIN_PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%s", base);
+        for (char *p = tmp + 1; *p; p++)
             if (*p == '/') {
                 *p = '\0';
-                mkdir(dir, 0700);
+                mkdir(tmp, 0700);
                 *p = '/';
             }
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return cli_error(a, "cannot create '%s': %s", dir, strerror(errno));
+        mkdir(tmp, 0700);
     }
+    if (snapshot_dir_ok(a, dir, make_dir) != 0 || (!bare && snapshot_dir_ok(a, sub, make_dir) != 0))
+        return -1;
+    struct stat st;
+    if (bare || lstat(out, &st) == 0 || errno != ENOENT)
+        return 0;
+    /* the old default: the last path component */
+    const char *leaf = strrchr(store_path, '/');
+    char old[BRAIN_PATH_MAX];
+    if ((size_t)snprintf(old, sizeof old, "%s/%s.snapshot", dir, leaf ? leaf + 1 : store_path) >= sizeof old ||
+        lstat(old, &st) != 0)
+        return 0;
+    int ours = 0;
+    if (b && brain_snapshot_info(b, old, NULL, &ours) == BRAIN_OK && ours) {
+        snprintf(out, cap, "%s", old);
+        return 0;
+    }
+    if (!make_dir) /* loading: say why the old file is not used */
+        fprintf(stderr, "brain: note: '%s' (the default file of brain-plasma before 0.4.1) is "
+                        "not known to be this store's; give it as FILE if it is\n", old);
     return 0;
 }
 
@@ -323,7 +380,7 @@ int cmd_save(struct cli_args *a)
     char path[BRAIN_PATH_MAX];
     if (a->npos > 1)
         snprintf(path, sizeof path, "%s", a->pos[1]);
-    else if (default_snapshot(a, brain_path(b), path, sizeof path, 1) != 0) {
+    else if (default_snapshot(a, b, brain_path(b), path, sizeof path, 1) != 0) {
         brain_close(b);
         return EXIT_FAIL;
     }
@@ -354,30 +411,38 @@ int cmd_load(struct cli_args *a)
     char store_path[BRAIN_PATH_MAX], path[BRAIN_PATH_MAX];
     if (brain_resolve(a->pos[0], store_path, sizeof store_path) != BRAIN_OK)
         return cli_brain_error(a, BRAIN_EINVAL);
-    if (a->npos > 1)
-        snprintf(path, sizeof path, "%s", a->pos[1]);
-    else if (default_snapshot(a, store_path, path, sizeof path, 0) != 0)
-        return EXIT_FAIL;
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return cli_error(a, "cannot read snapshot '%s': %s", path, strerror(errno));
-    /* A missing store is created, sized to hold the snapshot with room to
-     * spare (the file grows only as values arrive, so room costs nothing). */
     brain *b = NULL;
     int created = 0;
     rc = brain_open(a->pos[0], 0, NULL, &b);
+    if (rc == BRAIN_OK && size) {
+        brain_close(b);
+        return cli_usage_error(a, "--size is for a store that load creates; '%s' "
+                                  "exists (use 'brain resize')", a->pos[0]);
+    }
+    if (rc != BRAIN_OK && rc != BRAIN_ENOSTORE)
+        return cli_brain_error(a, rc);
+    if (a->npos > 1)
+        snprintf(path, sizeof path, "%s", a->pos[1]);
+    else if (default_snapshot(a, b, store_path, path, sizeof path, 0) != 0) {
+        brain_close(b);
+        return EXIT_FAIL;
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        brain_close(b);
+        return cli_error(a, "cannot read snapshot '%s': %s", path, strerror(errno));
+    }
+    /* A missing store is created, sized to hold the snapshot with room to
+     * spare (the file grows only as values arrive, so room costs nothing). */
     if (rc == BRAIN_ENOSTORE) {
         brain_config cfg = {0};
         cfg.capacity = size ? size : (uint64_t)sb.st_size + (uint64_t)sb.st_size / 4 + (16u << 20);
         rc = brain_open(a->pos[0], BRAIN_CREATE | BRAIN_EXCL, &cfg, &b);
         created = rc == BRAIN_OK;
-    } else if (rc == BRAIN_OK && size) {
-        brain_close(b);
-        return cli_usage_error(a, "--size is for a store that load creates; '%s' "
-                                  "exists (use 'brain resize')", a->pos[0]);
     }
     if (rc != BRAIN_OK)
         return cli_brain_error(a, rc);
+    cli_lock_timeout(b);
     struct bar bar = {isatty(2) && !cli_flag(a, "quiet"), NULL, 0};
     brain_set_progress(b, bar_draw, &bar);
     uint64_t n = 0;
@@ -566,25 +631,141 @@ static void logf_(const char *fmt, ...)
     fflush(stderr);
 }
 
-/* Saves a snapshot when the store changed since the last one. */
-static void serve_snapshot(brain *b, const char *path, uint64_t *saved_ver, const char *why)
+/* SIGTERM and SIGINT are taken by a thread of their own, so that serve
+ * stops whatever it is doing: when the main loop is idle (or gets there
+ * within STOP_GRACE_S) it saves its final snapshot and exits; when it is
+ * restoring (the restore is all or nothing: the store stays as it was), or
+ * still busy after the grace (a writers' lock held by a stopped process), or
+ * on a second signal, the process exits at once with status 1.  The
+ * snapshot file is only ever replaced by rename, so an exit at any point
+ * leaves the last complete snapshot in place. */
+#define STOP_GRACE_S 10
+enum { IDLE, RESTORING, BUSY };
+static _Atomic int g_busy;
+static _Atomic int g_stop_sig, g_ack;
+static pthread_t g_main_thread;
+
+static const char *signame(int sig) { return sig == SIGTERM ? "SIGTERM" : "SIGINT"; }
+
+static void *stop_watcher(void *arg)
+{
+    sigset_t *term = arg;
+    int sig;
+    while (sigwait(term, &sig) != 0)
+        ;
+    g_stop_sig = sig;
+    if (g_busy == RESTORING) {
+        logf_("%s during the restore: stopping at once; the store was not changed", signame(sig));
+        _exit(EXIT_FAIL);
+    }
+    pthread_kill(g_main_thread, SIGUSR2); /* wakes the loop's sigtimedwait */
+    for (int i = 0; i < STOP_GRACE_S * 10 && !g_ack; i++) {
+        struct timespec ts = {0, 100000000};
+        sigset_t pend;
+        sigpending(&pend);
+        if (sigismember(&pend, SIGTERM) || sigismember(&pend, SIGINT))
+            break; /* asked twice */
+        nanosleep(&ts, NULL);
+    }
+    if (!g_ack) {
+        logf_("%s: still busy (a writers' lock held elsewhere?): stopping at once without a "
+              "final snapshot; the last one is intact", signame(sig));
+        _exit(EXIT_FAIL);
+    }
+    /* the loop is saving its final snapshot: a second signal cuts it short */
+    while (sigwait(term, &sig) != 0)
+        ;
+    logf_("%s again: stopping at once; the last complete snapshot is intact", signame(sig));
+    _exit(EXIT_FAIL);
+}
+
+/* Saves a snapshot when the store changed since the last one.  Returns 0
+ * when the file holds the store as of *saved_ver, -1 when the save failed
+ * or was refused.  A file that this store neither wrote nor loaded whole is
+ * never replaced: it may hold names the store does not (a restore that did
+ * not finish, another store's file). */
+static int serve_snapshot(brain *b, const char *path, uint64_t *saved_ver, const char *why)
 {
     uint64_t v = 0;
     if (brain_version(b, &v) == BRAIN_OK && v == *saved_ver) {
         logf_("%s: nothing changed since the last snapshot", why);
-        return;
+        return 0;
     }
+    struct stat sb;
+    if (lstat(path, &sb) == 0) {
+        uint64_t fc = 0;
+        int ours = 0;
+        int rc = brain_snapshot_info(b, path, &fc, &ours);
+        if (rc == BRAIN_OK && !ours) {
+            logf_("%s: not saving: %s holds %" PRIu64 " names and was neither written by nor "
+                  "loaded whole into this store; move it away to let serve replace it",
+                  why, path, fc);
+            return -1;
+        }
+    }
+    g_busy = BUSY;
     uint64_t n = 0;
     int64_t t0 = cli_now_ns();
     int rc = brain_snapshot_save(b, path, &n);
+    g_busy = IDLE;
     if (rc != BRAIN_OK) {
         const char *d = brain_errdetail();
         logf_("%s: snapshot failed: %s", why, d && *d ? d : brain_strerror(rc));
-        return;
+        return -1;
     }
     *saved_ver = v;
     logf_("%s: saved %" PRIu64 " names to %s in %.3f s", why, n, path,
           (double)(cli_now_ns() - t0) / 1e9);
+    return 0;
+}
+
+/* At start: restores the snapshot into an empty store, all or nothing.  A
+ * store that already holds names is served only when the snapshot file is
+ * its own (it wrote the file, or loaded it whole: brain_snapshot_info):
+ * then every name the file lists was in this store, so a name missing now
+ * was deleted or expired here, and replacing the file loses nothing.
+ * Otherwise (the store was made anew, by a restart after a reboot or a
+ * restore that was killed half way under an older brain-plasma, and names
+ * were put into it since) serve does not start, rather than overwrite the
+ * file with fewer names. */
+static int serve_restore(struct cli_args *a, brain *b, const char *path, uint64_t names,
+                         uint64_t *saved_ver)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        cli_error(a, "cannot use snapshot '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    uint64_t fc = 0, n = 0;
+    int ours = 0;
+    int rc = brain_snapshot_info(b, path, &fc, &ours);
+    if (rc == BRAIN_OK && names == 0) {
+        g_busy = RESTORING;
+        rc = brain_snapshot_load(b, path, 0, &n);
+        g_busy = IDLE;
+        if (rc == BRAIN_OK) {
+            brain_version(b, saved_ver);
+            logf_("restored %" PRIu64 " names from %s", n, path);
+            return 0;
+        }
+    }
+    if (rc != BRAIN_OK) {
+        /* a bad snapshot must not be overwritten by an empty one */
+        cli_brain_error(a, rc);
+        cli_error(a, "not starting: move the snapshot away or give another --snapshot");
+        return -1;
+    }
+    if (!ours) {
+        cli_error(a, "not starting: store '%s' holds %" PRIu64 " names but did not write or load "
+                     "snapshot '%s' (%" PRIu64 " names), which serving it would replace; load it "
+                     "first (brain load %s %s --merge), or move it away",
+                  brain_path(b), names, path, fc, brain_path(b), path);
+        return -1;
+    }
+    logf_("snapshots to %s", path);
+    return 0;
 }
 
 int cmd_serve(struct cli_args *a)
@@ -602,71 +783,84 @@ int cmd_serve(struct cli_args *a)
     if (!snap && cli_opt(a, "snapshot"))
         return cli_usage_error(a, "--snapshot and --no-snapshot exclude each other");
 
-    /* The signals that end the service are taken synchronously, so the loop
-     * below sleeps in sigtimedwait until the next timer or a signal. */
-    sigset_t set;
+    /* Every thread blocks the signals; the loop below sleeps in
+     * sigtimedwait for USR1, HUP and USR2 (the stop watcher's wake-up), the
+     * watcher thread takes TERM and INT. */
+    static sigset_t term;
+    sigset_t set, all;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGINT);
     sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    sigaddset(&set, SIGUSR2);
+    all = set;
+    sigaddset(&all, SIGTERM);
+    sigaddset(&all, SIGINT);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    g_main_thread = pthread_self();
+    g_busy = RESTORING; /* opening may repair or wait: nothing to save yet */
+    pthread_t watcher;
+    if (pthread_create(&watcher, NULL, stop_watcher, &term) != 0)
+        return cli_error(a, "cannot start the signal thread: %s", strerror(errno));
+    pthread_detach(watcher);
 
     brain *b = NULL;
     rc = brain_open(a->pos[0], BRAIN_CREATE, &cfg, &b);
     if (rc != BRAIN_OK)
         return cli_brain_error(a, rc);
+    cli_lock_timeout(b);
+    g_busy = IDLE;
     char path[BRAIN_PATH_MAX];
     if (snap) {
         if (cli_opt(a, "snapshot"))
             snprintf(path, sizeof path, "%s", cli_opt(a, "snapshot"));
-        else if (default_snapshot(a, brain_path(b), path, sizeof path, 1) != 0) {
+        else if (default_snapshot(a, b, brain_path(b), path, sizeof path, 1) != 0) {
             brain_close(b);
             return EXIT_FAIL;
         }
     }
     brain_stats st;
     char cap[32];
-    if ((rc = brain_stats_get(b, &st)) != BRAIN_OK)
+    g_busy = BUSY;
+    rc = brain_stats_get(b, &st);
+    g_busy = IDLE;
+    if (rc != BRAIN_OK)
         return fail_close(a, b, rc);
     logf_("serving %s (capacity %s, %" PRIu64 " names); pid %d", brain_path(b),
           cli_fmt_size(st.capacity, cap, sizeof cap), st.names, (int)getpid());
     uint64_t saved_ver = 0;
-    if (snap && st.names == 0 && access(path, F_OK) == 0) {
-        uint64_t n = 0;
-        rc = brain_snapshot_load(b, path, BRAIN_LOAD_MERGE, &n);
-        if (rc != BRAIN_OK) {
-            /* a bad snapshot must not be overwritten by an empty one */
-            cli_brain_error(a, rc);
-            cli_error(a, "not starting: move the snapshot away or give another "
-                         "--snapshot");
+    if (snap) {
+        if (serve_restore(a, b, path, st.names, &saved_ver) != 0) {
             brain_close(b);
             return EXIT_FAIL;
         }
-        brain_version(b, &saved_ver);
-        logf_("restored %" PRIu64 " names from %s", n, path);
-    } else if (snap) {
-        logf_("snapshots to %s every %.3g s", path, (double)every / 1000.0);
+        logf_("snapshots every %.3g s", (double)every / 1000.0);
     }
     int64_t now = cli_now_ns();
     int64_t next_snap = now + every * 1000000, next_expire = now;
     int64_t next_reap = now + 10000000000ll;
     int status = EXIT_OK;
-    for (;;) {
+    while (!g_stop_sig) {
         now = cli_now_ns();
         if (now >= next_expire) {
             size_t n = 0;
+            g_busy = BUSY;
             if (brain_expire(b, &n) == BRAIN_OK && n)
                 logf_("expired %zu name%s", n, n == 1 ? "" : "s");
+            g_busy = IDLE;
             next_expire = now + expire_every * 1000000;
         }
         if (now >= next_reap) {
             size_t n = 0;
+            g_busy = BUSY;
             if (brain_reap(b, &n) == BRAIN_OK && n)
                 logf_("reaped %zu dead process%s", n, n == 1 ? "" : "es");
+            g_busy = IDLE;
             next_reap = now + 10000000000ll;
         }
-        if (snap && now >= next_snap) {
+        if (snap && now >= next_snap && !g_stop_sig) {
             serve_snapshot(b, path, &saved_ver, "scheduled");
             next_snap = now + every * 1000000;
         }
@@ -677,21 +871,16 @@ int cmd_serve(struct cli_args *a)
         if (d < 0)
             d = 0;
         struct timespec ts = {(time_t)(d / 1000000000), (long)(d % 1000000000)};
-        int sig = sigtimedwait(&set, NULL, &ts);
-        if (sig == SIGUSR1 || sig == SIGHUP) {
-            if (snap)
-                serve_snapshot(b, path, &saved_ver, sig == SIGUSR1 ? "SIGUSR1" : "SIGHUP");
-        } else if (sig == SIGTERM || sig == SIGINT) {
-            logf_("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-            if (snap) {
-                serve_snapshot(b, path, &saved_ver, "final");
-                uint64_t v = 0;
-                if (brain_version(b, &v) == BRAIN_OK && v != saved_ver)
-                    status = EXIT_FAIL; /* the final snapshot failed */
-            }
+        if (g_stop_sig)
             break;
-        }
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if ((sig == SIGUSR1 || sig == SIGHUP) && snap)
+            serve_snapshot(b, path, &saved_ver, sig == SIGUSR1 ? "SIGUSR1" : "SIGHUP");
     }
+    g_ack = 1;
+    logf_("%s: stopping", signame(g_stop_sig));
+    if (snap && serve_snapshot(b, path, &saved_ver, "final") != 0)
+        status = EXIT_FAIL; /* the final snapshot failed */
     brain_close(b);
     logf_("stopped");
     return status;

@@ -97,7 +97,7 @@ static const struct cli_opt watch_opts[] = {
 static const char *const watch_pos[] = {"STORE", "NAME"};
 static const struct cli_opt serve_opts[] = {
     {"snapshot", 0, 1, "FILE", "snapshot file (default: "
-                               "$XDG_DATA_HOME/brain-plasma/STORE.snapshot)"},
+                               "$XDG_DATA_HOME/brain-plasma/NAME.snapshot, one per store)"},
     {"every", 0, 1, "SECONDS", "snapshot period (default 60s); only a store "
                                "that changed is saved"},
     {"no-snapshot", 0, 0, NULL, "no snapshots: only expiry and reaping"},
@@ -159,13 +159,13 @@ static const struct cli_cmd commands[] = {
      clear_opts, 1, 1, store_pos, cmd_clear},
     {"save", "write a snapshot of the store", "STORE [FILE] [--quiet]",
      "Writes every name of every namespace, with its metadata, to FILE "
-     "(default: $XDG_DATA_HOME/brain-plasma/STORE.snapshot, where Python's "
+     "(default: one file per store under $XDG_DATA_HOME/brain-plasma, where Python's "
      "Brain.save writes).  The file is written under a temporary name and "
      "renamed, so a crash never leaves half a snapshot.  A progress bar "
      "shows on a terminal.",
      save_opts, 1, 2, snap_pos, cmd_save},
     {"load", "restore a snapshot", "STORE [FILE] [--merge] [--size SIZE] [--quiet]",
-     "Checks the whole snapshot FILE first (a damaged or truncated one is "
+     "All or nothing: checks the whole snapshot FILE (a damaged or truncated one is "
      "refused and the store is not touched), then stores its names, "
      "replacing those the store holds.  Without --merge the store then "
      "holds exactly the snapshot's names.  A missing store is created.",

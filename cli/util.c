@@ -22,7 +22,10 @@ static void vmessage(const struct cli_args *a, const char *fmt, va_list ap)
         fprintf(stderr, "%s: %s: ", cli_prog, a->cmd->name);
     else
         fprintf(stderr, "%s: ", cli_prog);
-    vfprintf(stderr, fmt, ap);
+    /* messages quote names, descriptions and paths: escaped like ls */
+    char buf[8192];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    cli_print_text(stderr, buf, 0, 0);
     fputc('\n', stderr);
 }
 
@@ -167,6 +170,23 @@ int cli_flag(const struct cli_args *a, const char *name)
 
 /* ---- stores -------------------------------------------------------------- */
 
+/* How long commands wait for the writers' lock: $BRAIN_LOCK_TIMEOUT
+ * seconds (0 up to 1e9; "none" or "inf": for ever), else 60. */
+void cli_lock_timeout(brain *b)
+{
+    const char *e = getenv("BRAIN_LOCK_TIMEOUT");
+    int64_t ms = 60000;
+    if (e && *e) {
+        char *end;
+        double s = strtod(e, &end);
+        if (strcmp(e, "none") == 0 || strcmp(e, "inf") == 0)
+            ms = -1;
+        else if (*end == 0 && s >= 0 && s <= 1e9)
+            ms = (int64_t)(s * 1000.0);
+    }
+    brain_set_lock_timeout(b, ms);
+}
+
 int cli_open(const struct cli_args *a, const char *store, brain **out)
 {
     *out = NULL;
@@ -175,6 +195,7 @@ int cli_open(const struct cli_args *a, const char *store, brain **out)
         *out = NULL;
         return cli_brain_error(a, rc);
     }
+    cli_lock_timeout(*out);
     return 0;
 }
 
@@ -308,6 +329,23 @@ static int utf8_len(const unsigned char *p)
     return len;
 }
 
+/* The code point of the valid UTF-8 sequence of N bytes at P. */
+static uint32_t utf8_cp(const unsigned char *p, int n)
+{
+    uint32_t cp = n == 1 ? p[0] : n == 2 ? (p[0] & 0x1Fu) : n == 3 ? (p[0] & 0x0Fu) : (p[0] & 0x07u);
+    for (int i = 1; i < n; i++)
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    return cp;
+}
+
+/* Characters never printed as they are: C0 and C1 controls, DEL, and the
+ * bidirectional controls (U+202E makes "gpj.exe" show as "exe.jpg"). */
+static int hostile_cp(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c || cp == 0x200e ||
+           cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 void cli_json_str(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -332,20 +370,47 @@ void cli_json_str(FILE *f, const char *s)
             p++;
             continue;
         }
+        if (hostile_cp(utf8_cp(p, n))) {
+            fprintf(f, "\\u%04x", (unsigned)utf8_cp(p, n));
+            p += n;
+            continue;
+        }
         fwrite(p, 1, (size_t)n, f);
         p += n;
     }
     fputc('"', f);
 }
 
+/* Text for a terminal: every control and bidirectional character (and any
+ * byte that is not UTF-8) is written as a visible escape, \xNN or \u{XXXX},
+ * so a name cannot hide, reorder or forge what is around it. */
+static int text_piece(const unsigned char *p, char *esc, size_t *adv)
+{
+    int n = utf8_len(p);
+    if (n == 0) {
+        snprintf(esc, 16, "\\x%02x", *p);
+        *adv = 1;
+        return 1;
+    }
+    *adv = (size_t)n;
+    uint32_t cp = utf8_cp(p, n);
+    if (!hostile_cp(cp))
+        return 0;
+    if (cp < 0x100)
+        snprintf(esc, 16, "\\x%02x", (unsigned)cp);
+    else
+        snprintf(esc, 16, "\\u{%04x}", (unsigned)cp);
+    return 1;
+}
+
 size_t cli_text_width(const char *s)
 {
-    size_t w = 0;
+    size_t w = 0, adv;
+    char esc[16];
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     while (*p) {
-        int n = utf8_len(p);
-        p += n ? n : 1;
-        w++;
+        w += text_piece(p, esc, &adv) ? strlen(esc) : 1;
+        p += adv;
     }
     return w;
 }
@@ -357,15 +422,14 @@ void cli_print_text(FILE *f, const char *s, size_t width, int right)
     if (right)
         fprintf(f, "%*s", (int)pad, "");
     const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t adv;
+    char esc[16];
     while (*p) {
-        int n = utf8_len(p);
-        if (n == 0 || *p < 0x20 || *p == 0x7f) {
-            fputc('?', f); /* never send control bytes to a terminal */
-            p++;
-            continue;
-        }
-        fwrite(p, 1, (size_t)n, f);
-        p += n;
+        if (text_piece(p, esc, &adv))
+            fputs(esc, f);
+        else
+            fwrite(p, 1, adv, f);
+        p += adv;
     }
     if (!right)
         fprintf(f, "%*s", (int)pad, "");

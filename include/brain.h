@@ -112,7 +112,12 @@ extern "C" {
     XX(EIO, -30877, "system call failed")                                      \
     XX(ESTALE, -30876, "reservation does not belong to this process")          \
     XX(ERANGE, -30875, "buffer too small")                                     \
-    XX(ESNAPSHOT, -30874, "snapshot file is invalid")
+    XX(ESNAPSHOT, -30874, "snapshot file is invalid")                         \
+    XX(EDESTROYED, -30873, "store was destroyed")                              \
+    XX(EDISKFULL, -30872, "no space left on the file system")                 \
+    XX(ELOCKED, -30871, "the writers' lock was held too long by another process") \
+    XX(ECANCELED, -30870, "the wait for the writers' lock was cancelled")     \
+    XX(EWOULDBLOCK, -30869, "the writers' lock is busy (try-only mode)")
 
 typedef enum {
     BRAIN_OK = 0,
@@ -120,6 +125,29 @@ typedef enum {
     BRAIN_ERRNO_MAP(BRAIN_XX_)
 #undef BRAIN_XX_
 } brain_status;
+
+/* ------------------------------------------------------------------------
+ * The writers' lock.  Calls that change the store (and brain_repair,
+ * brain_resize, ...) take one process-shared lock.  By default a call waits
+ * for it as long as it takes; a process stopped while holding it (kill
+ * -STOP, a debugger) then holds every writer up.  Reads, brain_stats_get and
+ * brain_check never wait for it.
+ * ------------------------------------------------------------------------ */
+
+/* Wait at most TIMEOUT_MS for the writers' lock through handle B (< 0: for
+ * ever, the default); then the call fails with BRAIN_ELOCKED, whose message
+ * names the holder's pid and whether it is alive, stopped or gone. */
+struct brain;
+BRAIN_API void brain_set_lock_timeout(struct brain *b, int64_t timeout_ms);
+/* FN(CTX) is called every 50 ms while a call through B waits for the lock;
+ * non-zero makes the call give up with BRAIN_ECANCELED (Python checks for
+ * Ctrl-C there).  FN NULL: none. */
+BRAIN_API void brain_set_lock_cancel(struct brain *b, int (*fn)(void *ctx), void *ctx);
+/* In the calling thread: ON non-zero makes calls fail at once with
+ * BRAIN_EWOULDBLOCK, having changed nothing, when the lock is busy (so a
+ * caller can retry after releasing resources of its own, such as Python's
+ * GIL).  Off by default. */
+BRAIN_API void brain_lock_try_only(int on);
 
 /* The message of a status code ("name not found").  Never NULL. */
 BRAIN_API const char *brain_strerror(int status);
@@ -208,8 +236,12 @@ BRAIN_API int brain_open(const char *store, unsigned flags,
  * NULL is a no-op.  Returns 0. */
 BRAIN_API int brain_close(brain *b);
 
-/* Removes the store's file.  Processes that have it open keep working on
- * the unlinked file until they close it, as with any unlinked file. */
+/* Removes the store's file, after marking it destroyed in its header: every
+ * handle still open on it (in any process) fails its next call with
+ * BRAIN_EDESTROYED naming this process's pid, and never writes into the
+ * unlinked file; views taken before stay readable until released.  Refuses
+ * (BRAIN_ENOTSTORE) anything that is not a regular file holding a store,
+ * without opening a FIFO, device or socket. */
 BRAIN_API int brain_destroy(const char *store);
 
 /* The resolved path of an open store.  Valid until brain_close. */
@@ -254,7 +286,10 @@ enum {
  * with size > 0, unknown flags, bad description), BRAIN_ETYPE (a STR/JSON
  * value that is not UTF-8, an ARRAY/PICKLE value with a bad layout),
  * BRAIN_ECONFLICT (IF_VERSION did not match), BRAIN_ETOOBIG, BRAIN_EFULL,
- * BRAIN_ENOSPC, BRAIN_ENSFULL.  On any error nothing stored changes. */
+ * BRAIN_ENOSPC, BRAIN_ENSFULL.  On any error nothing stored changes.  A
+ * value that does not fit first drops the expired names (as brain_expire)
+ * and is tried again: BRAIN_EFULL only when it still does not fit (this
+ * holds for brain_reserve and brain_put_many too). */
 BRAIN_API int brain_put(brain *b, const char *ns, const char *name,
                         const void *data, size_t size,
                         const brain_put_opts *opts, uint64_t *version);
@@ -367,10 +402,29 @@ BRAIN_API int brain_list_names(brain *b, const char *ns, int all_ns,
                                brain_list **out);
 BRAIN_API void brain_list_free(brain_list *list);
 
+/* The names alone, sorted: what brain_list_names lists, without the
+ * metadata, and cheaper (about a tenth of the memory).  names[i] is
+ * NUL-terminated, name_lens[i] bytes long, in namespace ns[i]; sorted by
+ * the bytes of the name (for UTF-8 that is code point order), a name held
+ * in several namespaces (all_ns) ordered by namespace.  Each listed name
+ * held a value at some moment during the call; expired names are left
+ * out.  Free with brain_names_free. */
+typedef struct brain_names {
+    size_t count;
+    const char **names;
+    const char **ns;
+    const uint32_t *name_lens;
+} brain_names;
+
+BRAIN_API int brain_list_sorted_names(brain *b, const char *ns, int all_ns,
+                                      brain_names **out);
+BRAIN_API void brain_names_free(brain_names *list);
+
 typedef struct brain_ns_info {
     char name[BRAIN_NS_MAX + 1];
     uint64_t names; /* names it holds (expired ones count until
-                       brain_expire removes them or they are replaced) */
+                       brain_expire, brain_stats_get or a put that needs
+                       their space removes them, or they are replaced) */
     uint64_t bytes; /* value bytes it holds */
     uint64_t version; /* version of its last change */
 } brain_ns_info;
@@ -428,6 +482,11 @@ typedef struct brain_stats {
     uint32_t max_namespaces;
 } brain_stats;
 
+/* The store's figures; never waits for the writers' lock.  When the lock
+ * is free, expired names are removed first (as brain_expire); when another
+ * process holds it, they are left out of the figures instead (and
+ * largest_free is a lower bound).  Either way names, used, free and
+ * namespaces count live values only. */
 BRAIN_API int brain_stats_get(brain *b, brain_stats *st);
 
 /* One attached process, as brain_procs reports it. */
@@ -494,17 +553,29 @@ enum {
     BRAIN_LOAD_MERGE = 1u << 0, /* keep names the snapshot does not hold */
 };
 
-/* Loads the snapshot file PATH into the store.  The whole file is checked
- * first (magic, format version, every length, every checksum, the trailer):
- * a file that fails is refused with BRAIN_ESNAPSHOT and the store is not
- * touched.  Then every name of the snapshot is stored (replacing what the
- * store holds under it; expiries keep their absolute time, names already
- * expired are skipped) and, unless BRAIN_LOAD_MERGE, names the snapshot does
- * not hold are deleted afterwards.  If the store fills up half way
- * (BRAIN_EFULL), the names already loaded stay and nothing else was
- * deleted.  *count (may be NULL) gets how many names were loaded. */
+/* Loads the snapshot file PATH into the store, all or nothing.  The file
+ * is read with pread (never mapped: a file that shrinks under the load is
+ * an error, not SIGBUS); each value goes straight into a reservation in
+ * the store and is verified there (magic, format version, every length,
+ * every checksum, the trailer), so bytes changed in the file while loading
+ * are refused, not stored.  Only when the whole file checked out are its
+ * names published, replacing what the store holds under them (expiries keep
+ * their absolute time, names already expired are skipped) and, unless
+ * BRAIN_LOAD_MERGE, deleting every name the snapshot does not hold, under
+ * one hold of the writers' lock: readers see the old names or exactly the
+ * snapshot's.  On any error (BRAIN_ESNAPSHOT, BRAIN_EIO, BRAIN_EFULL: the
+ * store needs room for the snapshot besides what it holds) and when the
+ * process is killed before that step, the store is unchanged.  *count (may
+ * be NULL) gets how many names were loaded. */
 BRAIN_API int brain_snapshot_load(brain *b, const char *path, unsigned flags,
                                   uint64_t *count);
+
+/* What the snapshot file PATH records: *count (may be NULL) names, and
+ * *ours (may be NULL) set to 1 when the file was saved from this store or
+ * is the last snapshot loaded whole into it (then every name it lists was
+ * in this store, so a store holding fewer really lost them), else 0.  Reads
+ * only the header.  Errors: BRAIN_ESNAPSHOT, BRAIN_EIO. */
+BRAIN_API int brain_snapshot_info(brain *b, const char *path, uint64_t *count, int *ours);
 
 /* Progress of a snapshot save or load through handle B: fn(ctx, phase,
  * done, total) is called from the calling thread as the work advances, in

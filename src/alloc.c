@@ -18,6 +18,25 @@
 
 #include <errno.h>
 
+/* Returning freed memory to the system.  A free block whose interior spans
+ * PUNCH_MIN or more has its whole pages past the header punched out of the
+ * file (the file keeps its size; /dev/shm pages are RAM), unless the arena's
+ * free bytes, this block included, stay within WARM_RESERVE: that much free
+ * memory is kept with its pages, so that replacing values of up to a few
+ * tens of MiB reuses mapped pages (writing them is several times faster
+ * than faulting fresh ones) and small churn never costs a system call.
+ * Punching touches no block header or free-list link: only whole pages
+ * strictly inside the block, and nobody reads a free block's interior.
+ *
+ * A free block records how many of its first bytes surely have pages
+ * (`backed`); a block taken from one with less gets its missing pages
+ * reserved again (fallocate) before it is handed out, so a full /dev/shm
+ * stays BRAIN_ENOSPC at reserve time, never a SIGBUS while writing. */
+#define PUNCH_MIN (1ull << 20)
+#define WARM_RESERVE (32ull << 20)
+#define REFILL_MIN (2ull << 20) /* refill at least this much at once */
+#define PAGE 4096ull
+
 static inline unsigned flsu64(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
 
 static void mapping_insert(uint64_t size, unsigned *fl, unsigned *sl)
@@ -183,6 +202,7 @@ static void carve(brain *b, uint64_t off, uint64_t need, unsigned state,
         r->prev_size = need;
         r->kind = BK_NONE;
         r->owner = 0;
+        r->backed = blk->backed > need ? blk->backed - need : 0;
         atomic_store(&r->sizestate, (size - need) | BS_FREE);
         blk->kind = kind;
         blk->owner = 0;
@@ -204,6 +224,41 @@ static uint64_t block_need(uint64_t payload)
     return align_up(payload + BLOCK_HDR, BRAIN_ALIGN);
 }
 
+static void free_block(brain *b, uint64_t off, uint64_t own_backed, int may_punch);
+
+/* Block OFF (NEED bytes) was just carved from a free block of SIZE bytes
+ * whose first BACKED bytes had pages: reserve the pages it lacks (and, so
+ * that small blocks taken one after another cost one call per REFILL_MIN,
+ * some of the rest's).  On failure the block is free again. */
+static int refill(brain *b, uint64_t off, uint64_t need, uint64_t size, uint64_t backed)
+{
+    if (backed >= need)
+        return 0;
+    uint64_t end = need < REFILL_MIN ? REFILL_MIN : need;
+    if (end > size)
+        end = size;
+    int err = brain__plat_reserve_space(b->fd, off + backed, end - backed);
+    if (err) {
+        free_block(b, off, backed, 0);
+        char s1[32];
+        if (err == ENOSPC || err == EFBIG || err == ENOMEM)
+            return brain__fail(BRAIN_ENOSPC,
+                               "the host has no room for %s more of store '%s' (its free "
+                               "memory was given back to the system, and the file system "
+                               "is now full: %s); free memory or disk space where the store lives",
+                               brain__fmt_size(end - backed, s1, sizeof s1), b->path,
+                               strerror(err));
+        return brain__fail(BRAIN_EIO, "cannot reserve memory of store '%s': reserving space: %s",
+                           b->path, strerror(err));
+    }
+    if (end > need) { /* the rest, split off by carve, starts with pages */
+        struct brain__block *r = (struct brain__block *)(b->rw + off + need);
+        if (bs_state(atomic_load(&r->sizestate)) == BS_FREE && r->backed < end - need)
+            r->backed = end - need;
+    }
+    return 0;
+}
+
 /* Takes a block for PAYLOAD bytes from the free lists: 0 and *OUT, or
  * BRAIN_EFULL when no free block fits.  No reclaim, no growth: that policy
  * is the caller's (brain__alloc_block in reclaim.c). */
@@ -214,8 +269,12 @@ int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind,
     if (!off)
         return BRAIN_EFULL;
     struct brain__block *blk = (struct brain__block *)(b->rw + off);
-    brain__alloc_remove_free(b, off, bs_size(atomic_load(&blk->sizestate)));
+    uint64_t size = bs_size(atomic_load(&blk->sizestate)), backed = blk->backed;
+    brain__alloc_remove_free(b, off, size);
     carve(b, off, need, state, kind);
+    int rc = refill(b, off, bs_size(atomic_load(&blk->sizestate)), size, backed);
+    if (rc)
+        return rc;
     *out = off;
     return 0;
 }
@@ -226,42 +285,92 @@ int brain__alloc_fits(brain *b, uint64_t payload)
     return find_suitable(b, block_need(payload)) != 0;
 }
 
-int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
-                uint64_t *out)
+/* Takes a block for PAYLOAD bytes from the free block lying lowest (or,
+ * with HIGHEST, highest) in the file among those that start at or above LO
+ * and hold it ending at or below HI; the block is carved from that free
+ * block's front.  For a shrink, which places values by address, not by
+ * size: the lowest hole below a value slides it down (compaction), the
+ * highest one parks it out of the way.  Scans every free list once
+ * (bounded by the block count, a list that does not add up marks the
+ * store for repair).  0 and *OUT, or BRAIN_EFULL. */
+int brain__alloc_range(brain *b, uint64_t payload, uint64_t lo, uint64_t hi, int highest,
+                       unsigned kind, uint64_t *out)
 {
     struct brain__header *h = b->h;
     uint64_t need = block_need(payload);
-    uint64_t guard = h->nblocks + 1;
+    uint64_t guard = h->nblocks + 1, best = 0, best_size = 0;
     for (unsigned fl = 0; fl < FL_COUNT; fl++) {
         if (!(h->fl_bitmap & (1ull << fl)))
             continue;
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-            for (uint64_t off = h->heads[fl][sl]; off && guard--;) {
+            for (uint64_t off = h->heads[fl][sl]; off;) {
                 struct brain__block *blk = brain__block_at(b, off);
-                if (!blk || bs_state(atomic_load(&blk->sizestate)) != BS_FREE) {
+                if (!guard-- || !blk || bs_state(atomic_load(&blk->sizestate)) != BS_FREE) {
                     brain__mark_damaged(b);
                     return BRAIN_EFULL;
                 }
                 uint64_t size = bs_size(atomic_load(&blk->sizestate));
-                if (size >= need && off + need <= limit) {
-                    brain__alloc_remove_free(b, off, size);
-                    carve(b, off, need, BS_USED, kind);
-                    *out = off;
-                    return 0;
+                if (size >= need && off >= lo && off <= hi && need <= hi - off &&
+                    (!best || (highest ? off > best : off < best))) {
+                    best = off;
+                    best_size = size;
                 }
                 off = blk->next;
             }
         }
     }
-    return BRAIN_EFULL;
+    if (!best)
+        return BRAIN_EFULL;
+    struct brain__block *blk = brain__block_at(b, best);
+    uint64_t backed = blk->backed;
+    brain__alloc_remove_free(b, best, best_size);
+    carve(b, best, need, BS_USED, kind);
+    int rc = refill(b, best, bs_size(atomic_load(&blk->sizestate)), best_size, backed);
+    if (rc)
+        return rc;
+    *out = best;
+    return 0;
+}
+
+int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
+                uint64_t *out)
+{
+    return brain__alloc_range(b, payload, 0, limit, 0, kind, out);
+}
+
+/* Gives the pages strictly inside free block OFF (SIZE bytes, on its list)
+ * back to the system when the rules at the top of this file say so. */
+static void maybe_punch(brain *b, uint64_t off, uint64_t size)
+{
+    struct brain__header *h = b->h;
+    uint64_t start = align_up(off + BLOCK_HDR, PAGE), end = (off + size) & ~(PAGE - 1);
+    if (end <= start || end - start < PUNCH_MIN)
+        return;
+    uint64_t fs = atomic_load(&h->file_size), taken = h->arena_off + BLOCK_HDR + h->used +
+                                                      h->limbo_bytes;
+    if (fs <= taken || fs - taken <= WARM_RESERVE)
+        return;
+    if (brain__plat_punch_hole(b->fd, start, end - start) == 0) {
+        struct brain__block *blk = (struct brain__block *)(b->rw + off);
+        if (blk->backed > start - off)
+            blk->backed = start - off;
+    }
 }
 
 /* Frees block OFF (USED, RESERVED or LIMBO), merging with free neighbours. */
 void brain__alloc_free(brain *b, uint64_t off)
 {
+    struct brain__block *blk = (struct brain__block *)(b->rw + off);
+    free_block(b, off, bs_size(atomic_load(&blk->sizestate)), 1);
+}
+
+/* The same; its first OWN_BACKED bytes have pages, and its pages may be
+ * given back (MAY_PUNCH). */
+static void free_block(brain *b, uint64_t off, uint64_t own_backed, int may_punch)
+{
     struct brain__header *h = b->h;
     struct brain__block *blk = (struct brain__block *)(b->rw + off);
-    uint64_t size = bs_size(atomic_load(&blk->sizestate));
+    uint64_t size = bs_size(atomic_load(&blk->sizestate)), backed = own_backed;
     h->used -= size;
     blk->kind = BK_NONE;
     blk->owner = 0;
@@ -282,6 +391,8 @@ void brain__alloc_free(brain *b, uint64_t off)
     uint64_t nss = atomic_load(&nb->sizestate);
     if (bs_state(nss) == BS_FREE && bs_size(nss) <= fs - nxt - BLOCK_HDR) {
         brain__alloc_remove_free(b, nxt, bs_size(nss));
+        if (backed >= size)
+            backed = size + (nb->backed < bs_size(nss) ? nb->backed : bs_size(nss));
         size += bs_size(nss);
         atomic_store(&blk->sizestate, size | BS_FREE);
         h->nblocks--;
@@ -295,14 +406,19 @@ void brain__alloc_free(brain *b, uint64_t off)
         if (bs_state(pss) == BS_FREE &&
             bs_size(pss) == blk->prev_size) {
             brain__alloc_remove_free(b, poff, bs_size(pss));
+            backed = pb->backed >= bs_size(pss) ? bs_size(pss) + backed : pb->backed;
             size += bs_size(pss);
             atomic_store(&pb->sizestate, size | BS_FREE);
             off = poff;
+            blk = pb;
             h->nblocks--;
         }
     }
+    blk->backed = backed < size ? backed : size;
     set_next_prev(b, off, size);
     brain__alloc_insert_free(b, off, size);
+    if (may_punch)
+        maybe_punch(b, off, size);
 }
 
 /* Grows the file so that a block of NEED bytes can be placed, up to the
@@ -367,7 +483,7 @@ int brain__alloc_grow(brain *b, uint64_t need)
     sb->kind = BK_NONE;
     atomic_store(&sb->sizestate, (new_end - BLOCK_HDR - sent) | BS_USED);
     h->nblocks++;
-    brain__alloc_free(b, sent);
+    free_block(b, sent, new_end - BLOCK_HDR - sent, 0); /* just reserved: keep it */
     return 0;
 }
 
@@ -389,6 +505,8 @@ void brain__alloc_cut_end(brain *b, uint64_t last, uint64_t new_end)
         ns->kind = BK_NONE;
         atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);
         atomic_store(&lb->sizestate, keep | BS_FREE);
+        if (lb->backed > keep)
+            lb->backed = keep;
     } else {
         ns->prev_size = lb->prev_size;
         atomic_store(&ns->sizestate, BLOCK_HDR | BS_SENTINEL);

@@ -404,7 +404,19 @@ int brain_check(brain *b, brain_report_fn report, void *ctx)
     int rc = brain__handle_ready(b);
     if (rc)
         return rc;
-    if ((rc = brain__writer_lock_ex(b, LOCK_ALLOW_CORRUPT)))
+    /* waits at most 2 s for the writers' lock (a writer's hold is short),
+     * never for a holder that is stopped or stuck: that is reported */
+    if ((rc = brain__writer_lock_within(b, LOCK_ALLOW_CORRUPT, 2000)) == BRAIN_EWOULDBLOCK) {
+        const char *st;
+        uint32_t pid = brain__writer_lock_holder(b, &st);
+        char msg[200];
+        snprintf(msg, sizeof msg, "the writers' lock is held by pid %u (%s), so the store was "
+                 "not checked; run the check again when it is released", pid, st);
+        if (report)
+            report(ctx, msg);
+        return brain__fail(BRAIN_ELOCKED, "store '%s': %s", b->path, msg);
+    }
+    if (rc)
         return rc;
     struct checker c = {.b = b, .report = report, .ctx = ctx};
     if (b->h->corrupt)

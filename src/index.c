@@ -15,6 +15,8 @@
  */
 #include "internal.h"
 
+#include <stdlib.h>
+
 #define TAG_OF(h) ((h) >> 40)
 
 const char *brain__entry_ns(const struct brain__entry *e) { return e->strings; }
@@ -180,13 +182,26 @@ static void table_insert(_Atomic uint64_t *t, uint64_t mask, uint64_t hash, uint
  * returns non-zero, which is returned.  SLOT is the word's place: a writer
  * holding the lock may unlink through it.  BRAIN_ECORRUPT when the index
  * header word is damaged.  A caller without the lock runs inside a lane. */
+#define FOREACH_AHEAD 24
+
 int brain__index_foreach(brain *b, brain__index_fn fn, void *ctx)
 {
     uint64_t packed = atomic_load(&b->h->index), nslots = 0;
     _Atomic uint64_t *t = brain__index_table(b, packed, &nslots);
     if (!t)
         return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    uint64_t size = atomic_load(&b->h->file_size);
     for (uint64_t i = 0; i < nslots; i++) {
+        /* the entries lie in hash order all over the file: ask for the
+         * ones a few slots ahead now, so that the misses overlap */
+        if (i + FOREACH_AHEAD < nslots) {
+            uint64_t wa = atomic_load_explicit(&t[i + FOREACH_AHEAD], memory_order_relaxed);
+            uint64_t ba = brain__idx_block(wa);
+            if (wa != IDX_EMPTY && wa != IDX_TOMB && ba < size - 3 * BLOCK_HDR) {
+                __builtin_prefetch(b->rw + ba + BLOCK_HDR);
+                __builtin_prefetch(b->rw + ba + 2 * BLOCK_HDR);
+            }
+        }
         uint64_t w = atomic_load(&t[i]);
         if (w == IDX_EMPTY || w == IDX_TOMB)
             continue;
@@ -198,6 +213,79 @@ int brain__index_foreach(brain *b, brain__index_fn fn, void *ctx)
             return rc;
     }
     return 0;
+}
+
+/* LSD radix sort of A[0..n) (block offsets: multiples of 64, so the digits
+ * start at bit 6), 8-bit digits, skipping the digits all share; TMP has
+ * room for n. */
+static void sort_offsets(uint64_t *a, uint64_t *tmp, size_t n)
+{
+    size_t cnt[8][256];
+    memset(cnt, 0, sizeof cnt);
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < 8; d++)
+            cnt[d][(a[i] >> (6 + 8 * d)) & 255]++;
+    uint64_t *src = a, *dst = tmp;
+    for (int d = 0; d < 8 && n; d++) {
+        size_t *c = cnt[d];
+        if (c[(a[0] >> (6 + 8 * d)) & 255] == n)
+            continue;
+        size_t sum = 0;
+        for (int v = 0; v < 256; v++) {
+            size_t t = c[v];
+            c[v] = sum;
+            sum += t;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[c[(src[i] >> (6 + 8 * d)) & 255]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof *a);
+}
+
+int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx)
+{
+    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
+    _Atomic uint64_t *t = brain__index_table(b, packed, &nslots);
+    if (!t)
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    uint64_t live = b->h->index_count; /* a hint: read without the lock */
+    size_t cap = (size_t)(live < nslots ? live : nslots) + 64, n = 0;
+    uint64_t *offs = malloc(2 * cap * sizeof *offs);
+    if (!offs)
+        return brain__index_foreach(b, fn, ctx); /* the same, in hash order */
+    for (uint64_t i = 0; i < nslots; i++) {
+        uint64_t w = atomic_load_explicit(&t[i], memory_order_acquire);
+        if (w == IDX_EMPTY || w == IDX_TOMB)
+            continue;
+        if (n == cap) { /* names came in since index_count was read */
+            uint64_t *more = realloc(offs, 4 * cap * sizeof *offs);
+            if (!more) {
+                free(offs);
+                return brain__fail(BRAIN_ENOMEM, "out of memory while listing");
+            }
+            offs = more;
+            cap *= 2;
+        }
+        offs[n++] = brain__idx_block(w);
+    }
+    sort_offsets(offs, offs + cap, n);
+    uint64_t size = atomic_load(&b->h->file_size);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i + FOREACH_AHEAD < n && offs[i + FOREACH_AHEAD] < size - 3 * BLOCK_HDR) {
+            __builtin_prefetch(b->rw + offs[i + FOREACH_AHEAD] + BLOCK_HDR);
+            __builtin_prefetch(b->rw + offs[i + FOREACH_AHEAD] + 2 * BLOCK_HDR);
+        }
+        const struct brain__entry *e = brain__entry_at(b, offs[i]);
+        if (e)
+            rc = fn(b, NULL, e, ctx);
+    }
+    free(offs);
+    return rc;
 }
 
 int brain__index_create(brain *b, uint32_t log2cap)

@@ -95,7 +95,9 @@ struct brain__block { /* 64 bytes at the start of every block */
     uint32_t kind;              /* BK_* */
     uint64_t owner_word;        /* RESERVED: that slot's owner word when it
                                    reserved (a reaped or reused slot differs) */
-    uint64_t pad;
+    uint64_t backed;            /* FREE: its first BACKED bytes surely have
+                                   file pages (no punched holes); derived,
+                                   0 = unknown (alloc.c) */
 };
 
 struct brain__entry { /* at block + 64; immutable once published */
@@ -150,7 +152,10 @@ struct brain__header {
     uint8_t store_id[16];
     uint64_t created_ns;
     uint64_t hcheck; /* checksum of the fields above */
-    uint64_t pad0[3];
+    /* not checksummed, written under the lock: the store_id recorded in the
+     * last snapshot loaded whole into this store (zero: none) */
+    uint8_t loaded_from[16];
+    uint64_t pad0[1];
 
     /* hot, read by readers on every call (one cache line) */
     _Alignas(64) _Atomic uint64_t index; /* table block | log2(slots) */
@@ -159,7 +164,8 @@ struct brain__header {
     _Atomic uint64_t file_size; /* arena end, sentinel at file_size - 64 */
     _Atomic uint64_t version;   /* store version counter */
     _Atomic uint64_t capacity;
-    uint64_t pad1[2];
+    _Atomic uint64_t destroyed_by; /* pid of the brain_destroy that unlinked the file */
+    uint64_t pad1[1];
 
     /* writer state, under the lock */
     _Alignas(64) uint64_t dirty; /* 1 while a writer holds the lock */
@@ -170,7 +176,7 @@ struct brain__header {
     uint64_t corrupt; /* non-zero: repair found damage it cannot mend */
     uint64_t needs_repair; /* derived state found inconsistent */
     _Atomic uint32_t slots_hw; /* slots at or above this were never used */
-    uint32_t pad3;
+    _Atomic uint32_t lock_pid; /* the writers' lock holder's pid, 0 when free */
     uint32_t lock_kind; /* LOCK_KIND_*: the writers' lock this store uses,
                            set at creation by the platform layer */
     uint32_t pad2;
@@ -251,6 +257,9 @@ struct brain {
     struct brain *next_open, *prev_open;
     brain_progress_fn progress; /* snapshot progress, or NULL */
     void *progress_ctx;
+    int64_t lock_timeout_ms; /* writers' lock wait; < 0: for ever (default) */
+    int (*lock_cancel)(void *); /* polled while waiting: non-zero gives up */
+    void *lock_cancel_ctx;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -352,11 +361,9 @@ int brain__plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout
 void brain__plat_futex_wake(_Atomic uint32_t *addr);
 void brain__plat_random(void *buf, size_t len);
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
+int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len);     /* errno-style */
 void brain__plat_prefault_write(void *p, size_t n); /* advisory */
 const char *brain__plat_default_dir(void); /* where a bare store name lives */
-/* Copies LEN bytes between two files in the kernel: bytes copied, or -1
- * with errno (ENOSYS where the system has no such call: copy by hand). */
-ssize_t brain__plat_copy_range(int in, uint64_t from, int out, uint64_t to, size_t len);
 /* The writers' lock.  acquire: TIMEOUT_NS < 0 waits for ever, 0 only tries,
  * > 0 waits at most that long.  Returns 0 (held), EOWNERDEAD (held, and the
  * previous holder died holding it: repair, then call _consistent),
@@ -375,6 +382,8 @@ int brain__plat_attach_done(brain *b); /* 0 or BRAIN_E* */
 void brain__plat_handle_init(brain *b); /* the handle's process-local lock state */
 void brain__plat_handle_fini(brain *b);
 void brain__plat_fork_child(brain *b); /* in the child, for every open handle */
+char brain__plat_proc_state(pid_t pid); /* /proc state letter, 0 when gone */
+void brain__plat_clean_stale_tmp(const char *path, const char *prefix, const char *magic);
 
 /* name.c */
 int brain__utf8_valid(const void *s, size_t n);
@@ -416,6 +425,8 @@ void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size);
 void brain__alloc_remove_free(brain *b, uint64_t off, uint64_t size);
 uint64_t brain__alloc_largest_free(brain *b);
 void brain__alloc_reset_lists(brain *b);
+int brain__alloc_range(brain *b, uint64_t payload, uint64_t lo, uint64_t hi, int highest,
+                       unsigned kind, uint64_t *out);
 int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
                 uint64_t *out);
 
@@ -459,6 +470,9 @@ int brain__index_relocate(brain *b, uint64_t limit);
 typedef int (*brain__index_fn)(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e,
                                void *ctx);
 int brain__index_foreach(brain *b, brain__index_fn fn, void *ctx);
+/* The same, visiting the entries in file order (so the reads stream rather
+ * than jump; costs 16 bytes a name); FN gets a NULL slot.  Inside a lane. */
+int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx);
 /* The name index's slots from its header word, validated; NULL when the
  * word is damaged. */
 _Atomic uint64_t *brain__index_table(const brain *b, uint64_t packed, uint64_t *nslots);
@@ -490,6 +504,13 @@ int brain__repair(brain *b, enum brain__repair_mode mode);
 int brain__writer_lock(brain *b);
 enum brain__lock_mode { LOCK_REFUSE_CORRUPT = 0, LOCK_ALLOW_CORRUPT = 1 };
 int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode);
+/* Takes the lock only when free now: 0, or BRAIN_EWOULDBLOCK, or an error. */
+int brain__writer_lock_try(brain *b, enum brain__lock_mode mode);
+/* Waits at most MAX_MS (> 0) for it: 0, or BRAIN_EWOULDBLOCK, or an error. */
+int brain__writer_lock_within(brain *b, enum brain__lock_mode mode, int64_t max_ms);
+/* The holder of the writers' lock: its pid (0: none known) and "alive",
+ * "stopped" or "gone". */
+uint32_t brain__writer_lock_holder(brain *b, const char **state);
 void brain__writer_unlock(brain *b);
 int brain__handle_ready(brain *b);
 int brain__slot_attach(brain *b);
@@ -505,5 +526,14 @@ int brain__put_locked(brain *b, uint64_t block, uint64_t hash, const char *ns,
 int brain__reserve(brain *b, const char *ns, const char *name, size_t size,
                    const brain_put_opts *opts, brain_reservation **res, void **data,
                    int prefault);
+/* Under the lock: unlinks every name expired at NOW in one batch and
+ * returns how many; *corrupt is set (and nothing unlinked) when the index
+ * is damaged.  Used by the write path when a value does not fit and by
+ * brain_stats_get. */
+size_t brain__expire_locked(brain *b, int64_t now, int *corrupt);
+/* Publishes N reservations of this handle in one hold of the lock and one
+ * batch (snapshot load); EXACT deletes every other name in that batch. */
+int brain__publish_batch(brain *b, brain_reservation **res, size_t n, int exact,
+                         const uint8_t loaded_from[16]);
 
 #endif

@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +68,23 @@ uint64_t brain__plat_proc_start_time(pid_t pid)
             return 0;
     }
     return strtoull(p, NULL, 10);
+}
+
+/* PID's state letter from /proc (R, S, T, Z...), 0 when it is gone. */
+char brain__plat_proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kill(pid, 0) == 0 || errno == EPERM ? 'R' : 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] ? p[2] : 0;
 }
 
 /* 1 when PID is alive and (when known) started at START_TIME. */
@@ -134,6 +153,18 @@ int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len)
     return rc;
 }
 
+/* Gives the file's pages in [off, off+len) back to the file system (a
+ * hole: reads as zeros, takes no memory; the file keeps its size).
+ * 0, or an errno value (EOPNOTSUPP where the file system cannot). */
+int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len)
+{
+    int rc;
+    do
+        rc = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+    while (rc < 0 && errno == EINTR);
+    return rc < 0 ? errno : 0;
+}
+
 /* Maps the pages of [p, p+n) writable in one call before a large copy into
  * them: one kernel walk instead of a page fault per 4 KiB page (about a
  * quarter of the time of a copy into fresh /dev/shm pages).  Advisory:
@@ -170,15 +201,62 @@ static int lock_file(int fd, int exclusive, int wait)
     }
 }
 
+/* Removes what processes killed while writing left beside PATH: files of
+ * PATH's directory named PREFIX...".tmp-PID-XXXXXXXX" (the temporary names
+ * of snapshot saves and store creation) whose PID is no longer running,
+ * owned by this user, regular, and either shorter than 8 bytes or starting
+ * with MAGIC (8 bytes).  Best effort: errors are ignored.  A process of
+ * another PID namespace sharing the directory can look dead from here; its
+ * temporary file is then removed and its save or create fails cleanly. */
+void brain__plat_clean_stale_tmp(const char *path, const char *prefix, const char *magic)
+{
+    char dir[BRAIN_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    else
+        return;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dfd < 0)
+        return;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return;
+    }
+    size_t plen = strlen(prefix);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name, *t = strstr(n, ".tmp-");
+        if (!t || strncmp(n, prefix, plen) != 0)
+            continue;
+        while (strstr(t + 1, ".tmp-")) /* the last one */
+            t = strstr(t + 1, ".tmp-");
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (pid <= 0 || *end != '-' || strlen(end + 1) != 8 || strspn(end + 1, "0123456789abcdef") != 8)
+            continue;
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        int fd = openat(dfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+            continue;
+        struct stat st;
+        char head[8];
+        int ours = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                   (st.st_size < 8 || (pread(fd, head, 8, 0) == 8 && memcmp(head, magic, 8) == 0));
+        close(fd);
+        if (ours)
+            unlinkat(dfd, n, 0);
+    }
+    closedir(d);
+}
+
 const char *brain_platform(void) { return "linux"; }
 
 const char *brain__plat_default_dir(void) { return "/dev/shm"; }
-
-ssize_t brain__plat_copy_range(int in, uint64_t from, int out, uint64_t to, size_t len)
-{
-    loff_t fi = (loff_t)from, fo = (loff_t)to;
-    return copy_file_range(in, &fi, out, &fo, len, 0);
-}
 
 /* ---- the writers' lock: a robust process-shared mutex in the header ----- */
 

@@ -42,6 +42,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -145,6 +146,98 @@ int brain__plat_proc_alive(pid_t pid, uint64_t start_time)
     return st == start_time;
 }
 
+#ifdef __APPLE__
+/* PID's state as a /proc letter (R, S, T, Z), 0 when it is gone (sysctl). */
+char brain__plat_proc_state(pid_t pid)
+{
+    int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)pid};
+    struct kinfo_proc kp;
+    size_t len = sizeof kp;
+    if (sysctl(mib, 4, &kp, &len, NULL, 0) != 0 || len == 0)
+        return kill(pid, 0) == 0 || errno == EPERM ? 'R' : 0;
+    switch (kp.kp_proc.p_stat) {
+    case SSTOP:
+        return 'T';
+    case SZOMB:
+        return 'Z';
+    case SSLEEP:
+        return 'S';
+    default:
+        return 'R';
+    }
+}
+#else
+/* PID's state letter from /proc (R, S, T, Z...), 0 when it is gone. */
+char brain__plat_proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kill(pid, 0) == 0 || errno == EPERM ? 'R' : 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] ? p[2] : 0;
+}
+#endif
+
+/* Removes what processes killed while writing left beside PATH: files of
+ * PATH's directory named PREFIX...".tmp-PID-XXXXXXXX" (the temporary names
+ * of snapshot saves and store creation) whose PID is no longer running,
+ * owned by this user, regular, and either shorter than 8 bytes or starting
+ * with MAGIC (8 bytes).  Best effort: errors are ignored.  A process of
+ * another PID namespace sharing the directory can look dead from here; its
+ * temporary file is then removed and its save or create fails cleanly. */
+void brain__plat_clean_stale_tmp(const char *path, const char *prefix, const char *magic)
+{
+    char dir[BRAIN_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    else
+        return;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dfd < 0)
+        return;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return;
+    }
+    size_t plen = strlen(prefix);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name, *t = strstr(n, ".tmp-");
+        if (!t || strncmp(n, prefix, plen) != 0)
+            continue;
+        while (strstr(t + 1, ".tmp-")) /* the last one */
+            t = strstr(t + 1, ".tmp-");
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (pid <= 0 || *end != '-' || strlen(end + 1) != 8 || strspn(end + 1, "0123456789abcdef") != 8)
+            continue;
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        int fd = openat(dfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+            continue;
+        struct stat st;
+        char head[8];
+        int ours = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                   (st.st_size < 8 || (pread(fd, head, 8, 0) == 8 && memcmp(head, magic, 8) == 0));
+        close(fd);
+        if (ours)
+            unlinkat(dfd, n, 0);
+    }
+    closedir(d);
+}
+
 /* ---- waits -------------------------------------------------------------- */
 
 static int poll_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns)
@@ -238,44 +331,63 @@ static int reserve_by_writing(int fd, uint64_t off, uint64_t len)
 }
 
 /* Backs [off, off+len) of the file with real blocks or pages now, so a full
- * disk or memory is an ENOSPC here and never a SIGBUS during a write. */
+ * disk or memory is an ENOSPC here and never a SIGBUS during a write.  The
+ * range may extend the file or lie inside it (pages given back by
+ * brain__plat_punch_hole). */
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
         return errno;
     uint64_t end = off + len, cur = (uint64_t)st.st_size;
-    if (end <= cur)
-        return 0;
-    int rc;
+    int rc = 0;
 #ifdef __APPLE__
-    fstore_t fs = {F_ALLOCATECONTIG | F_ALLOCATEALL, F_PEOFPOSMODE, 0, (off_t)(end - cur), 0};
-    rc = fcntl(fd, F_PREALLOCATE, &fs) == 0 ? 0 : errno;
-    if (rc) {
-        fs.fst_flags = F_ALLOCATEALL;
+    if (off < cur) /* a hole inside the file: F_PREALLOCATE only grows the end */
+        rc = reserve_by_writing(fd, off, (end < cur ? end : cur) - off);
+    if (rc == 0 && end > cur) {
+        fstore_t fs = {F_ALLOCATECONTIG | F_ALLOCATEALL, F_PEOFPOSMODE, 0, (off_t)(end - cur), 0};
         rc = fcntl(fd, F_PREALLOCATE, &fs) == 0 ? 0 : errno;
+        if (rc) {
+            fs.fst_flags = F_ALLOCATEALL;
+            rc = fcntl(fd, F_PREALLOCATE, &fs) == 0 ? 0 : errno;
+        }
+        if (rc == 0 && ftruncate(fd, (off_t)end) != 0)
+            rc = errno;
     }
-    if (rc == 0 && ftruncate(fd, (off_t)end) != 0)
-        rc = errno;
 #else
     do
         rc = posix_fallocate(fd, (off_t)off, (off_t)len);
     while (rc == EINTR);
 #endif
-    if (rc == ENOSPC || rc == EFBIG || rc == 0)
+    if (rc == ENOSPC || rc == EFBIG || rc == 0 || end <= cur)
         return rc;
     /* the file system cannot preallocate (EOPNOTSUPP, EINVAL, ENOTSUP) */
-    rc = reserve_by_writing(fd, cur, end - cur);
+    uint64_t from = off > cur ? off : cur;
+    rc = reserve_by_writing(fd, from, end - from);
     if (rc) /* leave the file as it was: no half-grown tail */
         (void)ftruncate(fd, (off_t)cur);
     return rc;
 }
 
-ssize_t brain__plat_copy_range(int in, uint64_t from, int out, uint64_t to, size_t len)
+/* Gives the pages of [off, off+len) back to the system, the file's size
+ * unchanged: F_PUNCHHOLE on macOS; on Linux (where this layer is tested)
+ * fallocate's hole punching, as platform_linux.c; elsewhere unsupported, and
+ * the caller keeps the pages. */
+int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len)
 {
-    (void)in, (void)from, (void)out, (void)to, (void)len;
-    errno = ENOSYS; /* no portable in-kernel copy: the caller reads and writes */
-    return -1;
+#if defined(__APPLE__) && defined(F_PUNCHHOLE)
+    fpunchhole_t ph = {0, 0, (off_t)off, (off_t)len};
+    return fcntl(fd, F_PUNCHHOLE, &ph) == 0 ? 0 : errno;
+#elif defined(__linux__) && defined(FALLOC_FL_PUNCH_HOLE)
+    int rc;
+    do
+        rc = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+    while (rc < 0 && errno == EINTR);
+    return rc < 0 ? errno : 0;
+#else
+    (void)fd, (void)off, (void)len;
+    return EOPNOTSUPP;
+#endif
 }
 
 void brain__plat_prefault_write(void *p, size_t n)

@@ -189,6 +189,7 @@ int brain__repair(brain *b, enum brain__repair_mode mode)
             }
             atomic_store(&blk->sizestate, size | BS_FREE);
             blk->prev_size = prev_size;
+            blk->backed = 0; /* holes may have been punched: not known */
             run = off;
             run_size = size;
             continue;

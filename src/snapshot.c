@@ -20,8 +20,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define SNAP_MAGIC "BRAINSNP"
@@ -80,6 +80,25 @@ struct writer {
 /* Zero bytes from POS up to the next multiple of 64. */
 static inline uint64_t pad_to_64(uint64_t pos) { return align_up(pos, 64) - pos; }
 
+/* A failed write of the snapshot: a full disk (or quota) is BRAIN_EDISKFULL
+ * naming the file system's free space; the store itself is not full. */
+static int write_failed(int fd, const char *path)
+{
+    int err = errno;
+    if (err == ENOSPC || err == EDQUOT) {
+        struct statvfs vs;
+        char free_s[32] = "?";
+        if (fstatvfs(fd, &vs) == 0)
+            brain__fmt_size((uint64_t)vs.f_bavail * vs.f_frsize, free_s, sizeof free_s);
+        return brain__fail(BRAIN_EDISKFULL,
+                       "cannot write snapshot '%s': the file system holding it is full (%s; %s "
+                       "free there); the store is unchanged and the previous snapshot, if any, "
+                       "is intact: free space there or save elsewhere",
+                       path, strerror(err), free_s);
+    }
+    return brain__fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(err));
+}
+
 static int write_all(struct writer *w, const void *p, size_t n)
 {
     const uint8_t *c = p;
@@ -88,8 +107,7 @@ static int write_all(struct writer *w, const void *p, size_t n)
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
-            return brain__fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO,
-                           "cannot write snapshot '%s': %s", w->path, strerror(errno));
+            return write_failed(w->fd, w->path);
         c += k;
         n -= (size_t)k;
     }
@@ -206,8 +224,7 @@ static int emit_big_value(struct writer *w, struct snap_entry *e, uint64_t head_
         progress_add(pr, n);
     }
     if (pwrite(w->fd, e, sizeof *e, (off_t)head_pos) != (ssize_t)sizeof *e)
-        return brain__fail(errno == ENOSPC ? BRAIN_ENOSPC : BRAIN_EIO, "cannot write snapshot '%s': %s",
-                       w->path, strerror(errno));
+        return write_failed(w->fd, w->path);
     return 0;
 }
 
@@ -224,6 +241,7 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     brain__plat_random(&rnd, sizeof rnd);
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", path, (int)getpid(), rnd) >= sizeof tmp)
         return brain__fail(BRAIN_EINVAL, "snapshot path is too long");
+    brain__plat_clean_stale_tmp(path, "", SNAP_MAGIC); /* saves killed half way, of any file here */
     brain_list *list = NULL;
     if ((rc = brain_list_names(b, NULL, 1, &list)))
         return rc;
@@ -235,8 +253,22 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     }
     w.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (w.fd < 0) {
-        rc = brain__fail(BRAIN_EIO, "cannot create snapshot '%s': %s", tmp, strerror(errno));
+        rc = brain__fail(errno == ENOSPC || errno == EDQUOT ? BRAIN_EDISKFULL : BRAIN_EIO,
+                     "cannot create snapshot '%s': %s", tmp, strerror(errno));
         goto out;
+    }
+    /* a snapshot replaced keeps its mode and group (one shared through its
+     * group stays shared); the file is private (0600) until then */
+    struct stat old;
+    if (lstat(path, &old) == 0) {
+        if (!S_ISREG(old.st_mode)) {
+            rc = brain__fail(BRAIN_EINVAL, "'%s' exists and is not a regular file; refusing to "
+                                       "replace it with a snapshot", path);
+            goto out;
+        }
+        if (old.st_gid != getegid() && fchown(w.fd, (uid_t)-1, old.st_gid) != 0)
+            old.st_mode &= ~(mode_t)070; /* not our group: keep it private to it */
+        fchmod(w.fd, old.st_mode & 0777);
     }
     struct snap_header hd = {0};
     memcpy(hd.magic, SNAP_MAGIC, 8);
@@ -306,12 +338,13 @@ int brain_snapshot_save(brain *b, const char *path, uint64_t *count)
     hd.count = n;
     hd.check = brain__checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check));
     if (pwrite(w.fd, &hd, sizeof hd, 0) != (ssize_t)sizeof hd || fsync(w.fd) != 0) {
-        rc = brain__fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
+        rc = write_failed(w.fd, path);
         goto out;
     }
     if (close(w.fd) != 0) {
         w.fd = -1;
-        rc = brain__fail(BRAIN_EIO, "cannot write snapshot '%s': %s", path, strerror(errno));
+        rc = brain__fail(errno == ENOSPC || errno == EDQUOT ? BRAIN_EDISKFULL : BRAIN_EIO,
+                     "cannot write snapshot '%s': %s", path, strerror(errno));
         goto out;
     }
     w.fd = -1;
@@ -332,8 +365,6 @@ out:
     return rc;
 }
 
-/* ---- load ------------------------------------------------------------------ */
-
 /* The entry's namespace, name and description (at S, back to back) as C
  * strings; the buffers hold BRAIN_NS_MAX, BRAIN_NAME_MAX, BRAIN_DESC_MAX
  * bytes plus the NUL, and the lengths were checked against those. */
@@ -347,95 +378,21 @@ static void entry_strings(const struct snap_entry *en, const char *s, char *ns, 
     desc[en->desc_len] = 0;
 }
 
-struct loaded {
-    uint64_t off; /* of the entry header in the file */
-    uint64_t key; /* hash of (ns, name), for the replace pass */
-};
+/* ---- load ------------------------------------------------------------------ */
 
-/* Hashes SIZE bytes of the file from OFF, seeded with the entry's head
- * checksum, reading them with pread into BUF (READ_CHUNK bytes) and hashing
- * each chunk while it is still in the cache: large values never go through
- * a mapping of the file, so a 1 GiB snapshot costs no page-table work.
- * Returns 0 with *check set, or -1 with errno set (0 when the file is
- * shorter than it should be). */
+/* The file is never mapped: every byte is read with pread, so a file that
+ * shrinks under the load is a short read (a clear error), never SIGBUS.
+ * Each value is read straight into its reservation in the store and its
+ * checksum is computed over the bytes as they lie there, so what is
+ * verified is exactly what gets published: bytes changed in the file while
+ * loading are an error, not stored.  Nothing is published until the whole
+ * file (trailer included) has been read and verified; then every name is
+ * published, and the others deleted, under one hold of the writers' lock
+ * (brain__publish_batch).  A load that fails or is killed before that leaves
+ * only reservations, which are freed (by brain_abort, or by the reaping of
+ * the dead process). */
+
 #define READ_CHUNK (4u << 20) /* a multiple of 32: whole hash rounds */
-#define FD_VALUE_MIN (1u << 20) /* smaller values are read through the mapping */
-static int hash_value_fd(int fd, uint64_t off, uint64_t size, uint64_t head, uint8_t *buf,
-                         uint64_t *check, struct progress *pr)
-{
-    struct brain__wide h;
-    brain__wide_init(&h, head, size);
-    size_t want = 0, body = 0;
-    for (uint64_t done = 0; done < size; done += want) {
-        want = size - done > READ_CHUNK ? READ_CHUNK : (size_t)(size - done);
-        for (size_t got = 0; got < want;) {
-            ssize_t r = pread(fd, buf + got, want - got, (off_t)(off + done + got));
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0) {
-                if (r == 0)
-                    errno = 0;
-                return -1;
-            }
-            got += (size_t)r;
-        }
-        body = want & ~(size_t)31; /* short of want only in the last chunk */
-        brain__wide_rounds(&h, buf, body);
-        progress_add(pr, want);
-    }
-    *check = brain__wide_final(&h, buf + body, want - body);
-    return 0;
-}
-
-/* Copies SIZE bytes from offset FROM of file IN to offset TO of file OUT
- * (the store): brain__plat_copy_range (Linux: copy_file_range), which moves page-cache pages inside the
- * kernel; where it cannot (another file system, an old kernel), pread and
- * pwrite through *BUF (READ_CHUNK bytes, allocated on first use).  Returns
- * 0, or -1 with errno set (0 when IN is shorter than it should be). */
-static int copy_value(int in, uint64_t from, int out, uint64_t to, uint64_t size, uint8_t **buf,
-                      struct progress *pr)
-{
-    int use_cfr = 1;
-    while (size) {
-        size_t want = size > READ_CHUNK ? READ_CHUNK : (size_t)size;
-        ssize_t got;
-        if (use_cfr) {
-            got = brain__plat_copy_range(in, from, out, to, want);
-            if (got < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                            errno == EOPNOTSUPP || errno == EBADF)) {
-                use_cfr = 0;
-                continue;
-            }
-        } else {
-            if (!*buf && !(*buf = malloc(READ_CHUNK)))
-                return -1;
-            got = pread(in, *buf, want, (off_t)from);
-            if (got > 0) {
-                size_t put = 0;
-                while (put < (size_t)got) {
-                    ssize_t w = pwrite(out, *buf + put, (size_t)got - put, (off_t)(to + put));
-                    if (w < 0 && errno == EINTR)
-                        continue;
-                    if (w <= 0)
-                        return -1;
-                    put += (size_t)w;
-                }
-            }
-        }
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            if (got == 0)
-                errno = 0;
-            return -1;
-        }
-        from += (uint64_t)got;
-        to += (uint64_t)got;
-        size -= (uint64_t)got;
-        progress_add(pr, (uint64_t)got);
-    }
-    return 0;
-}
 
 static int bad(const char *path, uint64_t off, const char *what)
 {
@@ -444,117 +401,114 @@ static int bad(const char *path, uint64_t off, const char *what)
                    path, (unsigned long long)off, what);
 }
 
-/* Checks the whole file; fills *ents with every entry's offset. */
-static int check_file(const char *path, int fd, const uint8_t *m, uint64_t size, uint8_t **buf,
-                      struct loaded **ents, uint64_t *n_out, struct progress *pr)
+/* Reads exactly N bytes at OFF.  0, or an error already set (a short read
+ * means the file shrank or was truncated). */
+static int read_at(int fd, const char *path, void *p, size_t n, uint64_t off)
 {
-    struct snap_header hd;
-    if (size < sizeof hd || memcmp(m, SNAP_MAGIC, 8) != 0)
-        return brain__fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (bad magic); the store was not changed",
-                       path);
-    memcpy(&hd, m, sizeof hd);
-    if (hd.version != SNAP_VERSION)
-        return brain__fail(BRAIN_ESNAPSHOT,
-                       "snapshot '%s' has format version %u; this library reads version %u",
-                       path, hd.version, SNAP_VERSION);
-    if (hd.header_size != sizeof hd ||
-        hd.check != brain__checksum(SNAP_SEED, &hd, offsetof(struct snap_header, check)))
-        return bad(path, 0, "the header's checksum does not match");
-    if (hd.count > size / sizeof(struct snap_entry))
-        return bad(path, 0, "the header counts more entries than the file can hold");
-    struct loaded *e = malloc((hd.count ? hd.count : 1) * sizeof *e);
-    if (!e)
-        return brain__fail(BRAIN_ENOMEM, "out of memory");
-    uint64_t off = sizeof hd, chain = SNAP_SEED;
-    char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
-    int rc = 0;
-    for (uint64_t i = 0; i < hd.count; i++) {
-        struct snap_entry en;
-        if (size - off < sizeof en + sizeof(struct snap_trailer)) {
-            rc = bad(path, off, "the file ends inside the entries (truncated)");
-            break;
-        }
-        memcpy(&en, m + off, sizeof en);
-        uint64_t strs = (uint64_t)en.ns_len + en.name_len + en.desc_len;
-        if (en.magic != SNAP_ENTRY_MAGIC || en.ns_len == 0 || en.ns_len > BRAIN_NS_MAX ||
-            en.name_len == 0 || en.name_len > BRAIN_NAME_MAX || en.desc_len > BRAIN_DESC_MAX) {
-            rc = bad(path, off, "an entry header is malformed");
-            break;
-        }
-        uint64_t body = off + sizeof en;
-        uint64_t vstart = body + strs + pad_to_64(body + strs); /* cannot overflow: < 2^16 + size */
-        if (vstart > size || en.size > size - vstart ||
-            size - vstart - en.size < sizeof(struct snap_trailer)) {
-            rc = bad(path, off, "an entry runs past the end of the file (truncated)");
-            break;
-        }
-        const char *s = (const char *)m + body;
-        const uint8_t *val = m + vstart;
-        uint64_t check;
-        if (en.size >= FD_VALUE_MIN) {
-            if (!*buf && !(*buf = malloc(READ_CHUNK))) {
-                rc = brain__fail(BRAIN_ENOMEM, "out of memory");
-                break;
-            }
-            uint64_t head = entry_check_head(&en, s, s + en.ns_len, s + en.ns_len + en.name_len);
-            if (hash_value_fd(fd, vstart, en.size, head, *buf, &check, pr)) {
-                rc = errno ? brain__fail(BRAIN_EIO, "reading snapshot '%s' failed: %s", path, strerror(errno))
-                           : bad(path, vstart, "the file ends inside a value (truncated)");
-                break;
-            }
-            progress_add(pr, vstart - off);
-        } else {
-            check = entry_check(&en, s, s + en.ns_len, s + en.ns_len + en.name_len, val);
-            progress_add(pr, vstart + en.size - off);
-        }
-        if (en.check != check) {
-            rc = bad(path, off, "an entry's checksum does not match");
-            break;
-        }
-        entry_strings(&en, s, ns, name, desc);
-        size_t l;
-        if (brain__name_check(ns, BRAIN_NS_MAX, BRAIN_ESNAPSHOT, "namespace", &l) ||
-            brain__name_check(name, BRAIN_NAME_MAX, BRAIN_ESNAPSHOT, "name", &l) ||
-            strlen(desc) != en.desc_len || !brain__utf8_valid(desc, en.desc_len) ||
-            (en.type <= BRAIN_TYPE_JSON && brain__value_validate(en.type, val, en.size)) ||
-            (en.type > BRAIN_TYPE_JSON && en.type < BRAIN_TYPE_USER)) {
-            rc = bad(path, off, "an entry holds an invalid name, description or value layout");
-            break;
-        }
-        e[i].off = off;
-        e[i].key = brain__key_hash(SNAP_SEED, ns, en.ns_len, name, en.name_len);
-        chain = brain__checksum(chain, &en.check, 8);
-        off = vstart + en.size;
+    uint8_t *c = p;
+    while (n) {
+        ssize_t r = pread(fd, c, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return brain__fail(BRAIN_EIO, "reading snapshot '%s' failed: %s; the store was not changed",
+                           path, strerror(errno));
+        if (r == 0)
+            return bad(path, off, "the file ends early (truncated, or it shrank while loading)");
+        c += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
     }
-    if (rc == 0) {
-        struct snap_trailer tr;
-        if (size - off != sizeof tr) {
-            rc = bad(path, off, "the file does not end where its entries do");
-        } else {
-            memcpy(&tr, m + off, sizeof tr);
-            if (memcmp(tr.magic, SNAP_END, 8) != 0 || tr.count != hd.count || tr.chain != chain ||
-                tr.check != brain__checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check)))
-                rc = bad(path, off, "the trailer does not match the entries");
-        }
-    }
-    if (rc) {
-        free(e);
-        return rc;
-    }
-    *ents = e;
-    *n_out = hd.count;
     return 0;
 }
 
-static int cmp_key(const void *a, const void *b)
+/* Reads SIZE bytes at OFF into DST (the reservation in the store, or a
+ * scratch buffer of READ_CHUNK bytes when SCRATCH) and hashes them from
+ * DST after each read, seeded with HEAD. */
+static int read_value(int fd, const char *path, uint64_t off, uint64_t size, uint8_t *dst,
+                      int scratch, uint64_t head, uint64_t *check, struct progress *pr)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    if (size < 256) { /* brain__checksum_wide's short form */
+        int rc = size ? read_at(fd, path, dst, (size_t)size, off) : 0;
+        if (rc)
+            return rc;
+        *check = brain__checksum_wide(head, dst, (size_t)size);
+        progress_add(pr, size);
+        return 0;
+    }
+    struct brain__wide h;
+    brain__wide_init(&h, head, size);
+    size_t want = 0, body = 0;
+    const uint8_t *last = dst;
+    for (uint64_t done = 0; done < size; done += want) {
+        want = size - done > READ_CHUNK ? READ_CHUNK : (size_t)(size - done);
+        uint8_t *p = scratch ? dst : dst + done;
+        int rc = read_at(fd, path, p, want, off + done);
+        if (rc)
+            return rc;
+        body = want & ~(size_t)31; /* short of want only in the last chunk */
+        brain__wide_rounds(&h, p, body);
+        last = p;
+        progress_add(pr, want);
+    }
+    *check = brain__wide_final(&h, last + body, want - body);
+    return 0;
+}
+
+static void abort_all(brain *b, brain_reservation **res, size_t n)
+{
+    for (size_t i = n; i-- > 0;)
+        if (res[i])
+            brain_abort(b, res[i]);
+}
+
+static int snapshot_open(const char *path, int *fd_out, uint64_t *size_out)
+{
+    /* O_NONBLOCK: a FIFO or a device at PATH must not block the open */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return brain__fail(errno == ENOENT ? BRAIN_ESNAPSHOT : BRAIN_EIO, "cannot open snapshot '%s': %s", path,
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        close(fd);
+        return brain__fail(BRAIN_ESNAPSHOT,
+                       "'%s' is not a brain snapshot (empty, or not a regular file); the store "
+                       "was not changed", path);
+    }
+    *fd_out = fd;
+    *size_out = (uint64_t)st.st_size;
+    return 0;
+}
+
+static int read_header(int fd, const char *path, uint64_t size, struct snap_header *hd)
+{
+    if (size < sizeof *hd)
+        return brain__fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (too short); the store was not changed",
+                       path);
+    int rc = read_at(fd, path, hd, sizeof *hd, 0);
+    if (rc)
+        return rc;
+    if (memcmp(hd->magic, SNAP_MAGIC, 8) != 0)
+        return brain__fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (bad magic); the store was not changed",
+                       path);
+    if (hd->version != SNAP_VERSION)
+        return brain__fail(BRAIN_ESNAPSHOT,
+                       "snapshot '%s' has format version %u; this library reads version %u",
+                       path, hd->version, SNAP_VERSION);
+    if (hd->header_size != sizeof *hd ||
+        hd->check != brain__checksum(SNAP_SEED, hd, offsetof(struct snap_header, check)))
+        return bad(path, 0, "the header's checksum does not match");
+    if (hd->count > size / sizeof(struct snap_entry))
+        return bad(path, 0, "the header counts more entries than the file can hold");
+    return 0;
 }
 
 int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *count)
 {
     brain__clear_error();
+    if (count)
+        *count = 0;
     int rc = brain__handle_ready(b);
     if (rc)
         return rc;
@@ -562,112 +516,154 @@ int brain_snapshot_load(brain *b, const char *path, unsigned flags, uint64_t *co
         return brain__fail(BRAIN_EINVAL, "snapshot path is empty");
     if (flags & ~(unsigned)BRAIN_LOAD_MERGE)
         return brain__fail(BRAIN_EINVAL, "unknown snapshot load flags 0x%x", flags);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return brain__fail(errno == ENOENT ? BRAIN_ESNAPSHOT : BRAIN_EIO, "cannot open snapshot '%s': %s", path,
-                       strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-        close(fd);
-        return brain__fail(BRAIN_ESNAPSHOT, "'%s' is not a brain snapshot (empty or not a regular file)", path);
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    /* headers, names and small values are read through a mapping; values of
-     * FD_VALUE_MIN or more with pread to check them (hash_value_fd), then
-     * file to file into the store (copy_value) */
-    const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (m == MAP_FAILED) {
-        int err = errno;
-        close(fd);
-        return brain__fail(BRAIN_EIO, "cannot map snapshot '%s': %s", path, strerror(err));
-    }
-    struct loaded *ents = NULL;
-    uint8_t *buf = NULL; /* READ_CHUNK bytes of scratch, for both passes */
-    uint64_t n = 0, loaded = 0;
-    struct progress pr = {b, "check", 0, size, 0};
-    if ((rc = check_file(path, fd, m, size, &buf, &ents, &n, &pr)))
+    int fd;
+    uint64_t size;
+    if ((rc = snapshot_open(path, &fd, &size)))
+        return rc;
+    struct snap_header hd;
+    brain_reservation **res = NULL;
+    uint8_t *buf = NULL, *strs = NULL;
+    size_t nres = 0;
+    if ((rc = read_header(fd, path, size, &hd)))
         goto out;
-    progress_end(&pr);
-    pr = (struct progress){b, "load", 0, size, 0};
-    char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
-    int64_t now = brain__plat_now_ns();
-    for (uint64_t i = 0; i < n; i++) {
-        struct snap_entry en;
-        memcpy(&en, m + ents[i].off, sizeof en);
-        const char *s = (const char *)m + ents[i].off + sizeof en;
-        entry_strings(&en, s, ns, name, desc);
-        brain_put_opts o = {.type = en.type, .desc = en.desc_len ? desc : NULL};
-        if (en.expires_ns) {
-            if (en.expires_ns <= now) { /* expired while saved */
-                progress_add(&pr, sizeof en + en.size);
-                continue;
-            }
-            o.ttl_ms = (en.expires_ns - now + 999999) / 1000000;
-        }
-        uint64_t vpos = ents[i].off + sizeof en + en.ns_len + en.name_len + en.desc_len;
-        const void *val = m + vpos + pad_to_64(vpos);
-        if (en.size >= FD_VALUE_MIN) {
-            /* copied file to file by the kernel into the reservation's pages,
-             * as cp does: no page tables to fill (the check pass hashed
-             * these bytes already) */
-            brain_reservation *res;
-            void *dst;
-            if ((rc = brain__reserve(b, ns, name, en.size, &o, &res, &dst, 0)))
-                goto out;
-            if (copy_value(fd, vpos + pad_to_64(vpos), b->fd, (uint64_t)((uint8_t *)dst - b->rw),
-                           en.size, &buf, &pr)) {
-                int err = errno;
-                brain_abort(b, res);
-                rc = brain__fail(BRAIN_EIO,
-                             "reading snapshot '%s' failed at byte %llu (%s); the %llu names "
-                             "before it were loaded, the rest not: load it again",
-                             path, (unsigned long long)ents[i].off,
-                             err ? strerror(err) : "it was truncated while loading",
-                             (unsigned long long)loaded);
-                goto out;
-            }
-            if ((rc = brain_publish(b, res, NULL)))
-                goto out;
-            progress_add(&pr, (uint64_t)((const uint8_t *)val - (m + ents[i].off)));
-        } else {
-            if ((rc = brain_put(b, ns, name, val, en.size, &o, NULL)))
-                goto out;
-            progress_add(&pr, (uint64_t)((const uint8_t *)val - (m + ents[i].off)) + en.size);
-        }
-        loaded++;
+    res = calloc(hd.count ? hd.count : 1, sizeof *res);
+    buf = malloc(READ_CHUNK);
+    strs = malloc(BRAIN_NS_MAX + BRAIN_NAME_MAX + BRAIN_DESC_MAX + 64);
+    if (!res || !buf || !strs) {
+        rc = brain__fail(BRAIN_ENOMEM, "out of memory");
+        goto out;
     }
-    progress_end(&pr);
-    if (!(flags & BRAIN_LOAD_MERGE)) {
-        /* the store now holds the snapshot's names: drop the others */
-        uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);
-        brain_list *list = NULL;
-        if (!keys) {
-            rc = brain__fail(BRAIN_ENOMEM, "out of memory");
+    struct progress pr = {b, "load", 0, size, 0};
+    char ns[BRAIN_NS_MAX + 1], name[BRAIN_NAME_MAX + 1], desc[BRAIN_DESC_MAX + 1];
+    uint64_t off = sizeof hd, chain = SNAP_SEED;
+    int64_t now = brain__plat_now_ns();
+    for (uint64_t i = 0; i < hd.count; i++) {
+        struct snap_entry en;
+        if (size - off < sizeof en + sizeof(struct snap_trailer)) {
+            rc = bad(path, off, "the file ends inside the entries (truncated)");
             goto out;
         }
-        for (uint64_t i = 0; i < n; i++)
-            keys[i] = ents[i].key;
-        qsort(keys, n, sizeof *keys, cmp_key);
-        if ((rc = brain_list_names(b, NULL, 1, &list)) == 0) {
-            for (size_t i = 0; i < list->count && rc == 0; i++) {
-                const brain_info *it = &list->items[i];
-                uint64_t k = brain__key_hash(SNAP_SEED, it->ns, it->ns_len, it->name, it->name_len);
-                if (!bsearch(&k, keys, n, sizeof *keys, cmp_key)) {
-                    rc = brain_delete(b, it->ns, it->name);
-                    if (rc == BRAIN_ENOTFOUND)
-                        rc = 0;
-                }
-            }
-            brain_list_free(list);
+        if ((rc = read_at(fd, path, &en, sizeof en, off)))
+            goto out;
+        uint64_t slen = (uint64_t)en.ns_len + en.name_len + en.desc_len;
+        if (en.magic != SNAP_ENTRY_MAGIC || en.ns_len == 0 || en.ns_len > BRAIN_NS_MAX ||
+            en.name_len == 0 || en.name_len > BRAIN_NAME_MAX || en.desc_len > BRAIN_DESC_MAX) {
+            rc = bad(path, off, "an entry header is malformed");
+            goto out;
         }
-        free(keys);
+        uint64_t body = off + sizeof en;
+        uint64_t vstart = body + slen + pad_to_64(body + slen); /* cannot overflow: < 2^16 + size */
+        if (vstart > size || en.size > size - vstart ||
+            size - vstart - en.size < sizeof(struct snap_trailer)) {
+            rc = bad(path, off, "an entry runs past the end of the file (truncated)");
+            goto out;
+        }
+        if ((rc = read_at(fd, path, strs, (size_t)slen, body)))
+            goto out;
+        const char *s = (const char *)strs;
+        entry_strings(&en, s, ns, name, desc);
+        size_t l;
+        if (brain__name_check(ns, BRAIN_NS_MAX, BRAIN_ESNAPSHOT, "namespace", &l) ||
+            brain__name_check(name, BRAIN_NAME_MAX, BRAIN_ESNAPSHOT, "name", &l) ||
+            strlen(desc) != en.desc_len || !brain__utf8_valid(desc, en.desc_len) ||
+            (en.type > BRAIN_TYPE_JSON && en.type < BRAIN_TYPE_USER)) {
+            rc = bad(path, off, "an entry holds an invalid name, description or value type");
+            goto out;
+        }
+        uint64_t head = entry_check_head(&en, s, s + en.ns_len, s + en.ns_len + en.name_len);
+        brain_put_opts o = {.type = en.type, .desc = en.desc_len ? desc : NULL};
+        int skip = en.expires_ns && en.expires_ns <= now; /* expired while saved */
+        if (en.expires_ns && !skip)
+            o.ttl_ms = (en.expires_ns - now + 999999) / 1000000;
+        uint8_t *dst = buf;
+        if (!skip) {
+            void *d;
+            if ((rc = brain__reserve(b, ns, name, (size_t)en.size, &o, &res[nres], &d, 1))) {
+                if (rc == BRAIN_EFULL || rc == BRAIN_ETOOBIG || rc == BRAIN_ENOSPC) {
+                    char why[512];
+                    snprintf(why, sizeof why, "%s", brain_errdetail());
+                    brain__fail(rc, "%s; the load holds every value of the snapshot aside until the "
+                                "last is verified, so the store needs room for the snapshot "
+                                "besides what it holds now; the store was not changed", why);
+                }
+                goto out;
+            }
+            nres++;
+            dst = d;
+        }
+        uint64_t check;
+        progress_add(&pr, vstart - off);
+        if ((rc = read_value(fd, path, vstart, en.size, dst, skip, head, &check, &pr)))
+            goto out;
+        if (en.check != check) {
+            rc = bad(path, off, "an entry's checksum does not match (damaged, or changed while loading)");
+            goto out;
+        }
+        if (!skip && en.type <= BRAIN_TYPE_JSON && brain__value_validate(en.type, dst, en.size)) {
+            rc = bad(path, off, "an entry holds an invalid value layout");
+            goto out;
+        }
+        chain = brain__checksum(chain, &en.check, 8);
+        off = vstart + en.size;
     }
-out:
+    struct snap_trailer tr;
+    uint8_t extra;
+    if (size - off != sizeof tr) {
+        rc = bad(path, off, "the file does not end where its entries do");
+        goto out;
+    }
+    if ((rc = read_at(fd, path, &tr, sizeof tr, off)))
+        goto out;
+    if (memcmp(tr.magic, SNAP_END, 8) != 0 || tr.count != hd.count || tr.chain != chain ||
+        tr.check != brain__checksum(SNAP_SEED, &tr, offsetof(struct snap_trailer, check))) {
+        rc = bad(path, off, "the trailer does not match the entries");
+        goto out;
+    }
+    if (pread(fd, &extra, 1, (off_t)(off + sizeof tr)) != 0) {
+        rc = bad(path, off + sizeof tr, "the file grew while loading");
+        goto out;
+    }
+    progress_end(&pr);
+    if ((rc = brain__publish_batch(b, res, nres, !(flags & BRAIN_LOAD_MERGE), hd.store_id)))
+        goto out;
     if (count)
-        *count = loaded;
-    free(ents);
+        *count = nres;
+    nres = 0;
+out:
+    if (res)
+        abort_all(b, res, nres);
+    free(res);
     free(buf);
-    munmap((void *)m, size);
+    free(strs);
     close(fd);
     return rc;
+}
+
+/* The count and store id a snapshot file records, for brain serve; *ours
+ * is 1 when the file was saved from this store, or is a snapshot this store
+ * loaded whole (so every name it lists was in this store). */
+int brain_snapshot_info(brain *b, const char *path, uint64_t *count, int *ours)
+{
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
+    if (rc)
+        return rc;
+    int fd;
+    uint64_t size;
+    struct snap_header hd;
+    if ((rc = snapshot_open(path, &fd, &size)))
+        return rc;
+    rc = read_header(fd, path, size, &hd);
+    close(fd);
+    if (rc)
+        return rc;
+    if (count)
+        *count = hd.count;
+    if (ours) {
+        static const uint8_t zero[16];
+        *ours = memcmp(hd.store_id, b->h->store_id, 16) == 0 ||
+                (memcmp(b->h->loaded_from, zero, 16) != 0 &&
+                 memcmp(hd.store_id, b->h->loaded_from, 16) == 0);
+    }
+    return 0;
 }

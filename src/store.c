@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RESERVE_MAX (BRAIN_MAX_CAPACITY)
@@ -153,18 +154,104 @@ static void unmap_views(brain *b)
 
 /* ---- the writers' lock ------------------------------------------------- */
 
+static int destroyed(brain *b)
+{
+    uint64_t pid = atomic_load_explicit(&b->h->destroyed_by, memory_order_relaxed);
+    return brain__fail(BRAIN_EDESTROYED,
+                   "store '%s' was destroyed by pid %llu (brain destroy, or dead() in Python); "
+                   "this handle no longer reaches it and nothing was written: create the store "
+                   "again (Python: Brain.start()) to go on", b->path, (unsigned long long)pid);
+}
+
 int brain__writer_lock(brain *b) { return brain__writer_lock_ex(b, LOCK_REFUSE_CORRUPT); }
 
-/* TIMEOUT_NS as brain__plat_wlock_acquire's: < 0 waits for ever, 0 only
- * tries (BRAIN_EBUSY when the lock is held). */
-static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t timeout_ns)
+static _Thread_local int tls_try_only;
+
+void brain_lock_try_only(int on) { tls_try_only = on != 0; }
+
+void brain_set_lock_timeout(brain *b, int64_t timeout_ms)
+{
+    if (b)
+        b->lock_timeout_ms = timeout_ms;
+}
+
+void brain_set_lock_cancel(brain *b, int (*fn)(void *), void *ctx)
+{
+    if (b) {
+        b->lock_cancel = fn;
+        b->lock_cancel_ctx = ctx;
+    }
+}
+
+uint32_t brain__writer_lock_holder(brain *b, const char **state)
+{
+    uint32_t pid = atomic_load(&b->h->lock_pid);
+    char c = pid ? brain__plat_proc_state((pid_t)pid) : 0;
+    *state = !pid ? "unknown" : !c || c == 'Z' || c == 'X' ? "gone" : c == 'T' || c == 't' ? "stopped" : "alive";
+    return pid;
+}
+
+/* The platform layer's lock (brain__plat_wlock_acquire), in 50 ms slices so
+ * that the wait can be cancelled (B's lock_cancel) and given up (B's
+ * lock_timeout_ms). */
+static int lock_wait(brain *b, int64_t max_ms)
+{
+    int rc = brain__plat_wlock_acquire(b, 0);
+    if (rc != EBUSY)
+        return rc;
+    if (max_ms == 0)
+        return brain__fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
+    int64_t t0 = brain__plat_mono_ns();
+    for (;;) {
+        rc = brain__plat_wlock_acquire(b, 50000000);
+        if (rc != ETIMEDOUT)
+            return rc;
+        if (b->lock_cancel && b->lock_cancel(b->lock_cancel_ctx))
+            return brain__fail(BRAIN_ECANCELED, "store '%s': the wait for the writers' lock was "
+                                            "cancelled; nothing changed", b->path);
+        int64_t waited = brain__plat_mono_ns() - t0;
+        if (max_ms > 0) { /* a bounded wait of its own, instead of the handle's */
+            if (waited >= max_ms * 1000000)
+                return brain__fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
+        } else if (b->lock_timeout_ms >= 0 && waited >= b->lock_timeout_ms * 1000000) {
+            const char *st;
+            uint32_t pid = brain__writer_lock_holder(b, &st);
+            return brain__fail(BRAIN_ELOCKED,
+                           "store '%s': the writers' lock is held by pid %u (%s); gave up after "
+                           "%.1f s (the lock timeout); nothing changed.  %s",
+                           b->path, pid, st, (double)waited / 1e9,
+                           strcmp(st, "stopped") == 0
+                               ? "That process is stopped: continue it (kill -CONT) or end it"
+                               : "A long resize or repair holds it; wait, or raise the timeout");
+        }
+    }
+}
+
+/* Lets go of the lock after a refusal: dirty cleared first (on the posix
+ * layer a set mark reads as a holder that died). */
+static void lock_refuse(brain *b)
+{
+    b->h->dirty = 0;
+    atomic_store(&b->h->lock_pid, 0);
+    brain__plat_wlock_release(b);
+}
+
+/* MAX_MS: 0 only tries, > 0 waits at most that long (BRAIN_EWOULDBLOCK
+ * then), < 0 waits as the handle's timeout says.  LOCK_ALLOW_CORRUPT:
+ * brain_check still runs on a store that a repair declared beyond mending,
+ * since its report is what the user is told to read. */
+static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t max_ms)
 {
     struct brain__header *h = b->h;
     if (b->wl_lost)
         return brain__fail(BRAIN_ESTALE,
                        "store '%s' was replaced or removed before this process was forked, so "
                        "the child cannot lock it; open the store again in the child", b->path);
-    int rc = brain__plat_wlock_acquire(b, timeout_ns);
+    int rc = lock_wait(b, tls_try_only ? 0 : max_ms);
+    if (rc < 0)
+        return rc; /* a BRAIN_E* status, already explained */
+    if (rc == 0 || rc == EOWNERDEAD)
+        atomic_store(&h->lock_pid, (uint32_t)getpid());
     if (rc == EOWNERDEAD) {
         /* a writer died holding the lock: rebuild derived state */
         h->dirty = 1;
@@ -172,8 +259,7 @@ static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t time
         h->recoveries++;
         brain__plat_wlock_consistent(b);
         if (r) {
-            h->dirty = 0;
-            brain__plat_wlock_release(b);
+            lock_refuse(b);
             return r;
         }
     } else if (rc == ENOTRECOVERABLE) {
@@ -181,14 +267,17 @@ static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t time
                        "store '%s': the writers' lock cannot be recovered; close every process "
                        "using the store and open it again (the first opener resets the lock)",
                        b->path);
-    } else if (rc == EBUSY || rc == ETIMEDOUT) {
-        return brain__fail(BRAIN_EBUSY, "store '%s': the writers' lock is busy", b->path);
+    } else if (rc == ETIMEDOUT || rc == EBUSY) {
+        return brain__fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
     } else if (rc) {
         return brain__fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
+    if (atomic_load(&h->destroyed_by)) { /* destroyed while we waited */
+        lock_refuse(b);
+        return destroyed(b);
+    }
     if (h->corrupt && mode != LOCK_ALLOW_CORRUPT) {
-        h->dirty = 0; /* (posix layer: the mark would read as a holder that died) */
-        brain__plat_wlock_release(b);
+        lock_refuse(b);
         return brain__fail(BRAIN_ECORRUPT,
                        "store '%s' is damaged beyond automatic repair; run `brain check` for "
                        "the report, save what reads back, and recreate it", b->path);
@@ -197,11 +286,19 @@ static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t time
     return 0;
 }
 
-/* LOCK_ALLOW_CORRUPT: brain_check still runs on a store that a repair declared
- * beyond mending, since its report is what the user is told to read. */
 int brain__writer_lock_ex(brain *b, enum brain__lock_mode mode)
 {
     return writer_lock_common(b, mode, -1);
+}
+
+int brain__writer_lock_try(brain *b, enum brain__lock_mode mode)
+{
+    return writer_lock_common(b, mode, 0);
+}
+
+int brain__writer_lock_within(brain *b, enum brain__lock_mode mode, int64_t max_ms)
+{
+    return writer_lock_common(b, mode, max_ms);
 }
 
 void brain__writer_unlock(brain *b)
@@ -212,6 +309,7 @@ void brain__writer_unlock(brain *b)
         b->h->recoveries++;
     }
     b->h->dirty = 0;
+    atomic_store(&b->h->lock_pid, 0);
     brain__plat_wlock_release(b);
 }
 
@@ -219,6 +317,8 @@ int brain__handle_ready(brain *b)
 {
     if (!b)
         return brain__fail(BRAIN_EINVAL, "store handle is NULL");
+    if (b->h && atomic_load_explicit(&b->h->destroyed_by, memory_order_relaxed))
+        return destroyed(b);
     if (b->no_slot) {
         /* a fork child whose slot could not be reserved: attach now, and
          * publish the pins of the views it inherited */
@@ -444,6 +544,9 @@ static int errno_to_status(int e, const char *path, const char *what)
 static int create_store(brain *b, const brain_config *cfg)
 {
     char tmp[BRAIN_PATH_MAX + 64];
+    const char *leaf = strrchr(b->path, '/');
+    snprintf(tmp, sizeof tmp, "%s.tmp-", leaf ? leaf + 1 : b->path);
+    brain__plat_clean_stale_tmp(b->path, tmp, BH_MAGIC); /* left by creators killed half way */
     uint32_t rnd;
     brain__plat_random(&rnd, sizeof rnd);
     snprintf(tmp, sizeof tmp, "%s.tmp-%d-%08x", b->path, (int)getpid(), rnd);
@@ -468,7 +571,13 @@ static int create_store(brain *b, const brain_config *cfg)
 
 static int open_existing(brain *b)
 {
-    int fd = open(b->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    /* the type is checked before the file is opened read-write (opening a
+     * device can act on it), and O_NONBLOCK keeps a FIFO swapped in between
+     * from blocking the open; fstat below checks what was opened */
+    struct stat pre;
+    if (lstat(b->path, &pre) == 0 && !S_ISREG(pre.st_mode) && !S_ISLNK(pre.st_mode))
+        return brain__fail(BRAIN_ENOTSTORE, "'%s' is not a regular file, so not a brain store", b->path);
+    int fd = open(b->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         if (errno == ENOENT)
             return BRAIN_ENOSTORE;
@@ -522,6 +631,7 @@ static int attach_lock(brain *b)
         return r;
     if (r == 1) {
         struct brain__header *h = b->h;
+        atomic_store(&h->lock_pid, 0); /* alone: a holder recorded here is gone */
         int needs = h->dirty || (atomic_load(&h->batch_seq) & 1);
         for (uint32_t i = 0; i < h->max_procs && !needs; i++)
             if (atomic_load(&brain__slot_at(b, i)->owner))
@@ -568,6 +678,7 @@ int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain
         return brain__fail(BRAIN_ENOMEM, "out of memory");
     b->fd = -1;
     int plat_ready = 0;
+    b->lock_timeout_ms = -1;
     int rc = brain_resolve(store, b->path, sizeof b->path);
     if (rc)
         goto fail;
@@ -688,10 +799,21 @@ int brain_destroy(const char *store)
     int rc = brain_resolve(store, path, sizeof path);
     if (rc)
         return rc;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* never opens (or blocks on) a FIFO, device or socket: lstat first,
+     * then O_NONBLOCK, then fstat of what was opened */
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno_to_status(errno, path, "destroy");
+    if (S_ISLNK(st.st_mode))
+        return errno_to_status(ELOOP, path, "destroy");
+    if (!S_ISREG(st.st_mode))
+        return brain__fail(BRAIN_ENOTSTORE, "'%s' is not a brain store (not a regular file); refusing "
+                                        "to remove it", path);
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 && (errno == EACCES || errno == EROFS))
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return errno_to_status(errno, path, "destroy");
-    struct stat st;
     char magic[8] = {0};
     if (fstat(fd, &st) != 0) {
         rc = errno_to_status(errno, path, "destroy");
@@ -701,6 +823,14 @@ int brain_destroy(const char *store)
     } else if (st.st_uid != geteuid()) {
         rc = brain__fail(BRAIN_EPERM, "store '%s' is owned by uid %u; refusing to remove it", path,
                      (unsigned)st.st_uid);
+    } else if ((uint64_t)st.st_size >= HEADER_SIZE) {
+        /* mark it destroyed before unlinking: every handle still open on it
+         * refuses its next call (brain__handle_ready, brain__writer_lock) instead of writing
+         * into a file no one will see again */
+        uint64_t pid = (uint64_t)getpid();
+        if (pwrite(fd, &pid, sizeof pid, (off_t)offsetof(struct brain__header, destroyed_by)) !=
+            (ssize_t)sizeof pid)
+            rc = errno_to_status(errno, path, "destroy");
     }
     close(fd);
     if (rc == 0 && unlink(path) != 0)

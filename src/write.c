@@ -34,6 +34,12 @@ static int opts_check(const brain_put_opts *o, size_t *desclen)
             return brain__fail(BRAIN_EINVAL, "description is longer than %d bytes", BRAIN_DESC_MAX);
         if (!brain__utf8_valid(o->desc, n))
             return brain__fail(BRAIN_EINVAL, "description is not valid UTF-8");
+        for (size_t i = 0; i < n; i++) /* as for names (README: no control characters) */
+            if ((unsigned char)o->desc[i] < 0x20 || o->desc[i] == 0x7f)
+                return brain__fail(BRAIN_EINVAL,
+                               "description contains control character 0x%02x at byte %zu; "
+                               "descriptions may not hold control characters (use spaces)",
+                               (unsigned char)o->desc[i], i);
         *desclen = n;
     }
     return 0;
@@ -147,6 +153,11 @@ static void reclaim_some(brain *b)
 
 /* ---- put --------------------------------------------------------------- */
 
+/* Under the lock.  A value that does not fit first drops the expired names
+ * (their space would otherwise wait for brain_expire or `brain serve`),
+ * then tries once more; the store-full error stands when none expired.
+ * This is write-path policy: brain__alloc_block (reclaim.c) only reclaims
+ * limbo, grows and reaps, it never removes a name. */
 static int reserve_block(brain *b, const struct brain__key *k, const brain_put_opts *opts,
                          size_t desclen, uint64_t size, unsigned state, uint64_t *blk)
 {
@@ -154,6 +165,13 @@ static int reserve_block(brain *b, const struct brain__key *k, const brain_put_o
     if (size > BRAIN_MAX_CAPACITY)
         payload = size;
     int rc = brain__alloc_block(b, payload, state, BK_ENTRY, size, blk);
+    if (rc == BRAIN_EFULL) {
+        int corrupt = 0;
+        if (brain__expire_locked(b, brain__plat_now_ns(), &corrupt) > 0) {
+            brain__clear_error();
+            rc = brain__alloc_block(b, payload, state, BK_ENTRY, size, blk);
+        }
+    }
     if (rc)
         return rc;
     if (state == BS_RESERVED) {
@@ -503,8 +521,6 @@ out:
     return rc;
 }
 
-/* Takes the lock and unlinks every entry for which MATCH is true, in one
- * batch; *removed (may be NULL) gets how many. */
 struct unlink_ctx {
     int (*match)(const struct brain__entry *, const void *);
     const void *ctx;
@@ -521,23 +537,39 @@ static int unlink_one(brain *b, _Atomic uint64_t *slot, const struct brain__entr
     return 0;
 }
 
+/* Under the lock: unlinks every entry for which MATCH is true, in one
+ * batch, and returns how many; *corrupt is set when the index is damaged
+ * (then nothing is unlinked). */
+static size_t unlink_where_locked(brain *b, int (*match)(const struct brain__entry *, const void *),
+                                  const void *ctx, int *corrupt)
+{
+    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
+    uint64_t *t = (uint64_t *)brain__index_table(b, packed, &nslots);
+    if (!t) {
+        *corrupt = 1;
+        return 0;
+    }
+    struct unlink_ctx u = {match, ctx, 0};
+    brain__batch_begin(b);
+    brain__index_foreach(b, unlink_one, &u); /* the table was checked above */
+    brain__batch_end(b);
+    return u.n;
+}
+
+/* Takes the lock and unlinks every entry for which MATCH is true, in one
+ * batch; *removed (may be NULL) gets how many. */
 static int unlink_where(brain *b, int (*match)(const struct brain__entry *, const void *),
                         const void *ctx, size_t *removed)
 {
     int rc = brain__writer_lock(b);
     if (rc)
         return rc;
-    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
-    uint64_t *t = (uint64_t *)brain__index_table(b, packed, &nslots);
-    if (!t) {
+    int corrupt = 0;
+    size_t n = unlink_where_locked(b, match, ctx, &corrupt);
+    if (corrupt) {
         brain__writer_unlock(b);
         return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     }
-    struct unlink_ctx u = {match, ctx, 0};
-    brain__batch_begin(b);
-    brain__index_foreach(b, unlink_one, &u); /* the table was checked above */
-    brain__batch_end(b);
-    size_t n = u.n;
     reclaim_some(b);
     brain__writer_unlock(b);
     if (removed)
@@ -554,6 +586,11 @@ static int in_namespace(const struct brain__entry *e, const void *ctx)
 static int has_expired(const struct brain__entry *e, const void *ctx)
 {
     return brain__entry_expired(e, *(const int64_t *)ctx);
+}
+
+size_t brain__expire_locked(brain *b, int64_t now, int *corrupt)
+{
+    return unlink_where_locked(b, has_expired, &now, corrupt);
 }
 
 int brain_ns_clear(brain *b, const char *ns, size_t *removed)
@@ -574,4 +611,96 @@ int brain_expire(brain *b, size_t *removed)
         return rc;
     int64_t now = brain__plat_now_ns();
     return unlink_where(b, has_expired, &now, removed);
+}
+
+/* ---- publishing a whole snapshot at once ------------------------------ */
+
+/* Publishes N reservations of this handle under one hold of the writers'
+ * lock and one batch_seq bump: readers (and brain_get_many) see the store
+ * before or after, never between.  With EXACT, every other name is deleted
+ * in the same batch, so the store then holds exactly these names.
+ * LOADED_FROM (may be NULL) is recorded in the header in the same hold.  On
+ * error nothing is published and the reservations stay the caller's (to
+ * abort).  A process killed inside this call leaves what repair makes of a
+ * half-applied batch: the window is the index stores alone, no copying. */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct keep_only {
+    const uint64_t *blocks; /* sorted */
+    size_t n;
+};
+
+static int unlink_unless_kept(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
+{
+    (void)e;
+    const struct keep_only *k = ctx;
+    uint64_t blk = brain__idx_block(atomic_load(slot));
+    if (!bsearch(&blk, k->blocks, k->n, sizeof *k->blocks, cmp_u64))
+        unlink_locked(b, (uint64_t *)slot);
+    return 0;
+}
+
+int brain__publish_batch(brain *b, brain_reservation **res, size_t n, int exact,
+                         const uint8_t loaded_from[16])
+{
+    int rc = brain__handle_ready(b);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (!res[i] || res[i]->stale || res[i]->owner != b)
+            return brain__fail(BRAIN_ESTALE, "a reservation of the batch is not this handle's");
+    uint64_t *blocks = malloc((n ? n : 1) * sizeof *blocks);
+    if (!blocks)
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        blocks[i] = res[i]->block;
+    qsort(blocks, n, sizeof *blocks, cmp_u64);
+    if ((rc = brain__writer_lock(b))) {
+        free(blocks);
+        return rc;
+    }
+    reclaim_some(b);
+    rc = brain__index_reserve(b, n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct brain__entry *e = (const struct brain__entry *)(b->rw + res[i]->block + BLOCK_HDR);
+        int ni = brain__ns_get_or_add(b, brain__entry_ns(e), e->ns_len);
+        if (ni < 0)
+            rc = ni;
+    }
+    uint64_t packed = atomic_load(&b->h->index), nslots = 0;
+    if (rc == 0 && exact && !brain__index_table(b, packed, &nslots))
+        rc = brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
+    if (rc) {
+        brain__writer_unlock(b);
+        free(blocks);
+        return rc;
+    }
+    brain__batch_begin(b);
+    for (size_t i = 0; i < n; i++) {
+        const struct brain__entry *e = (const struct brain__entry *)(b->rw + res[i]->block + BLOCK_HDR);
+        int r = brain__put_locked(b, res[i]->block, e->hash, brain__entry_ns(e), e->ns_len,
+                                  brain__entry_name(e), e->name_len, &res[i]->opts, NULL);
+        if (r) /* cannot happen after the checks above; keep the store sane */
+            brain__alloc_free(b, res[i]->block);
+        atomic_fetch_sub(&b->slot->nreserved, 1);
+    }
+    if (exact) { /* brain__put_locked never grows the index after brain__index_reserve */
+        struct keep_only k = {blocks, n};
+        brain__index_foreach(b, unlink_unless_kept, &k); /* the table was checked above */
+    }
+    if (loaded_from)
+        memcpy(b->h->loaded_from, loaded_from, 16);
+    brain__batch_end(b);
+    brain__writer_unlock(b);
+    for (size_t i = n; i-- > 0;) { /* newest first: each is at the list's head */
+        brain__reservation_unlist(b, res[i]);
+        free(res[i]);
+        res[i] = NULL;
+    }
+    free(blocks);
+    return 0;
 }

@@ -18,7 +18,7 @@ from .exceptions import __all__ as _exc_all
 from .brain import Brain, DEFAULT_NAMESPACE, DEFAULT_STORE
 from . import plasma  # pyarrow.plasma's client API (docs/migration.md)
 
-__version__ = "0.4.0"
+__version__ = _core.LIB_VERSION  # defined once: BRAIN_VERSION_STRING in include/brain.h
 
 __all__ = ["Brain", "DEFAULT_STORE", "DEFAULT_NAMESPACE", "plasma", "__version__"] + list(_exc_all)
 

@@ -159,8 +159,27 @@ static brain *store_handle(StoreObject *s)
 
 static PyObject *fail(StoreObject *s, int rc)
 {
+    if (rc == BRAIN_ECANCELED && PyErr_Occurred())
+        return NULL; /* KeyboardInterrupt (or another signal handler's error) */
     return raise_status(state_of_type(Py_TYPE(s)), rc);
 }
+
+/* Calls EXPR with the GIL held in libbrain's try-only mode (no wait, so the
+ * common case costs nothing more); when the writers' lock is busy, again
+ * with the GIL released, waiting as the handle's timeout and Ctrl-C allow. */
+#define LOCKING_CALL(s, rc, expr)                                              \
+    do {                                                                       \
+        brain_lock_try_only(1);                                                \
+        rc = (expr);                                                           \
+        brain_lock_try_only(0);                                                \
+        if (rc == BRAIN_EWOULDBLOCK) {                                         \
+            ENTER(s);                                                          \
+            Py_BEGIN_ALLOW_THREADS                                             \
+            rc = (expr);                                                       \
+            Py_END_ALLOW_THREADS                                               \
+            LEAVE(s);                                                          \
+        }                                                                      \
+    } while (0)
 
 /* The UTF-8 of str O for libbrain, which takes NUL-terminated strings: a
  * str with a NUL inside would silently mean its prefix ("a\0b" -> "a"), so
@@ -256,6 +275,21 @@ static PyObject *info_to_dict(const brain_info *in)
     return d;
 }
 
+/* The writers' lock is waited for with the GIL released, in slices: this
+ * runs between them (libbrain's lock_cancel hook) and gives up the wait
+ * when a signal handler raised (Ctrl-C: KeyboardInterrupt), which then
+ * propagates from the call. */
+static int py_lock_cancel(void *ctx)
+{
+    (void)ctx;
+    if (!Py_IsInitialized())
+        return 0;
+    PyGILState_STATE g = PyGILState_Ensure();
+    int r = PyErr_CheckSignals();
+    PyGILState_Release(g);
+    return r < 0;
+}
+
 static PyObject *Store_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"path", "create", "capacity", "exclusive",
@@ -283,6 +317,7 @@ static PyObject *Store_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         return NULL;
     }
     s->b = b;
+    brain_set_lock_cancel(b, py_lock_cancel, NULL);
     return (PyObject *)s;
 }
 
@@ -362,7 +397,7 @@ static PyObject *Store_put(StoreObject *s, PyObject *args, PyObject *kw)
         Py_END_ALLOW_THREADS
         LEAVE(s);
     } else {
-        rc = brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version);
+        LOCKING_CALL(s, rc, brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version));
     }
     if (rc)
         fail(s, rc);
@@ -994,7 +1029,8 @@ static PyObject *Store_delete(StoreObject *s, PyObject *args)
     brain *b = store_handle(s);
     if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
         return NULL;
-    int rc = brain_delete(b, ns, name);
+    int rc;
+    LOCKING_CALL(s, rc, brain_delete(b, ns, name));
     if (rc)
         return fail(s, rc);
     Py_RETURN_NONE;
@@ -1054,7 +1090,7 @@ static PyObject *Store_put_many(StoreObject *s, PyObject *arg)
         rc = brain_put_many(b, (size_t)n, items, versions, &failed);
         Py_END_ALLOW_THREADS
     } else {
-        rc = brain_put_many(b, (size_t)n, items, versions, &failed);
+        LOCKING_CALL(s, rc, brain_put_many(b, (size_t)n, items, versions, &failed));
     }
     LEAVE(s);
     if (rc) {
@@ -1117,7 +1153,8 @@ static PyObject *Store_get_many(StoreObject *s, PyObject *arg)
             goto done;
     }
     size_t failed = 0;
-    int rc = brain_get_many(b, (size_t)n, keys, views, &failed);
+    int rc;
+    LOCKING_CALL(s, rc, brain_get_many(b, (size_t)n, keys, views, &failed));
     if (rc) {
         fail(s, rc);
         PyObject *et, *ev, *tb;
@@ -1199,23 +1236,58 @@ static PyObject *Store_list(StoreObject *s, PyObject *args, PyObject *kw)
     return out;
 }
 
-/* names(ns=None, all=False) -> [str]: the names only, cheaper than list. */
+/* names(ns=None, all=False, exclude=None) -> [str]: the names only, sorted
+ * (by code point; one name in several namespaces once per namespace),
+ * cheaper than list.  EXCLUDE: a namespace whose names are left out. */
 static PyObject *Store_names(StoreObject *s, PyObject *args, PyObject *kw)
 {
-    brain_list *l = list_call(s, args, kw, "|Op:names");
-    if (!l)
+    static char *kwlist[] = {"ns", "all", "exclude", NULL};
+    PyObject *nso = Py_None, *exo = Py_None;
+    int all = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OpO:names", kwlist, &nso, &all, &exo))
         return NULL;
-    PyObject *out = PyList_New((Py_ssize_t)l->count);
-    for (size_t i = 0; out && i < l->count; i++) {
-        PyObject *d = PyUnicode_DecodeUTF8(l->items[i].name, l->items[i].name_len,
-                                           "replace");
+    const char *ns, *ex;
+    brain *b = store_handle(s);
+    if (!b || !opt_utf8(nso, &ns) || !opt_utf8(exo, &ex))
+        return NULL;
+    brain_names *l = NULL;
+    int rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_list_sorted_names(b, ns, all, &l);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    if (rc) {
+        fail(s, rc);
+        return NULL;
+    }
+    size_t n = l->count, m = 0;
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; out && i < n; i++) {
+        if (ex && strcmp(l->ns[i], ex) == 0)
+            continue;
+        const unsigned char *p = (const unsigned char *)l->names[i];
+        uint32_t len = l->name_lens[i];
+        unsigned char any = 0;
+        for (uint32_t j = 0; j < len; j++)
+            any |= p[j];
+        PyObject *d;
+        if (any < 0x80) { /* ASCII: no decoding */
+            d = PyUnicode_New(len, 127);
+            if (d)
+                memcpy(PyUnicode_DATA(d), p, len);
+        } else {
+            d = PyUnicode_DecodeUTF8((const char *)p, len, "replace");
+        }
         if (!d) {
             Py_CLEAR(out);
             break;
         }
-        PyList_SET_ITEM(out, (Py_ssize_t)i, d);
+        PyList_SET_ITEM(out, (Py_ssize_t)m++, d);
     }
-    brain_list_free(l);
+    brain_names_free(l);
+    if (out && m < n && PyList_SetSlice(out, (Py_ssize_t)m, (Py_ssize_t)n, NULL) < 0)
+        Py_CLEAR(out);
     return out;
 }
 
@@ -1226,7 +1298,8 @@ static PyObject *Store_namespaces(StoreObject *s, PyObject *Py_UNUSED(a))
         return NULL;
     brain_ns_info *v = NULL;
     size_t n = 0;
-    int rc = brain_namespaces(b, &v, &n);
+    int rc;
+    LOCKING_CALL(s, rc, brain_namespaces(b, &v, &n));
     if (rc)
         return fail(s, rc);
     PyObject *out = PyList_New((Py_ssize_t)n);
@@ -1394,6 +1467,50 @@ static PyObject *Store_snapshot_load(StoreObject *s, PyObject *args, PyObject *k
     if (rc)
         return fail(s, rc);
     return PyLong_FromUnsignedLongLong(n);
+}
+
+static PyObject *Store_snapshot_info(StoreObject *s, PyObject *arg)
+{
+    PyObject *bytes = NULL;
+    if (!PyUnicode_FSConverter(arg, &bytes))
+        return NULL;
+    brain *b = store_handle(s);
+    if (!b) {
+        Py_DECREF(bytes);
+        return NULL;
+    }
+    uint64_t n = 0;
+    int ours = 0, rc;
+    ENTER(s);
+    Py_BEGIN_ALLOW_THREADS
+    rc = brain_snapshot_info(b, PyBytes_AS_STRING(bytes), &n, &ours);
+    Py_END_ALLOW_THREADS
+    LEAVE(s);
+    Py_DECREF(bytes);
+    if (rc)
+        return fail(s, rc);
+    return Py_BuildValue("(KO)", (unsigned long long)n, ours ? Py_True : Py_False);
+}
+
+static PyObject *Store_set_lock_timeout(StoreObject *s, PyObject *arg)
+{
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    long long ms = -1;
+    if (arg != Py_None) {
+        double sec = PyFloat_AsDouble(arg);
+        if (sec == -1.0 && PyErr_Occurred())
+            return NULL;
+        if (!(sec >= 0) || sec > 1e9) {
+            PyErr_Format(PyExc_ValueError, "lock_timeout is seconds from 0 to 1e9, or None "
+                                           "(wait for ever); got %R", arg);
+            return NULL;
+        }
+        ms = (long long)(sec * 1000.0);
+    }
+    brain_set_lock_timeout(b, ms);
+    Py_RETURN_NONE;
 }
 
 static PyObject *Store_stats(StoreObject *s, PyObject *Py_UNUSED(a))
@@ -1570,6 +1687,10 @@ static PyMethodDef Store_methods[] = {
     {"expire", (PyCFunction)Store_expire, METH_NOARGS,
      "expire()\n--\n\nDeletes expired entries; returns how many."},
     {"stats", (PyCFunction)Store_stats, METH_NOARGS, "stats()\n--\n\nStore statistics."},
+    {"set_lock_timeout", (PyCFunction)Store_set_lock_timeout, METH_O,
+     "set_lock_timeout(seconds or None): how long calls wait for the writers' lock"},
+    {"snapshot_info", (PyCFunction)Store_snapshot_info, METH_O,
+     "snapshot_info(path) -> (count, ours): the header of a snapshot file"},
     {"snapshot_save", (PyCFunction)Store_snapshot_save, METH_O,
      "snapshot_save(path)\n--\n\nWrites every name to a snapshot file; returns how many."},
     {"snapshot_load", (PyCFunction)(void (*)(void))Store_snapshot_load, METH_VARARGS | METH_KEYWORDS,
@@ -2095,6 +2216,8 @@ static int mod_exec(PyObject *m)
                            PyLong_FromUnsignedLongLong(BRAIN_MIN_CAPACITY)) < 0 ||
         PyModule_AddObject(m, "MAX_CAPACITY",
                            PyLong_FromUnsignedLongLong(BRAIN_MAX_CAPACITY)) < 0 ||
+        PyModule_AddObject(m, "DEFAULT_CAPACITY",
+                           PyLong_FromUnsignedLongLong(BRAIN_DEFAULT_CAPACITY)) < 0 ||
         PyModule_AddStringConstant(m, "LIB_VERSION", BRAIN_VERSION_STRING) < 0 ||
         PyModule_AddStringConstant(m, "PLATFORM", brain_platform()) < 0)
         return -1;

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 import os
+import stat
 import threading
 import time
 import weakref
@@ -34,6 +35,8 @@ from .exceptions import (
     BrainNamespaceNotExistError,
     BrainNamespaceRemoveDefaultError,
     BrainOptionError,
+    BrainSnapshotError,
+    BrainStoreDestroyedError,
     BrainValueError,
     BrainValueTypeError,
     as_learn_error,
@@ -45,7 +48,11 @@ log = logging.getLogger("brain_plasma")
 
 DEFAULT_STORE = "default"
 DEFAULT_NAMESPACE = "default"
-DEFAULT_SIZE = 50_000_000
+# the capacity of a store created without a size: libbrain's default
+# (BRAIN_DEFAULT_CAPACITY, 256 MiB), the same as `brain create` and `brain
+# serve`, so a store is the same whichever process creates it first.
+# Capacity is a limit, not an allocation (docs/python.md, "Sizes").
+DEFAULT_SIZE = _core.DEFAULT_CAPACITY
 _MISSING = object()
 _CACHE_MISS = recall_cache._MISS
 _loads = serialize.loads
@@ -93,13 +100,30 @@ def _open_store(store, create, capacity):
         return s, False
 
 
-def _forget_store(path):
+def _forget_store(path, close=True):
     with _handles_lock:
         entry = _handles.pop(path, None)
     s = entry[0]() if entry else None
     if s is not None:
         recall_cache.drop_store(s)
-        s.close()
+        if close:
+            s.close()
+
+
+def _grow(client, size):
+    """Grows the store of CLIENT to SIZE bytes when it is smaller; never
+    shrinks it.  Growing only raises a limit: nothing is allocated.  Another
+    process may grow it at the same moment to a smaller size, so the
+    capacity is read again until it is at least SIZE."""
+    want = size & ~63  # the store's block unit, as brain_resize rounds
+    for _ in range(8):
+        cap = client.stats()["capacity"]
+        if cap >= want:
+            return
+        client.resize(size)
+        log.info("grew store %s from %s to %s: Brain(size=%d) asked for more "
+                 "than its capacity", client.path, _core.format_size(cap),
+                 _core.format_size(want), size)
 
 
 def _size_bytes(size, what="size"):
@@ -112,6 +136,11 @@ def _size_bytes(size, what="size"):
         )
     if size <= 0:
         raise BrainValueError("%s must be positive; got %d bytes" % (what, size))
+    if size > _core.MAX_CAPACITY:
+        # checked here: the C call takes 64 bits, and 2**64 + 10 MB would
+        # silently become 10 MB
+        raise BrainValueError("%s of %d bytes is larger than the limit of %d bytes (1 TiB)"
+                              % (what, size, _core.MAX_CAPACITY))
     return size
 
 
@@ -254,12 +283,49 @@ def _with_ids(info):
     return info
 
 
+_TTL_MAX = 100 * 365 * 24 * 3600  # seconds: the library's limit, a century
+
+
 def _ttl_ms(ttl):
     if ttl is None:
         return 0
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-        raise BrainValueError("ttl is a positive number of seconds; got %r" % (ttl,))
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= _TTL_MAX:
+        raise BrainValueError(
+            "ttl is a positive number of seconds, at most %d (a century); got %r"
+            % (_TTL_MAX, ttl))
     return max(1, int(round(ttl * 1000)))
+
+
+def _check_version(v, what):
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2 ** 64:
+        raise BrainValueError("%s is a version number, an int from 0 to 2**64-1 (0: absent); "
+                              "got %r" % (what, v))
+    return v
+
+
+def _store_arg(path):
+    """A store given as str or os.PathLike (pathlib.Path), as a str."""
+    if path is None:
+        return None
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise BrainValueError("store path is a str or os.PathLike (a bare name or an "
+                              "absolute path); got %s %r" % (type(path).__name__, path)) from None
+    if isinstance(p, bytes):
+        p = os.fsdecode(p)
+    return p
+
+
+def _check_lock_timeout(t):
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1e9:
+        raise BrainValueError(
+            "lock_timeout is seconds from 0 to 1e9, or None (wait for ever); got %r" % (t,))
+    return float(t)
 
 
 class Brain:
@@ -274,9 +340,12 @@ class Brain:
         start_process: True creates the store when it is missing and attaches
             to it when it exists; it never wipes data.  False requires the
             store to exist (BrainStoreNotFoundError otherwise).
-        size: the store's capacity in bytes (or a string such as ``"1GB"``)
-            when this call creates it; an existing store keeps its own.
-            Capacity is a limit, not an allocation.
+        size: the store's capacity in bytes (or a string such as
+            ``"1GB"``).  A store this call creates gets it (None: the
+            default, 256 MiB); an existing smaller store is grown to it
+            (logged), a larger one is never shrunk.  Capacity is a limit,
+            not an allocation: memory is used as values arrive, so a large
+            size costs nothing until it is filled.
         namespace: the namespace this Brain's names live in.
         serializer: "pickle" (default) stores any picklable value; "safe"
             never unpickles: it stores bytes, str, NumPy arrays and JSON
@@ -291,6 +360,14 @@ class Brain:
         recall_cache: True (default) keeps frames whose decoding is costly
             and hands a shallow copy of one to a recall of the same version
             again (see brain_plasma.recall_cache); False decodes every time.
+        lock_timeout: seconds a call that changes the store waits for the
+            writers' lock (held by another process's write, resize or
+            repair) before raising BrainLockTimeoutError, whose message names
+            the holder's pid and whether it is alive, stopped or gone;
+            None waits for ever.  Default 60.  The wait releases the GIL and
+            Ctrl-C ends it.  Reads and stats() never wait for the lock.
+            One setting per process and store (Brains on the same store
+            share one handle): the last one set wins.
     """
 
     def __new__(cls, path=None, *args, **kwargs):
@@ -300,9 +377,9 @@ class Brain:
             cls = RedisBrain
         return object.__new__(cls)
 
-    def __init__(self, path=None, start_process=True, size=DEFAULT_SIZE,
+    def __init__(self, path=None, start_process=True, size=None,
                  namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True,
-                 recall_cache=True):
+                 recall_cache=True, lock_timeout=60.0):
         if serializer not in ("pickle", "safe"):
             raise BrainValueError(
                 "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
@@ -313,8 +390,10 @@ class Brain:
         self._lock = threading.RLock()
         self._client = None
         self._plasma = None
-        self._store = DEFAULT_STORE if path is None else path
-        self._size = _size_bytes(size)
+        self._destroyed = False
+        self._store = DEFAULT_STORE if path is None else _store_arg(path)
+        self._size = None if size is None else _size_bytes(size)
+        self._lock_timeout = _check_lock_timeout(lock_timeout)
         self.namespace = _check_namespace(namespace)
         self.path = _core.resolve(self._store)
         self._connect(create=bool(start_process))
@@ -322,16 +401,23 @@ class Brain:
     # ---- connection ------------------------------------------------------
 
     def _connect(self, create):
-        client, shared = _open_store(self._store, create, self._size)
+        client, shared = _open_store(self._store, create, self._size or DEFAULT_SIZE)
+        client.set_lock_timeout(self._lock_timeout)
+        if self._size is not None:
+            _grow(client, self._size)
         self._client = client
         self.path = client.path
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s store %s (capacity %d bytes, asked %d)",
+            log.debug("%s store %s (capacity %d bytes, asked %s)",
                       "reusing this process's handle on" if shared else "opened",
                       self.path, client.stats()["capacity"], self._size)
 
     def _c(self):
         c = self._client
+        if c is None and self._destroyed:
+            raise BrainStoreDestroyedError(
+                "this Brain destroyed store %r with dead(); call brain.start() "
+                "to create it again" % (self.path,))
         if c is None:
             raise BrainClientDisconnectedError(
                 "this Brain (store %r) is disconnected: it was put to sleep() "
@@ -339,6 +425,17 @@ class Brain:
                 "brain.start() first" % (self.path,)
             )
         return c
+
+    @property
+    def lock_timeout(self):
+        """Seconds a write waits for the writers' lock (None: for ever)."""
+        return self._lock_timeout
+
+    @lock_timeout.setter
+    def lock_timeout(self, t):
+        self._lock_timeout = _check_lock_timeout(t)
+        if self._client is not None:
+            self._client.set_lock_timeout(self._lock_timeout)
 
     @property
     def client(self):
@@ -358,7 +455,7 @@ class Brain:
 
     @property
     def mb(self):
-        """The store's capacity in megabytes, e.g. ``'50 MB'``."""
+        """The store's capacity in megabytes, e.g. ``'268 MB'``."""
         return "%d MB" % round(self.size() / 1_000_000)
 
     def sleep(self):
@@ -380,33 +477,44 @@ class Brain:
     def start(self, path=None, size=None):
         """Creates (or attaches to) the store at PATH (default: this Brain's)
         with capacity SIZE, and connects this Brain to it.  An existing store
-        is attached to, never restarted or wiped."""
+        is attached to, never restarted or wiped; one smaller than SIZE is
+        grown to it (never shrunk)."""
         with self._lock:
             if size is not None:
                 self._size = _size_bytes(size)
             if path is not None:
-                self._store = path
+                self._store = _store_arg(path)
             self._client = None
             self._connect(create=True)
+            self._destroyed = False
         return self
 
     def dead(self, i_am_sure=False):
         """Destroys the store: every name in every namespace, for every
         process.  Does nothing unless ``i_am_sure=True``.  Returns True when
-        the store was destroyed.  Every Brain of this process on the store is
-        disconnected; other processes keep working on the removed file until
-        they reopen it, as with any removed file."""
+        the store was destroyed.  The store is marked destroyed before its
+        file is removed: every other Brain on it, in this process or another,
+        raises BrainStoreDestroyedError (naming this process's pid) on its
+        next call instead of writing into a file no one would see again;
+        start() creates the store anew.  Values already recalled stay
+        valid."""
         if not i_am_sure:
             log.warning("dead() destroys store %s for every process; call "
                         "dead(i_am_sure=True) to do it", self.path)
             return False
         with self._lock:
             self._client = None
-            _forget_store(self.path)
+            self._destroyed = True
             try:
+                # marks the store destroyed (every handle on it, in this
+                # process or another, refuses its next call naming this pid)
+                # and unlinks it
                 _core.destroy(self.path)
             except FileNotFoundError:
                 pass
+            # other Brains of this process keep the handle: their next call
+            # raises BrainStoreDestroyedError, which says to start()
+            _forget_store(self.path, close=False)
             log.info("destroyed store %s", self.path)
         return True
 
@@ -461,7 +569,8 @@ class Brain:
                     "(store them in Arrow, zero-copy on recall); got %r" % (strings,))
             thing = serialize.arrow_strings(thing)
         kind, payload = serialize.encode(thing, name, self._safe, self.pack_strings)
-        kw = dict(desc=description, ttl_ms=_ttl_ms(ttl), if_version=if_version)
+        kw = dict(desc=description, ttl_ms=_ttl_ms(ttl),
+                  if_version=_check_version(if_version, "if_version"))
         recall_cache.drop(c, self.namespace, name)
         if kind == "array":
             typestr, shape, data = payload
@@ -674,10 +783,9 @@ class Brain:
             namespace = namespaces
         c = self._c()
         if namespace == "all":  # Plasma's objects (plasma.NAMESPACE) are not names
-            return sorted(d["name"] for d in c.list(None, all=True)
-                          if d["namespace"] != plasma.NAMESPACE)
+            return c.names(None, all=True, exclude=plasma.NAMESPACE)
         ns = self.namespace if namespace is None else _check_namespace(namespace)
-        return sorted(c.names(ns))
+        return c.names(ns)  # sorted by the C library
 
     def keys(self):
         return self.names()
@@ -833,11 +941,15 @@ class Brain:
         _check_name(name)
         if after_version is None:
             after_version = self.version(name)
+        _check_version(after_version, "after_version")
         if timeout is None:
             ms = -1
         else:
-            if not timeout >= 0:
-                raise BrainValueError("timeout is seconds >= 0 or None; got %r" % (timeout,))
+            if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                    or not 0 <= timeout <= 1e9):
+                raise BrainValueError(
+                    "timeout is seconds from 0 to 1e9, or None (wait for ever); got %r"
+                    % (timeout,))
             ms = int(timeout * 1000)
         return self._c().wait(self.namespace, name, after_version, ms)
 
@@ -853,18 +965,55 @@ class Brain:
     # ---- persistence -------------------------------------------------------
 
     def snapshot_path(self):
-        """The standard snapshot file of this store:
-        ``$XDG_DATA_HOME/brain-plasma/<store>.snapshot`` (``XDG_DATA_HOME``
-        defaults to ``~/.local/share``).  The `brain save`/`brain load`
-        commands use the same place and the same format."""
+        """The standard snapshot file of this store (docs/SNAPSHOT.md), the
+        one `brain save`/`brain load` use too, under
+        ``$XDG_DATA_HOME/brain-plasma`` (``XDG_DATA_HOME`` defaults to
+        ``~/.local/share``): ``NAME.snapshot`` for a store given by bare
+        name, ``path/P.snapshot`` for any other store path P, with ``%``
+        written ``%25`` and ``/`` written ``%2F``, so two stores never share
+        one.  The file of older versions (the last path component) is used
+        when the new one does not exist and that file was written by, or
+        loaded whole into, this store."""
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(
             os.path.expanduser("~"), ".local", "share")
+        top = os.path.join(base, "brain-plasma")
         leaf = os.path.basename(self.path)
         # a bare name's store (in /dev/shm, or $TMPDIR on macOS) -> the name
         if leaf.startswith("brain-") and os.path.dirname(self.path) == os.path.dirname(
                 _core.resolve("x")):
-            leaf = leaf[len("brain-"):]
-        return os.path.join(base, "brain-plasma", leaf + ".snapshot")
+            return os.path.join(top, leaf[len("brain-"):] + ".snapshot")
+        key = self.path.replace("%", "%25").replace("/", "%2F")
+        new = os.path.join(top, "path", key + ".snapshot")
+        old = os.path.join(top, leaf + ".snapshot")
+        if not os.path.lexists(new) and os.path.isfile(old) and not os.path.islink(old):
+            try:
+                if self._c().snapshot_info(old)[1]:
+                    return old
+            except BrainError:
+                pass
+        return new
+
+    @staticmethod
+    def _snapshot_dirs(path):
+        """Creates the default snapshot directories (private), and refuses
+        any that is a symbolic link or not this user's."""
+        top = os.path.dirname(path)
+        dirs = [os.path.dirname(top), top] if os.path.basename(top) == "path" else [top]
+        os.makedirs(os.path.dirname(dirs[0]), mode=0o700, exist_ok=True)
+        for d in dirs:
+            try:
+                os.mkdir(d, 0o700)
+            except FileExistsError:
+                pass
+            st = os.lstat(d)
+            if not stat.S_ISDIR(st.st_mode):
+                raise BrainSnapshotError(
+                    "snapshot directory %r is not a directory (a symbolic link or another "
+                    "file); snapshots are never written through links" % d)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                raise BrainSnapshotError(
+                    "snapshot directory %r is owned by uid %d or writable by others; "
+                    "refusing to use it (pass path=)" % (d, st.st_uid))
 
     def save(self, path=None):
         """Writes every name of every namespace (values, namespaces,
@@ -874,7 +1023,7 @@ class Brain:
         file's path."""
         if path is None:
             path = self.snapshot_path()
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            self._snapshot_dirs(path)
         path = os.fspath(path)
         n = self._c().snapshot_save(path)
         log.info("saved %d names of %s to %s", n, self.path, path)

@@ -19,14 +19,16 @@ class Brain:
     recall_cache: bool
     def __init__(
         self,
-        path: Optional[str] = ...,
+        path: Optional[Union[str, "os.PathLike[str]"]] = ...,
         start_process: bool = ...,
-        size: _Size = ...,
+        size: Optional[_Size] = ...,
         namespace: str = ...,
         serializer: Literal["pickle", "safe"] = ...,
         pack_strings: bool = ...,
         recall_cache: bool = ...,
+        lock_timeout: Optional[float] = ...,
     ) -> None: ...
+    lock_timeout: Optional[float]
     @property
     def client(self) -> PlasmaClient: ...
     @property

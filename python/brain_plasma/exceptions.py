@@ -43,6 +43,9 @@ __all__ = [
     "PlasmaObjectNonexistent",
     "PlasmaStoreFull",
     "BrainConnectionError",
+    "BrainStoreDestroyedError",
+    "BrainDiskFullError",
+    "BrainLockTimeoutError",
 ]
 
 
@@ -233,10 +236,30 @@ def as_learn_error(exc, updating):
     new.__dict__.update(exc.__dict__)
     new.code, new.errname = exc.code, exc.errname
     return new
+
+
 class BrainConnectionError(BrainError, ConnectionError):
     """A Brain on Redis cannot reach its server (down, refused, timed out,
     wrong password); the message names the URL.  The Brain reconnects by
     itself on its next call once the server answers."""
+
+
+class BrainStoreDestroyedError(BrainClientDisconnectedError):
+    """The store was destroyed (by dead() or `brain destroy`, in this or
+    another process) while this Brain had it open; its message names the pid
+    that destroyed it.  Nothing was written.  Brain.start() makes a new
+    store."""
+
+
+class BrainDiskFullError(BrainIOError):
+    """The file system holding a file being written (a snapshot) is full.
+    The store itself is not full; nothing stored changed."""
+
+
+class BrainLockTimeoutError(BrainTimeoutError):
+    """The writers' lock stayed held by another process longer than the
+    Brain's lock_timeout; the message names its pid and whether it is alive,
+    stopped or gone.  Nothing changed."""
 
 
 #: libbrain status -> exception class, registered with the C core.
@@ -268,6 +291,11 @@ CODE_TO_EXCEPTION = {
     _core.ESTALE: BrainError,
     _core.ERANGE: BrainError,
     _core.ESNAPSHOT: BrainSnapshotError,
+    _core.EDESTROYED: BrainStoreDestroyedError,
+    _core.EDISKFULL: BrainDiskFullError,
+    _core.ELOCKED: BrainLockTimeoutError,
+    _core.ECANCELED: BrainError,
+    _core.EWOULDBLOCK: BrainBusyError,
     _core.ECLOSED: BrainClientDisconnectedError,
 }
 

@@ -42,6 +42,7 @@ with any pickle cache.
 import io
 import json
 import pickle
+import re
 import sys
 
 from . import _core
@@ -365,7 +366,8 @@ def decode(type_tag, buf, safe=False):
         mv = memoryview(buf)
         if not bufs:
             return loads(mv[soff : soff + slen])
-        return loads(mv[soff : soff + slen], buffers=[mv[o : o + n] for o, n in bufs])
+        value = loads(mv[soff : soff + slen], buffers=[mv[o : o + n] for o, n in bufs])
+        return value if isinstance(buf, bytearray) else _shared(value, mv[soff : soff + slen])
     if type_tag == _core.TYPE_BYTES:
         if isinstance(buf, bytes):
             return buf
@@ -385,6 +387,69 @@ def decode(type_tag, buf, safe=False):
         return json.loads(str(buf, "utf-8"))
     # a tag of the caller's own: hand back the bytes
     return buf if isinstance(buf, (bytes, bytearray)) else buf.tobytes()
+
+
+def _shared(value, stream):
+    """VALUE, unpickled over read-only memory (the store's, or a small
+    value's bytes), with each block of its pandas objects that lies in that
+    memory marked as referenced, as pandas marks blocks that share their
+    data: a write (``df.loc[...] =``, ``iloc``, ``at``,
+    ``fillna(inplace=True)``, ...) then copies the block it touches through
+    pandas' copy-on-write instead of raising "assignment destination is
+    read-only".  Reads stay zero-copy; the stored value never changes.
+
+    The reference is the memoryview the block's data lies in (the end of
+    its arrays' ``base`` chain), added to the block's ``refs``: it lives as
+    long as any array over that memory, so every frame, column or slice
+    derived from the recalled one (they share the ``refs``) copies before
+    writing, whichever of them is still alive.  A block that was copied has
+    refs of its own and is written in place from then on.  Frames inside a
+    recalled dict, list or tuple are marked too (only when the stream names
+    pandas).  Needs pandas' copy-on-write: always on in pandas 3; pandas 2
+    with it off writes in place and raises (docs/python.md)."""
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return value
+    kinds = (pd.DataFrame, pd.Series)
+    if isinstance(value, kinds):
+        _mark_shared(value)
+    elif type(value) in (dict, list, tuple) and _PANDAS_IN_STREAM.search(stream):
+        stack = [(value, 0)]
+        while stack:
+            v, depth = stack.pop()
+            for item in (v.values() if type(v) is dict else v):
+                if isinstance(item, kinds):
+                    _mark_shared(item)
+                elif depth < 8 and type(item) in (dict, list, tuple):
+                    stack.append((item, depth + 1))
+    return value
+
+
+_PANDAS_IN_STREAM = re.compile(rb"pandas")
+# where pandas' arrays keep their NumPy data (datetime, masked, categorical)
+_DATA_ATTRS = ("_ndarray", "_data", "_mask", "_codes")
+
+
+_attrs_of = {}  # type of a block's values -> those of _DATA_ATTRS it has
+
+
+def _mark_shared(obj):
+    ndarray = _numpy().ndarray
+    for blk in getattr(getattr(obj, "_mgr", None), "blocks", ()):
+        refs = getattr(blk, "refs", None)
+        if refs is None:
+            continue
+        values = blk.values
+        attrs = _attrs_of.get(type(values))
+        if attrs is None:
+            attrs = _attrs_of[type(values)] = tuple(a for a in _DATA_ATTRS if hasattr(values, a))
+        seen = None
+        for arr in (values,) + tuple(getattr(values, a) for a in attrs):
+            while isinstance(arr, ndarray):
+                arr = arr.base
+            if type(arr) is memoryview and arr is not seen and arr.readonly:
+                seen = arr
+                refs.add_index_reference(arr)
 
 
 def _readonly(buf):

@@ -162,3 +162,95 @@ TEST(list_skips_expired)
     brain_list_free(NULL);
     t_destroy(b, 0);
 }
+
+/* strcmp on the bytes, as unsigned: the order brain_list_sorted_names
+ * promises (for UTF-8, code point order), ties by namespace */
+static int cmp_bytes(const char *a, const char *b)
+{
+    return strcmp(a, b);
+}
+
+TEST(list_sorted_names)
+{
+    brain *b = t_create(0, 64 << 20);
+    brain_names *l = NULL;
+    ASSERT_OK(brain_list_sorted_names(b, NULL, BRAIN_LIST_ONE_NS, &l));
+    ASSERT_EQ_U64(l->count, 0);
+    brain_names_free(l);
+    brain_names_free(NULL);
+
+    /* names stored in a shuffled order, sharing prefixes of 0 to 40 bytes
+     * (the sort works 8 bytes at a time), with UTF-8 and short names */
+    enum { N = 3000 };
+    static char names[N][64];
+    static const char *prefixes[] = {"", "a", "ab", "user-", "session:2024-01-01:",
+                                     "a-very-long-common-prefix-of-forty-bytes/",
+                                     "\xc3\xa9t\xc3\xa9-", "\xe6\x97\xa5\xe6\x9c\xac"};
+    unsigned seed = 12345;
+    int idx[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "%s%u", prefixes[i % 8], (unsigned)(i * 7919u % 100003u));
+        idx[i] = i;
+    }
+    for (int i = N - 1; i > 0; i--) {
+        seed = seed * 1103515245u + 12345u;
+        int j = (int)(seed % (unsigned)(i + 1)), t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(brain_put(b, "s", names[idx[i]], "v", 1, NULL, NULL));
+    ASSERT_OK(brain_put(b, "other", names[5], "v", 1, NULL, NULL));
+    ASSERT_OK(brain_put(b, "other", "only-in-other", "v", 1, NULL, NULL));
+    ASSERT_OK(brain_put(b, "zz", names[5], "v", 1, NULL, NULL));
+    brain_put_opts ttl = {.ttl_ms = 30};
+    ASSERT_OK(brain_put(b, "s", "expires", "v", 1, &ttl, NULL));
+    t_sleep_ms(80);
+
+    ASSERT_OK(brain_list_sorted_names(b, "s", BRAIN_LIST_ONE_NS, &l));
+    ASSERT_EQ_U64(l->count, N);
+    for (size_t i = 0; i < l->count; i++) {
+        ASSERT_EQ_U64(strlen(l->names[i]), l->name_lens[i]);
+        ASSERT_STR_EQ(l->ns[i], "s");
+        if (i)
+            ASSERT_MSG(cmp_bytes(l->names[i - 1], l->names[i]) < 0, "'%s' listed before '%s'",
+                       l->names[i - 1], l->names[i]);
+    }
+    /* every name once (sorted and N of them, so each is there if found) */
+    for (int i = 0; i < N; i += 97) {
+        size_t lo = 0, hi = l->count;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (cmp_bytes(l->names[mid], names[i]) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        ASSERT_MSG(lo < l->count && strcmp(l->names[lo], names[i]) == 0, "%s missing", names[i]);
+    }
+    brain_names_free(l);
+
+    /* every namespace: one name in three namespaces, by namespace */
+    ASSERT_OK(brain_list_sorted_names(b, NULL, BRAIN_LIST_ALL_NS, &l));
+    ASSERT_EQ_U64(l->count, N + 3);
+    int seen5 = 0;
+    for (size_t i = 0; i < l->count; i++) {
+        if (i) {
+            int c = cmp_bytes(l->names[i - 1], l->names[i]);
+            ASSERT(c < 0 || (c == 0 && strcmp(l->ns[i - 1], l->ns[i]) < 0));
+        }
+        if (strcmp(l->names[i], names[5]) == 0) {
+            static const char *order[] = {"other", "s", "zz"};
+            ASSERT(seen5 < 3);
+            ASSERT_STR_EQ(l->ns[i], order[seen5]);
+            seen5++;
+        }
+    }
+    ASSERT_EQ_INT(seen5, 3);
+    brain_names_free(l);
+
+    ASSERT_ERR(brain_list_sorted_names(b, NULL, BRAIN_LIST_ONE_NS, NULL), BRAIN_EINVAL);
+    ASSERT_ERR(brain_list_sorted_names(NULL, NULL, BRAIN_LIST_ONE_NS, &l), BRAIN_EINVAL);
+    ASSERT_ERR(brain_list_sorted_names(b, "", BRAIN_LIST_ONE_NS, &l), BRAIN_ENAMESPACE);
+    t_destroy(b, 0);
+}

@@ -2,6 +2,7 @@
 #include "test.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -269,29 +270,99 @@ TEST(two_handles_one_process)
     t_destroy(a, 0);
 }
 
-TEST(destroy_while_open_keeps_working)
+/* Issue 18, finding 8: a store destroyed while other handles have it open
+ * (they used to go on writing into the unlinked file, silently lost): their
+ * next call, read or write, is BRAIN_EDESTROYED naming the destroyer's pid;
+ * views taken before stay readable; a new store can take the name. */
+TEST(destroy_while_open_refuses_further_calls)
 {
     brain *b = t_create(0, 0);
     ASSERT_OK(brain_put(b, NULL, "k", "before", 6, NULL, NULL));
+    brain_view view = {0};
+    ASSERT_OK(brain_get(b, NULL, "k", &view));
     ASSERT_OK(brain_destroy(t_store(0)));
     ASSERT(!exists_path(t_store(0)));
-    /* the open handle works on the unlinked file */
-    ASSERT_OK(brain_put(b, NULL, "k2", "after", 5, NULL, NULL));
+    char pid[32];
+    snprintf(pid, sizeof pid, "destroyed by pid %d", (int)getpid());
+    ASSERT_ERR(brain_put(b, NULL, "k2", "after", 5, NULL, NULL), BRAIN_EDESTROYED);
+    ASSERT_STR_CONTAINS(t_detail_copy(), pid);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "nothing was written");
     char buf[16];
     size_t n;
-    ASSERT_OK(brain_read(b, NULL, "k", buf, sizeof buf, &n, NULL));
-    ASSERT_MEM_EQ(buf, "before", 6);
-    ASSERT_OK(brain_read(b, NULL, "k2", buf, sizeof buf, &n, NULL));
-    ASSERT_MEM_EQ(buf, "after", 5);
+    ASSERT_ERR(brain_read(b, NULL, "k", buf, sizeof buf, &n, NULL), BRAIN_EDESTROYED);
+    ASSERT_ERR(brain_delete(b, NULL, "k"), BRAIN_EDESTROYED);
+    brain_stats st;
+    ASSERT_ERR(brain_stats_get(b, &st), BRAIN_EDESTROYED);
+    ASSERT_MEM_EQ(view.data, "before", 6); /* a view taken before stays valid */
+    brain_view_release(b, &view);
     brain *b2 = NULL;
     ASSERT_ERR(brain_open(t_store(0), 0, NULL, &b2), BRAIN_ENOSTORE);
     /* a new store can take the name meanwhile */
     b2 = t_create(0, 0);
     ASSERT_EQ_INT(brain_exists(b2, NULL, "k"), 0);
-    ASSERT_EQ_INT(brain_exists(b, NULL, "k"), 1);
+    ASSERT_OK(brain_put(b2, NULL, "k", "new", 3, NULL, NULL));
     ASSERT_OK(brain_close(b));
     t_destroy(b2, 0);
     ASSERT_ERR(brain_destroy(NULL), BRAIN_EINVAL);
+}
+
+/* The same across processes: a child destroys, the parent's next write is
+ * refused. */
+TEST(destroy_by_another_process_is_reported)
+{
+    brain *b = t_create(0, 0);
+    ASSERT_OK(brain_put(b, NULL, "x", "1", 1, NULL, NULL));
+    pid_t pid = t_fork();
+    if (pid == 0) {
+        ASSERT_OK(brain_destroy(t_store(0)));
+        t_child_exit(0);
+    }
+    t_wait_ok(pid);
+    char want[32];
+    snprintf(want, sizeof want, "by pid %d", (int)pid);
+    ASSERT_ERR(brain_put(b, NULL, "y", "2", 1, NULL, NULL), BRAIN_EDESTROYED);
+    ASSERT_STR_CONTAINS(t_detail_copy(), want);
+    brain_list *l = NULL;
+    ASSERT_ERR(brain_list_names(b, NULL, 1, &l), BRAIN_EDESTROYED);
+    ASSERT_OK(brain_close(b));
+}
+
+/* Issue 18, finding 6: a FIFO (anyone can plant one in /dev/shm) at the
+ * store's path: destroy and open refuse it at once instead of blocking. */
+TEST(fifo_at_store_path_refused_at_once)
+{
+    ASSERT_EQ_INT(mkfifo(t_store(0), 0600), 0);
+    ASSERT_ERR(brain_destroy(t_store(0)), BRAIN_ENOTSTORE);
+    brain *b = NULL;
+    ASSERT_ERR(brain_open(t_store(0), 0, NULL, &b), BRAIN_ENOTSTORE);
+    ASSERT_ERR(brain_open(t_store(0), BRAIN_CREATE, NULL, &b), BRAIN_ENOTSTORE);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "not a regular file");
+    ASSERT_EQ_INT(unlink(t_store(0)), 0);
+}
+
+/* Issue 18, finding 9: the temporary file of a creator killed half way
+ * (brain-NAME.tmp-PID-RAND) is removed by the next create there, once its
+ * PID is dead; a live process's is kept. */
+TEST(create_removes_temporary_files_of_dead_creators)
+{
+    char dead_tmp[600], live_tmp[600];
+    pid_t pid = t_fork();
+    if (pid == 0)
+        t_child_exit(0);
+    t_wait_ok(pid); /* a PID that is no longer running */
+    snprintf(dead_tmp, sizeof dead_tmp, "%s.tmp-%d-0badf00d", t_store(0), (int)pid);
+    snprintf(live_tmp, sizeof live_tmp, "%s.tmp-%d-0badf00d", t_store(0), (int)getppid());
+    int fd = open(dead_tmp, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    fd = open(live_tmp, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    brain *b = t_create(0, 0);
+    ASSERT(!exists_path(dead_tmp));
+    ASSERT(exists_path(live_tmp));
+    unlink(live_tmp);
+    t_destroy(b, 0);
 }
 
 TEST(process_table_full_then_dead_reaped)

@@ -122,6 +122,111 @@ TEST(resize_shrink_compacts_fragmented_space)
     t_destroy(b, 0);
 }
 
+/* The layout stateful testing found: holes on either side of small values,
+ * one of them a hole of its own.  Compaction used to move a small value
+ * into the nearest hole that held it (the small one right below it), so it
+ * kept splitting the free space; sliding each value into the lowest hole
+ * lets all the holes merge into room for the large value beyond the end. */
+TEST(resize_shrink_compacts_small_holes)
+{
+    brain *b = store(0, 16 << 20);
+    uint64_t tables = t_used(b);
+    put_checked(b, "h1", 2 << 20, 1);
+    put_checked(b, "s1", 100, 2);
+    put_checked(b, "gap", 1000, 3);
+    put_checked(b, "s2", 100, 4);
+    put_checked(b, "h2", 2 << 20, 5);
+    put_checked(b, "big", (2 << 20) + 4096, 6);
+    ASSERT_OK(brain_delete(b, NULL, "h1"));
+    ASSERT_OK(brain_delete(b, NULL, "gap"));
+    ASSERT_OK(brain_delete(b, NULL, "h2"));
+    /* "big" lies beyond the new end; no hole below holds it, and moving
+     * "s2" into the "gap" hole would leave none that does */
+    uint64_t cap = (tables + (3 << 20) + 65535) & ~65535ull;
+    ASSERT_OK(brain_resize(b, cap));
+    brain_stats st = t_stats(b);
+    ASSERT_EQ_U64(st.capacity, cap);
+    ASSERT_LE_U64(st.file_size, cap);
+    ASSERT_EQ_U64(st.names, 3);
+    expect_checked(b, "s1", 100, 2);
+    expect_checked(b, "s2", 100, 4);
+    expect_checked(b, "big", (2 << 20) + 4096, 6);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
+/* Every hole below the new end is smaller than every value: no value can
+ * slide down.  The shrink parks the value above the lowest hole in the
+ * free space beyond the end, so that hole grows by its size, then brings
+ * both values down. */
+TEST(resize_shrink_parks_values_to_merge_holes)
+{
+    brain *b = store(0, 16 << 20);
+    uint64_t tables = t_used(b);
+    put_checked(b, "h1", 1200 << 10, 1);
+    put_checked(b, "x", 1400 << 10, 2);
+    put_checked(b, "h2", 1200 << 10, 3);
+    put_checked(b, "big", 1400 << 10, 4);
+    ASSERT_OK(brain_delete(b, NULL, "h1"));
+    ASSERT_OK(brain_delete(b, NULL, "h2"));
+    /* free space beyond "big" to park "x" in */
+    ASSERT_GE_U64(t_file_size(t_store(0)), tables + (6800 << 10));
+    uint64_t cap = (tables + (3 << 20) + 65535) & ~65535ull;
+    ASSERT_OK(brain_resize(b, cap));
+    brain_stats st = t_stats(b);
+    ASSERT_EQ_U64(st.capacity, cap);
+    ASSERT_LE_U64(st.file_size, cap);
+    ASSERT_EQ_U64(st.names, 2);
+    expect_checked(b, "x", 1400 << 10, 2);
+    expect_checked(b, "big", 1400 << 10, 4);
+    t_check_store(b);
+    /* the store works at its new size */
+    put_checked(b, "after", 64 << 10, 7);
+    expect_checked(b, "after", 64 << 10, 7);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
+/* As above, but the free space beyond the values is too small to park one
+ * in: the shrink grows the file for room (up to the capacity, which the
+ * shrink lowers again) instead of refusing. */
+TEST(resize_shrink_grows_to_park_values)
+{
+    brain *b = store(0, 32 << 20);
+    uint64_t tables = t_used(b);
+    put_checked(b, "h1", 1200 << 10, 1);
+    put_checked(b, "x", 1400 << 10, 2);
+    put_checked(b, "h2", 1200 << 10, 3);
+    put_checked(b, "big", 1400 << 10, 4);
+    /* "fill" takes the free space beyond "big" but 300 KiB of it */
+    brain_stats st = t_stats(b);
+    ASSERT_EQ_U64(st.free_blocks, 1);
+    /* largest_free counts the room the file can still grow by */
+    uint64_t tail = st.largest_free - (st.capacity - st.file_size);
+    ASSERT_GE_U64(tail, 1600 << 10);
+    size_t fill = (size_t)(tail - (300 << 10));
+    put_checked(b, "fill", fill, 5);
+    ASSERT_OK(brain_delete(b, NULL, "h1"));
+    ASSERT_OK(brain_delete(b, NULL, "h2"));
+    uint64_t fs = t_file_size(t_store(0));
+    st = t_stats(b);
+    /* no free block holds any of the three values */
+    ASSERT_LT_U64(st.largest_free - (st.capacity - st.file_size), 1300 << 10);
+    uint64_t cap = (tables + (2800 << 10) + fill + (256 << 10) + 65535) & ~65535ull;
+    ASSERT_LT_U64(cap, fs);
+    ASSERT_OK(brain_resize(b, cap));
+    st = t_stats(b);
+    ASSERT_EQ_U64(st.capacity, cap);
+    ASSERT_LE_U64(st.file_size, cap);
+    ASSERT_LE_U64(t_file_size(t_store(0)), cap);
+    ASSERT_EQ_U64(st.names, 3);
+    expect_checked(b, "x", 1400 << 10, 2);
+    expect_checked(b, "big", 1400 << 10, 4);
+    expect_checked(b, "fill", fill, 5);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
 TEST(resize_shrink_too_small_efull)
 {
     brain *b = store(0, 16 << 20);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -280,8 +281,9 @@ TEST(snapshot_progress_reports_each_phase)
     t_destroy(b, 0);
 }
 
-/* The file cut short after the check pass, while values are being read
- * into the store: a clear error that says how far it got. */
+/* The file cut short while values are being read into the store (issue
+ * 18, finding 4: this was SIGBUS): a clear error, and the store unchanged
+ * (nothing is published before the whole file checked out). */
 struct cutter {
     const char *path;
     int done;
@@ -310,11 +312,15 @@ TEST(snapshot_truncated_while_loading_reports_it)
     brain *c = t_create(1, 128 << 20);
     struct cutter cut = {snap, 0};
     brain_set_progress(c, cut_while_loading, &cut);
-    ASSERT_ERR(brain_snapshot_load(c, snap, 0, NULL), BRAIN_EIO);
+    ASSERT_OK(brain_put(c, NULL, "old", "x", 1, NULL, NULL));
+    uint64_t used0 = t_stats(c).used;
+    ASSERT_ERR(brain_snapshot_load(c, snap, 0, NULL), BRAIN_ESNAPSHOT);
     ASSERT_EQ_INT(cut.done, 1);
-    ASSERT_STR_CONTAINS(t_detail_copy(), "truncated while loading");
-    ASSERT_STR_CONTAINS(t_detail_copy(), "the 1 names before it were loaded");
+    ASSERT_STR_CONTAINS(t_detail_copy(), "shrank while loading");
+    ASSERT_STR_CONTAINS(t_detail_copy(), "the store was not changed");
     ASSERT_EQ_U64(t_stats(c).names, 1);
+    ASSERT_EQ_INT(brain_exists(c, NULL, "old"), 1);
+    ASSERT_EQ_U64(t_stats(c).used, used0); /* the reservations were given back */
     t_check_store(c);
     t_destroy(c, 1);
     t_destroy(b, 0);
@@ -439,5 +445,177 @@ TEST(procs_lists_attached_processes_and_pins)
     ASSERT_EQ_U64(n, 1);
     free(pv);
     ASSERT_EQ_INT(brain_procs(b, NULL, &n), BRAIN_EINVAL);
+    t_destroy(b, 0);
+}
+
+/* Bytes of a value rewritten in the file while the load reads it (issue
+ * 18, finding 4: they were stored unchecked): the checksum is computed over
+ * what lies in the store, so the change is an error and nothing is stored. */
+struct rewriter {
+    const char *path;
+    uint64_t at;
+    int done;
+};
+
+static void rewrite_while_loading(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    struct rewriter *r = ctx;
+    (void)total;
+    if (!r->done && strcmp(phase, "load") == 0 && done > (4u << 20)) {
+        int fd = open(r->path, O_WRONLY);
+        ASSERT_GE(fd, 0);
+        char junk[65536];
+        memset(junk, 0x5a, sizeof junk);
+        /* well past the reader: the last megabytes of the 16 MiB value */
+        for (int i = 0; i < 16; i++)
+            ASSERT_EQ_INT(pwrite(fd, junk, sizeof junk, (off_t)(r->at + (12u << 20) + i * sizeof junk)),
+                          (ssize_t)sizeof junk);
+        close(fd);
+        r->done = 1;
+    }
+}
+
+TEST(snapshot_rewritten_while_loading_is_refused)
+{
+    brain *b = t_create(0, 128 << 20);
+    char *buf = t_xmalloc(16u << 20);
+    t_vfill(buf, 16u << 20, 11);
+    ASSERT_OK(brain_put(b, NULL, "v", buf, 16u << 20, NULL, NULL));
+    free(buf);
+    const char *snap = t_path("rw.snapshot");
+    ASSERT_OK(brain_snapshot_save(b, snap, NULL));
+    brain *c = t_create(1, 128 << 20);
+    ASSERT_OK(brain_put(c, NULL, "old", "x", 1, NULL, NULL));
+    struct rewriter r = {snap, 0, 0};
+    brain_set_progress(c, rewrite_while_loading, &r);
+    ASSERT_ERR(brain_snapshot_load(c, snap, 0, NULL), BRAIN_ESNAPSHOT);
+    ASSERT_EQ_INT(r.done, 1);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "checksum does not match");
+    ASSERT_EQ_U64(t_stats(c).names, 1);
+    ASSERT_EQ_INT(brain_exists(c, NULL, "v"), 0);
+    t_check_store(c);
+    t_destroy(c, 1);
+    t_destroy(b, 0);
+}
+
+/* A load killed part way (issue 18, finding 10: the store was left with
+ * the old names plus part of the snapshot): the store holds the old names
+ * exactly, and the dead loader's reservations are reaped. */
+static void stop_here(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    t_chan *ch = ctx;
+    (void)total;
+    if (strcmp(phase, "load") == 0 && done > (20u << 20)) {
+        t_chan_send(ch, 'k');
+        for (;;)
+            pause(); /* killed here, values half read into reservations */
+    }
+}
+
+TEST(snapshot_load_killed_leaves_old_names)
+{
+    brain *b = t_create(0, 256 << 20);
+    char *buf = t_xmalloc(8u << 20);
+    for (int i = 0; i < 6; i++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "new%d", i);
+        t_vfill(buf, 8u << 20, (uint64_t)i);
+        ASSERT_OK(brain_put(b, NULL, nm, buf, 8u << 20, NULL, NULL));
+    }
+    free(buf);
+    const char *snap = t_path("k.snapshot");
+    ASSERT_OK(brain_snapshot_save(b, snap, NULL));
+    brain *c = t_create(1, 256 << 20);
+    ASSERT_OK(brain_put(c, NULL, "old1", "a", 1, NULL, NULL));
+    ASSERT_OK(brain_put(c, NULL, "new0", "b", 1, NULL, NULL));
+    t_chan ch;
+    t_chan_init(&ch);
+    pid_t pid = t_fork();
+    if (pid == 0) {
+        brain *d = t_open(1);
+        brain_set_progress(d, stop_here, &ch);
+        brain_snapshot_load(d, snap, 0, NULL);
+        t_child_exit(3); /* never reached */
+    }
+    ASSERT_EQ_INT(t_chan_recv_from(&ch, pid), 'k');
+    kill(pid, SIGKILL);
+    t_wait_status(pid);
+    size_t reaped = 0;
+    ASSERT_OK(brain_reap(c, &reaped));
+    ASSERT_EQ_U64(t_stats(c).names, 2);
+    ASSERT_EQ_INT(brain_exists(c, NULL, "old1"), 1);
+    char v[4];
+    size_t n = 0;
+    ASSERT_OK(brain_read(c, NULL, "new0", v, sizeof v, &n, NULL));
+    ASSERT_EQ_U64(n, 1);
+    ASSERT_MEM_EQ(v, "b", 1);
+    ASSERT_EQ_INT(brain_exists(c, NULL, "new1"), 0);
+    t_check_store(c);
+    /* and a load that completes leaves exactly the snapshot's names */
+    uint64_t cnt = 0;
+    ASSERT_OK(brain_snapshot_load(c, snap, 0, &cnt));
+    ASSERT_EQ_U64(cnt, 6);
+    ASSERT_EQ_U64(t_stats(c).names, 6);
+    ASSERT_EQ_INT(brain_exists(c, NULL, "old1"), 0);
+    t_check_store(c);
+    t_destroy(c, 1);
+    t_destroy(b, 0);
+}
+
+/* Issue 18, finding 9: a save killed half way leaves FILE.tmp-PID-RAND; the
+ * next save in that directory removes it once PID is dead (and only files
+ * that are snapshot leftovers: a file of another program with such a name
+ * stays). */
+TEST(snapshot_save_removes_temporary_files_of_dead_savers)
+{
+    brain *b = t_create(0, 16 << 20);
+    ASSERT_OK(brain_put(b, NULL, "k", "v", 1, NULL, NULL));
+    pid_t pid = t_fork();
+    if (pid == 0)
+        t_child_exit(0);
+    t_wait_ok(pid);
+    char left[600], foreign[600], live[600];
+    snprintf(left, sizeof left, "%s.tmp-%d-0badf00d", t_path("a.snapshot"), (int)pid);
+    snprintf(foreign, sizeof foreign, "%s.tmp-%d-0badf00d", t_path("notes.txt"), (int)pid);
+    snprintf(live, sizeof live, "%s.tmp-%d-0badf00d", t_path("a.snapshot"), (int)getppid());
+    int fd = open(left, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ_INT(write(fd, "BRAINSNP and the rest of a half snapshot", 40), 40);
+    close(fd);
+    fd = open(foreign, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ_INT(write(fd, "someone's notes", 15), 15);
+    close(fd);
+    fd = open(live, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    ASSERT_OK(brain_snapshot_save(b, t_path("b.snapshot"), NULL));
+    ASSERT_EQ_INT(access(left, F_OK), -1);
+    ASSERT_EQ_INT(access(foreign, F_OK), 0);
+    ASSERT_EQ_INT(access(live, F_OK), 0);
+    unlink(foreign);
+    unlink(live);
+    t_destroy(b, 0);
+}
+
+/* Issue 18, finding 6: a FIFO given as the snapshot is refused at once (it
+ * used to block the open for ever), and a FIFO at the save path is not
+ * replaced. */
+TEST(snapshot_fifo_refused_at_once)
+{
+    brain *b = t_create(0, 16 << 20);
+    ASSERT_OK(brain_put(b, NULL, "k", "v", 1, NULL, NULL));
+    const char *fifo = t_path("fifo.snapshot");
+    ASSERT_EQ_INT(mkfifo(fifo, 0600), 0);
+    ASSERT_ERR(brain_snapshot_load(b, fifo, 0, NULL), BRAIN_ESNAPSHOT);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "not a regular file");
+    uint64_t n;
+    int ours;
+    ASSERT_ERR(brain_snapshot_info(b, fifo, &n, &ours), BRAIN_ESNAPSHOT);
+    ASSERT_ERR(brain_snapshot_save(b, fifo, NULL), BRAIN_EINVAL);
+    struct stat st;
+    ASSERT_EQ_INT(lstat(fifo, &st), 0);
+    ASSERT(S_ISFIFO(st.st_mode));
+    unlink(fifo);
     t_destroy(b, 0);
 }

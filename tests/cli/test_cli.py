@@ -268,9 +268,9 @@ def test_put_str_refuses_invalid_utf8(brain, store, tmpfile):
 
 
 def test_put_desc(brain, store):
-    brain.ok("put", store, "k", "-", "--desc", 'a "quoted"\tdescription', input=b"v")
+    brain.ok("put", store, "k", "-", "--desc", 'a "quoted" description', input=b"v")
     (e,) = json.loads(brain.ok("ls", store, "--json").out)
-    assert e["desc"] == 'a "quoted"\tdescription'
+    assert e["desc"] == 'a "quoted" description'
 
 
 def test_put_ttl_expires(brain, store):

@@ -16,6 +16,7 @@ __attribute__((noreturn, format(printf, 1, 2))) void fuzz_fail(const char *fmt, 
 int fuzz_store_open(const uint8_t *data, size_t size);
 int fuzz_store_repair(const uint8_t *data, size_t size);
 int fuzz_snapshot_load(const uint8_t *data, size_t size);
+int fuzz_store_write(const uint8_t *data, size_t size);
 int fuzz_make_corpus(const char *root);
 
 #endif

@@ -30,6 +30,7 @@ static const struct {
     {"store-open", fuzz_store_open},
     {"store-repair", fuzz_store_repair},
     {"snapshot-load", fuzz_snapshot_load},
+    {"store-write", fuzz_store_write},
 };
 #define NTARGETS (sizeof targets / sizeof targets[0])
 

@@ -49,3 +49,22 @@ def test_bench_speed2_dtype_cases_round_trip(bench_store):
         got = b.recall("x")
         assert got.equals(frame) and list(got.dtypes) == list(frame.dtypes), label
         assert type(got.index) is type(frame.index), label
+
+
+def test_bench_speed2_listing_and_memory():
+    """Goals 4 and 8 at a tiny size: the listing equals py-lmdb's (when it is
+    installed), and the store file's pages stay within live + pinned + the
+    warm reserve while a frame is replaced under readers."""
+    out = {}
+    bench_speed2.goal4(3000, 2, out)
+    g = out["goal4"]
+    if "skipped" not in g:
+        assert [r["order"] for r in g["rows"]] == ["in order", "shuffled"]
+        assert all(r["same"] and r["names"] == 3000 for r in g["rows"])
+    bench_speed2.goal8(48, 2, 2, out)
+    g = out["goal8"]
+    assert [r["round"] for r in g["rounds"]] == [1, 2]
+    assert all(r["pinned_before"] > 0 for r in g["rounds"])  # the readers held the old one
+    assert g["met"], g
+    text = bench_speed2.report(out)
+    assert "## 4." in text and "## 8." in text

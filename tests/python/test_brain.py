@@ -276,6 +276,23 @@ def test_namespaces(store_name, brain):
     assert app.namespace == "default"
 
 
+def test_names_sorted_by_code_point(store_name, brain):
+    """names() is sorted as sorted() sorts str (by code point), whatever the
+    order the names came in; the C library sorts them."""
+    import random
+    names = ["z", "a", "\u00e9t\u00e9", "\u65e5\u672c", "user-%d" % 7, "a" * 40 + "b",
+             "a" * 40 + "c", "a" * 41 + "0", "a" * 40, "B", "\U0001f600"] + ["k%d" % i for i in range(300)]
+    random.Random(3).shuffle(names)
+    for n in names:
+        brain[n] = 1
+    assert brain.names() == sorted(names)
+    other = Brain(path=store_name, namespace="other")
+    other["z"] = 2
+    other["only"] = 3
+    assert brain.names(namespace="all") == sorted(names + ["z", "only"])
+    assert other.names() == ["only", "z"] and list(other) == ["only", "z"]
+
+
 @pytest.mark.parametrize("bad", [3, "", "n" * 65, "all", "bad\nns"])
 def test_namespace_names(store_name, bad):
     with pytest.raises(bp.BrainNamespaceNameError):
@@ -425,4 +442,7 @@ def test_replaced_store_file_gets_a_new_handle(store_name, brain):
     _core.destroy(store_name)  # as another process's dead() would
     fresh = Brain(path=store_name, size=4_000_000)
     assert fresh.client is not brain.client and fresh._c() is not brain._c()
-    assert fresh.names() == [] and brain["x"] == 1  # brain keeps the old file
+    assert fresh.names() == []
+    # brain's handle is on the destroyed file: refused, not silently used (issue 18)
+    with pytest.raises(bp.BrainStoreDestroyedError, match="destroyed by pid"):
+        brain["x"]

@@ -74,36 +74,49 @@ class BrainMachine(RuleBasedStateMachine):
 
     # ---- rules ----------------------------------------------------------------
 
-    def _store(self, call, new_bytes, apply):
-        """Runs CALL (a learn); it must succeed while the store has room for
-        the new bytes beside the ones they replace, with slack; nearer full
-        it may fail with a clear BrainStoreFullError, and then nothing
-        changes (the invariants check that)."""
-        if self.stored_bytes() + new_bytes < (self.capacity - TABLES) // 2:
-            call()
-            apply()
-            return
+    def _store(self, call, sizes, apply):
+        """Runs CALL (a learn of values of approximate SIZES); it must succeed
+        while the store has room for the new bytes beside the ones they
+        replace, with slack, unless the free space is there but split: the
+        allocator does not move values, so small values left between holes
+        can leave no single free block big enough (legitimate fragmentation,
+        found by this machine: 892 kB free after a resize to 2 MiB, no block
+        of 300 kB).  Then BrainStoreFullError is accepted only when the
+        store's largest free block is smaller than what the new values need
+        together; otherwise the allocator failed with room.  Nearer full it
+        may fail with a clear BrainStoreFullError, and then nothing changes
+        (the invariants check that)."""
+        new_bytes = sum(sizes)
+        must_fit = self.stored_bytes() + new_bytes < (self.capacity - TABLES) // 2
         try:
             call()
         except BrainStoreFullError as exc:
             assert "full" in str(exc), str(exc)
+            if must_fit:
+                # each value's block: its bytes plus the block and entry
+                # headers (name, namespace, pickle framing): under 1 KiB
+                need = sum(n + 1024 for n in sizes)
+                largest = self.brain.stats()["largest_free"]
+                assert largest < need, (
+                    "learn of %r bytes failed with a free block of %d bytes: %s"
+                    % (sizes, largest, exc))
         else:
             apply()
 
     @rule(name=NAMES, value=VALUES)
     def learn(self, name, value):
-        self._store(lambda: self.brain.learn(value, name), _approx_size(value),
+        self._store(lambda: self.brain.learn(value, name), [_approx_size(value)],
                     lambda: self.here().__setitem__(name, value))
 
     @rule(name=NAMES, value=BIG)
     def learn_big(self, name, value):
-        self._store(lambda: self.brain.learn(value, name), len(value),
+        self._store(lambda: self.brain.learn(value, name), [len(value)],
                     lambda: self.here().__setitem__(name, value))
 
     @rule(mapping=st.dictionaries(NAMES, VALUES, max_size=4))
     def learn_many(self, mapping):
         self._store(lambda: self.brain.learn_many(mapping),
-                    sum(_approx_size(v) for v in mapping.values()),
+                    [_approx_size(v) for v in mapping.values()],
                     lambda: self.here().update(mapping))
 
     @rule(name=NAMES)
@@ -202,3 +215,36 @@ BrainMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TestBrainStateful = BrainMachine.TestCase
+
+
+def test_fragmentation_is_reported_not_hidden(store_name):
+    """The case the machine found, replayed: after a resize to 2 MiB, small
+    values left between the holes of replaced 300 kB values split 892 kB of
+    free space into blocks under 300 kB each.  The free blocks are coalesced
+    (brain check passes: no two free blocks are adjacent), so this is
+    fragmentation, not a leak: a 300,033-byte learn fails with
+    BrainStoreFullError naming the largest free block, nothing changes, and
+    the stats say why (largest_free below the need)."""
+    brain = Brain(path=store_name, size=4 * MiB)
+    try:
+        brain.resize(2 * MiB)
+        big = b"\x07" * 300_000
+        # stats() between the steps as the machine ran them: it settles limbo,
+        # which decides where the next small value lands
+        brain.learn(b"x", "a")
+        brain.stats()
+        brain.learn(big, "b")
+        brain.learn_many({"c": b"", "b": b""})
+        brain.stats()
+        brain.learn(b"x", "b")
+        brain.stats()
+        brain.learn(big, "b")
+        brain.learn(b"x", "b")
+        st = brain.stats()
+        assert st["free"] > 850_000 and st["largest_free"] < 300_033 + 128
+        assert brain.check() == []
+        with pytest.raises(BrainStoreFullError, match="largest free block"):
+            brain.learn(b"\x07" * 300_033, "d")
+        assert brain.names() == ["a", "b", "c"] and brain["b"] == b"x"
+    finally:
+        brain.dead(i_am_sure=True)

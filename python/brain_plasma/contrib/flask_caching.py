@@ -35,7 +35,7 @@ import time
 from flask_caching.backends.base import BaseCache
 
 from .. import _core
-from ..brain import DEFAULT_SIZE, Brain
+from ..brain import Brain
 from ..exceptions import (
     BrainError,
     BrainNameNotExistError,
@@ -118,9 +118,10 @@ class BrainCache(BaseCache):
                 "be at most %d bytes; use a prefix of at most %d bytes"
                 % (key_prefix, ns, self._atime_ns, _core.NS_MAX,
                    _core.NS_MAX - len(ATIME_PREFIX)))
-        self._brain = Brain(path, size=DEFAULT_SIZE if size is None else size,
-                            namespace=ns)
-        self._atime = Brain(path, size=DEFAULT_SIZE if size is None else size,
+        # size None: a new store gets Brain's default, an existing one is
+        # kept as it is (a size grows a smaller store, never shrinks one)
+        self._brain = Brain(path, size=size, namespace=ns)
+        self._atime = Brain(path, size=size,
                             namespace=self._atime_ns) if eviction == "lru" else None
         self.path = self._brain.path
         self.namespace = ns

