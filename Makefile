@@ -209,7 +209,10 @@ test-cli: lib cli venv python $(BUILD)/lock-holder
 $(BUILD)/lock-holder: tests/helpers/lock_holder.c $(BUILD)/libbrain.a $(LIB_HDRS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ tests/helpers/lock_holder.c $(BUILD)/libbrain.a $(LDLIBS_ALL)
 
-test-python: lib python $(BUILD)/lock-holder
+test-python: lib cli python $(BUILD)/lock-holder
+ifneq ($(PLATFORM),$(NATIVE_PLATFORM))
+	$(MAKE) PLATFORM=$(NATIVE_PLATFORM) cli # build/brain: test_console's reference
+endif
 	BRAIN_LOCK_HOLDER=$(abspath $(BUILD))/lock-holder $(PY_ENV) $(VENV)/bin/python -m pytest -q tests/python
 
 # --- the Python extension under ASan+UBSan (_core.c, _strcol.c) ---------------

@@ -687,6 +687,27 @@ BRAIN_API int brain_parse_size(const char *text, uint64_t *out);
 BRAIN_API const char *brain_format_size(uint64_t bytes, int binary,
                                         char *buf, size_t cap);
 
+/* The rule a name or namespace broke (brain_check_name's *rule). */
+enum brain_name_rule {
+    BRAIN_NAME_EMPTY = 1, /* no bytes */
+    BRAIN_NAME_TOO_LONG,  /* more than BRAIN_NAME_MAX (BRAIN_NS_MAX) bytes */
+    BRAIN_NAME_NUL,       /* a NUL byte inside a counted string */
+    BRAIN_NAME_CONTROL,   /* another control character (0x01 to 0x1f) */
+    BRAIN_NAME_UTF8       /* not valid UTF-8 */
+};
+
+/* Checks the N bytes at S (a counted string: a NUL inside is refused, not
+ * taken as its end) against the rules every call applies to names
+ * (IS_NAMESPACE 0) or namespaces (IS_NAMESPACE 1): 1 to BRAIN_NAME_MAX
+ * (BRAIN_NS_MAX) bytes of valid UTF-8 with no control character.  Returns
+ * 0, or BRAIN_ENAME (BRAIN_ENAMESPACE) with brain_errdetail() set as the
+ * calls set it; then *rule gets the brain_name_rule broken and *at the
+ * offset of the first offending byte (for EMPTY and TOO_LONG: N).  RULE and
+ * AT may be NULL.  Needs no store: a binding checks a name with it before
+ * doing any work for it, and words its own message from *rule. */
+BRAIN_API int brain_check_name(const char *s, size_t n, int is_namespace,
+                               int *rule, size_t *at);
+
 #ifdef __cplusplus
 }
 #endif

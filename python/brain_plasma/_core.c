@@ -64,13 +64,13 @@ static core_state *state_of_type(PyTypeObject *tp)
     return m ? get_state(m) : NULL;
 }
 
-/* Raises the exception for STATUS with the thread's last detail. */
-static PyObject *raise_status(core_state *st, int status)
+/* The class registered for CODE, else _core.Error (borrowed); NULL with an
+ * exception set on failure. */
+static PyObject *class_of(core_state *st, int code)
 {
-    const char *detail = brain_errdetail();
     PyObject *cls = NULL;
     if (st && st->errmap) {
-        PyObject *key = PyLong_FromLong(status);
+        PyObject *key = PyLong_FromLong(code);
         if (!key)
             return NULL;
         cls = PyDict_GetItemWithError(st->errmap, key);
@@ -78,12 +78,20 @@ static PyObject *raise_status(core_state *st, int status)
         if (!cls && PyErr_Occurred())
             return NULL;
     }
-    if (!cls)
-        cls = st ? st->error : PyExc_RuntimeError;
-    PyObject *msg = PyUnicode_FromFormat("%s", (detail && *detail) ? detail
-                                                  : brain_strerror(status));
+    return cls ? cls : st ? st->error : PyExc_RuntimeError;
+}
+
+/* Raises the class registered for LOOKUP with the message MSG (stolen),
+ * .code STATUS and .errname its symbolic name. */
+static PyObject *raise_with(core_state *st, int lookup, int status, PyObject *msg)
+{
     if (!msg)
         return NULL;
+    PyObject *cls = class_of(st, lookup);
+    if (!cls) {
+        Py_DECREF(msg);
+        return NULL;
+    }
     PyObject *exc = PyObject_CallOneArg(cls, msg);
     Py_DECREF(msg);
     if (!exc)
@@ -103,6 +111,15 @@ static PyObject *raise_status(core_state *st, int status)
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
     return NULL;
+}
+
+/* Raises the exception for STATUS with the thread's last detail. */
+static PyObject *raise_status(core_state *st, int status)
+{
+    const char *detail = brain_errdetail();
+    return raise_with(st, status, status,
+                      PyUnicode_FromFormat("%s", (detail && *detail) ? detail
+                                                     : brain_strerror(status)));
 }
 
 /* ---- Store -------------------------------------------------------------- */
@@ -164,6 +181,41 @@ static PyObject *fail(StoreObject *s, int rc)
     return raise_status(state_of_type(Py_TYPE(s)), rc);
 }
 
+/* ---- the glue every Store call shares -------------------------------------
+ * A call: its arguments parsed, the handle and the (ns, name) checked
+ * (store_key, key_call, store_for_path), libbrain called with or without
+ * the GIL (NOGIL, LOCKING_CALL, WRITE_CALL), the status mapped to the
+ * result or the exception (*_or_fail). */
+
+/* The status raised, or the result. */
+static PyObject *u64_or_fail(StoreObject *s, int rc, uint64_t v)
+{
+    return rc ? fail(s, rc) : PyLong_FromUnsignedLongLong(v);
+}
+
+static PyObject *size_or_fail(StoreObject *s, int rc, size_t n)
+{
+    return rc ? fail(s, rc) : PyLong_FromSize_t(n);
+}
+
+static PyObject *none_or_fail(StoreObject *s, int rc)
+{
+    if (rc)
+        return fail(s, rc);
+    Py_RETURN_NONE;
+}
+
+/* Runs the statements with the GIL released, the handle held open for them
+ * (a close() meanwhile takes effect when they are done: store_maybe_close). */
+#define NOGIL(s, ...)                                                          \
+    do {                                                                       \
+        ENTER(s);                                                              \
+        Py_BEGIN_ALLOW_THREADS                                                 \
+        __VA_ARGS__;                                                           \
+        Py_END_ALLOW_THREADS                                                   \
+        LEAVE(s);                                                              \
+    } while (0)
+
 /* Calls EXPR with the GIL held in libbrain's try-only mode (no wait, so the
  * common case costs nothing more); when the writers' lock is busy, again
  * with the GIL released, waiting as the handle's timeout and Ctrl-C allow. */
@@ -172,13 +224,19 @@ static PyObject *fail(StoreObject *s, int rc)
         brain_lock_try_only(1);                                                \
         rc = (expr);                                                           \
         brain_lock_try_only(0);                                                \
-        if (rc == BRAIN_EWOULDBLOCK) {                                         \
-            ENTER(s);                                                          \
-            Py_BEGIN_ALLOW_THREADS                                             \
-            rc = (expr);                                                       \
-            Py_END_ALLOW_THREADS                                               \
-            LEAVE(s);                                                          \
-        }                                                                      \
+        if (rc == BRAIN_EWOULDBLOCK)                                           \
+            NOGIL(s, rc = (expr));                                             \
+    } while (0)
+
+/* A write that copies NBYTES into the store: with the GIL released when
+ * they are more than SMALL_COPY (the lock waited for too), else
+ * LOCKING_CALL. */
+#define WRITE_CALL(s, nbytes, rc, expr)                                        \
+    do {                                                                       \
+        if ((nbytes) > SMALL_COPY)                                             \
+            NOGIL(s, rc = (expr));                                             \
+        else                                                                   \
+            LOCKING_CALL(s, rc, expr);                                         \
     } while (0)
 
 /* The UTF-8 of str O for libbrain, which takes NUL-terminated strings: a
@@ -222,6 +280,143 @@ static int req_utf8(PyObject *o, const char **out)
         return 0;
     }
     return utf8_no_nul(o, out);
+}
+
+/* ---- names and namespaces ------------------------------------------------
+ * The rules are libbrain's (src/name.c: brain_check_name, the same check
+ * every call makes).  Here only what a Python str adds (its type, lone
+ * surrogates, a length in characters too long whatever they hold) and the
+ * messages, which show the str's repr and use the Python layer's classes:
+ * BrainNameTypeError and BrainNameLengthError are registered under the two
+ * codes below, raised with .code BRAIN_ENAME. */
+#define CORE_ENAMETYPE (-30801)
+#define CORE_ENAMELENGTH (-30802)
+
+/* Raises what is wrong with name (IS_NS 0) or namespace (IS_NS 1) O; 0. */
+static int key_error(core_state *st, PyObject *o, int is_ns)
+{
+    const char *what = is_ns ? "namespace" : "name";
+    const char *tail = is_ns ? "" : ". Use a shorter name";
+    int max = is_ns ? BRAIN_NS_MAX : BRAIN_NAME_MAX;
+    int code = is_ns ? BRAIN_ENAMESPACE : BRAIN_ENAME;
+    int lencode = is_ns ? code : CORE_ENAMELENGTH;
+    PyObject *msg;
+    if (!PyUnicode_Check(o)) {
+        PyObject *tn = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__name__");
+        if (!tn)
+            return 0;
+        msg = PyUnicode_FromFormat("%ss are str; got %S %.60R%s", what, tn, o,
+                                   is_ns ? "" : ". Use str(name) or a str key");
+        Py_DECREF(tn);
+        raise_with(st, is_ns ? code : CORE_ENAMETYPE, code, msg);
+        return 0;
+    }
+    Py_ssize_t chars = PyUnicode_GET_LENGTH(o), n;
+    if (chars > 4 * (Py_ssize_t)max) { /* too long whatever it holds */
+        raise_with(st, lencode, code,
+                   PyUnicode_FromFormat("%ss are 1 to %d bytes of UTF-8; %.60R has %zd "
+                                        "characters%s", what, max, o, chars, tail));
+        return 0;
+    }
+    const char *u = PyUnicode_AsUTF8AndSize(o, &n);
+    if (!u) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+            return 0;
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        Py_ssize_t at = 0;
+        if (!v || PyUnicodeEncodeError_GetStart(v, &at) < 0)
+            PyErr_Clear();
+        Py_XDECREF(t);
+        Py_XDECREF(v);
+        Py_XDECREF(tb);
+        raise_with(st, code, code,
+                   PyUnicode_FromFormat("%ss are UTF-8 text; %.60R has a lone surrogate at "
+                                        "position %zd, which UTF-8 cannot encode (decode "
+                                        "bytes with errors='replace' or use another %s)",
+                                        what, o, at, what));
+        return 0;
+    }
+    int rule = 0;
+    int rc = brain_check_name(u, (size_t)n, is_ns, &rule, NULL);
+    if (rule == BRAIN_NAME_EMPTY || rule == BRAIN_NAME_TOO_LONG)
+        raise_with(st, lencode, code,
+                   PyUnicode_FromFormat("%ss are 1 to %d bytes of UTF-8; %.60R has %zd%s",
+                                        what, max, o, n, tail));
+    else if (rule == BRAIN_NAME_NUL)
+        raise_with(st, code, code,
+                   PyUnicode_FromFormat("%ss cannot contain NUL characters; %.60R has one "
+                                        "at position %zd", what, o,
+                                        PyUnicode_FindChar(o, 0, 0, chars, 1)));
+    else
+        raise_status(st, rc ? rc : code); /* libbrain's sentence */
+    return 0;
+}
+
+/* The UTF-8 of name (IS_NS 0) or namespace (IS_NS 1) O for libbrain, or 0
+ * with the error raised; None gives NULL when OPT ("default" namespace, or
+ * any name).  TP is the Store type, for the module state, looked up only
+ * when O is refused. */
+static int key_utf8(PyTypeObject *tp, PyObject *o, int is_ns, int opt, const char **out)
+{
+    if (opt && o == Py_None) {
+        *out = NULL;
+        return 1;
+    }
+    if (PyUnicode_Check(o) &&
+        PyUnicode_GET_LENGTH(o) <= 4 * (is_ns ? BRAIN_NS_MAX : BRAIN_NAME_MAX)) {
+        Py_ssize_t n;
+        const char *u = PyUnicode_AsUTF8AndSize(o, &n);
+        if (u && brain_check_name(u, (size_t)n, is_ns, NULL, NULL) == 0) {
+            *out = u;
+            return 1;
+        }
+        if (!u && !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+            return 0;
+        PyErr_Clear();
+    }
+    core_state *st = state_of_type(tp);
+    if (!st)
+        return 0;
+    return key_error(st, o, is_ns);
+}
+
+/* A Store method's name and namespace arguments. */
+#define NAME_ARG(s, o, out) key_utf8(Py_TYPE(s), (o), 0, 0, (out))
+#define OPT_NAME_ARG(s, o, out) key_utf8(Py_TYPE(s), (o), 0, 1, (out))
+#define NS_ARG(s, o, out) key_utf8(Py_TYPE(s), (o), 1, 1, (out))
+
+/* The open handle and a call's (ns, name) arguments, or NULL with the
+ * error raised. */
+static brain *store_key(StoreObject *s, PyObject *nso, PyObject *nameo, const char **ns,
+                        const char **name)
+{
+    brain *b = store_handle(s);
+    if (!b || !NS_ARG(s, nso, ns) || !NAME_ARG(s, nameo, name))
+        return NULL;
+    return b;
+}
+
+/* store_key for a call that takes (ns, name) and nothing else: FMT is
+ * "OO:method". */
+static brain *key_call(StoreObject *s, PyObject *args, const char *fmt, const char **ns,
+                       const char **name)
+{
+    PyObject *nso, *nameo;
+    if (!PyArg_ParseTuple(args, fmt, &nso, &nameo))
+        return NULL;
+    return store_key(s, nso, nameo, ns, name);
+}
+
+/* The open handle for a call on a file (BYTES: its path from
+ * PyUnicode_FSConverter, released here when there is no handle). */
+static brain *store_for_path(StoreObject *s, PyObject *bytes)
+{
+    brain *b = store_handle(s);
+    if (!b)
+        Py_DECREF(bytes);
+    return b;
 }
 
 static int fill_opts(brain_put_opts *o, unsigned type, PyObject *desc,
@@ -384,25 +579,13 @@ static PyObject *Store_put(StoreObject *s, PyObject *args, PyObject *kw)
     PyObject *ret = NULL;
     const char *ns, *name;
     brain_put_opts o;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
-        !fill_opts(&o, type, desc, ttl, ifv))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b || !fill_opts(&o, type, desc, ttl, ifv))
         goto done;
     uint64_t version = 0;
     int rc;
-    if (data.len > SMALL_COPY) {
-        ENTER(s);
-        Py_BEGIN_ALLOW_THREADS
-        rc = brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version);
-        Py_END_ALLOW_THREADS
-        LEAVE(s);
-    } else {
-        LOCKING_CALL(s, rc, brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version));
-    }
-    if (rc)
-        fail(s, rc);
-    else
-        ret = PyLong_FromUnsignedLongLong(version);
+    WRITE_CALL(s, data.len, rc, brain_put(b, ns, name, data.buf, (size_t)data.len, &o, &version));
+    ret = u64_or_fail(s, rc, version);
 done:
     PyBuffer_Release(&data);
     return ret;
@@ -428,9 +611,8 @@ static PyObject *Store_put_filled(StoreObject *s, PyObject *args, PyObject *kw)
         return NULL;
     const char *ns, *name;
     brain_put_opts o;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
-        !fill_opts(&o, type, desc, ttl, ifv))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b || !fill_opts(&o, type, desc, ttl, ifv))
         return NULL;
     if (!PyCallable_Check(fill)) {
         PyErr_SetString(PyExc_TypeError, "fill must be callable");
@@ -478,10 +660,8 @@ static PyObject *Store_put_filled(StoreObject *s, PyObject *args, PyObject *kw)
     Py_BEGIN_ALLOW_THREADS
     rc = brain_publish(b, res, &version);
     Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(version);
+    LEAVE(s); /* the ENTER before brain_reserve: DST was in use until here */
+    return u64_or_fail(s, rc, version);
 }
 
 /* Collects contiguous buffers from a sequence.  Returns count or -1. */
@@ -576,9 +756,8 @@ static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
     uint64_t *lens = NULL, *offs = NULL, total = 0, version = 0;
     const char *ns, *name, *hint;
     brain_put_opts o;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
-        !fill_opts(&o, BRAIN_TYPE_PICKLE, desc, ttl, ifv) || !opt_utf8(hinto, &hint))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b || !fill_opts(&o, BRAIN_TYPE_PICKLE, desc, ttl, ifv) || !opt_utf8(hinto, &hint))
         goto done;
     size_t hint_len = hint ? strlen(hint) : 0;
     n = get_buffers(bufseq, &bufs);
@@ -589,24 +768,20 @@ static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
         fail(s, rc);
         goto done;
     }
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    brain_reservation *res = NULL;
-    void *dst = NULL;
-    rc = brain_reserve(b, ns, name, (size_t)total, &o, &res, &dst);
-    if (rc == 0) {
-        rc = pickle_fill(dst, total, &stream, bufs, (uint32_t)n, lens, offs, hint, hint_len);
-        if (rc)
-            brain_abort(b, res);
-        else
-            rc = brain_publish(b, res, &version);
-    }
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        fail(s, rc);
-    else
-        ret = PyLong_FromUnsignedLongLong(version);
+    NOGIL(s, {
+        brain_reservation *res = NULL;
+        void *dst = NULL;
+        rc = brain_reserve(b, ns, name, (size_t)total, &o, &res, &dst);
+        if (rc == 0) {
+            rc = pickle_fill(dst, total, &stream, bufs, (uint32_t)n, lens, offs, hint,
+                             hint_len);
+            if (rc)
+                brain_abort(b, res);
+            else
+                rc = brain_publish(b, res, &version);
+        }
+    });
+    ret = u64_or_fail(s, rc, version);
 done:
     free(lens);
     free(offs);
@@ -663,9 +838,8 @@ static PyObject *Store_put_array(StoreObject *s, PyObject *args, PyObject *kw)
     brain_array a;
     uint64_t version = 0;
     int rc, nd;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name) ||
-        !fill_opts(&o, BRAIN_TYPE_ARRAY, desc, ttl, ifv))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b || !fill_opts(&o, BRAIN_TYPE_ARRAY, desc, ttl, ifv))
         goto done;
     if ((nd = parse_shape(shapeo, shape)) < 0)
         goto done;
@@ -679,15 +853,8 @@ static PyObject *Store_put_array(StoreObject *s, PyObject *args, PyObject *kw)
                      data.len, dtype, (unsigned long long)a.nbytes);
         goto done;
     }
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_put_array(b, ns, name, &a, data.buf, &o, &version);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        fail(s, rc);
-    else
-        ret = PyLong_FromUnsignedLongLong(version);
+    NOGIL(s, rc = brain_put_array(b, ns, name, &a, data.buf, &o, &version));
+    ret = u64_or_fail(s, rc, version);
 done:
     PyBuffer_Release(&data);
     return ret;
@@ -708,8 +875,8 @@ static PyObject *Store_fetch(StoreObject *s, PyObject *args, PyObject *kw)
     if (small < 0)
         small = 0;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b)
         return NULL;
     char stack[READ_STACK];
     size_t size = 0;
@@ -905,16 +1072,14 @@ static PyObject *Store_version_of(StoreObject *s, PyObject *const *args, Py_ssiz
         return NULL;
     }
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(args[0], &ns) || !req_utf8(args[1], &name))
+    brain *b = store_key(s, args[0], args[1], &ns, &name);
+    if (!b)
         return NULL;
     brain_info info;
     int rc = brain_meta(b, ns, name, &info, NULL, 0);
     if (rc == BRAIN_ENOTFOUND)
         return PyLong_FromLong(0);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(info.version);
+    return u64_or_fail(s, rc, info.version);
 }
 
 /* read(ns, name, writable=False) -> (type, bytes | bytearray): a copy. */
@@ -927,8 +1092,8 @@ static PyObject *Store_read(StoreObject *s, PyObject *args, PyObject *kw)
                                      &nameo, &writable))
         return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b)
         return NULL;
     brain_info info;
     size_t size = 0, cap = 0;
@@ -945,11 +1110,7 @@ static PyObject *Store_read(StoreObject *s, PyObject *args, PyObject *kw)
         char dummy;
         if (cap == 0)
             dst = &dummy;
-        ENTER(s);
-        Py_BEGIN_ALLOW_THREADS
-        rc = brain_read(b, ns, name, dst, cap, &size, &info);
-        Py_END_ALLOW_THREADS
-        LEAVE(s);
+        NOGIL(s, rc = brain_read(b, ns, name, dst, cap, &size, &info));
         if (rc == BRAIN_ERANGE) { /* replaced by a larger value meanwhile */
             Py_DECREF(out);
             cap = size;
@@ -974,12 +1135,9 @@ static PyObject *Store_read(StoreObject *s, PyObject *args, PyObject *kw)
 /* get(ns, name) -> View (pinned, zero-copy) */
 static PyObject *Store_get(StoreObject *s, PyObject *args)
 {
-    PyObject *nso, *nameo;
-    if (!PyArg_ParseTuple(args, "OO:get", &nso, &nameo))
-        return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    brain *b = key_call(s, args, "OO:get", &ns, &name);
+    if (!b)
         return NULL;
     brain_view v;
     int rc = brain_get(b, ns, name, &v);
@@ -990,12 +1148,9 @@ static PyObject *Store_get(StoreObject *s, PyObject *args)
 
 static PyObject *Store_meta(StoreObject *s, PyObject *args)
 {
-    PyObject *nso, *nameo;
-    if (!PyArg_ParseTuple(args, "OO:meta", &nso, &nameo))
-        return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    brain *b = key_call(s, args, "OO:meta", &ns, &name);
+    if (!b)
         return NULL;
     char strbuf[BRAIN_NS_MAX + BRAIN_NAME_MAX + BRAIN_DESC_MAX + 3];
     brain_info info;
@@ -1007,12 +1162,9 @@ static PyObject *Store_meta(StoreObject *s, PyObject *args)
 
 static PyObject *Store_exists(StoreObject *s, PyObject *args)
 {
-    PyObject *nso, *nameo;
-    if (!PyArg_ParseTuple(args, "OO:exists", &nso, &nameo))
-        return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    brain *b = key_call(s, args, "OO:exists", &ns, &name);
+    if (!b)
         return NULL;
     int rc = brain_exists(b, ns, name);
     if (rc < 0)
@@ -1022,18 +1174,13 @@ static PyObject *Store_exists(StoreObject *s, PyObject *args)
 
 static PyObject *Store_delete(StoreObject *s, PyObject *args)
 {
-    PyObject *nso, *nameo;
-    if (!PyArg_ParseTuple(args, "OO:delete", &nso, &nameo))
-        return NULL;
     const char *ns, *name;
-    brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !req_utf8(nameo, &name))
+    brain *b = key_call(s, args, "OO:delete", &ns, &name);
+    if (!b)
         return NULL;
     int rc;
     LOCKING_CALL(s, rc, brain_delete(b, ns, name));
-    if (rc)
-        return fail(s, rc);
-    Py_RETURN_NONE;
+    return none_or_fail(s, rc);
 }
 
 /* put_many([(ns, name, data, type, desc, ttl_ms, if_version), ...])
@@ -1072,7 +1219,7 @@ static PyObject *Store_put_many(StoreObject *s, PyObject *arg)
         if (!PyArg_ParseTuple(t, "OOy*|IOLO:put_many", &nso, &nameo, &bufs[got],
                               &type, &desc, &ttl, &ifv))
             goto done;
-        if (!opt_utf8(nso, &items[got].ns) || !req_utf8(nameo, &items[got].name) ||
+        if (!NS_ARG(s, nso, &items[got].ns) || !NAME_ARG(s, nameo, &items[got].name) ||
             !fill_opts(&opts[got], type, desc, ttl, ifv)) {
             PyBuffer_Release(&bufs[got]);
             goto done;
@@ -1084,15 +1231,7 @@ static PyObject *Store_put_many(StoreObject *s, PyObject *arg)
     }
     size_t failed = 0;
     int rc;
-    ENTER(s);
-    if (total > SMALL_COPY) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = brain_put_many(b, (size_t)n, items, versions, &failed);
-        Py_END_ALLOW_THREADS
-    } else {
-        LOCKING_CALL(s, rc, brain_put_many(b, (size_t)n, items, versions, &failed));
-    }
-    LEAVE(s);
+    WRITE_CALL(s, total, rc, brain_put_many(b, (size_t)n, items, versions, &failed));
     if (rc) {
         fail(s, rc);
         PyObject *et, *ev, *tb;
@@ -1149,7 +1288,7 @@ static PyObject *Store_get_many(StoreObject *s, PyObject *arg)
         PyObject *nso, *nameo;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, i), "OO:get_many",
                               &nso, &nameo) ||
-            !opt_utf8(nso, &keys[i].ns) || !req_utf8(nameo, &keys[i].name))
+            !NS_ARG(s, nso, &keys[i].ns) || !NAME_ARG(s, nameo, &keys[i].name))
             goto done;
     }
     size_t failed = 0;
@@ -1201,15 +1340,11 @@ static brain_list *list_call(StoreObject *s, PyObject *args, PyObject *kw, const
         return NULL;
     const char *ns;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns))
+    if (!b || !NS_ARG(s, nso, &ns))
         return NULL;
     brain_list *l = NULL;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_list_names(b, ns, all, &l);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_list_names(b, ns, all, &l));
     if (rc) {
         fail(s, rc);
         return NULL;
@@ -1248,15 +1383,11 @@ static PyObject *Store_names(StoreObject *s, PyObject *args, PyObject *kw)
         return NULL;
     const char *ns, *ex;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !opt_utf8(exo, &ex))
+    if (!b || !NS_ARG(s, nso, &ns) || !opt_utf8(exo, &ex))
         return NULL;
     brain_names *l = NULL;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_list_sorted_names(b, ns, all, &l);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_list_sorted_names(b, ns, all, &l));
     if (rc) {
         fail(s, rc);
         return NULL;
@@ -1322,18 +1453,12 @@ static PyObject *Store_ns_clear(StoreObject *s, PyObject *arg)
 {
     const char *ns;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(arg, &ns))
+    if (!b || !NS_ARG(s, arg, &ns))
         return NULL;
     size_t removed = 0;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_ns_clear(b, ns, &removed);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromSize_t(removed);
+    NOGIL(s, rc = brain_ns_clear(b, ns, &removed));
+    return size_or_fail(s, rc, removed);
 }
 
 /* wait(ns, name, after_version, timeout_ms=-1) -> version
@@ -1350,18 +1475,14 @@ static PyObject *Store_wait(StoreObject *s, PyObject *args, PyObject *kw)
         return NULL;
     const char *ns, *name;
     brain *b = store_handle(s);
-    if (!b || !opt_utf8(nso, &ns) || !opt_utf8(nameo, &name))
+    if (!b || !NS_ARG(s, nso, &ns) || !OPT_NAME_ARG(s, nameo, &name))
         return NULL;
     uint64_t version = 0;
     int rc;
     long long left = timeout;
     for (;;) {
         long long slice = (left < 0 || left > WAIT_SLICE_MS) ? WAIT_SLICE_MS : left;
-        ENTER(s);
-        Py_BEGIN_ALLOW_THREADS
-        rc = brain_wait(b, ns, name, after, slice, &version);
-        Py_END_ALLOW_THREADS
-        LEAVE(s);
+        NOGIL(s, rc = brain_wait(b, ns, name, after, slice, &version));
         if (rc != BRAIN_ETIMEDOUT)
             break;
         if (left >= 0) {
@@ -1374,9 +1495,7 @@ static PyObject *Store_wait(StoreObject *s, PyObject *args, PyObject *kw)
         if (!(b = store_handle(s)))
             return NULL;
     }
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(version);
+    return u64_or_fail(s, rc, version);
 }
 
 static PyObject *Store_version(StoreObject *s, PyObject *Py_UNUSED(a))
@@ -1386,9 +1505,7 @@ static PyObject *Store_version(StoreObject *s, PyObject *Py_UNUSED(a))
         return NULL;
     uint64_t v = 0;
     int rc = brain_version(b, &v);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(v);
+    return u64_or_fail(s, rc, v);
 }
 
 typedef int (*count_fn)(brain *, size_t *);
@@ -1400,14 +1517,8 @@ static PyObject *count_call(StoreObject *s, count_fn fn)
         return NULL;
     size_t n = 0;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = fn(b, &n);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromSize_t(n);
+    NOGIL(s, rc = fn(b, &n));
+    return size_or_fail(s, rc, n);
 }
 
 static PyObject *Store_expire(StoreObject *s, PyObject *Py_UNUSED(a))
@@ -1425,22 +1536,14 @@ static PyObject *Store_snapshot_save(StoreObject *s, PyObject *arg)
     PyObject *bytes = NULL;
     if (!PyUnicode_FSConverter(arg, &bytes))
         return NULL;
-    brain *b = store_handle(s);
-    if (!b) {
-        Py_DECREF(bytes);
+    brain *b = store_for_path(s, bytes);
+    if (!b)
         return NULL;
-    }
     uint64_t n = 0;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_snapshot_save(b, PyBytes_AS_STRING(bytes), &n);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_snapshot_save(b, PyBytes_AS_STRING(bytes), &n));
     Py_DECREF(bytes);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(n);
+    return u64_or_fail(s, rc, n);
 }
 
 static PyObject *Store_snapshot_load(StoreObject *s, PyObject *args, PyObject *kw)
@@ -1451,22 +1554,15 @@ static PyObject *Store_snapshot_load(StoreObject *s, PyObject *args, PyObject *k
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|p:snapshot_load", kwlist, PyUnicode_FSConverter,
                                      &bytes, &merge))
         return NULL;
-    brain *b = store_handle(s);
-    if (!b) {
-        Py_DECREF(bytes);
+    brain *b = store_for_path(s, bytes);
+    if (!b)
         return NULL;
-    }
     uint64_t n = 0;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_snapshot_load(b, PyBytes_AS_STRING(bytes), merge ? BRAIN_LOAD_MERGE : 0, &n);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_snapshot_load(b, PyBytes_AS_STRING(bytes), merge ? BRAIN_LOAD_MERGE : 0,
+                                      &n));
     Py_DECREF(bytes);
-    if (rc)
-        return fail(s, rc);
-    return PyLong_FromUnsignedLongLong(n);
+    return u64_or_fail(s, rc, n);
 }
 
 static PyObject *Store_snapshot_info(StoreObject *s, PyObject *arg)
@@ -1474,18 +1570,12 @@ static PyObject *Store_snapshot_info(StoreObject *s, PyObject *arg)
     PyObject *bytes = NULL;
     if (!PyUnicode_FSConverter(arg, &bytes))
         return NULL;
-    brain *b = store_handle(s);
-    if (!b) {
-        Py_DECREF(bytes);
+    brain *b = store_for_path(s, bytes);
+    if (!b)
         return NULL;
-    }
     uint64_t n = 0;
     int ours = 0, rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_snapshot_info(b, PyBytes_AS_STRING(bytes), &n, &ours);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_snapshot_info(b, PyBytes_AS_STRING(bytes), &n, &ours));
     Py_DECREF(bytes);
     if (rc)
         return fail(s, rc);
@@ -1541,14 +1631,8 @@ static PyObject *Store_resize(StoreObject *s, PyObject *arg)
     if (!b)
         return NULL;
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_resize(b, cap);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
-    if (rc)
-        return fail(s, rc);
-    Py_RETURN_NONE;
+    NOGIL(s, rc = brain_resize(b, cap));
+    return none_or_fail(s, rc);
 }
 
 typedef struct {
@@ -1588,11 +1672,7 @@ static PyObject *Store_check(StoreObject *s, PyObject *Py_UNUSED(a))
         return NULL;
     report_ctx r = {0};
     int rc;
-    ENTER(s);
-    Py_BEGIN_ALLOW_THREADS
-    rc = brain_check(b, collect_report, &r);
-    Py_END_ALLOW_THREADS
-    LEAVE(s);
+    NOGIL(s, rc = brain_check(b, collect_report, &r));
     PyObject *out = NULL;
     if (rc && rc != BRAIN_ECORRUPT) {
         fail(s, rc);
@@ -2135,6 +2215,24 @@ static PyObject *mod_type_name(PyObject *Py_UNUSED(m), PyObject *arg)
     return PyUnicode_FromString(brain_type_name((uint32_t)c));
 }
 
+/* check_name(name) -> name, or the error every Store call gives for it. */
+static PyObject *mod_check_name(PyObject *m, PyObject *arg)
+{
+    const char *u;
+    if (!key_utf8(get_state(m)->store_type, arg, 0, 0, &u))
+        return NULL;
+    return Py_NewRef(arg);
+}
+
+/* check_namespace(ns) -> ns, or the error every Store call gives for it. */
+static PyObject *mod_check_namespace(PyObject *m, PyObject *arg)
+{
+    const char *u;
+    if (!key_utf8(get_state(m)->store_type, arg, 1, 0, &u))
+        return NULL;
+    return Py_NewRef(arg);
+}
+
 /* _set_exceptions({code: class}): the Python layer's exception tree. */
 static PyObject *mod_set_exceptions(PyObject *m, PyObject *arg)
 {
@@ -2174,6 +2272,12 @@ static PyMethodDef mod_methods[] = {
      "format_size(bytes, binary=False)\n--\n\n50000000 -> '50.0 MB'."},
     {"strerror", mod_strerror, METH_O, "strerror(code)\n--\n\nThe message of a status code."},
     {"type_name", mod_type_name, METH_O, "type_name(tag)\n--\n\nThe name of a type tag."},
+    {"check_name", mod_check_name, METH_O,
+     "check_name(name)\n--\n\nNAME when libbrain takes it as a name, else the error "
+     "(BrainNameTypeError, BrainNameLengthError, BrainNameError) a Store call raises."},
+    {"check_namespace", mod_check_namespace, METH_O,
+     "check_namespace(ns)\n--\n\nNS when libbrain takes it as a namespace, else the "
+     "BrainNamespaceNameError a Store call raises."},
     {"_set_exceptions", mod_set_exceptions, METH_O,
      "_set_exceptions(mapping)\n--\n\nRegisters {code: exception class}."},
     {NULL, NULL, 0, NULL},
@@ -2210,6 +2314,8 @@ static int mod_exec(PyObject *m)
     I("PINS_PER_PROC", BRAIN_PINS_PER_PROC)
 #undef I
     if (PyModule_AddIntConstant(m, "ECLOSED", CORE_ECLOSED) < 0 ||
+        PyModule_AddIntConstant(m, "ENAMETYPE", CORE_ENAMETYPE) < 0 ||
+        PyModule_AddIntConstant(m, "ENAMELENGTH", CORE_ENAMELENGTH) < 0 ||
         PyModule_AddIntConstant(m, "TYPE_PICKLE_STREAM", CORE_PICKLE_STREAM) < 0)
         return -1;
     if (PyModule_AddObject(m, "MIN_CAPACITY",

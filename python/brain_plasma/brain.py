@@ -9,6 +9,7 @@ shares data with no configuration: the default store is the name
 Thread-safety: one Brain may be used by any number of threads.  Fork: a
 child keeps using the Brain it inherited (gunicorn ``--preload``).
 """
+import collections.abc
 import functools
 import hashlib
 import logging
@@ -28,9 +29,7 @@ from .exceptions import (
     BrainSerializationError,
     BrainLimitError,
     BrainNameError,
-    BrainNameLengthError,
     BrainNameNotExistError,
-    BrainNameTypeError,
     BrainNamespaceNameError,
     BrainNamespaceNotExistError,
     BrainNamespaceRemoveDefaultError,
@@ -144,67 +143,16 @@ def _size_bytes(size, what="size"):
     return size
 
 
-_SHORT_NAME = _core.NAME_MAX // 4  # any str this long fits in UTF-8
-
-
-def _utf8_len(text, what, cls):
-    """The UTF-8 length of TEXT; CLS when it has a NUL or a lone surrogate
-    (libbrain takes NUL-terminated UTF-8: "a\\x00b" would mean "a")."""
-    try:
-        n = len(text.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        raise cls(
-            "%ss are UTF-8 text; %.60r has a lone surrogate at position %d, which "
-            "UTF-8 cannot encode (decode bytes with errors='replace' or use another %s)"
-            % (what, text, exc.start, what)
-        ) from None
-    if "\x00" in text:
-        raise cls(
-            "%ss cannot contain NUL characters; %.60r has one at position %d"
-            % (what, text, text.index("\x00"))
-        )
-    return n
-
-
-def _check_name(name):
-    if type(name) is str and 0 < len(name) <= _SHORT_NAME and name.isascii() \
-            and "\x00" not in name:
-        return name
-    if not isinstance(name, str):
-        raise BrainNameTypeError(
-            "names are str; got %s %.60r. Use str(name) or a str key"
-            % (type(name).__name__, name)
-        )
-    if len(name) > 4 * _core.NAME_MAX:  # too long whatever it holds
-        raise BrainNameLengthError(
-            "names are 1 to %d bytes of UTF-8; %.60r has %d characters. Use a shorter name"
-            % (_core.NAME_MAX, name, len(name))
-        )
-    n = _utf8_len(name, "name", BrainNameError)
-    if n == 0 or n > _core.NAME_MAX:
-        raise BrainNameLengthError(
-            "names are 1 to %d bytes of UTF-8; %.60r has %d. Use a shorter name"
-            % (_core.NAME_MAX, name, n)
-        )
-    return name
+# The rules for names and namespaces are libbrain's (src/name.c); every
+# Store call checks its arguments with them and raises BrainNameTypeError,
+# BrainNameLengthError, BrainNameError or BrainNamespaceNameError, so a
+# method here checks a name itself (_check_name, one C call) only before
+# work the store does not do: encoding a value, or waiting.
+_check_name = _core.check_name
 
 
 def _check_namespace(namespace):
-    if not isinstance(namespace, str):
-        raise BrainNamespaceNameError(
-            "namespaces are str; got %s %.60r" % (type(namespace).__name__, namespace)
-        )
-    if len(namespace) > 4 * _core.NS_MAX:  # too long whatever it holds
-        raise BrainNamespaceNameError(
-            "namespaces are 1 to %d bytes of UTF-8; %.60r has %d characters"
-            % (_core.NS_MAX, namespace, len(namespace))
-        )
-    n = _utf8_len(namespace, "namespace", BrainNamespaceNameError)
-    if n == 0 or n > _core.NS_MAX:
-        raise BrainNamespaceNameError(
-            "namespaces are 1 to %d bytes of UTF-8; %.60r has %d"
-            % (_core.NS_MAX, namespace, n)
-        )
+    _core.check_namespace(namespace)
     if namespace == "all":
         raise BrainNamespaceNameError(
             "'all' is reserved (names(namespace='all') lists every namespace); "
@@ -328,8 +276,60 @@ def _check_lock_timeout(t):
     return float(t)
 
 
-class Brain:
+class _ValuesView(collections.abc.ValuesView):
+    """brain.values(): each value recalled when the iteration reaches it.
+    A name forgotten (or expired) by any process after the names were
+    listed is skipped, not an error."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        for _, value in self._mapping._recalled():
+            yield value
+
+    def __contains__(self, value):
+        for v in self:
+            if v is value or v == value:
+                return True
+        return False
+
+
+class _ItemsView(collections.abc.ItemsView):
+    """brain.items(): (name, value) pairs, each value recalled when the
+    iteration reaches it; names forgotten since the listing are skipped."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        return self._mapping._recalled()
+
+    def __contains__(self, item):
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            return False
+        if not isinstance(name, str):
+            return False
+        try:
+            v = self._mapping.recall(name)
+        except (BrainNameNotExistError, BrainNameError):
+            return False
+        return v is value or v == value
+
+
+class Brain(collections.abc.MutableMapping):
     """A named, shared-memory object store (the brain-plasma API).
+
+    A Brain is a MutableMapping of names (str) to values over its
+    namespace: ``brain[name]``, ``brain[name] = v``, ``del brain[name]``,
+    ``name in brain``, ``len(brain)`` and iteration (the names, sorted).
+    ``keys()``, ``values()`` and ``items()`` are views: nothing is recalled
+    until the iteration reaches a value, and each iteration lists the
+    names afresh.  Where Brain's own methods differ from a dict's, Brain's
+    stay: ``clear()`` returns how many names it forgot, ``update()`` stores
+    everything at once (learn_many), ``setdefault()`` is atomic, and two
+    Brains compare equal only when they are the same object (comparing
+    contents would recall every value); a Brain stays hashable.
 
     Parameters:
         path: the store: a bare name (``"app1"`` means
@@ -560,7 +560,7 @@ class Brain:
         Returns the value's version.  Raises BrainSerializationError (the
         value cannot be pickled), BrainStoreFullError (it does not fit); in
         both cases nothing stored changes."""
-        _check_name(name)
+        _check_name(name)           # before the value is encoded
         c = self._c()
         if strings is not None:
             if strings != "arrow":
@@ -665,7 +665,6 @@ class Brain:
                 value = recall_cache.get(c, ns, name)
                 if value is not _CACHE_MISS:
                     return value
-        _check_name(name)
         c = self._c()
         ns = self.namespace
         caching = not copy and self.recall_cache and not self._safe
@@ -714,8 +713,6 @@ class Brain:
         """{name: value} for NAMES, read from one consistent snapshot: a
         concurrent learn_many is seen whole or not at all."""
         names = list(names)
-        for n in names:
-            _check_name(n)
         c = self._c()
         views = c.get_many([(self.namespace, n) for n in names])
         out = {}
@@ -728,7 +725,6 @@ class Brain:
 
     def exists(self, name):
         """True when NAME holds an (unexpired) value."""
-        _check_name(name)
         return self._c().exists(self.namespace, name)
 
     def __contains__(self, name):
@@ -741,7 +737,7 @@ class Brain:
     def forget(self, name):
         """Deletes NAME.  Arrays and frames already recalled stay valid.
         Raises BrainNameNotExistError when NAME holds nothing."""
-        _check_name(name)
+        _check_name(name)           # before the cache is asked (a dict key)
         c = self._c()
         recall_cache.drop(c, self.namespace, name)
         try:
@@ -788,7 +784,9 @@ class Brain:
         return c.names(ns)  # sorted by the C library
 
     def keys(self):
-        return self.names()
+        """A view of the namespace's names: iterating it lists them (sorted)
+        afresh each time; ``in`` asks the store.  ``names()`` returns a list."""
+        return collections.abc.KeysView(self)
 
     def __iter__(self):
         return iter(self.names())
@@ -797,10 +795,45 @@ class Brain:
         return len(self._c().names(self.namespace))  # expired names excluded
 
     def values(self):
-        return list(self.recall_many(self.names()).values())
+        """A view of the namespace's values: each is recalled when the
+        iteration reaches it (none is held by the view), names forgotten
+        meanwhile are skipped.  ``recall_many(brain.names())`` reads them
+        all from one consistent snapshot instead."""
+        return _ValuesView(self)
 
     def items(self):
-        return list(self.recall_many(self.names()).items())
+        """A view of (name, value) pairs, each value recalled when the
+        iteration reaches it (as values())."""
+        return _ItemsView(self)
+
+    def _recalled(self):
+        """(name, value) for the names listed now, each recalled in turn;
+        one forgotten or expired since the listing is skipped."""
+        for name in self.names():
+            try:
+                value = self.recall(name)
+            except BrainNameNotExistError:
+                continue
+            yield name, value
+
+    def popitem(self):
+        """Forgets some name and returns (name, value): the first name in
+        sorted order that still holds a value.  BrainNameNotExistError (a
+        KeyError) when the namespace is empty."""
+        for name in self.names():
+            try:
+                return name, self.pop(name)
+            except BrainNameNotExistError:
+                continue            # forgotten by another process meanwhile
+        raise BrainNameNotExistError(
+            "popitem(): namespace %r of store %r holds no names"
+            % (self.namespace, self.path))
+
+    # a Brain is a handle: equal only to itself, and hashable (Mapping's
+    # __eq__ would recall every value of both, and would unset __hash__)
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
     def _listing(self):
         return sorted((_with_ids(d) for d in self._c().list(self.namespace)),
@@ -811,7 +844,6 @@ class Brain:
         version, created/updated/expires (Unix seconds), object_id (20 bytes,
         new for every value; also as value_id, the name brain-plasma 0.3.3
         used), metadata_id (0.3.3's id of the name) and description."""
-        _check_name(name)
         try:
             return _with_ids(self._c().meta(self.namespace, name))
         except BrainNameNotExistError as exc:
@@ -925,7 +957,6 @@ class Brain:
         """The version of NAME's current value; 0 when it holds nothing (so
         ``learn(v, name, if_version=brain.version(name))`` is a
         compare-and-set)."""
-        _check_name(name)
         try:
             return self._c().meta(self.namespace, name)["version"]
         except BrainNameNotExistError:
@@ -938,7 +969,7 @@ class Brain:
         after_version: wait for a version other than this one (default: the
         current version, i.e. the next change).  timeout: seconds, None
         waits forever; BrainTimeoutError when it passes.  Does not poll."""
-        _check_name(name)
+        _check_name(name)           # None would wait for any name
         if after_version is None:
             after_version = self.version(name)
         _check_version(after_version, "after_version")

@@ -297,6 +297,8 @@ CODE_TO_EXCEPTION = {
     _core.ECANCELED: BrainError,
     _core.EWOULDBLOCK: BrainBusyError,
     _core.ECLOSED: BrainClientDisconnectedError,
+    _core.ENAMETYPE: BrainNameTypeError,
+    _core.ENAMELENGTH: BrainNameLengthError,
 }
 
 _core._set_exceptions(CODE_TO_EXCEPTION)

@@ -123,6 +123,50 @@ TEST(bad_namespaces_refused_everywhere)
     t_destroy(b, 0);
 }
 
+/* brain_check_name: the same rules as every call, with no store, and the
+ * rule broken and where; a NUL inside a counted string is refused. */
+TEST(check_name_without_a_store)
+{
+    int rule = -1;
+    size_t at = 99;
+    ASSERT_OK(brain_check_name("caf\xc3\xa9 / x", 9, 0, &rule, &at));
+    ASSERT_EQ_INT(rule, 0);
+    ASSERT_OK(brain_check_name("ns", 2, 1, NULL, NULL));
+    for (size_t i = 0; i < NBAD; i++) {
+        const char *s = bad_strings[i];
+        ASSERT_EQ_INT(brain_check_name(s, strlen(s), 0, &rule, &at), BRAIN_ENAME);
+        ASSERT_EQ_INT(brain_check_name(s, strlen(s), 1, NULL, NULL), BRAIN_ENAMESPACE);
+        ASSERT_MSG(rule == BRAIN_NAME_EMPTY || rule == BRAIN_NAME_CONTROL ||
+                   rule == BRAIN_NAME_UTF8, "bad string #%zu: rule %d", i, rule);
+    }
+    ASSERT_EQ_INT(brain_check_name("", 0, 0, &rule, &at), BRAIN_ENAME);
+    ASSERT_EQ_INT(rule, BRAIN_NAME_EMPTY);
+    ASSERT_STR_CONTAINS(brain_errdetail(), "name is empty");
+    ASSERT_EQ_INT(brain_check_name(NULL, 0, 0, &rule, &at), BRAIN_ENAME);
+    ASSERT_EQ_INT(rule, BRAIN_NAME_EMPTY);
+    ASSERT_EQ_INT(brain_check_name("a\0b", 3, 0, &rule, &at), BRAIN_ENAME);
+    ASSERT_EQ_INT(rule, BRAIN_NAME_NUL);
+    ASSERT_EQ_U64(at, 1);
+    ASSERT_STR_CONTAINS(brain_errdetail(), "NUL character at byte 1");
+    ASSERT_EQ_INT(brain_check_name("ok\x01", 3, 1, &rule, &at), BRAIN_ENAMESPACE);
+    ASSERT_EQ_INT(rule, BRAIN_NAME_CONTROL);
+    ASSERT_EQ_U64(at, 2);
+    ASSERT_STR_CONTAINS(brain_errdetail(), "namespace contains control character 0x01 at byte 2");
+    ASSERT_EQ_INT(brain_check_name("ok\xff", 3, 0, &rule, &at), BRAIN_ENAME);
+    ASSERT_EQ_INT(rule, BRAIN_NAME_UTF8);
+    ASSERT_STR_CONTAINS(brain_errdetail(), "name is not valid UTF-8");
+    char *max = repeat('n', BRAIN_NAME_MAX + 1);
+    ASSERT_OK(brain_check_name(max, BRAIN_NAME_MAX, 0, &rule, &at));
+    ASSERT_EQ_INT(brain_check_name(max, BRAIN_NAME_MAX + 1, 0, &rule, &at), BRAIN_ENAME);
+    ASSERT_EQ_INT(rule, BRAIN_NAME_TOO_LONG);
+    ASSERT_EQ_U64(at, BRAIN_NAME_MAX + 1);
+    ASSERT_STR_CONTAINS(brain_errdetail(), "name is 1025 bytes long; the limit is 1024 bytes");
+    ASSERT_OK(brain_check_name(max, BRAIN_NS_MAX, 1, NULL, NULL));
+    ASSERT_EQ_INT(brain_check_name(max, BRAIN_NS_MAX + 1, 1, &rule, NULL), BRAIN_ENAMESPACE);
+    ASSERT_EQ_INT(rule, BRAIN_NAME_TOO_LONG);
+    free(max);
+}
+
 TEST(names_at_limits_and_unicode)
 {
     brain *b = t_create(0, 0);

@@ -176,9 +176,10 @@ def test_mapping_protocol(brain):
     brain.update({"b": 2}, c=3)
     assert len(brain) == 3
     assert "a" in brain and "z" not in brain and 5 not in brain
-    assert list(brain) == ["a", "b", "c"] == brain.keys()
-    assert brain.values() == [1, 2, 3]
-    assert brain.items() == [("a", 1), ("b", 2), ("c", 3)]
+    assert list(brain) == ["a", "b", "c"] == list(brain.keys())
+    assert list(brain.values()) == [1, 2, 3]
+    assert list(brain.items()) == [("a", 1), ("b", 2), ("c", 3)]
+    assert dict(brain) == {"a": 1, "b": 2, "c": 3}
     assert brain.get("a") == 1 and brain.get("z") is None and brain.get("z", 9) == 9
     assert brain.pop("a") == 1 and "a" not in brain
     assert brain.pop("a", "dflt") == "dflt"
@@ -190,6 +191,91 @@ def test_mapping_protocol(brain):
     assert brain.exists("d") is False
     assert brain.clear() == 2
     assert len(brain) == 0
+
+
+def test_brain_is_a_mutable_mapping(brain):
+    from collections.abc import ItemsView, KeysView, MutableMapping, ValuesView
+    assert isinstance(brain, MutableMapping)
+    assert isinstance(brain.keys(), KeysView)
+    assert isinstance(brain.values(), ValuesView)
+    assert isinstance(brain.items(), ItemsView)
+    # Brain's own meanings stay where they differ from the mixins': a
+    # handle equal only to itself, hashable, clear() counts
+    other = Brain(path=brain.path, size=8_000_000)
+    assert brain != other and brain == brain and len({brain, other}) == 2
+    brain["a"] = 1
+    assert other == other and brain != {"a": 1}
+    assert brain.clear() == 1
+
+
+def test_views_are_lazy_and_live(brain, monkeypatch):
+    brain.update(a=1, b=2, c=3)
+    keys, values, items = brain.keys(), brain.values(), brain.items()
+    recalled = []
+    real = Brain.recall
+
+    def spy(self, name, copy=False):
+        recalled.append(name)
+        return real(self, name, copy)
+    monkeypatch.setattr(Brain, "recall", spy)
+    assert len(keys) == len(values) == len(items) == 3
+    assert "a" in keys and "z" not in keys and 5 not in keys
+    assert recalled == []                   # listing and counting recall nothing
+    it = iter(values)
+    assert next(it) == 1 and recalled == ["a"]   # one value at a time
+    assert next(it) == 2 and recalled == ["a", "b"]
+    it.close()
+    recalled.clear()
+    assert ("b", 2) in items and ("b", 3) not in items and ("z", 1) not in items
+    assert (5, 1) not in items and "ab" not in items and ("",) not in items
+    assert 3 in values and 9 not in values
+    # the views follow the store: a name stored or forgotten afterwards
+    brain["d"] = 4
+    del brain["a"]
+    assert list(keys) == ["b", "c", "d"] and list(values) == [2, 3, 4]
+    assert list(items) == [("b", 2), ("c", 3), ("d", 4)]
+    assert keys & {"b", "x"} == {"b"}
+
+
+def test_views_skip_names_forgotten_while_iterating(brain):
+    brain.update(a=1, b=2, c=3)
+    got = []
+    for name, value in brain.items():
+        got.append((name, value))
+        if name == "a":
+            del brain["b"]                  # as another process may
+    assert got == [("a", 1), ("c", 3)]
+    it = iter(brain.values())
+    assert next(it) == 1
+    brain.forget("c")
+    assert list(it) == []
+
+
+def test_views_of_an_asleep_brain_say_so(brain):
+    brain["a"] = 1
+    values = brain.values()
+    brain.sleep()
+    for call in (lambda: list(values), lambda: list(brain.items()),
+                 lambda: list(brain.keys()), lambda: len(values), lambda: ("a", 1) in brain.items()):
+        with pytest.raises(bp.BrainClientDisconnectedError) as ei:
+            call()
+        assert "wake_up" in str(ei.value)
+
+
+def test_popitem_and_mixins(brain):
+    with pytest.raises(KeyError) as ei:
+        brain.popitem()
+    assert isinstance(ei.value, bp.BrainNameNotExistError)
+    assert "holds no names" in str(ei.value)
+    brain.update([("b", 2), ("a", 1)])
+    assert brain.popitem() == ("a", 1) and list(brain) == ["b"]
+    assert brain.popitem() == ("b", 2) and len(brain) == 0
+    # the mixins MutableMapping adds use Brain's brackets
+    brain["x"] = [1, 2]
+    assert brain.get("x") == [1, 2] and brain.setdefault("x", 0) == [1, 2]
+    with pytest.raises(bp.BrainNameTypeError):
+        brain[5] = 1
+    assert 5 not in brain and (5 in brain.keys()) is False
 
 
 def test_context_manager_and_repr(store_name):

@@ -101,6 +101,64 @@ def test_bad_names_everywhere(filled, label, name, cls, word):
     _intact(brain, values)
 
 
+ONE_PLACE = [1, None, b"b", "", "x" * 1025, "é" * 513, "m" * (1 << 20), "a\x00b",
+             "a\x00" + "b" * 2000, "bad\udcffname", "tab\x01", "\x7f\x05"]
+
+
+@pytest.mark.parametrize("name", ONE_PLACE, ids=[repr(n)[:20] for n in ONE_PLACE])
+def test_name_rules_in_one_place(filled, name):
+    """The rules are libbrain's (brain_check_name): _core.check_name, every
+    Store call and every Brain method raise the same class and message."""
+    brain, values = filled
+    with pytest.raises(bp.BrainNameError) as ei:
+        _core.check_name(name)
+    want = (type(ei.value), str(ei.value))
+    assert ei.value.code == _core.ENAME and ei.value.errname == "BRAIN_ENAME"
+    c = brain._c()
+    for call in (lambda: c.get(None, name), lambda: c.put(None, name, b"x"),
+                 lambda: c.put_many([(None, name, b"x")]), lambda: c.version_of("default", name),
+                 lambda: c.put_filled(None, name, 1, lambda m: None),
+                 lambda: brain.recall(name), lambda: brain.exists(name),
+                 lambda: brain.info(name), lambda: brain.recall_many([name]),
+                 lambda: brain.version(name), lambda: brain.forget(name),
+                 lambda: brain.wait(name, timeout=0), lambda: brain.learn(1, name)):
+        with pytest.raises(bp.BrainNameError) as ei:
+            call()
+        assert issubclass(type(ei.value), want[0]) and str(ei.value) == want[1]
+    _intact(brain, values)
+
+
+def test_name_messages(filled):
+    brain, _ = filled
+    cases = [
+        (5, bp.BrainNameTypeError, "names are str; got int 5. Use str(name) or a str key"),
+        ("", bp.BrainNameLengthError, "names are 1 to 1024 bytes of UTF-8; '' has 0. "
+         "Use a shorter name"),
+        ("é" * 513, bp.BrainNameLengthError, "has 1026. Use a shorter name"),
+        ("m" * 5000, bp.BrainNameLengthError, "has 5000 characters"),
+        ("ab\x00c", bp.BrainNameError, "names cannot contain NUL characters; 'ab\\x00c' has "
+         "one at position 2"),
+        ("é\x00" + "b" * 2000, bp.BrainNameError, "has one at position 1"),  # NUL first
+        ("ab\udcff", bp.BrainNameError, "names are UTF-8 text; 'ab\\udcff' has a lone "
+         "surrogate at position 2, which UTF-8 cannot encode"),
+        ("é\x01", bp.BrainNameError, "name contains control character 0x01 at byte 2"),
+    ]
+    for name, cls, text in cases:
+        with pytest.raises(cls) as ei:
+            brain.recall(name)
+        assert type(ei.value) is cls and text in str(ei.value), (name, str(ei.value))
+    assert _core.check_name("é" * 512) == "é" * 512
+    with pytest.raises(bp.BrainNamespaceNameError, match="namespaces are str; got int 3$"):
+        _core.check_namespace(3)
+    with pytest.raises(bp.BrainNamespaceNameError, match="control character 0x0a"):
+        brain.set_namespace("new\nline")  # refused at once, not at first use
+    assert brain.namespace == "default"
+    with pytest.raises(bp.BrainNamespaceNameError, match="NUL characters"):
+        brain.names("a\x00")
+    with pytest.raises(bp.BrainNamespaceNameError, match="NUL characters"):
+        brain._c().put("a\x00", "k", b"x")
+
+
 def test_slashes_are_fine_in_names(filled):
     brain, values = filled
     brain["a/b/../c"] = 1

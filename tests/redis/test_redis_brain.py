@@ -48,7 +48,9 @@ def test_url_dispatch_and_basic_api(brain):
     brain["b"] = b"\x00bytes"
     assert brain.recall("d") == {"a": 1}
     assert brain["s"] == "text" and brain["b"] == b"\x00bytes"
-    assert brain.names() == ["b", "d", "s"] == list(brain) == brain.keys()
+    assert brain.names() == ["b", "d", "s"] == list(brain) == list(brain.keys())
+    assert list(brain.values()) == [b"\x00bytes", {"a": 1}, "text"]  # views, as a Brain's
+    assert dict(brain.items()) == {"b": b"\x00bytes", "d": {"a": 1}, "s": "text"}
     assert len(brain) == 3 and "d" in brain and "zz" not in brain and 5 not in brain
     info = brain.info("d")
     assert info["description"] == "a dict" and info["type_name"] == "pickle"
