@@ -15,6 +15,7 @@ sources in python/brain_plasma/, as it does for any extension."""
 import glob
 import os
 import re
+import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -27,6 +28,18 @@ def compiler_flags():
     extension compiles src/*.c with the library's own flags and warnings."""
     with open(os.path.join(HERE, "compiler-flags.txt")) as f:
         return [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+
+
+def platform():
+    """The platform layer (the Makefile's PLATFORM): BRAIN_PLATFORM=linux or
+    posix; by default linux on Linux and posix elsewhere (macOS)."""
+    p = os.environ.get("BRAIN_PLATFORM") or ("linux" if sys.platform.startswith("linux") else "posix")
+    if p not in ("linux", "posix"):
+        raise SystemExit(f"BRAIN_PLATFORM={p!r}: the platform layers are 'linux' and 'posix'")
+    return p
+
+
+PLATFORM = platform()
 
 
 def rel(*parts):
@@ -45,12 +58,17 @@ def version():
     return m.group(1)
 
 
+# libbrain: src/*.c with one platform layer (BRAIN_PLATFORM)
+LIB_SOURCES = [p for p in sources(rel("src", "*.c"))
+               if not os.path.basename(p).startswith("platform_")] + [
+    rel("src", f"platform_{PLATFORM}.c")]
+
 HEADERS = (glob.glob(os.path.join(HERE, "include", "*.h"))
            + glob.glob(os.path.join(HERE, "src", "*.h")))
 
 core = Extension(
     "brain_plasma._core",
-    sources=sources(rel("src", "*.c"))
+    sources=LIB_SOURCES
     + [rel("python", "brain_plasma", "_core.c"),
        rel("python", "brain_plasma", "_strcol.c")],
     include_dirs=[rel("include"), rel("src")],
@@ -63,7 +81,7 @@ core = Extension(
 
 # the CLI as the Makefile builds build/brain: the same sources and flags
 # (compiler-flags.txt)
-CLI_SOURCES = sources(rel("cli", "*.c")) + sources(rel("src", "*.c"))
+CLI_SOURCES = sources(rel("cli", "*.c")) + LIB_SOURCES
 CLI_DEPENDS = ([rel("compiler-flags.txt")] + HEADERS
                + glob.glob(os.path.join(HERE, "cli", "*.h")))
 
@@ -114,10 +132,12 @@ class build_ext_and_cli(build_ext):
         return outs if self.inplace else sorted(outs + [self._cli_built()])
 
 
-# setuptools' own build folders go under build/python, beside make's outputs
+# setuptools' own build folders go under build/python (build/python-posix
+# for the other layer, so that switching layers rebuilds), beside make's
 setup(
     version=version(),
     ext_modules=[core],
     cmdclass={"build_ext": build_ext_and_cli},
-    options={"build": {"build_base": rel("build", "python")}},
+    options={"build": {"build_base": rel(
+        "build", "python" if PLATFORM == "linux" else f"python-{PLATFORM}")}},
 )

@@ -289,9 +289,12 @@ static int default_snapshot(const struct cli_args *a, brain *b, const char *stor
         return cli_error(a, "neither XDG_DATA_HOME nor HOME is set: give the "
                             "snapshot FILE");
     char dir[BRAIN_PATH_MAX], sub[BRAIN_PATH_MAX], key[3 * BRAIN_PATH_MAX];
-    int bare = strncmp(store_path, "/dev/shm/brain-", 15) == 0 && !strchr(store_path + 15, '/');
+    /* a bare name's store (in /dev/shm, or $TMPDIR on macOS) -> the name */
+    char prefix[BRAIN_PATH_MAX];
+    size_t pl = brain_resolve("x", prefix, sizeof prefix) == 0 ? strlen(prefix) - 1 : 0;
+    int bare = pl && strncmp(store_path, prefix, pl) == 0 && !strchr(store_path + pl, '/');
     if (bare) {
-        snprintf(key, sizeof key, "%s", store_path + 15);
+        snprintf(key, sizeof key, "%s", store_path + pl);
     } else {
         char *k = key;
         for (const char *c = store_path; *c; c++)

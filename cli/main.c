@@ -216,8 +216,8 @@ static void print_main_help(FILE *f)
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
-            "\nSTORE is a name (\"app1\" means /dev/shm/brain-app1) or an "
-            "absolute path.\n"
+            "\nSTORE is a name (\"app1\" means /dev/shm/brain-app1, $TMPDIR/brain-app1 "
+            "on\nmacOS) or an absolute path.\n"
             "SIZE is plain bytes or a number with a unit: 50MB, 1.5GB (powers "
             "of 1000),\n512MiB, 2GiB (powers of 1024).\n"
             "Exit status: 0 success, 1 error, 2 bad usage.\n\n"

@@ -155,6 +155,12 @@ BRAIN_API const char *brain_strerror(int status);
 /* The symbolic name of a status code ("BRAIN_ENOTFOUND").  Never NULL. */
 BRAIN_API const char *brain_errname(int status);
 
+/* The platform layer this library was built with: "linux" (robust mutex,
+ * futex, fallocate, /proc, /dev/shm) or "posix" (flock, polled or
+ * os_sync waits, $TMPDIR on macOS).  A store is used by one layer only;
+ * the other refuses it with BRAIN_EVERSION. */
+BRAIN_API const char *brain_platform(void);
+
 /* A sentence about the last failure in the calling thread, with the figures
  * that explain it, for example "store '/dev/shm/brain-app1' is full: the
  * value needs 212.0 MB, 180.3 MB are free (largest free block 100.0 MB) of

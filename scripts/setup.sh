@@ -14,6 +14,33 @@ cd "$(dirname "$0")/.."
 
 need=""
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
+
+# macOS: nothing is installed for you and apt is never called.  make test
+# needs the Xcode command line tools (cc, make, python3: xcode-select
+# --install); the parts that need Linux packages (the fuzzers' libFuzzer,
+# the Python tests under ASan, the browser tests) are skipped by the Makefile.
+if [ "$(uname -s)" = Darwin ]; then
+    case "${1:-}" in
+    venv)
+        PY=${PYTHON:-python3}
+        have_cmd "$PY" || { echo "setup: $PY is missing; install the Xcode command line tools (xcode-select --install) or python.org's Python 3.10+" >&2; exit 1; }
+        [ -x .venv/bin/python ] || $PY -m venv .venv
+        .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+        ;;
+    redis)
+        have_cmd redis-server || echo "setup: redis-server is missing (brew install redis): test-redis is skipped" >&2
+        ;;
+    bench)
+        [ -f /opt/homebrew/include/lmdb.h ] || [ -f /usr/local/include/lmdb.h ] ||
+            echo "setup: the C benchmark's peer LMDB is missing: brew install lmdb (and redis for bench-dash)" >&2
+        ;;
+    *)
+        have_cmd cc && have_cmd make ||
+            { echo "setup: cc or make is missing: install the Xcode command line tools (xcode-select --install)" >&2; exit 1; }
+        ;;
+    esac
+    exit 0
+fi
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 apt_install() {

@@ -9,7 +9,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
+# the platform layer (Makefile PLATFORM): src/platform_$PLAT.c
+PLAT=${BRAIN_PLATFORM:-linux}
 OUT=build/python-san
+[ "$PLAT" = linux ] || OUT=build/$PLAT/python-san
+SRCS="$(ls src/*.c | grep -v '^src/platform_') src/platform_$PLAT.c"
 CC=${CC:-cc}
 rm -rf "$OUT"
 mkdir -p "$OUT/brain_plasma"
@@ -19,7 +23,7 @@ SO=$($PY -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 $CC -std=gnu11 -O1 -g -fPIC -shared -fsanitize=address,undefined \
     -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
     -Iinclude -Isrc -I"$INC" -D_GNU_SOURCE -DBRAIN_STATIC=1 \
-    src/*.c python/brain_plasma/_core.c python/brain_plasma/_strcol.c -lpthread \
+    $SRCS python/brain_plasma/_core.c python/brain_plasma/_strcol.c -lpthread \
     -o "$OUT/brain_plasma/_core$SO"
 # (test_console.py runs the `brain` program the console script execs: no
 # extension code, and this copy of the package has no _bin/brain)

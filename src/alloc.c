@@ -245,10 +245,10 @@ static int refill(brain *b, uint64_t off, uint64_t need, uint64_t size, uint64_t
             return brain__fail(BRAIN_ENOSPC,
                                "the host has no room for %s more of store '%s' (its free "
                                "memory was given back to the system, and the file system "
-                               "is now full: %s); free memory in /dev/shm",
+                               "is now full: %s); free memory or disk space where the store lives",
                                brain__fmt_size(end - backed, s1, sizeof s1), b->path,
                                strerror(err));
-        return brain__fail(BRAIN_EIO, "cannot reserve memory of store '%s': fallocate: %s",
+        return brain__fail(BRAIN_EIO, "cannot reserve memory of store '%s': reserving space: %s",
                            b->path, strerror(err));
     }
     if (end > need) { /* the rest, split off by carve, starts with pages */
@@ -465,11 +465,11 @@ int brain__alloc_grow(brain *b, uint64_t need)
         if (err == ENOSPC || err == EFBIG || err == ENOMEM)
             return brain__fail(BRAIN_ENOSPC,
                            "the host has no room to grow store '%s' by %s "
-                           "(file system of %s is full: %s); free memory in /dev/shm "
-                           "or use a store on disk",
+                           "(at %s, its file system is full: %s); free memory or disk "
+                           "space where the store lives, or put it on a larger file system",
                            b->path, brain__fmt_size(grow, s1, sizeof s1),
                            brain__fmt_size(fs, s2, sizeof s2), strerror(err));
-        return brain__fail(BRAIN_EIO, "cannot grow store '%s': fallocate: %s", b->path,
+        return brain__fail(BRAIN_EIO, "cannot grow store '%s': reserving space: %s", b->path,
                        strerror(err));
     }
     /* new sentinel first, then the size, then the old sentinel becomes a

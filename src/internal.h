@@ -177,7 +177,9 @@ struct brain__header {
     uint64_t needs_repair; /* derived state found inconsistent */
     _Atomic uint32_t slots_hw; /* slots at or above this were never used */
     _Atomic uint32_t lock_pid; /* the writers' lock holder's pid, 0 when free */
-    uint64_t pad2[1];
+    uint32_t lock_kind; /* LOCK_KIND_*: the writers' lock this store uses,
+                           set at creation by the platform layer */
+    uint32_t pad2;
 
     /* the arena's free lists (TLSF) */
     uint64_t fl_bitmap;
@@ -188,9 +190,16 @@ struct brain__header {
     _Atomic uint32_t wait_seq[WAIT_BUCKETS];
     _Atomic uint32_t waiters[WAIT_BUCKETS];
 
-    /* the writers' robust process-shared mutex, in a line of its own */
+    /* the writers' robust process-shared mutex, in a line of its own
+     * (platform_linux.c; unused by platform_posix.c, whose lock is a flock
+     * on the file) */
     _Alignas(64) pthread_mutex_t lock;
 };
+
+/* h->lock_kind.  A store is used by one platform layer: the two locks do
+ * not exclude each other, so a layer refuses a store made by the other.
+ * 0 is a store made before the field existed (the robust mutex). */
+enum { LOCK_KIND_MUTEX_OLD = 0, LOCK_KIND_MUTEX = 1, LOCK_KIND_FLOCK = 2 };
 
 _Static_assert(sizeof(struct brain__block) == 64, "block header is one line");
 _Static_assert(sizeof(struct brain__entry) == ENTRY_FIXED, "entry header size");
@@ -225,6 +234,14 @@ struct brain {
     uint32_t slot_idx;
     int closed;
     int no_slot; /* a fork child without a slot yet: attaches on its next call */
+
+    /* platform_posix.c's writers' lock, process side: threads of this
+     * handle share its open file description (so its flock), and take turns
+     * here first.  Unused by platform_linux.c. */
+    pthread_mutex_t wl_mu;
+    pthread_cond_t wl_cv;
+    int wl_busy;
+    int wl_lost; /* a fork child that could not reopen the file */
 
     pthread_mutex_t mu; /* guards everything below */
     uint64_t pin_off[PINS];
@@ -334,7 +351,8 @@ int brain__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2,
 void brain__clear_error(void);
 const char *brain__fmt_size(uint64_t n, char *buf, size_t cap);
 
-/* platform_linux.c: the OS-specific calls, one place. */
+/* platform_linux.c or platform_posix.c (one of them is built, PLATFORM=):
+ * every OS-specific call, one place. */
 int64_t brain__plat_now_ns(void);
 int64_t brain__plat_mono_ns(void);
 uint64_t brain__plat_proc_start_time(pid_t pid); /* 0 when unknown */
@@ -345,7 +363,25 @@ void brain__plat_random(void *buf, size_t len);
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
 int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len);     /* errno-style */
 void brain__plat_prefault_write(void *p, size_t n); /* advisory */
-int brain__plat_lock_file(int fd, int exclusive, int wait); /* 0 ok, 1 busy, -1 err */
+const char *brain__plat_default_dir(void); /* where a bare store name lives */
+/* The writers' lock.  acquire: TIMEOUT_NS < 0 waits for ever, 0 only tries,
+ * > 0 waits at most that long.  Returns 0 (held), EOWNERDEAD (held, and the
+ * previous holder died holding it: repair, then call _consistent),
+ * EBUSY (TIMEOUT_NS == 0) or ETIMEDOUT, ENOTRECOVERABLE, or another errno. */
+int brain__plat_wlock_acquire(brain *b, int64_t timeout_ns);
+void brain__plat_wlock_consistent(brain *b);
+void brain__plat_wlock_release(brain *b);
+/* A new store: the lock set up and h->lock_kind stamped (0 or an errno). */
+int brain__plat_wlock_create(brain *b);
+/* Opening: the attach lock.  Returns 1 when this handle is alone with the
+ * store (the caller repairs what the dead left, then calls
+ * brain__plat_attach_done), 0 when attached beside others, or a BRAIN_E*
+ * status (a store of the other platform layer is refused here). */
+int brain__plat_attach(brain *b);
+int brain__plat_attach_done(brain *b); /* 0 or BRAIN_E* */
+void brain__plat_handle_init(brain *b); /* the handle's process-local lock state */
+void brain__plat_handle_fini(brain *b);
+void brain__plat_fork_child(brain *b); /* in the child, for every open handle */
 char brain__plat_proc_state(pid_t pid); /* /proc state letter, 0 when gone */
 void brain__plat_clean_stale_tmp(const char *path, const char *prefix, const char *magic);
 

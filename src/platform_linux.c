@@ -1,15 +1,18 @@
 /*
- * platform_linux.c - every OS-specific call of the library, in one file.
+ * platform_linux.c - every OS-specific call of the library, in one file
+ * (PLATFORM=linux, the default on Linux).
  *
- * Linux: futexes on the shared mapping, process start times from /proc,
- * fallocate to reserve tmpfs pages, OFD locks for "am I alone", getrandom.
- * A macOS port replaces this file (os_sync_wait_on_address, file locks for
- * liveness, $TMPDIR) and touches nothing else.
+ * Linux: the writers' lock is a robust process-shared mutex in the header
+ * (EOWNERDEAD when its holder died); futexes on the shared mapping; process
+ * start times from /proc; fallocate to reserve tmpfs pages; OFD locks for
+ * "am I alone"; getrandom; /dev/shm.  platform_posix.c is the same interface
+ * on what macOS offers too, and is built with PLATFORM=posix.
  */
 #include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
@@ -180,7 +183,7 @@ void brain__plat_prefault_write(void *p, size_t n)
 /* An OFD lock on byte 0: every attached process holds it shared; a process
  * that gets it exclusive knows it is alone.  Converting exclusive to shared
  * with F_OFD_SETLK is atomic. */
-int brain__plat_lock_file(int fd, int exclusive, int wait)
+static int lock_file(int fd, int exclusive, int wait)
 {
     struct flock fl = {0};
     fl.l_type = exclusive ? F_WRLCK : F_RDLCK;
@@ -250,3 +253,81 @@ void brain__plat_clean_stale_tmp(const char *path, const char *prefix, const cha
     }
     closedir(d);
 }
+
+const char *brain_platform(void) { return "linux"; }
+
+const char *brain__plat_default_dir(void) { return "/dev/shm"; }
+
+/* ---- the writers' lock: a robust process-shared mutex in the header ----- */
+
+static int init_mutex(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    int rc = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return rc;
+}
+
+int brain__plat_wlock_create(brain *b)
+{
+    b->h->lock_kind = LOCK_KIND_MUTEX;
+    return init_mutex(&b->h->lock);
+}
+
+int brain__plat_wlock_acquire(brain *b, int64_t timeout_ns)
+{
+    pthread_mutex_t *m = &b->h->lock;
+    if (timeout_ns < 0)
+        return pthread_mutex_lock(m);
+    if (timeout_ns == 0)
+        return pthread_mutex_trylock(m);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + timeout_ns % 1000000000;
+    ts.tv_sec += (time_t)(timeout_ns / 1000000000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    return pthread_mutex_timedlock(m, &ts);
+}
+
+void brain__plat_wlock_consistent(brain *b) { pthread_mutex_consistent(&b->h->lock); }
+
+void brain__plat_wlock_release(brain *b) { pthread_mutex_unlock(&b->h->lock); }
+
+int brain__plat_attach(brain *b)
+{
+    uint32_t kind = b->h->lock_kind;
+    if (kind != LOCK_KIND_MUTEX && kind != LOCK_KIND_MUTEX_OLD)
+        return brain__fail(BRAIN_EVERSION,
+                           "store '%s' was made by a libbrain built on the portable platform layer "
+                           "(PLATFORM=posix, a file lock for writers); this one is built on the Linux "
+                           "layer (a robust mutex), and the two locks do not exclude each other: use "
+                           "the store with a PLATFORM=posix build, or save it there and load the "
+                           "snapshot here", b->path);
+    int r = lock_file(b->fd, 1, 0);
+    if (r < 0)
+        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+    if (r == 0) {
+        /* alone: a store on disk may carry a lock word from before a reboot */
+        if (init_mutex(&b->h->lock))
+            return brain__fail(BRAIN_EIO, "cannot initialise the store's mutex");
+        return 1;
+    }
+    if (lock_file(b->fd, 0, 1) != 0)
+        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+    return 0;
+}
+
+int brain__plat_attach_done(brain *b)
+{
+    if (lock_file(b->fd, 0, 0) != 0)
+        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+    return 0;
+}
+
+/* the mutex lives in the shared header: nothing per handle or per fork */
+void brain__plat_handle_init(brain *b) { (void)b; }
+void brain__plat_handle_fini(brain *b) { (void)b; }
+void brain__plat_fork_child(brain *b) { (void)b; }

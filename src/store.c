@@ -7,10 +7,12 @@
  * linked into place, so no process ever sees a half-initialised store.
  * Every process maps the file twice over one large reservation of address
  * space (read-write for the library, read-only for views handed out), so
- * growing the file never moves a mapping.  Attached processes hold a shared
- * OFD lock on the file; a process that can take it exclusively is alone,
- * and then resets the writers' mutex and process table and repairs what
- * dead processes (or a reboot, for a store on disk) left behind.
+ * growing the file never moves a mapping.  The lock itself is the platform
+ * layer's (platform_linux.c: a robust mutex in the header, and a shared OFD
+ * lock held by every attached process, so that a process that can take it
+ * exclusively is alone and resets the mutex and process table and repairs
+ * what dead processes or a reboot left behind; platform_posix.c: a flock on
+ * the file and the header's dirty mark).
  */
 #include "internal.h"
 
@@ -47,14 +49,14 @@ int brain_resolve(const char *store, char *buf, size_t cap)
     } else {
         if (strchr(store, '/'))
             return brain__fail(BRAIN_EINVAL,
-                           "store '%s' is a relative path; pass a bare name (kept in /dev/shm) or an absolute path",
-                           store);
+                           "store '%s' is a relative path; pass a bare name (kept in %s) or an absolute path",
+                           store, brain__plat_default_dir());
         if (n > 200)
             return brain__fail(BRAIN_EINVAL, "store name is %zu bytes long; the limit for a bare name is 200", n);
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)store[i] < 0x20)
                 return brain__fail(BRAIN_EINVAL, "store name contains a control character");
-        w = snprintf(buf, cap, "/dev/shm/brain-%s", store);
+        w = snprintf(buf, cap, "%s/brain-%s", brain__plat_default_dir(), store);
     }
     if (w < 0 || (size_t)w >= cap)
         return brain__fail(BRAIN_ERANGE, "buffer of %zu bytes is too small for the store path", cap);
@@ -152,17 +154,6 @@ static void unmap_views(brain *b)
 
 /* ---- the writers' lock ------------------------------------------------- */
 
-static int init_mutex(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t a;
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    int rc = pthread_mutex_init(m, &a);
-    pthread_mutexattr_destroy(&a);
-    return rc;
-}
-
 static int destroyed(brain *b)
 {
     uint64_t pid = atomic_load_explicit(&b->h->destroyed_by, memory_order_relaxed);
@@ -200,26 +191,19 @@ uint32_t brain__writer_lock_holder(brain *b, const char **state)
     return pid;
 }
 
-/* pthread_mutex_lock, in 50 ms slices of timedlock so that the wait can be
- * cancelled (B's lock_cancel) and given up (B's lock_timeout_ms). */
+/* The platform layer's lock (brain__plat_wlock_acquire), in 50 ms slices so
+ * that the wait can be cancelled (B's lock_cancel) and given up (B's
+ * lock_timeout_ms). */
 static int lock_wait(brain *b, int64_t max_ms)
 {
-    pthread_mutex_t *m = &b->h->lock;
-    int rc = pthread_mutex_trylock(m);
+    int rc = brain__plat_wlock_acquire(b, 0);
     if (rc != EBUSY)
         return rc;
     if (max_ms == 0)
         return brain__fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
     int64_t t0 = brain__plat_mono_ns();
     for (;;) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        rc = pthread_mutex_timedlock(m, &ts);
+        rc = brain__plat_wlock_acquire(b, 50000000);
         if (rc != ETIMEDOUT)
             return rc;
         if (b->lock_cancel && b->lock_cancel(b->lock_cancel_ctx))
@@ -243,6 +227,15 @@ static int lock_wait(brain *b, int64_t max_ms)
     }
 }
 
+/* Lets go of the lock after a refusal: dirty cleared first (on the posix
+ * layer a set mark reads as a holder that died). */
+static void lock_refuse(brain *b)
+{
+    b->h->dirty = 0;
+    atomic_store(&b->h->lock_pid, 0);
+    brain__plat_wlock_release(b);
+}
+
 /* MAX_MS: 0 only tries, > 0 waits at most that long (BRAIN_EWOULDBLOCK
  * then), < 0 waits as the handle's timeout says.  LOCK_ALLOW_CORRUPT:
  * brain_check still runs on a store that a repair declared beyond mending,
@@ -250,6 +243,10 @@ static int lock_wait(brain *b, int64_t max_ms)
 static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t max_ms)
 {
     struct brain__header *h = b->h;
+    if (b->wl_lost)
+        return brain__fail(BRAIN_ESTALE,
+                       "store '%s' was replaced or removed before this process was forked, so "
+                       "the child cannot lock it; open the store again in the child", b->path);
     int rc = lock_wait(b, tls_try_only ? 0 : max_ms);
     if (rc < 0)
         return rc; /* a BRAIN_E* status, already explained */
@@ -260,11 +257,9 @@ static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t max_
         h->dirty = 1;
         int r = brain__repair(b, REPAIR_SHARED);
         h->recoveries++;
-        pthread_mutex_consistent(&h->lock);
+        brain__plat_wlock_consistent(b);
         if (r) {
-            h->dirty = 0;
-            atomic_store(&h->lock_pid, 0);
-            pthread_mutex_unlock(&h->lock);
+            lock_refuse(b);
             return r;
         }
     } else if (rc == ENOTRECOVERABLE) {
@@ -272,17 +267,17 @@ static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t max_
                        "store '%s': the writers' lock cannot be recovered; close every process "
                        "using the store and open it again (the first opener resets the lock)",
                        b->path);
+    } else if (rc == ETIMEDOUT || rc == EBUSY) {
+        return brain__fail(BRAIN_EWOULDBLOCK, "store '%s': the writers' lock is busy", b->path);
     } else if (rc) {
         return brain__fail(BRAIN_EIO, "store '%s': locking failed: %s", b->path, strerror(rc));
     }
     if (atomic_load(&h->destroyed_by)) { /* destroyed while we waited */
-        atomic_store(&h->lock_pid, 0);
-        pthread_mutex_unlock(&h->lock);
+        lock_refuse(b);
         return destroyed(b);
     }
     if (h->corrupt && mode != LOCK_ALLOW_CORRUPT) {
-        atomic_store(&h->lock_pid, 0);
-        pthread_mutex_unlock(&h->lock);
+        lock_refuse(b);
         return brain__fail(BRAIN_ECORRUPT,
                        "store '%s' is damaged beyond automatic repair; run `brain check` for "
                        "the report, save what reads back, and recreate it", b->path);
@@ -315,7 +310,7 @@ void brain__writer_unlock(brain *b)
     }
     b->h->dirty = 0;
     atomic_store(&b->h->lock_pid, 0);
-    pthread_mutex_unlock(&b->h->lock);
+    brain__plat_wlock_release(b);
 }
 
 int brain__handle_ready(brain *b)
@@ -412,6 +407,8 @@ static void atfork_child(void)
     for (brain *b = g_open; b; b = b->next_open) {
         /* the thread that forked holds b->mu (taken in prepare) */
         pthread_mutex_unlock(&b->mu);
+        if (!b->closed)
+            brain__plat_fork_child(b);
         for (struct brain_reservation *r = b->reservations; r; r = r->next)
             r->stale = 1;
         b->reservations = NULL;
@@ -500,8 +497,8 @@ static int init_store(brain *b, const brain_config *cfg)
     atomic_store(&h->epoch, 1);
     atomic_store(&h->capacity, cap);
     atomic_store(&h->file_size, fs);
-    if (init_mutex(&h->lock))
-        return brain__fail(BRAIN_EIO, "cannot initialise the store's mutex");
+    if (brain__plat_wlock_create(b))
+        return brain__fail(BRAIN_EIO, "cannot initialise the store's writers' lock");
     /* the arena: one free block and the sentinel */
     struct brain__block *first = (struct brain__block *)(b->rw + arena_off);
     struct brain__block *sent = (struct brain__block *)(b->rw + fs - BLOCK_HDR);
@@ -625,35 +622,43 @@ static int open_existing(brain *b)
     return rc;
 }
 
-/* Takes the shared attach lock; when alone, resets the lock and table. */
+/* Attaches through the platform layer; when this handle is alone with the
+ * store (the layer has reset its lock), repairs what the dead left. */
 static int attach_lock(brain *b)
 {
-    int r = brain__plat_lock_file(b->fd, 1, 0);
+    int r = brain__plat_attach(b);
     if (r < 0)
-        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
-    if (r == 0) {
+        return r;
+    if (r == 1) {
         struct brain__header *h = b->h;
+        atomic_store(&h->lock_pid, 0); /* alone: a holder recorded here is gone */
         int needs = h->dirty || (atomic_load(&h->batch_seq) & 1);
         for (uint32_t i = 0; i < h->max_procs && !needs; i++)
             if (atomic_load(&brain__slot_at(b, i)->owner))
                 needs = 1;
-        if (init_mutex(&h->lock))
-            return brain__fail(BRAIN_EIO, "cannot initialise the store's mutex");
         if (needs) {
-            pthread_mutex_lock(&h->lock);
+            int lr = brain__plat_wlock_acquire(b, -1);
+            if (lr != 0 && lr != EOWNERDEAD)
+                return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(lr));
+            if (lr == EOWNERDEAD)
+                brain__plat_wlock_consistent(b);
             int rc = brain__repair(b, REPAIR_ALONE);
             h->recoveries++;
             h->dirty = 0;
-            pthread_mutex_unlock(&h->lock);
+            brain__plat_wlock_release(b);
             if (rc)
                 return rc;
         }
-        if (brain__plat_lock_file(b->fd, 0, 0) != 0)
-            return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
-        return 0;
+        return brain__plat_attach_done(b);
     }
-    if (brain__plat_lock_file(b->fd, 0, 1) != 0)
-        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+    /* Not alone, and a writer may have died in the middle (the posix layer
+     * is never alone): when the lock is free, repair now rather than at the
+     * next write.  A live holder keeps it; that is fine. */
+    if (b->h->dirty || (atomic_load(&b->h->batch_seq) & 1)) {
+        if (writer_lock_common(b, LOCK_REFUSE_CORRUPT, 0) == 0)
+            brain__writer_unlock(b);
+        brain__clear_error();
+    }
     return 0;
 }
 
@@ -672,11 +677,14 @@ int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain
     if (!b)
         return brain__fail(BRAIN_ENOMEM, "out of memory");
     b->fd = -1;
+    int plat_ready = 0;
     b->lock_timeout_ms = -1;
     int rc = brain_resolve(store, b->path, sizeof b->path);
     if (rc)
         goto fail;
     pthread_mutex_init(&b->mu, NULL);
+    brain__plat_handle_init(b);
+    plat_ready = 1;
     brain__local_pins_reset(b);
     brain__plat_random(b->id_prefix, sizeof b->id_prefix);
 
@@ -722,6 +730,8 @@ fail:
     unmap_views(b);
     if (b->fd >= 0)
         close(b->fd);
+    if (plat_ready)
+        brain__plat_handle_fini(b);
     free(b);
     return rc;
 }
@@ -777,6 +787,7 @@ int brain_close(brain *b)
     if (b->fd >= 0)
         close(b->fd);
     pthread_mutex_destroy(&b->mu);
+    brain__plat_handle_fini(b);
     free(b);
     return 0;
 }

@@ -2332,7 +2332,8 @@ static int mod_exec(PyObject *m)
                            PyLong_FromUnsignedLongLong(BRAIN_MAX_CAPACITY)) < 0 ||
         PyModule_AddObject(m, "DEFAULT_CAPACITY",
                            PyLong_FromUnsignedLongLong(BRAIN_DEFAULT_CAPACITY)) < 0 ||
-        PyModule_AddStringConstant(m, "LIB_VERSION", BRAIN_VERSION_STRING) < 0)
+        PyModule_AddStringConstant(m, "LIB_VERSION", BRAIN_VERSION_STRING) < 0 ||
+        PyModule_AddStringConstant(m, "PLATFORM", brain_platform()) < 0)
         return -1;
     return 0;
 }

@@ -60,6 +60,7 @@ MIN_CAPACITY: int
 MAX_CAPACITY: int
 DEFAULT_CAPACITY: int
 LIB_VERSION: str
+PLATFORM: str  # "linux" or "posix": the platform layer libbrain was built on
 
 class Error(Exception):
     code: Optional[int]

@@ -1009,7 +1009,9 @@ class Brain(collections.abc.MutableMapping):
             os.path.expanduser("~"), ".local", "share")
         top = os.path.join(base, "brain-plasma")
         leaf = os.path.basename(self.path)
-        if leaf.startswith("brain-") and os.path.dirname(self.path) == "/dev/shm":
+        # a bare name's store (in /dev/shm, or $TMPDIR on macOS) -> the name
+        if leaf.startswith("brain-") and os.path.dirname(self.path) == os.path.dirname(
+                _core.resolve("x")):
             return os.path.join(top, leaf[len("brain-"):] + ".snapshot")
         key = self.path.replace("%", "%25").replace("/", "%2F")
         new = os.path.join(top, "path", key + ".snapshot")

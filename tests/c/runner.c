@@ -27,7 +27,9 @@
 #include <ftw.h>
 #include <signal.h>
 #include <sys/mman.h>
+#ifdef __linux__
 #include <sys/prctl.h>
+#endif
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -174,7 +176,14 @@ static void t_on_signal(int sig) { t_interrupted = sig; }
 
 static t_result t_run_one(t_test *t, int idx, double tscale, int verbose)
 {
+#ifdef __linux__
     int out = memfd_create("brain-test-output", 0);
+#else /* macOS: an unlinked temporary file */
+    char tmpl[] = "/tmp/brain-test-output-XXXXXX";
+    int out = mkstemp(tmpl);
+    if (out >= 0)
+        unlink(tmpl);
+#endif
     if (out < 0) {
         perror("memfd_create");
         exit(2);
@@ -354,7 +363,9 @@ int main(int argc, char **argv)
         perror("mmap");
         return 2;
     }
+#ifdef __linux__
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+#endif
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

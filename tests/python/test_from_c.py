@@ -9,7 +9,9 @@ import pytest
 from brain_plasma import Brain, _core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LIB = os.path.join(ROOT, "build", "libbrain.so")
+# the libbrain of the same platform layer as the extension (make sets
+# BRAIN_BUILD: build, or build/posix for `make test PLATFORM=posix`)
+LIB = os.path.join(os.environ.get("BRAIN_BUILD", os.path.join(ROOT, "build")), "libbrain.so")
 
 
 class brain_array(ctypes.Structure):
