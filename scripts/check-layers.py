@@ -30,7 +30,7 @@ import tempfile
 
 # lowest first; a file may call files of its own layer or below
 LAYERS = [
-    ("base", ["platform_linux", "platform_posix", "error"]),
+    ("base", ["platform", "platform_linux", "platform_posix", "error"]),
     ("values", ["name", "hash", "layout", "size", "key"]),
     ("alloc", ["alloc"]),
     ("process table", ["proctable"]),

@@ -42,7 +42,6 @@
  */
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -67,20 +66,6 @@
 #define POLL_MAX_NS 1000000ll /* the backoff stops at 1 ms */
 
 const char *brain_platform(void) { return "posix"; }
-
-int64_t brain__plat_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t brain__plat_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void sleep_ns(int64_t ns)
 {
@@ -184,59 +169,6 @@ char brain__plat_proc_state(pid_t pid)
     return p && p[1] == ' ' && p[2] ? p[2] : 0;
 }
 #endif
-
-/* Removes what processes killed while writing left beside PATH: files of
- * PATH's directory named PREFIX...".tmp-PID-XXXXXXXX" (the temporary names
- * of snapshot saves and store creation) whose PID is no longer running,
- * owned by this user, regular, and either shorter than 8 bytes or starting
- * with MAGIC (8 bytes).  Best effort: errors are ignored.  A process of
- * another PID namespace sharing the directory can look dead from here; its
- * temporary file is then removed and its save or create fails cleanly. */
-void brain__plat_clean_stale_tmp(const char *path, const char *prefix, const char *magic)
-{
-    char dir[BRAIN_PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    else
-        return;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (dfd < 0)
-        return;
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        close(dfd);
-        return;
-    }
-    size_t plen = strlen(prefix);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        const char *n = de->d_name, *t = strstr(n, ".tmp-");
-        if (!t || strncmp(n, prefix, plen) != 0)
-            continue;
-        while (strstr(t + 1, ".tmp-")) /* the last one */
-            t = strstr(t + 1, ".tmp-");
-        char *end;
-        long pid = strtol(t + 5, &end, 10);
-        if (pid <= 0 || *end != '-' || strlen(end + 1) != 8 || strspn(end + 1, "0123456789abcdef") != 8)
-            continue;
-        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;
-        int fd = openat(dfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-        if (fd < 0)
-            continue;
-        struct stat st;
-        char head[8];
-        int ours = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-                   (st.st_size < 8 || (pread(fd, head, 8, 0) == 8 && memcmp(head, magic, 8) == 0));
-        close(fd);
-        if (ours)
-            unlinkat(dfd, n, 0);
-    }
-    closedir(d);
-}
 
 /* ---- waits -------------------------------------------------------------- */
 
