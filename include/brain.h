@@ -335,6 +335,22 @@ BRAIN_API int brain_get(brain *b, const char *ns, const char *name,
  * zeroed or already released view is a no-op. */
 BRAIN_API void brain_view_release(brain *b, brain_view *view);
 
+/* brain_publish that also returns a pinned view of the value it published
+ * in *view (as brain_get would give, taken in the same hold of the
+ * writers' lock, so no other process can replace or delete the name and
+ * have the block reused in between).  For a writer that keeps using the
+ * memory brain_reserve gave it after publishing (the Plasma client's
+ * create/seal buffer): while the view is held, that memory stays the
+ * value's and is never handed to another value; release the view with
+ * brain_view_release when done.  Writing through the brain_reserve
+ * pointer after publishing changes what readers see: published values are
+ * meant to be immutable, so don't.  Consumes the reservation whatever it
+ * returns; on error nothing is published and *view is zeroed.  Errors as
+ * brain_publish, and BRAIN_EPINS (this process pins BRAIN_PINS_PER_PROC
+ * values already; checked before publishing). */
+BRAIN_API int brain_publish_view(brain *b, brain_reservation *res,
+                                 uint64_t *version, brain_view *view);
+
 /* Copies the value of (ns, name) into BUF (cap bytes), for small values.
  * *size receives the value's size.  When cap is too small nothing is
  * copied and BRAIN_ERANGE is returned with *size set, so a caller can

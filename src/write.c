@@ -1,6 +1,7 @@
 /*
  * write.c - the operations that change names: put, reserve/publish/abort's
- * partner publish, put_array, delete, put_many, namespace clear and expiry.
+ * partner publish (and publish_view, which pins what it published),
+ * put_array, delete, put_many, namespace clear and expiry.
  *
  * Writes take the writers' lock, build the new entry in a block of its own
  * (large values are copied outside the lock, in a reservation), then link it
@@ -299,9 +300,15 @@ int brain__reserve(brain *b, const char *ns, const char *name, size_t size, cons
     return 0;
 }
 
-int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
+/* brain_publish and brain_publish_view: with VIEW, the published block is
+ * pinned in the same hold of the lock (before it is linked, so a full pin
+ * table refuses the publish rather than follow it), and described in *VIEW
+ * as brain_get would. */
+static int publish(brain *b, brain_reservation *res, uint64_t *version, brain_view *view)
 {
     brain__clear_error();
+    if (view)
+        memset(view, 0, sizeof *view);
     int rc = brain__handle_ready(b);
     if (rc)
         return rc;
@@ -320,16 +327,41 @@ int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
         free(res);
         return lrc;
     }
+    int pinned = 0;
+    if (rc == 0 && view && (rc = brain__pin_add(b, res->block)) == 0)
+        pinned = 1;
     if (rc == 0) {
         struct brain__key k = {brain__entry_ns(e), brain__entry_name(e), e->ns_len, e->name_len, e->hash};
         rc = link_one(b, res->block, &k, &res->opts, version);
     }
     atomic_fetch_sub(&b->slot->nreserved, 1);
-    if (rc)
+    if (rc) {
+        if (pinned)
+            brain__pin_drop(b, res->block);
         brain__alloc_free(b, res->block);
+    } else if (view) {
+        view->data = b->ro + res->block + BLOCK_HDR + e->data_off; /* as read.c's */
+        view->size = e->size;
+        brain__entry_fill_info(b, e, &view->info, INFO_STRINGS);
+        view->pin_ = res->block;
+    }
     brain__writer_unlock(b);
     free(res);
     return rc;
+}
+
+int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
+{
+    return publish(b, res, version, NULL);
+}
+
+int brain_publish_view(brain *b, brain_reservation *res, uint64_t *version, brain_view *view)
+{
+    if (!view) {
+        brain_abort(b, res);
+        return brain__fail(BRAIN_EINVAL, "brain_publish_view: view is NULL (the reservation was aborted)");
+    }
+    return publish(b, res, version, view);
 }
 
 int brain_put_array(brain *b, const char *ns, const char *name, const brain_array *a,

@@ -282,3 +282,123 @@ TEST(publish_applies_type_desc_and_ttl)
     ASSERT_EQ_U64(m.size, 7);
     t_destroy(b, 0);
 }
+
+TEST(publish_view_pins_the_writers_memory)
+{
+    brain *b = t_create(0, 16 << 20);
+    uint64_t pins0 = t_stats(b).pins;
+    brain_reservation *res = NULL;
+    void *data = NULL;
+    size_t size = 2 << 20;
+    ASSERT_OK(brain_reserve(b, "plasma", "obj", size, NULL, &res, &data));
+    t_vfill(data, size, 7);
+    brain_view view;
+    uint64_t v = 0;
+    ASSERT_OK(brain_publish_view(b, res, &v, &view));
+    ASSERT_GT_U64(v, 0);
+    ASSERT_EQ_U64(view.size, size);
+    ASSERT_EQ_U64(view.info.version, v);
+    ASSERT_STR_EQ(view.info.name, "obj");
+    ASSERT_STR_EQ(view.info.ns, "plasma");
+    ASSERT_VALUE(view.data, view.size, 7);
+    ASSERT_EQ_U64(t_stats(b).pins, pins0 + 1);
+    /* the view and the reserved pointer are the same memory: a write
+     * through the writer's pointer (which the contract forbids) shows */
+    unsigned char *w = data;
+    unsigned char saved = w[100];
+    w[100] = (unsigned char)(saved ^ 0xff);
+    ASSERT_EQ_INT(((const unsigned char *)view.data)[100], saved ^ 0xff);
+    w[100] = saved;
+    /* another process deletes the name and fills the store: the block is
+     * never handed to another value while the view is held */
+    brain *other = t_open(0);
+    ASSERT_OK(brain_delete(other, "plasma", "obj"));
+    for (int i = 0; i < 64; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "fill%d", i);
+        int rc = brain_put(other, NULL, name, w, 1 << 20, NULL, NULL);
+        if (rc == BRAIN_EFULL)
+            break;
+        ASSERT_OK(rc);
+    }
+    ASSERT_VALUE(data, size, 7);
+    ASSERT_VALUE(view.data, view.size, 7);
+    brain_view_release(b, &view);
+    ASSERT_EQ_U64(t_stats(b).pins, pins0);
+    /* now the space can come back */
+    ASSERT_OK(brain_ns_clear(other, NULL, NULL));
+    ASSERT_OK(brain_close(other));
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
+TEST(publish_view_errors_publish_nothing)
+{
+    brain *b = t_create(0, 16 << 20);
+    uint64_t used0 = t_used(b);
+    brain_reservation *res = NULL;
+    void *data = NULL;
+    brain_view view;
+    /* NULL view: refused, the reservation aborted */
+    ASSERT_OK(brain_reserve(b, NULL, "k", 1 << 20, NULL, &res, &data));
+    ASSERT_ERR(brain_publish_view(b, res, NULL, NULL), BRAIN_EINVAL);
+    ASSERT_EQ_U64(t_used(b), used0);
+    ASSERT_EQ_INT(brain_exists(b, NULL, "k"), 0);
+    /* a version conflict: nothing published, nothing pinned, view zeroed */
+    brain_put_opts o = {.flags = BRAIN_PUT_IF_VERSION, .if_version = 0};
+    ASSERT_OK(brain_reserve(b, NULL, "k", 1 << 20, &o, &res, &data));
+    ASSERT_OK(brain_put(b, NULL, "k", "theirs", 6, NULL, NULL));
+    uint64_t used1 = t_used(b);
+    memset(&view, 0x5a, sizeof view);
+    ASSERT_ERR(brain_publish_view(b, res, NULL, &view), BRAIN_ECONFLICT);
+    ASSERT_NULL(view.data);
+    ASSERT_EQ_U64(view.pin_, 0);
+    ASSERT_EQ_U64(t_stats(b).pins, 0);
+    ASSERT_LT_U64(t_used(b), used1);
+    /* a full pin table: refused before anything is published */
+    ASSERT_OK(brain_put(b, NULL, "p", "x", 1, NULL, NULL));
+    static brain_view many[BRAIN_PINS_PER_PROC];
+    int held = 0;
+    for (int i = 0; i < BRAIN_PINS_PER_PROC; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "pin%d", i);
+        ASSERT_OK(brain_put(b, NULL, name, "x", 1, NULL, NULL));
+        ASSERT_OK(brain_get(b, NULL, name, &many[i]));
+        held++;
+    }
+    uint64_t used2 = t_used(b);
+    ASSERT_OK(brain_reserve(b, NULL, "late", 4096, NULL, &res, &data));
+    ASSERT_ERR(brain_publish_view(b, res, NULL, &view), BRAIN_EPINS);
+    ASSERT_EQ_INT(brain_exists(b, NULL, "late"), 0);
+    ASSERT_EQ_U64(t_used(b), used2);
+    for (int i = 0; i < held; i++)
+        brain_view_release(b, &many[i]);
+    ASSERT_EQ_U64(t_stats(b).pins, 0);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
+TEST(publish_view_of_a_parents_reservation_is_stale)
+{
+    brain *b = t_create(0, 0);
+    brain_reservation *res = NULL;
+    void *data = NULL;
+    ASSERT_OK(brain_reserve(b, NULL, "parents", 16, NULL, &res, &data));
+    memcpy(data, "parent's value!!", 16);
+    pid_t pid = t_fork();
+    if (pid == 0) {
+        brain_view view;
+        ASSERT_ERR(brain_publish_view(b, res, NULL, &view), BRAIN_ESTALE);
+        ASSERT_NULL(view.data);
+        ASSERT_EQ_INT(brain_exists(b, NULL, "parents"), 0);
+        ASSERT_OK(brain_close(b));
+        t_child_exit(0);
+    }
+    t_wait_ok(pid);
+    brain_view view;
+    ASSERT_OK(brain_publish_view(b, res, NULL, &view));
+    ASSERT_MEM_EQ(view.data, "parent's value!!", 16);
+    brain_view_release(b, &view);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
