@@ -344,10 +344,14 @@ BRAIN_API void brain_view_release(brain *b, brain_view *view);
  * value's and is never handed to another value; release the view with
  * brain_view_release when done.  Writing through the brain_reserve
  * pointer after publishing changes what readers see: published values are
- * meant to be immutable, so don't.  Consumes the reservation whatever it
- * returns; on error nothing is published and *view is zeroed.  Errors as
- * brain_publish, and BRAIN_EPINS (this process pins BRAIN_PINS_PER_PROC
- * values already; checked before publishing). */
+ * meant to be immutable, so don't.  Success consumes the reservation.
+ * Unlike brain_publish, a failure does not: nothing is published, *view is
+ * zeroed, and the reservation (its memory still reserved, still written
+ * through pointers the caller may hold) stays the caller's, to publish
+ * again or brain_abort.  Errors as brain_publish (BRAIN_ECONFLICT,
+ * BRAIN_ESTALE in a fork child, ...), BRAIN_EINVAL (view NULL) and
+ * BRAIN_EPINS (this process pins BRAIN_PINS_PER_PROC values already;
+ * checked before publishing). */
 BRAIN_API int brain_publish_view(brain *b, brain_reservation *res,
                                  uint64_t *version, brain_view *view);
 

@@ -247,6 +247,15 @@ int brain_put(brain *b, const char *ns, const char *name, const void *data, size
     return rc;
 }
 
+/* Puts R on B's list of reservations (brain_close aborts them). */
+static void relist(brain *b, brain_reservation *r)
+{
+    pthread_mutex_lock(&b->mu);
+    r->next = b->reservations;
+    b->reservations = r;
+    pthread_mutex_unlock(&b->mu);
+}
+
 int brain_reserve(brain *b, const char *ns, const char *name, size_t size,
                   const brain_put_opts *opts, brain_reservation **res, void **data)
 {
@@ -289,10 +298,7 @@ int brain__reserve(brain *b, const char *ns, const char *name, size_t size, cons
         r->opts = *opts;
         r->opts.desc = NULL; /* already written into the entry */
     }
-    pthread_mutex_lock(&b->mu);
-    r->next = b->reservations;
-    b->reservations = r;
-    pthread_mutex_unlock(&b->mu);
+    relist(b, r);
     *res = r;
     *data = entry_data_rw(b, r->block);
     if (prefault && size >= PREFAULT_MIN) /* the caller writes it all next */
@@ -300,10 +306,12 @@ int brain__reserve(brain *b, const char *ns, const char *name, size_t size, cons
     return 0;
 }
 
-/* brain_publish and brain_publish_view: with VIEW, the published block is
+/* brain_publish and brain_publish_view.  With VIEW, the published block is
  * pinned in the same hold of the lock (before it is linked, so a full pin
- * table refuses the publish rather than follow it), and described in *VIEW
- * as brain_get would. */
+ * table refuses the publish rather than follow it) and described in *VIEW
+ * as brain_get would; and a failure leaves the reservation with the caller
+ * (back on the handle's list, its block still reserved) instead of
+ * consuming it, because the caller may still hold pointers into it. */
 static int publish(brain *b, brain_reservation *res, uint64_t *version, brain_view *view)
 {
     brain__clear_error();
@@ -315,7 +323,8 @@ static int publish(brain *b, brain_reservation *res, uint64_t *version, brain_vi
     if (!res)
         return brain__fail(BRAIN_EINVAL, "brain_publish: reservation is NULL");
     if (res->stale || res->owner != b || !brain__reservation_unlist(b, res)) {
-        free(res);
+        if (!view)
+            free(res);
         return brain__fail(BRAIN_ESTALE,
                        "the reservation was made by another process or handle (for example "
                        "before fork); reserve again in this process");
@@ -324,7 +333,10 @@ static int publish(brain *b, brain_reservation *res, uint64_t *version, brain_vi
     rc = brain__value_validate(e->type, (const uint8_t *)e + e->data_off, e->size);
     int lrc = brain__writer_lock(b);
     if (lrc) {
-        free(res);
+        if (view)
+            relist(b, res);
+        else
+            free(res);
         return lrc;
     }
     int pinned = 0;
@@ -334,10 +346,15 @@ static int publish(brain *b, brain_reservation *res, uint64_t *version, brain_vi
         struct brain__key k = {brain__entry_ns(e), brain__entry_name(e), e->ns_len, e->name_len, e->hash};
         rc = link_one(b, res->block, &k, &res->opts, version);
     }
-    atomic_fetch_sub(&b->slot->nreserved, 1);
-    if (rc) {
+    if (rc && view) {
         if (pinned)
             brain__pin_drop(b, res->block);
+        brain__writer_unlock(b);
+        relist(b, res);
+        return rc;
+    }
+    atomic_fetch_sub(&b->slot->nreserved, 1);
+    if (rc) {
         brain__alloc_free(b, res->block);
     } else if (view) {
         view->data = b->ro + res->block + BLOCK_HDR + e->data_off; /* as read.c's */
@@ -358,8 +375,8 @@ int brain_publish(brain *b, brain_reservation *res, uint64_t *version)
 int brain_publish_view(brain *b, brain_reservation *res, uint64_t *version, brain_view *view)
 {
     if (!view) {
-        brain_abort(b, res);
-        return brain__fail(BRAIN_EINVAL, "brain_publish_view: view is NULL (the reservation was aborted)");
+        brain__clear_error();
+        return brain__fail(BRAIN_EINVAL, "brain_publish_view: view is NULL");
     }
     return publish(b, res, version, view);
 }
