@@ -28,7 +28,9 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "brain.h"
 #include "_strcol.h"
@@ -2020,6 +2022,389 @@ static PyType_Spec View_spec = {
     .slots = View_slots,
 };
 
+/* ---- Reservation ---------------------------------------------------------
+ * Room for a value in the store, written in place, then published
+ * (brain_reserve / brain_publish_view): the Plasma client's create() buffer.
+ *
+ * Reservation(store, ns, name, size, type=0, desc=None, ttl_ms=0,
+ *             if_version=None) reserves SIZE bytes for (ns, name).  The
+ * object exports them through the buffer protocol, writable until seal()
+ * (an exports counter, as View's), and supports len(), item and slice reads
+ * and writes (through a memoryview of itself), so it can be written as
+ * `buf[:] = data` or through `numpy.frombuffer(buf, ...)`.
+ *
+ * seal() publishes the value and pins it (brain_publish_view), so the
+ * memory stays the value's while this object lives, however long buffers
+ * exported from it live (the pin is dropped at deallocation, which cannot
+ * happen while one is alive).  After seal() new exports are read-only and
+ * item writes raise; buffers exported before seal keep the access they
+ * got (the buffer protocol cannot take it back): writing through them
+ * changes what readers see, which Plasma's rule forbids ("sealed objects
+ * are immutable").
+ *
+ * abort() gives the space back: at once when nothing is exported, else
+ * when the last exported buffer is released (until then the bytes are
+ * still reserved, so late writes through old buffers land in memory no
+ * other value has).  Deallocating an unsealed reservation aborts it.  A
+ * fork child cannot use its parent's reservation (not inherited, as in
+ * libbrain): exports and seal() raise there, deallocation frees only the
+ * child's copy of the bookkeeping.
+ *
+ * The Reservation holds a reference to its Store and counts as a user of
+ * the handle (like a View), so the mapping outlives it. */
+
+enum { RES_OPEN, RES_BUSY, RES_SEALED, RES_ABORTING, RES_ABORTED };
+
+typedef struct {
+    PyObject_HEAD
+    StoreObject *store;
+    brain_reservation *res; /* OPEN and ABORTING */
+    unsigned char *data;
+    Py_ssize_t size;
+    brain_view view;        /* SEALED: the pin */
+    Py_ssize_t exports;
+    int state;
+    long pid;               /* the process that reserved */
+    uint64_t version;
+    PyObject *name;         /* for messages */
+} ReservationObject;
+
+static const char *res_state_name(const ReservationObject *o)
+{
+    static const char *names[] = {"open", "busy", "sealed", "aborting", "aborted"};
+    return names[o->state];
+}
+
+/* Raises the error class registered for CODE with a message. */
+static int res_error(ReservationObject *o, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
+    va_end(ap);
+    raise_with(state_of_type(Py_TYPE(o)), code, code, msg);
+    return -1;
+}
+
+/* In a fork child the reservation is the parent's. */
+static int res_foreign(ReservationObject *o)
+{
+    if ((long)getpid() == o->pid)
+        return 0;
+    res_error(o, BRAIN_ESTALE,
+              "'%U' was reserved by process %ld, not this one (%ld): a fork child "
+              "does not inherit its parent's unsealed objects; create it again here",
+              o->name, o->pid, (long)getpid());
+    return 1;
+}
+
+/* Gives the space back now.  The GIL is released around the lock wait. */
+static void res_do_abort(ReservationObject *o)
+{
+    brain_reservation *r = o->res;
+    o->res = NULL;
+    o->state = RES_ABORTED;
+    StoreObject *s = o->store;
+    if (r && s->b) {
+        brain *b = s->b;
+        Py_BEGIN_ALLOW_THREADS
+        brain_abort(b, r); /* in a fork child: frees only the bookkeeping */
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static PyObject *Reservation_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"store", "ns", "name", "size", "type", "desc",
+                             "ttl_ms", "if_version", NULL};
+    PyObject *storeo, *nso, *nameo, *desc = Py_None, *ifv = Py_None;
+    long long size;
+    unsigned int vtype = BRAIN_TYPE_BYTES;
+    long long ttl = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOL|IOLO:Reservation", kwlist, &storeo,
+                                     &nso, &nameo, &size, &vtype, &desc, &ttl, &ifv))
+        return NULL;
+    core_state *st = state_of_type(type);
+    if (!st)
+        return NULL;
+    if (!PyObject_TypeCheck(storeo, st->store_type)) {
+        PyErr_Format(PyExc_TypeError, "store must be a brain_plasma._core.Store, not %.80s",
+                     Py_TYPE(storeo)->tp_name);
+        return NULL;
+    }
+    if (size < 0 || (unsigned long long)size > (unsigned long long)PY_SSIZE_T_MAX) {
+        PyObject *msg = PyUnicode_FromFormat("size is a number of bytes >= 0; got %lld", size);
+        return raise_with(st, BRAIN_EINVAL, BRAIN_EINVAL, msg);
+    }
+    StoreObject *s = (StoreObject *)storeo;
+    const char *ns, *name;
+    brain_put_opts opts;
+    brain *b = store_key(s, nso, nameo, &ns, &name);
+    if (!b || !fill_opts(&opts, vtype, desc, ttl, ifv))
+        return NULL;
+    brain_reservation *res = NULL;
+    void *data = NULL;
+    int rc;
+    NOGIL(s, rc = brain_reserve(b, ns, name, (size_t)size, &opts, &res, &data));
+    if (rc)
+        return fail(s, rc);
+    ReservationObject *o = (ReservationObject *)type->tp_alloc(type, 0);
+    if (!o) {
+        Py_BEGIN_ALLOW_THREADS
+        brain_abort(b, res);
+        Py_END_ALLOW_THREADS
+        return NULL;
+    }
+    o->store = (StoreObject *)Py_NewRef(s);
+    s->users++;
+    o->res = res;
+    o->data = data;
+    o->size = (Py_ssize_t)size;
+    o->state = RES_OPEN;
+    o->pid = (long)getpid();
+    o->name = Py_NewRef(nameo);
+    return (PyObject *)o;
+}
+
+static void Reservation_dealloc(ReservationObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    PyObject_GC_UnTrack(o);
+    StoreObject *s = o->store;
+    if (s) {
+        if (o->state == RES_OPEN || o->state == RES_ABORTING)
+            res_do_abort(o);
+        if (o->state == RES_SEALED && o->view.pin_ && s->b)
+            brain_view_release(s->b, &o->view);
+        s->users--;
+        store_maybe_close(s);
+        Py_CLEAR(o->store);
+    }
+    Py_CLEAR(o->name);
+    tp->tp_free(o);
+    Py_DECREF(tp);
+}
+
+static int Reservation_traverse(ReservationObject *o, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(o));
+    Py_VISIT(o->store);
+    return 0;
+}
+
+static int Reservation_getbuffer(ReservationObject *o, Py_buffer *view, int flags)
+{
+    if (o->state == RES_ABORTING || o->state == RES_ABORTED)
+        return res_error(o, BRAIN_EINVAL,
+                         "the object '%U' was aborted (released, deleted or its client "
+                         "disconnected before seal): this buffer no longer holds it; "
+                         "create the object again", o->name);
+    if (o->state == RES_OPEN && res_foreign(o))
+        return -1;
+    int readonly = o->state != RES_OPEN;
+    if (readonly && (flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
+        PyErr_Format(PyExc_BufferError,
+                     "the object '%U' is sealed: its buffer is read-only now "
+                     "(sealed objects are immutable)", o->name);
+        return -1;
+    }
+    if (PyBuffer_FillInfo(view, (PyObject *)o, o->size ? (void *)o->data : (void *)"",
+                          o->size, readonly, flags) < 0)
+        return -1;
+    o->exports++;
+    return 0;
+}
+
+static void Reservation_releasebuffer(ReservationObject *o, Py_buffer *Py_UNUSED(view))
+{
+    if (--o->exports == 0 && o->state == RES_ABORTING)
+        res_do_abort(o); /* the deferred abort: no buffer can reach the bytes now */
+}
+
+/* seal() -> version: publishes and pins the value. */
+static PyObject *Reservation_seal(ReservationObject *o, PyObject *Py_UNUSED(a))
+{
+    if (o->state != RES_OPEN) {
+        res_error(o, BRAIN_EINVAL, "cannot seal '%U': the reservation is %s",
+                  o->name, res_state_name(o));
+        return NULL;
+    }
+    StoreObject *s = o->store;
+    brain *b = store_handle(s);
+    if (!b)
+        return NULL;
+    brain_reservation *r = o->res;
+    brain_view v;
+    uint64_t version = 0;
+    int rc;
+    o->state = RES_BUSY; /* another thread's seal or abort meanwhile is refused */
+    NOGIL(s, rc = brain_publish_view(b, r, &version, &v));
+    if (rc) {
+        o->state = RES_OPEN; /* still ours (libbrain leaves it on failure) */
+        if (rc == BRAIN_ESTALE)
+            return res_foreign(o) ? NULL : fail(s, rc);
+        return fail(s, rc);
+    }
+    o->res = NULL;
+    o->view = v;
+    o->version = version;
+    o->state = RES_SEALED;
+    return PyLong_FromUnsignedLongLong(version);
+}
+
+/* abort() -> True when the space was given back now, False when it will be
+ * at the release of the last exported buffer. */
+static PyObject *Reservation_abort(ReservationObject *o, PyObject *Py_UNUSED(a))
+{
+    if (o->state == RES_ABORTED || o->state == RES_ABORTING)
+        return PyBool_FromLong(o->state == RES_ABORTED);
+    if (o->state != RES_OPEN) {
+        res_error(o, BRAIN_EINVAL, "cannot abort '%U': the reservation is %s",
+                  o->name, res_state_name(o));
+        return NULL;
+    }
+    if (o->exports > 0) {
+        o->state = RES_ABORTING;
+        Py_RETURN_FALSE;
+    }
+    res_do_abort(o);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Reservation_to_pybytes(ReservationObject *o, PyObject *Py_UNUSED(a))
+{
+    Py_buffer view;
+    if (Reservation_getbuffer(o, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(view.buf, view.len);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+static Py_ssize_t Reservation_len(ReservationObject *o)
+{
+    return o->size;
+}
+
+static PyObject *Reservation_getitem(ReservationObject *o, PyObject *key)
+{
+    PyObject *mv = PyMemoryView_FromObject((PyObject *)o);
+    if (!mv)
+        return NULL;
+    PyObject *r = PyObject_GetItem(mv, key);
+    Py_DECREF(mv);
+    return r;
+}
+
+static int Reservation_setitem(ReservationObject *o, PyObject *key, PyObject *value)
+{
+    if (!value) {
+        PyErr_SetString(PyExc_TypeError, "cannot delete bytes of a reservation");
+        return -1;
+    }
+    if (o->state == RES_SEALED || o->state == RES_BUSY)
+        return res_error(o, BRAIN_EINVAL,
+                         "the object '%U' is sealed: it can no longer be written "
+                         "(sealed objects are immutable; create a new object)", o->name);
+    PyObject *mv = PyMemoryView_FromObject((PyObject *)o);
+    if (!mv)
+        return -1;
+    int r = PyObject_SetItem(mv, key, value);
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb); /* the write's error, kept for the caller */
+    PyObject *rel = PyObject_CallMethod(mv, "release", NULL);
+    Py_XDECREF(rel);
+    if (!rel)
+        PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
+    Py_DECREF(mv);
+    return r;
+}
+
+static PyObject *Reservation_get_size(ReservationObject *o, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(o->size);
+}
+
+static PyObject *Reservation_get_state(ReservationObject *o, void *Py_UNUSED(c))
+{
+    return PyUnicode_FromString(res_state_name(o));
+}
+
+static PyObject *Reservation_get_exports(ReservationObject *o, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(o->exports);
+}
+
+static PyObject *Reservation_get_version(ReservationObject *o, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(o->version);
+}
+
+static PyObject *Reservation_get_is_mutable(ReservationObject *o, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(o->state == RES_OPEN);
+}
+
+static PyObject *Reservation_get_address(ReservationObject *o, void *Py_UNUSED(c))
+{
+    return PyLong_FromVoidPtr(o->data);
+}
+
+static PyObject *Reservation_repr(ReservationObject *o)
+{
+    return PyUnicode_FromFormat("<brain_plasma._core.Reservation %R %zd bytes %s>", o->name,
+                                o->size, res_state_name(o));
+}
+
+static PyMethodDef Reservation_methods[] = {
+    {"seal", (PyCFunction)Reservation_seal, METH_NOARGS,
+     "seal()\n--\n\nPublishes the value (pinned while this object lives); returns its version."},
+    {"abort", (PyCFunction)Reservation_abort, METH_NOARGS,
+     "abort()\n--\n\nGives the space back (True), or at the release of the last "
+     "exported buffer (False)."},
+    {"to_pybytes", (PyCFunction)Reservation_to_pybytes, METH_NOARGS,
+     "to_pybytes()\n--\n\nA copy of the bytes."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Reservation_getset[] = {
+    {"size", (getter)Reservation_get_size, NULL, "Bytes reserved.", NULL},
+    {"state", (getter)Reservation_get_state, NULL,
+     "'open', 'sealed', 'aborting' (buffers alive) or 'aborted'.", NULL},
+    {"exports", (getter)Reservation_get_exports, NULL, "Buffers exported and alive.", NULL},
+    {"version", (getter)Reservation_get_version, NULL, "The version sealed (0 before).", NULL},
+    {"is_mutable", (getter)Reservation_get_is_mutable, NULL, "True until sealed.", NULL},
+    {"address", (getter)Reservation_get_address, NULL, "Address of the first byte.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Reservation_slots[] = {
+    {Py_tp_doc, "Room for a value in the store, written in place, then sealed "
+                "(published and pinned) or aborted.  Writable buffer protocol "
+                "until seal."},
+    {Py_tp_new, Reservation_new},
+    {Py_tp_dealloc, Reservation_dealloc},
+    {Py_tp_traverse, Reservation_traverse},
+    {Py_tp_methods, Reservation_methods},
+    {Py_tp_getset, Reservation_getset},
+    {Py_tp_repr, Reservation_repr},
+    {Py_bf_getbuffer, Reservation_getbuffer},
+    {Py_bf_releasebuffer, Reservation_releasebuffer},
+    {Py_sq_length, Reservation_len},
+    {Py_mp_length, Reservation_len},
+    {Py_mp_subscript, Reservation_getitem},
+    {Py_mp_ass_subscript, Reservation_setitem},
+    {0, NULL},
+};
+
+static PyType_Spec Reservation_spec = {
+    .name = "brain_plasma._core.Reservation",
+    .basicsize = sizeof(ReservationObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Reservation_slots,
+};
+
 /* ---- module functions --------------------------------------------------- */
 
 static PyObject *mod_raise(PyObject *m, int rc)
@@ -2299,6 +2684,11 @@ static int mod_exec(PyObject *m)
         return -1;
     st->view_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &View_spec, NULL);
     if (!st->view_type || PyModule_AddType(m, st->view_type) < 0)
+        return -1;
+    PyObject *res_type = PyType_FromModuleAndSpec(m, &Reservation_spec, NULL);
+    int res_added = res_type ? PyModule_AddType(m, (PyTypeObject *)res_type) : -1;
+    Py_XDECREF(res_type); /* the module's attribute holds it */
+    if (res_added < 0)
         return -1;
     st->error = PyErr_NewExceptionWithDoc("brain_plasma._core.Error",
                                           "A libbrain failure; .code is the BRAIN_E* status.",

@@ -27,8 +27,7 @@ removed serialization; what ``put`` stores, ``get`` returns.
 Differences from Plasma, all documented in docs/migration.md: the store
 never evicts on its own (a full store raises :class:`PlasmaStoreFull`;
 :meth:`PlasmaClient.evict` deletes Plasma objects, oldest first, on
-request); ``create`` hands out a private buffer that ``seal`` copies into
-the store; notifications cover the objects of the reserved namespace;
+request); notifications cover the objects of the reserved namespace;
 ``ref_count`` counts the buffers this client holds; ``hash`` is an 8-byte
 BLAKE2b digest of metadata and data.
 """
@@ -186,6 +185,16 @@ def _desc(metadata, duration):
     return _DESC_PREFIX + json.dumps(d, separators=(",", ":"))
 
 
+def _created_desc(metadata, started):
+    """The description of an object made with create(): written when the
+    room is reserved, so it holds the creation time; construct_duration is
+    the time from there to the seal (the entry's update time)."""
+    d = {"created": started}
+    if metadata:
+        d["metadata"] = base64.b64encode(metadata).decode("ascii")
+    return _DESC_PREFIX + json.dumps(d, separators=(",", ":"))
+
+
 def _parse_desc(info):
     """(metadata bytes, construct_duration) of an entry."""
     desc = info.get("description") or ""
@@ -193,7 +202,11 @@ def _parse_desc(info):
         return b"", 0.0
     try:
         d = json.loads(desc[len(_DESC_PREFIX):])
-        return base64.b64decode(d.get("metadata", "")), float(d.get("construct_duration", 0))
+        if "created" in d:
+            duration = max(0.0, float(info.get("updated", 0)) - float(d["created"]))
+        else:
+            duration = float(d.get("construct_duration", 0))
+        return base64.b64decode(d.get("metadata", "")), round(duration, 6)
     except (ValueError, TypeError):
         return b"", 0.0
 
@@ -225,12 +238,23 @@ def _buffer(view):
 
 
 class _Pending:
-    __slots__ = ("buffer", "metadata", "started")
+    """An object created and not sealed: its room in the store (a
+    _core.Reservation, which is also the buffer create() returned)."""
 
-    def __init__(self, size, metadata):
-        self.buffer = bytearray(size)
+    __slots__ = ("res", "metadata", "started", "pid")
+
+    def __init__(self, res, metadata, started):
+        self.res = res
         self.metadata = metadata
-        self.started = time.time()
+        self.started = started
+        self.pid = os.getpid()
+
+    def abort(self):
+        """Gives the room back (once no buffer made from it is alive)."""
+        try:
+            self.res.abort()
+        except BrainError:  # sealed or aborted meanwhile
+            pass
 
 
 class PlasmaClient:
@@ -367,40 +391,44 @@ class PlasmaClient:
     # ---- creating -----------------------------------------------------------
 
     def create(self, object_id, data_size, metadata=b""):
-        """A writable buffer of DATA_SIZE bytes for a new object; it becomes
-        visible (immutable) at :meth:`seal`.  Raises PlasmaObjectExists (the
-        id is taken) or PlasmaStoreFull (it cannot fit)."""
+        """A writable buffer of DATA_SIZE bytes for a new object, in the
+        store itself: write it in place (``memoryview(buf)[:] = ...``,
+        ``numpy.frombuffer(buf, ...)``, ``buf[i:j] = ...``), then
+        :meth:`seal` publishes it with no copy.  Raises PlasmaObjectExists
+        (the id is taken) or PlasmaStoreFull (it cannot fit).  An object
+        not sealed is aborted by :meth:`release`, :meth:`abort`,
+        :meth:`delete`, :meth:`disconnect` or when its client is garbage
+        collected; it never outlives its process."""
         oid = _oid(object_id)
         if isinstance(data_size, bool) or not isinstance(data_size, int) or data_size < 0:
             raise BrainValueError(
                 "data_size is a number of bytes >= 0; got %r" % (data_size,))
         md = _metadata_bytes(metadata)
         with self._lock:
-            if oid in self._pending or self._locate(oid, self._maybe_value_id(oid)) is not None:
+            p = self._pending.get(oid)
+            if p is not None and p.pid != os.getpid():
+                del self._pending[oid]  # a parent's, inherited through fork
+                p = None
+            if p is not None or self._locate(oid, self._maybe_value_id(oid)) is not None:
                 raise PlasmaObjectExists(
                     "object %s already exists in store %r; objects are "
                     "immutable: delete it first or use another id"
                     % (oid.hex(), self._socket_name))
-            st = self._c().stats()
-            if data_size > st["capacity"]:
-                raise PlasmaStoreFull(
-                    "object %s needs %d bytes, more than the store's capacity "
-                    "(%d bytes); grow the store or store less"
-                    % (oid.hex(), data_size, st["capacity"]))
-            if data_size > st["largest_free"]:
-                raise PlasmaStoreFull(
-                    "object %s needs %d bytes; the store has %d bytes free "
-                    "(largest free block %d) of %d; delete objects "
-                    "(client.delete, client.evict) or grow the store"
-                    % (oid.hex(), data_size, st["free"], st["largest_free"],
-                       st["capacity"]))
-            p = _Pending(data_size, md)
-            self._pending[oid] = p
-            return memoryview(p.buffer)
+            started = time.time()
+            try:
+                res = _core.Reservation(self._c(), NAMESPACE, oid._id.hex(), data_size,
+                                        _core.TYPE_BYTES, _created_desc(md, started),
+                                        if_version=0)
+            except BrainStoreFullError as exc:
+                raise _full(exc, oid, data_size) from None
+            self._pending[oid] = _Pending(res, md, started)
+            return res
 
     def seal(self, object_id):
         """Publishes an object made with :meth:`create`: every process sees
-        it from now on, and it can no longer change."""
+        it from now on, and it can no longer change (the buffer create gave
+        turns read-only; arrays made from it before must not be written:
+        as in Plasma, sealed objects are immutable)."""
         oid = _oid(object_id)
         with self._lock:
             p = self._pending.get(oid)
@@ -411,9 +439,41 @@ class PlasmaClient:
                 raise PlasmaObjectNonexistent(
                     "object %s was not created by this client (create it "
                     "with client.create first)" % oid.hex())
-            self._publish(oid, p.buffer, _core.TYPE_BYTES, p.metadata,
-                          time.time() - p.started)
+            if p.pid != os.getpid():
+                del self._pending[oid]
+                raise PlasmaObjectNonexistent(
+                    "object %s was created by process %d, which this process was "
+                    "forked from: only that process can seal it (unsealed objects "
+                    "are not inherited by fork); create it again here"
+                    % (oid.hex(), p.pid))
+            try:
+                p.res.seal()
+            except BrainVersionConflictError:
+                del self._pending[oid]
+                p.abort()
+                raise PlasmaObjectExists(
+                    "object %s already exists in store %r (another client sealed "
+                    "it first); objects are immutable, this one was aborted"
+                    % (oid.hex(), self._socket_name)) from None
+            except BrainError as exc:
+                if exc.code == _core.ESTALE:  # pid reuse cannot fool libbrain
+                    del self._pending[oid]
+                raise
             del self._pending[oid]
+
+    def abort(self, object_id):
+        """Drops an object made with :meth:`create` and not sealed (a
+        brain_plasma addition; Plasma's C++ client has Abort).  Its room is
+        given back at once, or when the last array or memoryview made from
+        its buffer is gone; the buffer itself raises from now on."""
+        oid = _oid(object_id)
+        with self._lock:
+            p = self._pending.pop(oid, None)
+        if p is None:
+            raise PlasmaObjectNonexistent(
+                "object %s is not being created by this client (abort drops an "
+                "object between create and seal)" % oid.hex())
+        p.abort()
 
     def _publish(self, oid, data, tag, metadata, duration, kind=None, payload=None, hint=None):
         c = self._c()
@@ -586,10 +646,14 @@ class PlasmaClient:
 
     def release(self, object_id):
         """Drops this client's references to the buffers get_buffers gave
-        for OBJECT_ID; the store space is freed once no buffer uses it."""
+        for OBJECT_ID; the store space is freed once no buffer uses it.  An
+        object created and not sealed is aborted (see :meth:`abort`)."""
         oid = _oid(object_id)
         with self._lock:
             views = self._held.pop(oid, [])
+            p = self._pending.pop(oid, None)
+        if p is not None:
+            p.abort()
         for v in views:
             try:
                 v.release()
@@ -606,7 +670,9 @@ class PlasmaClient:
         c = self._c()
         with self._lock:
             for oid in oids:
-                if self._pending.pop(oid, None) is not None:
+                p = self._pending.pop(oid, None)
+                if p is not None:
+                    p.abort()
                     continue
                 loc = self._locate(oid)
                 if loc is None:
@@ -668,8 +734,10 @@ class PlasmaClient:
                     "state": "sealed",
                 }
             for oid, p in self._pending.items():
+                if p.pid != os.getpid():
+                    continue  # a parent's, inherited through fork
                 out[oid] = {
-                    "data_size": len(p.buffer),
+                    "data_size": p.res.size,
                     "metadata_size": len(p.metadata),
                     "ref_count": 1,
                     "create_time": int(p.started),
@@ -768,13 +836,16 @@ class PlasmaClient:
     # ---- connection ---------------------------------------------------------------
 
     def disconnect(self):
-        """Disconnects this client; its unsealed objects are dropped and its
+        """Disconnects this client; its unsealed objects are aborted and its
         buffers released when they are garbage (values already returned stay
         valid).  Other clients and Brains on the store are not affected."""
         with self._lock:
+            pending = list(self._pending.values())
             self._pending.clear()
             self._held.clear()
             self._store = None
+        for p in pending:
+            p.abort()
 
     def __repr__(self):
         return "<brain_plasma.plasma.PlasmaClient store=%r%s>" % (
