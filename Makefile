@@ -29,6 +29,7 @@
 #                       bench/run.py: every workload against every peer;
 #          bench-quick  every workload at small sizes (.ci/run runs it);
 #          bench-snapshot  save/load against cp
+#          bench-create  plasma create + fill + seal against memcpy and the old copy path
 #          bench-speed2  issue 14's goals: str columns, repeated recalls,
 #                       small values, every pandas type at 5M rows, learn
 #
@@ -46,7 +47,7 @@
         fuzz-corpus fuzz-write fuzz-pending test-torture torture-run torture test-posix \
         demo demo-c demo-python \
         bench bench-c bench-platform bench-peers bench-quick bench-deps bench-plasma-venv bench-snapshot \
-        bench-speed2
+        bench-speed2 bench-create
 
 CC ?= cc
 UNAME_S := $(shell uname -s)
@@ -406,6 +407,10 @@ bench-c: deps-bench lib $(BUILD)/bench-store
 # save/load of a 1 GiB store against cp of a file of the same size
 bench-snapshot: lib cli
 	$(PYTHON) bench/bench_snapshot.py
+
+# plasma create + fill + seal of a 100 MB object, written in place (issue 13)
+bench-create: python
+	$(VENV)/bin/python bench/bench_create.py
 
 # the peers of bench/run.py: Python packages in .venv, brain-plasma 0.3.3 in
 # .venv-plasma (Python 3.7 to 3.11: pyarrow 11 has no wheel for newer ones;

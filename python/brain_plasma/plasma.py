@@ -27,7 +27,10 @@ removed serialization; what ``put`` stores, ``get`` returns.
 Differences from Plasma, all documented in docs/migration.md: the store
 never evicts on its own (a full store raises :class:`PlasmaStoreFull`;
 :meth:`PlasmaClient.evict` deletes Plasma objects, oldest first, on
-request); notifications cover the objects of the reserved namespace;
+request); ``create`` hands out the object's room in the store and
+``seal`` publishes it in place (writes through arrays made from the
+buffer before ``seal`` still reach the object: Plasma's rule, never write
+a sealed object, stands); notifications cover the objects of the reserved namespace;
 ``ref_count`` counts the buffers this client holds; ``hash`` is an 8-byte
 BLAKE2b digest of metadata and data.
 """
