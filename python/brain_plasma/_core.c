@@ -1,10 +1,11 @@
 /*
  * _core.c - the CPython extension over libbrain.
  *
- * Two heap types: Store wraps one open `brain *`; View wraps one pinned
+ * Three heap types: Store wraps one open `brain *`; View wraps one pinned
  * brain_view and exports it through the buffer protocol, read-only, the way
  * CPython's mmap module exports its mapping (an exports counter, no release
- * while a buffer is alive).  The pin is released when the View is
+ * while a buffer is alive); Reservation is room reserved for a value,
+ * exported writable until it is sealed (its section says more).  The pin is released when the View is
  * deallocated.  Everything else (what a value means, names, the Brain API)
  * lives in the Python layer.
  *

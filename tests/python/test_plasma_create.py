@@ -469,3 +469,18 @@ def test_reservation_bad_arguments(store):
     m.release()
     assert r.exports == 0
     assert bytes(store.get("ns", "n")) == b"abc"
+
+
+def test_bench_create_runs():
+    """bench/bench_create.py at a small size: every variant runs, checks
+    what it wrote and prints its row and the ratios (no timing asserted)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, os.path.join(root, "bench", "bench_create.py"),
+                           "--mb", "4", "--repeat", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [r.split("|")[1].strip() for r in rows[1:]] == [
+        "memcpy", "memcpy, fresh pages", "create + fill + seal", "create + seal, no fill",
+        "put_raw_buffer", "copy path (before #13)"]
+    assert "copy path / create:" in proc.stdout
