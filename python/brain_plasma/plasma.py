@@ -30,8 +30,8 @@ never evicts on its own (a full store raises :class:`PlasmaStoreFull`;
 request); ``create`` hands out the object's room in the store and
 ``seal`` publishes it in place (writes through arrays made from the
 buffer before ``seal`` still reach the object: Plasma's rule, never write
-a sealed object, stands); notifications cover the objects of the reserved namespace;
-``ref_count`` counts the buffers this client holds; ``hash`` is an 8-byte
+a sealed object, stands); notifications cover the objects of the reserved
+namespace; ``ref_count`` counts the buffers this client holds; ``hash`` is an 8-byte
 BLAKE2b digest of metadata and data.
 """
 import base64
