@@ -861,10 +861,12 @@ int brain__salvage_open(const char *store, brain_lost_fn lost, void *ctx, brain_
             uint64_t was_dirty = h->dirty;
             h->dirty = 1;
             rc = brain__salvage(b, cut, REPAIR_ALONE, lost, ctx, info);
-            if (rc == 0 || atomic_load(&h->file_size) > cut) /* not left as it was found */
+            uint64_t now = cut;
+            brain__plat_file_size(b->fd, &now);
+            int changed = rc == 0 || now > cut; /* else refused before it changed anything */
+            if (changed)
                 h->recoveries++;
-            /* a failure before anything changed leaves the mark as found */
-            h->dirty = rc && !h->corrupt ? was_dirty : 0;
+            h->dirty = changed ? 0 : was_dirty;
         }
         if (locked) {
             atomic_store(&h->lock_pid, 0);

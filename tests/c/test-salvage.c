@@ -400,3 +400,29 @@ TEST(check_of_a_cut_file_reports_it)
     ASSERT_EQ_INT(reports, 1);
     ASSERT_OK(brain_close(b));
 }
+
+/* Damage below the cut is not truncation: refused, the file as it was. */
+TEST(salvage_of_a_file_damaged_below_the_cut_is_refused_untouched)
+{
+    fill_store(0);
+    uint64_t bad = block_of(0, "v03"), cut = block_of(0, "v10") + 500;
+    uint64_t zero = 0;
+    t_patch(t_store(0), (off_t)bad, &zero, sizeof zero); /* size 0, state 0 */
+    ASSERT_EQ_INT(truncate(t_store(0), (off_t)cut), 0);
+    int fd = open(t_store(0), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    unsigned char *before = t_xmalloc(cut), *after = t_xmalloc(cut);
+    ASSERT_EQ_INT(pread(fd, before, cut, 0), (long long)cut);
+    brain_salvage_info info;
+    ASSERT_ERR(brain_salvage(t_store(0), NULL, NULL, &info), BRAIN_ECORRUPT);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "damaged as well as truncated");
+    ASSERT_EQ_U64((uint64_t)t_file_size(t_store(0)), cut);
+    ASSERT_EQ_INT(pread(fd, after, cut, 0), (long long)cut);
+    /* the header's lock word may be reset by the attach; the rest is as it was */
+    size_t lock_at = offsetof(struct brain__header, lock);
+    ASSERT_MEM_EQ(before + HEADER_SIZE, after + HEADER_SIZE, cut - HEADER_SIZE);
+    ASSERT_MEM_EQ(before, after, lock_at);
+    close(fd);
+    free(before);
+    free(after);
+}
