@@ -189,3 +189,39 @@ def test_watch_exits_with_status_3_when_its_store_is_truncated(brain, brain_bin,
             p.wait()
     assert rc == EXIT_TRUNCATED, (rc, err)
     assert "brain: watch: store '" + path + "': the store file was truncated" in err, err
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    d = tmp_path / "tiny"
+    d.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(d)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield d
+    subprocess.run(["umount", str(d)])
+
+
+def test_check_repair_without_room_to_restore_the_size_changes_nothing(brain, tiny_fs):
+    store = str(tiny_fs / "s.store")
+    brain.ok("create", store, "--size", "5MB")
+    vals = put_values(brain, store, 6)
+    cut = name_offset(store, "val-04")
+    os.truncate(store, cut)
+    with open(tiny_fs / "filler", "wb") as f:  # the file system is now full
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    r = brain("check", store, "--repair")
+    assert r.rc == 1, r
+    assert "cannot restore the file to its size" in r.err and "nothing was changed" in r.err, r
+    assert os.path.getsize(store) == cut
+    os.unlink(tiny_fs / "filler")
+    r = brain("check", store, "--repair")
+    assert r.rc == 0 and "4 names kept, 2 lost" in r.out, r
+    for i in range(4):
+        assert brain.ok("get", store, f"val-{i:02d}").out_bytes == vals[f"val-{i:02d}"]
+    brain.ok("check", store)
