@@ -768,9 +768,11 @@ fail:
 /* Whether B may salvage its store, cut at CUT: 0 when no other process has
  * it open, else BRAIN_ETRUNCATED saying so.  *EXCL is 1 when the platform
  * layer's attach lock was made exclusive for it (brain__plat_exclusive(b, 0)
- * undoes that).  On the portable layer, which cannot tell, the process
- * table is read instead (slots that lie below the cut): a live owner other
- * than B's own slot refuses.  Under the writers' lock. */
+ * undoes that).  The process table is read too (slots that lie below the
+ * cut): a live owner other than B's own slot refuses -- on the portable
+ * layer, which cannot tell otherwise, and on Linux for fork children, which
+ * share the attach lock of the handle they inherited.  Under the writers'
+ * lock. */
 int brain__salvage_alone(brain *b, uint64_t cut, int *excl)
 {
     struct brain__header *h = b->h;
@@ -779,7 +781,7 @@ int brain__salvage_alone(brain *b, uint64_t cut, int *excl)
     if (ex < 0)
         return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
     pid_t other = 0;
-    if (ex == 2) {
+    if (ex != 0) { /* also on Linux: a fork child shares this handle's attach lock */
         for (uint32_t i = 0; i < h->max_procs && !other; i++) {
             if (h->procs_off + (uint64_t)(i + 1) * SLOT_SIZE > cut)
                 break; /* cut off: its owner cannot be using the store any more */
@@ -789,10 +791,12 @@ int brain__salvage_alone(brain *b, uint64_t cut, int *excl)
                 other = (pid_t)(owner & 0xffffffffu);
         }
     }
-    if (ex == 1) {
+    if (ex == 1 && !other) {
         *excl = 1;
         return 0;
     }
+    if (ex == 1)
+        brain__plat_exclusive(b, 0);
     if (ex == 2 && !other)
         return 0;
     char who[48] = "";

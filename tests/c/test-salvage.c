@@ -426,3 +426,36 @@ TEST(salvage_of_a_file_damaged_below_the_cut_is_refused_untouched)
     free(before);
     free(after);
 }
+
+/* A fork child inherits the handle (and, on Linux, its attach lock): it
+ * still counts as another process that has the store open. */
+TEST(repair_refuses_to_salvage_while_a_fork_child_has_the_store)
+{
+    fill_store(0);
+    struct layout l;
+    read_layout(0, &l);
+    brain *b = t_open(0);
+    t_chan ready, go;
+    t_chan_init(&ready);
+    t_chan_init(&go);
+    pid_t pid = t_fork();
+    if (pid == 0) {
+        size_t sz = 0;
+        char got[8];
+        brain_read(b, NULL, "v00", got, sizeof got, &sz, NULL); /* attached: has its slot */
+        t_chan_send(&ready, 'r');
+        t_chan_recv(&go);
+        _exit(0);
+    }
+    t_chan_recv_from(&ready, pid);
+    uint64_t cut = block_of(0, "v08") + 64;
+    ASSERT_EQ_INT(truncate(t_store(0), (off_t)cut), 0);
+    ASSERT_ERR(brain_repair(b), BRAIN_ETRUNCATED);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "other processes still have it open");
+    ASSERT_EQ_U64((uint64_t)t_file_size(t_store(0)), cut);
+    t_chan_send(&go, 'g');
+    t_wait_ok(pid);
+    ASSERT_OK(brain_repair(b));
+    ASSERT_OK(brain_close(b));
+    expect_salvaged(0, 8, l.file_size);
+}
