@@ -8,7 +8,8 @@
  * add a row to the table in main.c.
  *
  * Exit status: 0 success, 1 operational error (the store said no), 2 usage
- * error (bad arguments).  Errors go to stderr as "brain: CMD: message";
+ * error (bad arguments), 3 the store file was truncated under the command
+ * (SIGBUS, main.c).  Errors go to stderr as "brain: CMD: message";
  * results go to stdout.
  */
 #ifndef BRAIN_CLI_H
@@ -24,6 +25,9 @@
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+/* the process took SIGBUS on the store's mapping: the store file was cut
+ * (truncated) by another process while this one had it mapped (main.c) */
+#define EXIT_TRUNCATED 3
 
 #define CLI_MAX_OPTS 16
 

@@ -7,8 +7,10 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *cli_prog = "brain";
 
@@ -69,7 +71,9 @@ static const struct cli_opt check_opts[] = {
     {"repair", 0, 0, NULL,
      "first rebuild the derived state (free lists, counters, namespace "
      "records) from the block chain, as after a crashed writer; values are "
-     "never touched"},
+     "never touched.  A store file cut short (truncate) is salvaged: the "
+     "values wholly inside what is left are kept, the names lost are listed"},
+    OPT_JSON,
     OPT_END};
 
 static const struct cli_opt show_opts[] = {OPT_NAMESPACE, OPT_JSON, OPT_END};
@@ -184,10 +188,13 @@ static const struct cli_cmd commands[] = {
      "schedule when the store changed, on SIGUSR1 or SIGHUP, and a final "
      "one on SIGTERM or SIGINT, then exits.  Logs to stderr.",
      serve_opts, 1, 1, store_pos, cmd_serve},
-    {"check", "validate every structure of the store", "STORE [--repair]",
+    {"check", "validate every structure of the store", "STORE [--repair] [--json]",
      "Checks the store's header, process table, blocks, free lists, index, "
      "entries and counters.  Exit status 0 when consistent, 1 with the "
-     "problems found when not.  --repair first rebuilds what can be rebuilt.",
+     "problems found when not.  --repair first rebuilds what can be rebuilt, "
+     "and salvages a store whose file was truncated (no other process may "
+     "have it open): it keeps every value that lies wholly in what is left, "
+     "restores the file's size and reports the names lost.",
      check_opts, 1, 1, store_pos, cmd_check},
     {"destroy", "remove a store", "STORE",
      "Removes the store's file (a damaged one too, but never a file that is "
@@ -220,14 +227,15 @@ static void print_main_help(FILE *f)
             "on\nmacOS) or an absolute path.\n"
             "SIZE is plain bytes or a number with a unit: 50MB, 1.5GB (powers "
             "of 1000),\n512MiB, 2GiB (powers of 1024).\n"
-            "Exit status: 0 success, 1 error, 2 bad usage.\n\n"
+            "Exit status: 0 success, 1 error, 2 bad usage, 3 the store file was truncated\n"
+            "under the command (SIGBUS): run `%s check --repair STORE`.\n\n"
             "examples:\n"
             "  %s create app1 --size 2GiB\n"
             "  %s put app1 frame frame.parquet --desc \"daily frame\"\n"
             "  echo '{\"a\": 1}' | %s put app1 cfg - --type json --ttl 1h\n"
             "  %s get app1 frame -o copy.parquet\n"
             "  %s ls app1 --all\n",
-            cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
+            cli_prog, cli_prog, cli_prog, cli_prog, cli_prog, cli_prog);
 }
 
 /* Prints TEXT word-wrapped to WIDTH columns; continuation lines (and the
@@ -291,6 +299,43 @@ void cli_print_cmd_help(const struct cli_cmd *c, FILE *f)
     fprintf(f, "  %-24s %s\n", "-h, --help", "show this help");
 }
 
+/* SIGBUS.  The library maps the store file; when another process cuts the
+ * file (truncate, a shrinking copy), the next access to a cut-off page
+ * raises SIGBUS, which cannot be turned into an error of the call that
+ * touched it.  Rather than die on a bare signal, every command says what
+ * happened and what to do, with an exit status of its own.  The message is
+ * formatted before the command runs: the handler only write()s and
+ * _exit()s (async-signal-safe).  The CLI maps no other file. */
+static char g_sigbus_msg[BRAIN_PATH_MAX + 512];
+static size_t g_sigbus_len;
+
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, g_sigbus_msg, g_sigbus_len);
+    (void)w;
+    _exit(EXIT_TRUNCATED);
+}
+
+static void arm_sigbus(const struct cli_cmd *c, const struct cli_args *a)
+{
+    char path[BRAIN_PATH_MAX];
+    const char *store = a->npos > 0 ? a->pos[0] : NULL;
+    if (!store || brain_resolve(store, path, sizeof path) != BRAIN_OK)
+        snprintf(path, sizeof path, "%s", store ? store : "?");
+    int n = snprintf(g_sigbus_msg, sizeof g_sigbus_msg,
+                     "%s: %s: store '%s': the store file was truncated by another process while "
+                     "mapped (SIGBUS on a cut-off page); stop every process using it and run "
+                     "`%s check --repair %s` to salvage what is left (exit status %d)\n",
+                     cli_prog, c->name, path, cli_prog, store ? store : "STORE", EXIT_TRUNCATED);
+    g_sigbus_len = n < 0 ? 0 : (size_t)n < sizeof g_sigbus_msg ? (size_t)n : sizeof g_sigbus_msg - 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -332,8 +377,10 @@ int main(int argc, char **argv)
     }
     struct cli_args a;
     int rc = cli_parse(c, argc - 2, argv + 2, &a);
-    if (rc == 0)
+    if (rc == 0) {
+        arm_sigbus(c, &a);
         rc = c->run(&a);
+    }
     free(a.pos);
     if (fflush(stdout) != 0 && rc == EXIT_OK) {
         fprintf(stderr, "%s: %s: cannot write the output\n", cli_prog,

@@ -555,6 +555,33 @@ BRAIN_API int brain_check(brain *b, brain_report_fn report, void *ctx);
  * when the chain or the index itself is damaged beyond what this mends. */
 BRAIN_API int brain_repair(brain *b);
 
+/* A store file shorter than its header says (shrunk by `truncate`, or cut
+ * while mapped): brain_open refuses it (BRAIN_ETRUNCATED) and
+ * brain_salvage() keeps what is left.  With the store to itself (no other
+ * process has it open; BRAIN_ETRUNCATED naming one otherwise) it keeps
+ * every value whose block lies wholly inside what is left, ends the block
+ * chain at the last whole block, restores the file to the size its header
+ * says (the cut-off part becomes free space), rebuilds the name index when
+ * the index itself was cut, and the free lists, counters and namespace
+ * records from what survives.  LOST (may be NULL) is called for each lost
+ * name whose entry could still be read (its value was cut through); the
+ * others' names were in the cut-off part and are only counted.  *INFO (may
+ * be NULL) says what was found and kept.  A file that is not truncated is
+ * left alone (info->truncated 0, BRAIN_OK).  A file cut inside its header
+ * holds nothing to salvage: BRAIN_ETRUNCATED.  brain_repair() does the same
+ * for an open handle when its process is the only one with the store open. */
+typedef struct brain_salvage_info {
+    int truncated;         /* 1: the file was shorter than its header says */
+    uint64_t header_size;  /* the file size the header says */
+    uint64_t found_size;   /* the size the file had */
+    uint64_t kept;         /* names kept */
+    uint64_t lost;         /* names lost (their block reached past the cut) */
+    uint64_t lost_unnamed; /* of those, the names that could not be read */
+} brain_salvage_info;
+typedef void (*brain_lost_fn)(void *ctx, const char *ns, const char *name);
+BRAIN_API int brain_salvage(const char *store, brain_lost_fn lost, void *ctx,
+                            brain_salvage_info *info);
+
 /* ------------------------------------------------------------------------
  * Snapshots: every name of a store, with its metadata, in one file.  The
  * format is documented in docs/SNAPSHOT.md.

@@ -421,12 +421,36 @@ static void free_block(brain *b, uint64_t off, uint64_t own_backed, int may_punc
         maybe_punch(b, off, size);
 }
 
+int brain__alloc_check_size(brain *b, uint64_t *found)
+{
+    uint64_t fs = atomic_load(&b->h->file_size), size = 0;
+    int err = brain__plat_file_size(b->fd, &size);
+    if (found)
+        *found = size;
+    if (err)
+        return brain__fail(BRAIN_EIO, "store '%s': cannot read the file's size: %s", b->path,
+                           strerror(err));
+    if (size >= fs)
+        return 0;
+    return brain__fail(BRAIN_ETRUNCATED,
+                       "store '%s' was truncated while open: the header says %llu bytes, the file has "
+                       "%llu (another process cut it); nothing was changed.  Processes that touch the "
+                       "cut-off part get SIGBUS: stop every process using the store, then run "
+                       "`brain check --repair` to salvage what is left",
+                       b->path, (unsigned long long)fs, (unsigned long long)size);
+}
+
 /* Grows the file so that a block of NEED bytes can be placed, up to the
- * capacity.  Returns 0, BRAIN_EFULL (capacity reached) or BRAIN_ENOSPC. */
+ * capacity.  Returns 0, BRAIN_EFULL (capacity reached) or BRAIN_ENOSPC
+ * (BRAIN_ETRUNCATED: the file was cut under us; growing it back would hide
+ * that and leave zeros where blocks were). */
 int brain__alloc_grow(brain *b, uint64_t need)
 {
     struct brain__header *h = b->h;
     uint64_t fs = atomic_load(&h->file_size);
+    int trc = brain__alloc_check_size(b, NULL);
+    if (trc)
+        return trc;
     uint64_t cap = atomic_load(&h->capacity);
     if (cap > b->reserve)
         cap = b->reserve;

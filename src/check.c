@@ -47,11 +47,29 @@ int brain_repair(brain *b)
         return rc;
     if ((rc = brain__writer_lock(b)))
         return rc;
-    rc = brain__repair(b, REPAIR_SHARED); /* the lock marked the store dirty: a crash half way
-                          leaves the next writer repairing */
+    uint64_t found = 0;
+    rc = brain__alloc_check_size(b, &found);
+    if (rc == BRAIN_ETRUNCATED) {
+        /* cut under this handle: salvaged when no other process has it open */
+        int excl = 0;
+        rc = brain__salvage_alone(b, found, &excl);
+        if (rc == 0)
+            rc = brain__salvage(b, found, REPAIR_SHARED, NULL, NULL, NULL);
+        if (excl)
+            brain__plat_exclusive(b, 0);
+    } else if (rc == 0) {
+        rc = brain__repair(b, REPAIR_SHARED); /* the lock marked the store dirty: a crash half
+                                                 way leaves the next writer repairing */
+    }
     b->h->recoveries++;
     brain__writer_unlock(b);
     return rc;
+}
+
+int brain_salvage(const char *store, brain_lost_fn lost, void *ctx, brain_salvage_info *info)
+{
+    brain__clear_error();
+    return brain__salvage_open(store, lost, ctx, info);
 }
 
 
@@ -420,6 +438,19 @@ int brain_check(brain *b, brain_report_fn report, void *ctx)
     if (rc)
         return rc;
     struct checker c = {.b = b, .report = report, .ctx = ctx};
+    uint64_t found = 0;
+    if ((rc = brain__alloc_check_size(b, &found))) {
+        /* cut under this handle: walking the arena would SIGBUS */
+        char msg[300];
+        snprintf(msg, sizeof msg, "the store file was truncated while open: the header says %llu "
+                 "bytes, the file has %llu; stop every process using it and run `brain check "
+                 "--repair` to salvage what is left", (unsigned long long)atomic_load(&b->h->file_size),
+                 (unsigned long long)found);
+        brain__writer_unlock(b);
+        if (report && rc == BRAIN_ETRUNCATED)
+            report(ctx, msg);
+        return rc;
+    }
     if (b->h->corrupt)
         problem(&c, "a repair found damage it could not mend (the store refuses writes): "
                     "save what reads back and recreate the store");

@@ -384,6 +384,11 @@ void brain__plat_handle_fini(brain *b);
 void brain__plat_fork_child(brain *b); /* in the child, for every open handle */
 char brain__plat_proc_state(pid_t pid); /* /proc state letter, 0 when gone */
 void brain__plat_clean_stale_tmp(const char *path, const char *prefix, const char *magic);
+int brain__plat_file_size(int fd, uint64_t *size); /* 0 or an errno value */
+/* TAKE 1: 1 when this handle has the store to itself (attach lock made
+ * exclusive), 0 when others have it open, 2 when the layer cannot tell
+ * (the caller checks the process table), -1 on error; TAKE 0 undoes 1. */
+int brain__plat_exclusive(brain *b, int take);
 
 /* name.c */
 int brain__utf8_valid(const void *s, size_t n);
@@ -424,6 +429,12 @@ void brain__alloc_cut_end(brain *b, uint64_t last, uint64_t new_end);
 void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size);
 void brain__alloc_remove_free(brain *b, uint64_t off, uint64_t size);
 uint64_t brain__alloc_largest_free(brain *b);
+/* BRAIN_ETRUNCATED (with a message saying what to do) when the file is
+ * shorter than the header's file_size -- another process cut it while it
+ * was mapped -- else 0.  *FOUND (may be NULL) gets the file's size.  One
+ * fstat: for the paths that hold the writers' lock and are about to walk
+ * or grow the arena (growth, resize, check, repair), never put or get. */
+int brain__alloc_check_size(brain *b, uint64_t *found);
 void brain__alloc_reset_lists(brain *b);
 int brain__alloc_range(brain *b, uint64_t payload, uint64_t lo, uint64_t hi, int highest,
                        unsigned kind, uint64_t *out);
@@ -501,6 +512,13 @@ uint64_t brain__ns_hash(const brain *b, const char *ns, size_t len);
  * process slot is dead and reaped; REPAIR_SHARED: others may be live. */
 enum brain__repair_mode { REPAIR_SHARED = 0, REPAIR_ALONE = 1 };
 int brain__repair(brain *b, enum brain__repair_mode mode);
+/* A file cut at CUT (< the header's file_size, >= the header) and already
+ * extended back to file_size (zeros from CUT on): keeps the whole blocks
+ * below the cut, frees the rest, rebuilds the index when it was cut, then
+ * brain__repair(MODE).  The caller holds the lock and has the store to
+ * itself (but for its own slot in REPAIR_SHARED). */
+int brain__salvage(brain *b, uint64_t cut, enum brain__repair_mode mode, brain_lost_fn lost,
+                   void *ctx, brain_salvage_info *info);
 /* What index word W points at, given the arena's block offsets sorted in
  * BLOCKS[N] (brain_check and repair each walk the chain into one): empty,
  * a tombstone, no block, a block that is not a used entry, or an entry.
@@ -526,6 +544,10 @@ void brain__writer_unlock(brain *b);
 int brain__handle_ready(brain *b);
 int brain__slot_attach(brain *b);
 int brain__reservation_unlist(brain *b, brain_reservation *res);
+/* Salvage of a truncated store: whether B has it to itself (0, or
+ * BRAIN_ETRUNCATED naming others), and brain_salvage's open-and-salvage. */
+int brain__salvage_alone(brain *b, uint64_t cut, int *excl);
+int brain__salvage_open(const char *store, brain_lost_fn lost, void *ctx, brain_salvage_info *info);
 
 /* wait.c */
 void brain__wake_key(brain *b, uint64_t name_hash, uint64_t ns_hash);

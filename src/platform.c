@@ -85,3 +85,13 @@ void brain__plat_clean_stale_tmp(const char *path, const char *prefix, const cha
     closedir(d);
 }
 
+
+/* The size of the open file FD: 0 (and *SIZE), or an errno value. */
+int brain__plat_file_size(int fd, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}

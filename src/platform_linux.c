@@ -259,6 +259,17 @@ int brain__plat_attach_done(brain *b)
     return 0;
 }
 
+/* TAKE 1: has this handle the store to itself?  1 (its attach lock is now
+ * exclusive: no other process has the store open), 0 (others have it open),
+ * -1 (errno).  TAKE 0: back to the shared attach lock. */
+int brain__plat_exclusive(brain *b, int take)
+{
+    if (!take)
+        return lock_file(b->fd, 0, 0) == 0 ? 0 : -1;
+    int r = lock_file(b->fd, 1, 0);
+    return r < 0 ? -1 : r == 0;
+}
+
 /* the mutex lives in the shared header: nothing per handle or per fork */
 void brain__plat_handle_init(brain *b) { (void)b; }
 void brain__plat_handle_fini(brain *b) { (void)b; }

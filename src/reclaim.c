@@ -292,15 +292,16 @@ int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind
     }
     if (!off) {
         int rc = brain__alloc_grow(b, need);
-        if (rc == BRAIN_ENOSPC)
+        if (rc == BRAIN_ENOSPC || rc == BRAIN_ETRUNCATED)
             return rc;
         off = brain__alloc_fits(b, payload);
     }
     if (!off) {
         brain__limbo_reclaim(b, RECLAIM_REAP_FIRST);
         off = brain__alloc_fits(b, payload);
-        if (!off && brain__alloc_grow(b, need) == BRAIN_ENOSPC)
-            return BRAIN_ENOSPC;
+        int rc = off ? 0 : brain__alloc_grow(b, need);
+        if (rc == BRAIN_ENOSPC || rc == BRAIN_ETRUNCATED)
+            return rc;
         if (!off)
             off = brain__alloc_fits(b, payload);
     }

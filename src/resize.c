@@ -236,6 +236,10 @@ int brain_resize(brain *b, uint64_t capacity)
                                    s2, sizeof s2));
     if ((rc = brain__writer_lock(b)))
         return rc;
+    if ((rc = brain__alloc_check_size(b, NULL))) { /* cut under us: moving values would SIGBUS */
+        brain__writer_unlock(b);
+        return rc;
+    }
     uint64_t fs = atomic_load(&h->file_size);
     if (cap >= fs) {
         atomic_store(&h->capacity, cap);

@@ -79,6 +79,15 @@ static uint64_t layout_arena_off(uint32_t max_procs, uint32_t max_ns)
                     4096);
 }
 
+static int header_cut(const char *path, uint64_t st_size)
+{
+    return brain__fail(BRAIN_ETRUNCATED,
+                       "store '%s' is truncated inside its header: the file has %llu bytes, less than "
+                       "its %u-byte header, so nothing in it can be salvaged; load a snapshot into a "
+                       "new store (brain destroy, then brain load)",
+                       path, (unsigned long long)st_size, HEADER_SIZE);
+}
+
 static int validate_header(const char *path, const struct brain__header *h, uint64_t st_size)
 {
     if (st_size < 8 || memcmp(h->magic, BH_MAGIC, 8) != 0)
@@ -86,9 +95,7 @@ static int validate_header(const char *path, const struct brain__header *h, uint
                        "'%s' is not a brain store (its first bytes are not the store's magic); "
                        "pick another name or remove the file", path);
     if (st_size < HEADER_SIZE)
-        return brain__fail(BRAIN_ETRUNCATED,
-                       "store '%s' is truncated: the file has %llu bytes, less than its %u-byte header",
-                       path, (unsigned long long)st_size, HEADER_SIZE);
+        return header_cut(path, st_size);
     if (h->layout_version != BH_LAYOUT_VERSION)
         return brain__fail(BRAIN_EVERSION,
                        "store '%s' has layout version %u; this library (%s) reads version %u; "
@@ -111,7 +118,9 @@ static int validate_header(const char *path, const struct brain__header *h, uint
                        path, (unsigned long long)fs, (unsigned long long)cap);
     if (st_size < fs)
         return brain__fail(BRAIN_ETRUNCATED,
-                       "store '%s' is truncated: the header says %llu bytes, the file has %llu",
+                       "store '%s' is truncated: the header says %llu bytes, the file has %llu; "
+                       "`brain check --repair` (brain_salvage) keeps the values that lie wholly in "
+                       "what is left and names what was lost",
                        path, (unsigned long long)fs, (unsigned long long)st_size);
     return 0;
 }
@@ -253,8 +262,17 @@ static int writer_lock_common(brain *b, enum brain__lock_mode mode, int64_t max_
     if (rc == 0 || rc == EOWNERDEAD)
         atomic_store(&h->lock_pid, (uint32_t)getpid());
     if (rc == EOWNERDEAD) {
-        /* a writer died holding the lock: rebuild derived state */
+        /* a writer died holding the lock: rebuild derived state, unless the
+         * file was cut under us (the walk would SIGBUS); dirty stays set
+         * so that the next holder repairs */
         h->dirty = 1;
+        int t = brain__alloc_check_size(b, NULL);
+        if (t) {
+            brain__plat_wlock_consistent(b);
+            atomic_store(&h->lock_pid, 0);
+            brain__plat_wlock_release(b);
+            return t;
+        }
         int r = brain__repair(b, REPAIR_SHARED);
         h->recoveries++;
         brain__plat_wlock_consistent(b);
@@ -569,7 +587,10 @@ static int create_store(brain *b, const brain_config *cfg)
     return rc;
 }
 
-static int open_existing(brain *b)
+/* CUT: NULL refuses a truncated file; else a file whose header is whole
+ * but that is shorter than the header says is opened, *CUT its size (0
+ * when it is not truncated). */
+static int open_existing(brain *b, uint64_t *cut)
 {
     /* the type is checked before the file is opened read-write (opening a
      * device can act on it), and O_NONBLOCK keeps a FIFO swapped in between
@@ -600,9 +621,7 @@ static int open_existing(brain *b)
                        "'%s' is not a brain store (its first bytes are not the store's magic); "
                        "pick another name or remove the file", b->path);
     if ((uint64_t)st.st_size < HEADER_SIZE)
-        return brain__fail(BRAIN_ETRUNCATED,
-                       "store '%s' is truncated: the file has %lld bytes, less than its %u-byte header",
-                       b->path, (long long)st.st_size, HEADER_SIZE);
+        return header_cut(b->path, (uint64_t)st.st_size);
     int rc = map_views(b, (uint64_t)st.st_size);
     if (rc)
         return rc;
@@ -616,6 +635,14 @@ static int open_existing(brain *b)
         if (fstat(fd, &st) != 0)
             return errno_to_status(errno, b->path, "open");
         rc = validate_header(b->path, b->h, (uint64_t)st.st_size);
+    }
+    if (cut) {
+        *cut = 0;
+        if (rc == BRAIN_ETRUNCATED && (uint64_t)st.st_size >= HEADER_SIZE) {
+            *cut = (uint64_t)st.st_size; /* validate_header passed everything else */
+            brain__clear_error();
+            rc = 0;
+        }
     }
     if (rc == 0 && atomic_load(&b->h->file_size) > b->reserve)
         rc = brain__fail(BRAIN_ENOMEM, "store '%s' is larger than this process can map", b->path);
@@ -689,7 +716,7 @@ int brain_open(const char *store, unsigned flags, const brain_config *cfg, brain
     brain__plat_random(b->id_prefix, sizeof b->id_prefix);
 
     for (int attempt = 0;; attempt++) {
-        rc = open_existing(b);
+        rc = open_existing(b, NULL);
         if (rc == 0 && (flags & BRAIN_EXCL)) {
             rc = brain__fail(BRAIN_EEXIST, "store '%s' already exists", b->path);
             goto fail;
@@ -732,6 +759,129 @@ fail:
         close(b->fd);
     if (plat_ready)
         brain__plat_handle_fini(b);
+    free(b);
+    return rc;
+}
+
+/* ---- salvage of a truncated store ------------------------------------------ */
+
+/* Whether B may salvage its store, cut at CUT: 0 when no other process has
+ * it open, else BRAIN_ETRUNCATED saying so.  *EXCL is 1 when the platform
+ * layer's attach lock was made exclusive for it (brain__plat_exclusive(b, 0)
+ * undoes that).  The process table is read too (slots that lie below the
+ * cut): a live owner other than B's own slot refuses -- on the portable
+ * layer, which cannot tell otherwise, and on Linux for fork children, which
+ * share the attach lock of the handle they inherited.  Under the writers'
+ * lock. */
+int brain__salvage_alone(brain *b, uint64_t cut, int *excl)
+{
+    struct brain__header *h = b->h;
+    *excl = 0;
+    int ex = brain__plat_exclusive(b, 1);
+    if (ex < 0)
+        return brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+    pid_t other = 0;
+    if (ex != 0) { /* also on Linux: a fork child shares this handle's attach lock */
+        for (uint32_t i = 0; i < h->max_procs && !other; i++) {
+            if (h->procs_off + (uint64_t)(i + 1) * SLOT_SIZE > cut)
+                break; /* cut off: its owner cannot be using the store any more */
+            struct brain__slot *s = brain__slot_at(b, i);
+            uint64_t owner = atomic_load(&s->owner);
+            if (owner && s != b->slot && !brain__slot_dead(b, s, REAP_DEAD))
+                other = (pid_t)(owner & 0xffffffffu);
+        }
+    }
+    if (ex == 1 && !other) {
+        *excl = 1;
+        return 0;
+    }
+    if (ex == 1)
+        brain__plat_exclusive(b, 0);
+    if (ex == 2 && !other)
+        return 0;
+    char who[48] = "";
+    if (other)
+        snprintf(who, sizeof who, " (pid %d among them)", (int)other);
+    return brain__fail(BRAIN_ETRUNCATED,
+                       "store '%s' is truncated (the header says %llu bytes, the file has %llu) and "
+                       "other processes still have it open%s: they get SIGBUS when they touch the "
+                       "cut-off part.  Nothing was changed: stop them, then run `brain check "
+                       "--repair` again to salvage what is left",
+                       b->path, (unsigned long long)atomic_load(&h->file_size), (unsigned long long)cut,
+                       who);
+}
+
+int brain__salvage_open(const char *store, brain_lost_fn lost, void *ctx, brain_salvage_info *info)
+{
+    brain_salvage_info local;
+    if (!info)
+        info = &local;
+    memset(info, 0, sizeof *info);
+    brain *b = calloc(1, sizeof *b);
+    if (!b)
+        return brain__fail(BRAIN_ENOMEM, "out of memory");
+    b->fd = -1;
+    b->lock_timeout_ms = -1;
+    int rc = brain_resolve(store, b->path, sizeof b->path);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    brain__plat_handle_init(b);
+    uint64_t cut = 0;
+    rc = open_existing(b, &cut);
+    if (rc == BRAIN_ENOSTORE)
+        rc = errno_to_status(ENOENT, b->path, "open");
+    if (rc == 0 && !cut) {
+        info->header_size = info->found_size = atomic_load(&b->h->file_size);
+        info->kept = b->h->index_count;
+    } else if (rc == 0) {
+        int excl = 0, locked = 0;
+        struct brain__header *h = b->h;
+        /* the platform layer's checks (a store of the other layer is
+         * refused) and, alone, its lock reset; then the writers' lock */
+        int ex = brain__plat_exclusive(b, 1);
+        if (ex == 0)
+            rc = brain__salvage_alone(b, cut, &excl);
+        else if (ex < 0)
+            rc = brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(errno));
+        if (rc == 0) {
+            int ar = brain__plat_attach(b);
+            rc = ar < 0 ? ar : 0;
+        }
+        if (rc == 0) {
+            int lr = brain__plat_wlock_acquire(b, -1);
+            if (lr == EOWNERDEAD)
+                brain__plat_wlock_consistent(b);
+            else if (lr)
+                rc = brain__fail(BRAIN_EIO, "cannot lock store '%s': %s", b->path, strerror(lr));
+            locked = rc == 0;
+        }
+        if (rc == 0)
+            rc = brain__salvage_alone(b, cut, &excl);
+        if (rc == 0) {
+            atomic_store(&h->lock_pid, (uint32_t)getpid());
+            uint64_t was_dirty = h->dirty;
+            h->dirty = 1;
+            rc = brain__salvage(b, cut, REPAIR_ALONE, lost, ctx, info);
+            uint64_t now = cut;
+            brain__plat_file_size(b->fd, &now);
+            int changed = rc == 0 || now > cut; /* else refused before it changed anything */
+            if (changed)
+                h->recoveries++;
+            h->dirty = changed ? 0 : was_dirty;
+        }
+        if (locked) {
+            atomic_store(&h->lock_pid, 0);
+            brain__plat_wlock_release(b);
+        }
+    }
+    unmap_views(b);
+    if (b->fd >= 0)
+        close(b->fd);
+    pthread_mutex_destroy(&b->mu);
+    brain__plat_handle_fini(b);
     free(b);
     return rc;
 }
