@@ -219,12 +219,12 @@ endif
 # --- the Python extension under ASan+UBSan (_core.c, _strcol.c) ---------------
 # Part of `make test` (about 12 s).  PYTEST_ARGS picks the tests (default:
 # tests/python but the state machine and the benchmark smoke tests).
-test-python-san: venv lib
+test-python-san: venv lib $(BUILD)/lock-holder
 ifeq ($(UNAME_S),Darwin)
 	@echo "test-python-san: skipped on macOS (LD_PRELOAD of the ASan runtime into Python is Linux's)" >&2
 else
 	BRAIN_PLATFORM=$(PLATFORM) BRAIN_BUILD=$(abspath $(BUILD)) BRAIN_EXPECT_PLATFORM=$(PLATFORM) \
-	    sh scripts/test-python-san.sh $(PYTEST_ARGS)
+	    BRAIN_LOCK_HOLDER=$(abspath $(BUILD))/lock-holder sh scripts/test-python-san.sh $(PYTEST_ARGS)
 endif
 
 # --- sanitizers: tsan, valgrind ----------------------------------------------
