@@ -83,7 +83,7 @@ int cmd_show(struct cli_args *a)
         cli_print_text(stdout, it->ns, 0, 0);
         printf("\n%-12s ", "name:");
         cli_print_text(stdout, it->name, 0, 0);
-        printf("\n%-12s %s\n", "type:", kind);
+        printf("\n%-12s %s\n", "type:", cli_safe(kind)); /* read from the value */
         printf("%-12s %s (%" PRIu64 " bytes)\n", "size:",
                cli_fmt_size(v.size, size, sizeof size), v.size);
         printf("%-12s %" PRIu64 "\n", "version:", it->version);
@@ -160,7 +160,7 @@ int cmd_stats(struct cli_args *a)
                    pv[i].alive ? "true" : "false", pv[i].self ? "true" : "false");
         printf("]}\n");
     } else {
-        printf("%-14s %s\n", "path:", brain_path(b));
+        printf("%-14s %s\n", "path:", cli_safe(brain_path(b)));
         printf("%-14s %s (file %s)\n", "capacity:",
                cli_fmt_size(st.capacity, x, sizeof x),
                cli_fmt_size(st.file_size, y, sizeof y));
@@ -213,7 +213,7 @@ int cmd_resize(struct cli_args *a)
     brain_stats st;
     char x[32], y[32];
     if (brain_stats_get(b, &st) == BRAIN_OK)
-        printf("resized %s: capacity %s -> %s\n", brain_path(b),
+        printf("resized %s: capacity %s -> %s\n", cli_safe(brain_path(b)),
                cli_fmt_size(before.capacity, x, sizeof x),
                cli_fmt_size(st.capacity, y, sizeof y));
     brain_close(b);
@@ -335,7 +335,7 @@ static int default_snapshot(const struct cli_args *a, brain *b, const char *stor
     }
     if (!make_dir) /* loading: say why the old file is not used */
         fprintf(stderr, "brain: note: '%s' (the default file of brain-plasma before 0.4.1) is "
-                        "not known to be this store's; give it as FILE if it is\n", old);
+                        "not known to be this store's; give it as FILE if it is\n", cli_safe(old));
     return 0;
 }
 
@@ -395,7 +395,7 @@ int cmd_save(struct cli_args *a)
     struct stat sb;
     char sz[32];
     printf("saved %" PRIu64 " name%s of %s to %s (%s in %.2f s)\n", n, n == 1 ? "" : "s",
-           brain_path(b), path,
+           cli_safe(brain_path(b)), cli_safe(path),
            cli_fmt_size(stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0, sz, sizeof sz),
            (double)(cli_now_ns() - t0) / 1e9);
     brain_close(b);
@@ -457,7 +457,7 @@ int cmd_load(struct cli_args *a)
         return EXIT_FAIL;
     }
     printf("loaded %" PRIu64 " name%s into %s%s from %s in %.2f s\n", n,
-           n == 1 ? "" : "s", brain_path(b), created ? " (created)" : "", path,
+           n == 1 ? "" : "s", cli_safe(brain_path(b)), created ? " (created)" : "", cli_safe(path),
            (double)(cli_now_ns() - t0) / 1e9);
     brain_close(b);
     return EXIT_OK;
@@ -623,10 +623,13 @@ static void logf_(const char *fmt, ...)
     char ts[32];
     fmt_time(cli_now_ns(), ts, sizeof ts);
     fprintf(stderr, "%s brain serve: ", ts);
+    /* messages name the store, the snapshot and names: escaped */
+    char buf[8192];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    cli_print_text(stderr, buf, 0, 0);
     fputc('\n', stderr);
     fflush(stderr);
 }

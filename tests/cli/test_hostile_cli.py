@@ -294,6 +294,66 @@ def test_control_and_bidi_characters_are_escaped_everywhere(brain, store, tmpfil
     assert r.rc == 1 and "\u202e" not in r.err and "\\u{202e}" in r.err, r
 
 
+HOSTILE = "\n\x1b[31m\u202e"   # a newline, ESC (a colour sequence), RIGHT-TO-LEFT OVERRIDE
+
+
+def _clean(text):
+    """True when TEXT carries none of HOSTILE's characters raw (its own
+    line ends aside) and shows them escaped."""
+    return "\x1b" not in text and "\u202e" not in text
+
+
+def test_paths_with_control_and_bidi_characters_are_escaped(brain, stores, tmp_path, tmpfile,
+                                                           brain_bin):
+    d = tmp_path / ("dir" + HOSTILE + "x")
+    d.mkdir()
+    st = str(d / ("st" + HOSTILE + "ore"))
+    stores.track(st)
+    snap = str(d / ("snap" + HOSTILE + ".snapshot"))
+    esc_st = st.replace("\n", "\\x0a").replace("\x1b", "\\x1b").replace("\u202e", "\\u{202e}")
+    esc_snap = snap.replace("\n", "\\x0a").replace("\x1b", "\\x1b").replace("\u202e",
+                                                                              "\\u{202e}")
+    outs = []
+    for args in (("create", st, "--size", "16MiB"), ("info", st), ("stats", st), ("check", st),
+                 ("check", st, "--repair"), ("resize", st, "32MiB"), ("save", st, snap),
+                 ("load", st, snap)):
+        r = brain.ok(*args)
+        assert _clean(r.out) and _clean(r.err), (args, r)
+        assert r.out.count("\n") == len(r.out.splitlines()), r  # no line broken by a path
+        outs.append(r.out)
+    assert esc_st in outs[0] and esc_st in outs[1] and esc_st in outs[2] and esc_st in outs[3]
+    assert esc_snap in outs[6] and esc_snap in outs[7]
+    for args in (("info", st, "--json"), ("stats", st, "--json")):
+        js = brain.ok(*args).out
+        assert _clean(js) and "\n" not in js.rstrip("\n")
+        assert json.loads(js)["path"] == st   # JSON escapes, the value is exact
+    # errors name the paths escaped
+    for args in (("load", st, snap + "-missing"), ("info", st + "-missing"),
+                 ("nosuch" + HOSTILE,), ("--nosuch" + HOSTILE,)):
+        r = brain(*args)
+        assert r.rc in (1, 2) and _clean(r.err) and len(r.err.splitlines()) <= 3, (args, r)
+        assert "\\x1b" in r.err and "\\u{202e}" in r.err, (args, r)
+    # serve's log too
+    srv = Server(brain_bin, st, "--snapshot", snap, "--every", "1h")
+    try:
+        srv.wait_log("serving")
+        rc, log = srv.stop()
+    finally:
+        srv.kill()
+    assert rc == 0, log
+    assert _clean(log) and esc_snap in log and esc_st in log, log
+    r = brain.ok("destroy", st)
+    assert _clean(r.out) and esc_st in r.out
+
+
+def test_value_preview_escapes_bidi_and_c1_characters(brain, store, tmpfile):
+    r = brain.ok("put", store, "t", tmpfile("text \u202egpj.exe \u009b \x1b end".encode()),
+                 "--type", "str")
+    out = brain.ok("show", store, "t").out
+    assert "\u202e" not in out and "\u009b" not in out and "\x1b" not in out, out
+    assert "\\u{202e}gpj.exe" in out and "\\x9b" in out and "\\x1b" in out, out
+
+
 def test_put_into_namespace_all_refused_like_python(brain, store, tmpfile):
     r = brain("put", store, "x", tmpfile(b"1"), "--namespace", "all")
     assert r.rc == 2 and "'all' is reserved" in r.err
