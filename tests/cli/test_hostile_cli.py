@@ -354,6 +354,65 @@ def test_value_preview_escapes_bidi_and_c1_characters(brain, store, tmpfile):
     assert "\\u{202e}gpj.exe" in out and "\\x9b" in out and "\\x1b" in out, out
 
 
+@pytest.mark.parametrize("which", ["brain-plasma", "brain-plasma/path"])
+def test_snapshot_directory_that_is_a_link_is_refused(brain, stores, tmp_path, tmpfile,
+                                                      monkeypatch, which):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    if which != "brain-plasma":
+        (data / "brain-plasma").mkdir(mode=0o700)
+    other = tmp_path / "elsewhere"
+    other.mkdir(mode=0o700)
+    os.symlink(other, data / which)  # planted by someone else
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    st = stores.abspath()
+    brain.ok("create", st)
+    brain.ok("put", st, "v", tmpfile(b"1"))
+    r = brain("save", st)
+    assert r.rc == 1 and "symbolic link" in r.err and str(data / which) in r.err, r
+    r = brain("load", st)
+    assert r.rc == 1 and "symbolic link" in r.err, r
+    assert list(other.iterdir()) == []
+    os.unlink(data / which)
+    r = brain.ok("save", st)
+    assert str(data / "brain-plasma" / "path") in r.out
+
+
+def test_snapshot_base_writable_by_everyone_is_refused(brain, stores, tmp_path, tmpfile,
+                                                       monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chmod(data, 0o777)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    st = stores.abspath()
+    brain.ok("create", st)
+    r = brain("save", st)
+    assert r.rc == 1 and "writable by every user" in r.err, r
+    assert not (data / "brain-plasma").exists()
+    os.chmod(data, 0o1777)  # sticky, as /tmp: entries cannot be swapped by others
+    brain.ok("save", st)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+@pytest.mark.parametrize("which", ["brain-plasma", "brain-plasma/path"])
+def test_snapshot_directory_owned_by_another_user_is_refused(brain, stores, tmp_path, tmpfile,
+                                                             monkeypatch, which):
+    data = tmp_path / "data"
+    (data / "brain-plasma" / "path").mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    os.chown(data / which, 65534, 65534)  # nobody
+    st = stores.abspath()
+    brain.ok("create", st)
+    brain.ok("put", st, "v", tmpfile(b"1"))
+    for cmd in ("save", "load"):
+        r = brain(cmd, st)
+        assert r.rc == 1 and "owned by uid 65534" in r.err, r
+    assert os.listdir(data / "brain-plasma" / "path") == []
+    os.chown(data / which, 0, 0)
+    brain.ok("save", st)
+    assert brain.ok("load", st).out.startswith("loaded 1 name ")
+
+
 def test_put_into_namespace_all_refused_like_python(brain, store, tmpfile):
     r = brain("put", store, "x", tmpfile(b"1"), "--namespace", "all")
     assert r.rc == 2 and "'all' is reserved" in r.err
