@@ -490,6 +490,14 @@ int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown)
             snprintf(what, sizeof what, " for a value of %s", brain__fmt_size(shown, s1, sizeof s1));
         uint64_t avail = 0;
         int known = brain__plat_fs_free(b->fd, &avail) == 0;
+        if (err == EFBIG) /* RLIMIT_FSIZE or the file system's largest file */
+            return brain__fail(BRAIN_ENOSPC,
+                               "store '%s' cannot grow%s: the store file is %s and needs %s "
+                               "more, past the largest file this process may write (%s: a "
+                               "file-size limit, ulimit -f, or the file system's own); raise "
+                               "the limit or put the store on another file system",
+                               b->path, what, brain__fmt_size(fs, s2, sizeof s2),
+                               brain__fmt_size(least, s3, sizeof s3), strerror(err));
         if (no_room(err))
             return brain__fail(BRAIN_ENOSPC,
                                "the host has no room to grow store '%s'%s: the store file is %s "
