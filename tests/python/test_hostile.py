@@ -324,6 +324,15 @@ def test_snapshot_directories_are_checked_on_the_opened_directory(tmp_path, monk
         with pytest.raises(BrainSnapshotError, match="symbolic link"):
             b.save()
         assert list(other.iterdir()) == []
+        # a snapshot planted behind the link is not loaded either
+        planted = other / os.path.basename(b.snapshot_path())
+        b["evil"] = 2
+        b.save(path=planted)
+        b.forget("evil")
+        with pytest.raises(BrainSnapshotError, match="symbolic link"):
+            b.load()
+        assert b.names() == ["x"]
+        os.unlink(planted)
         os.unlink(data / "brain-plasma" / "path")
         os.chmod(data, 0o777)
         with pytest.raises(BrainSnapshotError, match="writable by every user"):
@@ -349,6 +358,8 @@ def test_snapshot_directory_owned_by_another_user_is_refused(tmp_path, monkeypat
         b["x"] = 1
         with pytest.raises(BrainSnapshotError, match="owned by uid 65534"):
             b.save()
+        with pytest.raises(BrainSnapshotError, match="owned by uid 65534"):
+            b.load()
         assert os.listdir(data / "brain-plasma" / "path") == []
         os.chown(data / which, 0, 0)
         assert os.path.exists(b.save())
