@@ -1,9 +1,9 @@
 /*
  * platform.c - the OS calls that are the same on both platform layers
  * (plain POSIX: clocks, a file system's free space, removing dead
- * processes' temporary files), built with either of them.  What differs between Linux and the portable layer
- * lives in platform_linux.c or platform_posix.c, one of which is built
- * (the Makefile's PLATFORM).
+ * processes' temporary files), built with either of them.  What differs
+ * between Linux and the portable layer lives in platform_linux.c or
+ * platform_posix.c, one of which is built (the Makefile's PLATFORM).
  */
 #include "internal.h"
 

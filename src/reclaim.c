@@ -291,7 +291,7 @@ int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind
         off = brain__alloc_fits(b, payload);
     }
     if (!off) {
-        int rc = brain__alloc_grow(b, need, shown);
+        int rc = brain__alloc_grow(b, need, kind == BK_ENTRY ? shown : 0);
         if (rc == BRAIN_ENOSPC)
             return rc;
         off = brain__alloc_fits(b, payload);
@@ -299,7 +299,7 @@ int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind
     if (!off) {
         brain__limbo_reclaim(b, RECLAIM_REAP_FIRST);
         off = brain__alloc_fits(b, payload);
-        if (!off && brain__alloc_grow(b, need, shown) == BRAIN_ENOSPC)
+        if (!off && brain__alloc_grow(b, need, kind == BK_ENTRY ? shown : 0) == BRAIN_ENOSPC)
             return BRAIN_ENOSPC;
         if (!off)
             off = brain__alloc_fits(b, payload);
