@@ -105,10 +105,18 @@ int64_t cli_now_ns(void);
  * that are not UTF-8). */
 void cli_json_str(FILE *f, const char *s);
 
-/* Text for people: columns counted in characters, control bytes and
- * invalid UTF-8 printed as '?', padded to WIDTH (right-aligned if RIGHT). */
+/* Text for people: columns counted in characters; control and
+ * bidirectional characters and invalid UTF-8 written as visible escapes
+ * (\xNN, \u{XXXX}); padded to WIDTH (right-aligned if RIGHT). */
 size_t cli_text_width(const char *s);
 void cli_print_text(FILE *f, const char *s, size_t width, int right);
+/* The same escaping as a string for printf's %s: every path, name and other
+ * text from outside goes through it (or cli_print_text, cli_json_str).  The
+ * copy stays valid for the next 7 calls (in this thread). */
+const char *cli_safe(const char *s);
+/* One piece of S: 1 and the escape in ESC when the character at S (of *ADV
+ * bytes) must not be printed as it is, else 0. */
+int cli_text_piece(const char *s, char esc[16], size_t *adv);
 
 /* I/O that survives EINTR and short counts.  0 or -1 with errno set. */
 int cli_write_all(int fd, const void *buf, size_t len);

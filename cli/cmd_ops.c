@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -83,7 +84,7 @@ int cmd_show(struct cli_args *a)
         cli_print_text(stdout, it->ns, 0, 0);
         printf("\n%-12s ", "name:");
         cli_print_text(stdout, it->name, 0, 0);
-        printf("\n%-12s %s\n", "type:", kind);
+        printf("\n%-12s %s\n", "type:", cli_safe(kind)); /* read from the value */
         printf("%-12s %s (%" PRIu64 " bytes)\n", "size:",
                cli_fmt_size(v.size, size, sizeof size), v.size);
         printf("%-12s %" PRIu64 "\n", "version:", it->version);
@@ -160,7 +161,7 @@ int cmd_stats(struct cli_args *a)
                    pv[i].alive ? "true" : "false", pv[i].self ? "true" : "false");
         printf("]}\n");
     } else {
-        printf("%-14s %s\n", "path:", brain_path(b));
+        printf("%-14s %s\n", "path:", cli_safe(brain_path(b)));
         printf("%-14s %s (file %s)\n", "capacity:",
                cli_fmt_size(st.capacity, x, sizeof x),
                cli_fmt_size(st.file_size, y, sizeof y));
@@ -213,7 +214,7 @@ int cmd_resize(struct cli_args *a)
     brain_stats st;
     char x[32], y[32];
     if (brain_stats_get(b, &st) == BRAIN_OK)
-        printf("resized %s: capacity %s -> %s\n", brain_path(b),
+        printf("resized %s: capacity %s -> %s\n", cli_safe(brain_path(b)),
                cli_fmt_size(before.capacity, x, sizeof x),
                cli_fmt_size(st.capacity, y, sizeof y));
     brain_close(b);
@@ -242,27 +243,42 @@ int cmd_clear(struct cli_args *a)
 
 /* ---- snapshots: the default file and the progress bar ------------------------ */
 
-/* A snapshot directory is used only when it is a real directory (not a
- * link: lstat) owned by this user and not writable by others; created
- * private when missing. */
-static int snapshot_dir_ok(const struct cli_args *a, const char *dir, int make)
+/* A snapshot directory is used only when it is a real directory (opened
+ * with O_NOFOLLOW, so never through a link) owned by this user and not
+ * writable by others, as fstat says of the directory opened, not of
+ * whatever the name pointed at a moment before; created private (mkdirat
+ * under the parent's descriptor) when missing and MAKE.  Returns its
+ * descriptor, -1 when it does not exist and !MAKE (nothing to load from),
+ * or -2 after printing why it is refused.  SHOWN is its path, for
+ * messages. */
+static int snapshot_dir_open(const struct cli_args *a, int parent, const char *name,
+                             const char *shown, int make)
 {
-    struct stat st;
-    if (lstat(dir, &st) != 0) {
-        if (errno != ENOENT || !make)
-            return errno == ENOENT ? 0 : cli_error(a, "cannot use '%s': %s", dir, strerror(errno));
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return cli_error(a, "cannot create '%s': %s", dir, strerror(errno));
-        if (lstat(dir, &st) != 0)
-            return cli_error(a, "cannot use '%s': %s", dir, strerror(errno));
+    if (make && mkdirat(parent, name, 0700) != 0 && errno != EEXIST)
+        return cli_error(a, "cannot create '%s': %s", shown, strerror(errno)), -2;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT && !make)
+            return -1;
+        if (errno == ELOOP || errno == ENOTDIR || errno == EMLINK)
+            return cli_error(a, "snapshot directory '%s' is not a directory (a symbolic link or "
+                                "another file); snapshots are never written through links",
+                             shown), -2;
+        return cli_error(a, "cannot use '%s': %s", shown, strerror(errno)), -2;
     }
-    if (!S_ISDIR(st.st_mode))
-        return cli_error(a, "snapshot directory '%s' is not a directory (a symbolic link or "
-                            "another file); snapshots are never written through links", dir);
-    if (st.st_uid != geteuid() || (st.st_mode & 022))
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return cli_error(a, "cannot use '%s': %s", shown, strerror(e)), -2;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022)) {
+        close(fd);
         return cli_error(a, "snapshot directory '%s' is owned by uid %u or writable by others; "
-                            "refusing to use it (give the snapshot FILE)", dir, (unsigned)st.st_uid);
-    return 0;
+                            "refusing to use it (give the snapshot FILE)", shown,
+                         (unsigned)st.st_uid), -2;
+    }
+    return fd;
 }
 
 /* The standard snapshot file of the store at STORE_PATH, as
@@ -306,7 +322,7 @@ static int default_snapshot(const struct cli_args *a, brain *b, const char *stor
         (size_t)snprintf(out, cap, "%s/%s.snapshot", bare ? dir : sub, key) >= cap)
         return cli_error(a, "the default snapshot path under '%s' is too long; give the "
                             "snapshot FILE", base);
-    if (make_dir) { /* mkdir -p of base, then the private directories */
+    if (make_dir) { /* mkdir -p of base (links there are the user's), then ours */
         char tmp[BRAIN_PATH_MAX];
         snprintf(tmp, sizeof tmp, "%s", base);
         for (char *p = tmp + 1; *p; p++)
@@ -317,16 +333,54 @@ static int default_snapshot(const struct cli_args *a, brain *b, const char *stor
             }
         mkdir(tmp, 0700);
     }
-    if (snapshot_dir_ok(a, dir, make_dir) != 0 || (!bare && snapshot_dir_ok(a, sub, make_dir) != 0))
-        return -1;
+    int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+    if (bfd < 0) {
+        if (errno == ENOENT && !make_dir) /* nothing saved yet: the load says so */
+            return 0;
+        return cli_error(a, "cannot use '%s': %s", base, strerror(errno));
+    }
+    /* our directories are private, so no one else can swap what lies in
+     * them; BASE must not let others swap them either */
     struct stat st;
-    if (bare || lstat(out, &st) == 0 || errno != ENOENT)
+    if (fstat(bfd, &st) != 0 || ((st.st_mode & 002) && !(st.st_mode & S_ISVTX))) {
+        close(bfd);
+        return cli_error(a, "'%s' is writable by every user (without the sticky bit): "
+                            "snapshot directories there could be replaced by anyone; "
+                            "set XDG_DATA_HOME elsewhere or give the snapshot FILE", base);
+    }
+    int dfd = snapshot_dir_open(a, bfd, "brain-plasma", dir, make_dir);
+    close(bfd);
+    if (dfd == -2)
+        return -1;
+    if (dfd == -1) /* nothing saved yet */
         return 0;
+    int sfd = -1;
+    if (!bare) {
+        sfd = snapshot_dir_open(a, dfd, "path", sub, make_dir);
+        if (sfd == -2) {
+            close(dfd);
+            return -1;
+        }
+    }
+    const char *file = strrchr(out, '/') + 1;
+    int found = 0;
+    if (sfd >= 0) {
+        found = fstatat(sfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+        close(sfd);
+    }
+    if (bare || found) {
+        close(dfd);
+        return 0;
+    }
     /* the old default: the last path component */
     const char *leaf = strrchr(store_path, '/');
-    char old[BRAIN_PATH_MAX];
-    if ((size_t)snprintf(old, sizeof old, "%s/%s.snapshot", dir, leaf ? leaf + 1 : store_path) >= sizeof old ||
-        lstat(old, &st) != 0)
+    leaf = leaf ? leaf + 1 : store_path;
+    char old[BRAIN_PATH_MAX], old_leaf[BRAIN_PATH_MAX];
+    int old_there = (size_t)snprintf(old_leaf, sizeof old_leaf, "%s.snapshot", leaf) < sizeof old_leaf &&
+                    (size_t)snprintf(old, sizeof old, "%s/%s", dir, old_leaf) < sizeof old &&
+                    fstatat(dfd, old_leaf, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    close(dfd);
+    if (!old_there)
         return 0;
     int ours = 0;
     if (b && brain_snapshot_info(b, old, NULL, &ours) == BRAIN_OK && ours) {
@@ -335,7 +389,7 @@ static int default_snapshot(const struct cli_args *a, brain *b, const char *stor
     }
     if (!make_dir) /* loading: say why the old file is not used */
         fprintf(stderr, "brain: note: '%s' (the default file of brain-plasma before 0.4.1) is "
-                        "not known to be this store's; give it as FILE if it is\n", old);
+                        "not known to be this store's; give it as FILE if it is\n", cli_safe(old));
     return 0;
 }
 
@@ -395,7 +449,7 @@ int cmd_save(struct cli_args *a)
     struct stat sb;
     char sz[32];
     printf("saved %" PRIu64 " name%s of %s to %s (%s in %.2f s)\n", n, n == 1 ? "" : "s",
-           brain_path(b), path,
+           cli_safe(brain_path(b)), cli_safe(path),
            cli_fmt_size(stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0, sz, sizeof sz),
            (double)(cli_now_ns() - t0) / 1e9);
     brain_close(b);
@@ -457,7 +511,7 @@ int cmd_load(struct cli_args *a)
         return EXIT_FAIL;
     }
     printf("loaded %" PRIu64 " name%s into %s%s from %s in %.2f s\n", n,
-           n == 1 ? "" : "s", brain_path(b), created ? " (created)" : "", path,
+           n == 1 ? "" : "s", cli_safe(brain_path(b)), created ? " (created)" : "", cli_safe(path),
            (double)(cli_now_ns() - t0) / 1e9);
     brain_close(b);
     return EXIT_OK;
@@ -623,10 +677,13 @@ static void logf_(const char *fmt, ...)
     char ts[32];
     fmt_time(cli_now_ns(), ts, sizeof ts);
     fprintf(stderr, "%s brain serve: ", ts);
+    /* messages name the store, the snapshot and names: escaped */
+    char buf[8192];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    cli_print_text(stderr, buf, 0, 0);
     fputc('\n', stderr);
     fflush(stderr);
 }

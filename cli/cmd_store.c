@@ -31,10 +31,10 @@ int cmd_create(struct cli_args *a)
     brain_stats st;
     char cap[32];
     if (brain_stats_get(b, &st) == BRAIN_OK)
-        printf("created %s: capacity %s, up to %u processes\n", brain_path(b),
+        printf("created %s: capacity %s, up to %u processes\n", cli_safe(brain_path(b)),
                cli_fmt_size(st.capacity, cap, sizeof cap), st.max_procs);
     else
-        printf("created %s\n", brain_path(b));
+        printf("created %s\n", cli_safe(brain_path(b)));
     brain_close(b);
     return EXIT_OK;
 }
@@ -52,7 +52,7 @@ int cmd_destroy(struct cli_args *a)
     int rc = brain_destroy(store);
     if (rc != BRAIN_OK)
         return cli_brain_error(a, rc);
-    printf("destroyed %s\n", path);
+    printf("destroyed %s\n", cli_safe(path));
     return EXIT_OK;
 }
 
@@ -107,7 +107,7 @@ int cmd_info(struct cli_args *a)
                    (unsigned long long)rows[i].value);
         printf("}\n");
     } else {
-        printf("%-15s %s\n", "path:", brain_path(b));
+        printf("%-15s %s\n", "path:", cli_safe(brain_path(b)));
         for (size_t i = 0; i < n; i++) {
             char label[32], sz[32];
             snprintf(label, sizeof label, "%s:", rows[i].label);
@@ -138,7 +138,7 @@ static void check_report(void *ctx, const char *message)
     struct check_ctx *c = ctx;
     c->problems++;
     if (!c->json) {
-        printf("problem: %s\n", message ? message : "(no message)");
+        printf("problem: %s\n", message ? cli_safe(message) : "(no message)");
         return;
     }
     char **m = realloc(c->msgs, (c->nmsgs + 1) * sizeof *m);
@@ -305,7 +305,7 @@ int cmd_check(struct cli_args *a)
         }
         repaired = 1;
         if (!json)
-            printf("repaired: %s: derived state rebuilt from the block chain\n", path);
+            printf("repaired: %s: derived state rebuilt from the block chain\n", cli_safe(path));
     }
     struct check_ctx ctx = {0};
     ctx.json = json;
@@ -320,7 +320,7 @@ int cmd_check(struct cli_args *a)
         else if (brain_stats_get(b, &st) == BRAIN_OK)
             printf("ok: %s: %llu name%s in %llu namespace%s, %s used of "
                    "%s, %llu blocks (%llu free)\n",
-                   path, (unsigned long long)st.names,
+                   cli_safe(path), (unsigned long long)st.names,
                    st.names == 1 ? "" : "s",
                    (unsigned long long)st.namespaces,
                    st.namespaces == 1 ? "" : "s",
@@ -329,7 +329,7 @@ int cmd_check(struct cli_args *a)
                    (unsigned long long)st.blocks,
                    (unsigned long long)st.free_blocks);
         else
-            printf("ok: %s is consistent\n", path);
+            printf("ok: %s is consistent\n", cli_safe(path));
     } else {
         char err[BRAIN_PATH_MAX + 1024];
         if (rc == BRAIN_OK || rc == BRAIN_ECORRUPT) {

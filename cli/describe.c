@@ -175,23 +175,34 @@ void cli_describe(const brain_info *info, const void *data, uint64_t size,
     snprintf(out, cap, "%s", tname);
 }
 
-/* Writes at most MAX bytes of text as a quoted, escaped string. */
+/* Writes at most MAX (< 256) bytes of text as a quoted, escaped string:
+ * valid UTF-8 passes through, but control and bidirectional characters and
+ * bytes that are not UTF-8 are escaped (cli_text_piece). */
 static void preview_text(FILE *f, const uint8_t *p, size_t n, size_t max)
 {
     fputc('"', f);
     size_t k = n < max ? n : max;
-    for (size_t i = 0; i < k; i++) {
-        uint8_t c = p[i];
+    char text[256], esc[16];
+    if (k >= sizeof text)
+        k = sizeof text - 1;
+    memcpy(text, p, k);
+    text[k] = '\0';
+    size_t adv;
+    for (size_t i = 0; i < k; i += adv) {
+        uint8_t c = (uint8_t)text[i];
+        adv = 1;
         if (c == '"' || c == '\\')
             fprintf(f, "\\%c", c);
         else if (c == '\n')
             fputs("\\n", f);
         else if (c == '\t')
             fputs("\\t", f);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(f, "\\x%02x", c);
+        else if (c == 0)
+            fputs("\\x00", f);
+        else if (cli_text_piece(text + i, esc, &adv))
+            fputs(esc, f);
         else
-            fputc(c, f); /* UTF-8 passes through */
+            fwrite(text + i, 1, adv, f);
     }
     fputc('"', f);
     if (k < n)

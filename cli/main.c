@@ -359,7 +359,7 @@ int main(int argc, char **argv)
         const struct cli_cmd *c = find_cmd(argv[2]);
         if (!c) {
             fprintf(stderr, "%s: unknown command '%s'; see '%s --help'\n",
-                    cli_prog, argv[2], cli_prog);
+                    cli_prog, cli_safe(argv[2]), cli_prog);
             return EXIT_USAGE;
         }
         cli_print_cmd_help(c, stdout);
@@ -369,10 +369,10 @@ int main(int argc, char **argv)
     if (!c) {
         if (name[0] == '-')
             fprintf(stderr, "%s: unknown option '%s'; see '%s --help'\n",
-                    cli_prog, name, cli_prog);
+                    cli_prog, cli_safe(name), cli_prog);
         else
             fprintf(stderr, "%s: unknown command '%s'; see '%s --help'\n",
-                    cli_prog, name, cli_prog);
+                    cli_prog, cli_safe(name), cli_prog);
         return EXIT_USAGE;
     }
     struct cli_args a;

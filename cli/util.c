@@ -403,6 +403,43 @@ static int text_piece(const unsigned char *p, char *esc, size_t *adv)
     return 1;
 }
 
+int cli_text_piece(const char *s, char esc[16], size_t *adv)
+{
+    return text_piece((const unsigned char *)s, esc, adv);
+}
+
+/* Copies of printed strings, escaped: a few at once may be in use (the
+ * arguments of one printf); each call frees the oldest. */
+#define SAFE_RING 8
+static _Thread_local char *safe_ring[SAFE_RING];
+static _Thread_local unsigned safe_next;
+
+const char *cli_safe(const char *s)
+{
+    if (!s)
+        s = "";
+    size_t w = cli_text_width(s);
+    char *out = malloc(w + 1);
+    if (!out)
+        return "(out of memory)";
+    char *o = out, esc[16];
+    size_t adv;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p += adv) {
+        if (text_piece(p, esc, &adv)) {
+            size_t el = strlen(esc);
+            memcpy(o, esc, el);
+            o += el;
+        } else {
+            memcpy(o, p, adv);
+            o += adv;
+        }
+    }
+    *o = '\0';
+    free(safe_ring[safe_next % SAFE_RING]);
+    safe_ring[safe_next++ % SAFE_RING] = out;
+    return out;
+}
+
 size_t cli_text_width(const char *s)
 {
     size_t w = 0, adv;

@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 /* Returning freed memory to the system.  A free block whose interior spans
  * PUNCH_MIN or more has its whole pages past the header punched out of the
@@ -226,6 +227,12 @@ static uint64_t block_need(uint64_t payload)
 
 static void free_block(brain *b, uint64_t off, uint64_t own_backed, int may_punch);
 
+/* The errors that mean the file system (or the memory behind tmpfs) is full. */
+static int no_room(int err)
+{
+    return err == ENOSPC || err == EFBIG || err == ENOMEM;
+}
+
 /* Block OFF (NEED bytes) was just carved from a free block of SIZE bytes
  * whose first BACKED bytes had pages: reserve the pages it lacks (and, so
  * that small blocks taken one after another cost one call per REFILL_MIN,
@@ -240,13 +247,16 @@ static int refill(brain *b, uint64_t off, uint64_t need, uint64_t size, uint64_t
     int err = brain__plat_reserve_space(b->fd, off + backed, end - backed);
     if (err) {
         free_block(b, off, backed, 0);
-        char s1[32];
-        if (err == ENOSPC || err == EFBIG || err == ENOMEM)
+        char s1[32], s2[32];
+        uint64_t avail = 0;
+        int known = brain__plat_fs_free(b->fd, &avail) == 0;
+        if (no_room(err))
             return brain__fail(BRAIN_ENOSPC,
                                "the host has no room for %s more of store '%s' (its free "
-                               "memory was given back to the system, and the file system "
-                               "is now full: %s); free memory or disk space where the store lives",
+                               "memory was given back to the system, and its file system "
+                               "has %s free: %s); free memory or disk space where the store lives",
                                brain__fmt_size(end - backed, s1, sizeof s1), b->path,
+                               known ? brain__fmt_size(avail, s2, sizeof s2) : "an unknown amount",
                                strerror(err));
         return brain__fail(BRAIN_EIO, "cannot reserve memory of store '%s': reserving space: %s",
                            b->path, strerror(err));
@@ -441,10 +451,14 @@ int brain__alloc_check_size(brain *b, uint64_t *found)
 }
 
 /* Grows the file so that a block of NEED bytes can be placed, up to the
- * capacity.  Returns 0, BRAIN_EFULL (capacity reached) or BRAIN_ENOSPC
- * (BRAIN_ETRUNCATED: the file was cut under us; growing it back would hide
- * that and leave zeros where blocks were). */
-int brain__alloc_grow(brain *b, uint64_t need)
+ * capacity.  The normal step is a quarter of the file, at least 4 MiB;
+ * when the file system has no room for that, the file grows by what NEED
+ * lacks (page-rounded) instead, so a nearly full /dev/shm still takes a
+ * value that fits.  SHOWN is the size named in the error (the caller's
+ * value; 0 for none).  Returns 0, BRAIN_EFULL (capacity reached),
+ * BRAIN_ENOSPC or BRAIN_ETRUNCATED (the file was cut under us; growing it
+ * back would hide that and leave zeros where blocks were). */
+int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown)
 {
     struct brain__header *h = b->h;
     uint64_t fs = atomic_load(&h->file_size);
@@ -472,6 +486,8 @@ int brain__alloc_grow(brain *b, uint64_t need)
     else if (sb->prev_size && !pb)
         brain__mark_damaged(b);
     uint64_t want = need > tail_free ? need - tail_free : 0;
+    if (want > cap - fs)
+        return BRAIN_EFULL;
     uint64_t grow = want + BLOCK_HDR;
     if (grow < fs / 4)
         grow = fs / 4;
@@ -480,22 +496,45 @@ int brain__alloc_grow(brain *b, uint64_t need)
     grow = align_up(grow, 1ull << 16);
     if (grow > cap - fs)
         grow = cap - fs;
-    if (grow < want)
-        return BRAIN_EFULL;
-    uint64_t new_end = fs + grow;
+    /* the least that places NEED: the file ends on a page boundary past
+     * FS + WANT (the old sentinel's line joins the new free block, the new
+     * sentinel takes the new end's last line) */
+    uint64_t least = align_up(fs + (want > PAGE ? want : PAGE), PAGE) - fs;
+    if (least > cap - fs)
+        least = cap - fs;
     int err = brain__plat_reserve_space(b->fd, fs, grow);
-    if (err) {
-        char s1[32], s2[32];
-        if (err == ENOSPC || err == EFBIG || err == ENOMEM)
-            return brain__fail(BRAIN_ENOSPC,
-                           "the host has no room to grow store '%s' by %s "
-                           "(at %s, its file system is full: %s); free memory or disk "
-                           "space where the store lives, or put it on a larger file system",
-                           b->path, brain__fmt_size(grow, s1, sizeof s1),
-                           brain__fmt_size(fs, s2, sizeof s2), strerror(err));
-        return brain__fail(BRAIN_EIO, "cannot grow store '%s': reserving space: %s", b->path,
-                       strerror(err));
+    if (err && no_room(err) && least < grow) {
+        grow = least;
+        err = brain__plat_reserve_space(b->fd, fs, grow);
     }
+    if (err) {
+        char s1[32], s2[32], s3[32], s4[32], what[64] = "";
+        if (shown)
+            snprintf(what, sizeof what, " for a value of %s", brain__fmt_size(shown, s1, sizeof s1));
+        uint64_t avail = 0;
+        int known = brain__plat_fs_free(b->fd, &avail) == 0;
+        if (err == EFBIG) /* RLIMIT_FSIZE or the file system's largest file */
+            return brain__fail(BRAIN_ENOSPC,
+                               "store '%s' cannot grow%s: the store file is %s and needs %s "
+                               "more, past the largest file this process may write (%s: a "
+                               "file-size limit, ulimit -f, or the file system's own); raise "
+                               "the limit or put the store on another file system",
+                               b->path, what, brain__fmt_size(fs, s2, sizeof s2),
+                               brain__fmt_size(least, s3, sizeof s3), strerror(err));
+        if (no_room(err))
+            return brain__fail(BRAIN_ENOSPC,
+                               "the host has no room to grow store '%s'%s: the store file is %s "
+                               "and needs %s more, and its file system has %s free (%s); free "
+                               "memory or disk space where the store lives, or put it on a "
+                               "larger file system",
+                               b->path, what, brain__fmt_size(fs, s2, sizeof s2),
+                               brain__fmt_size(least, s3, sizeof s3),
+                               known ? brain__fmt_size(avail, s4, sizeof s4) : "an unknown amount",
+                               strerror(err));
+        return brain__fail(BRAIN_EIO, "cannot grow store '%s'%s: reserving space: %s", b->path,
+                           what, strerror(err));
+    }
+    uint64_t new_end = fs + grow;
     /* new sentinel first, then the size, then the old sentinel becomes a
      * free block (repair knows how to finish this if we die between). */
     struct brain__block *ns = (struct brain__block *)(b->rw + new_end - BLOCK_HDR);

@@ -345,20 +345,35 @@ int brain__index_relocate(brain *b, uint64_t limit)
 int brain__index_reserve(brain *b, uint64_t extra)
 {
     struct brain__header *h = b->h;
-    uint64_t packed = atomic_load(&h->index);
+    uint64_t packed = atomic_load(&h->index), nslots;
+    if (!brain__index_table(b, packed, &nslots))
+        return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index header word is invalid", b->path);
     unsigned lg = (unsigned)(packed & 63);
-    uint64_t nslots = 1ull << lg;
-    if ((h->index_count + h->index_tombs + extra) * 4 <= nslots * 3)
+    /* the counts come from the file: more than the table holds is damage
+     * (repair recounts them when the lock is released), and bounded so
+     * that nothing below overflows */
+    uint64_t count = h->index_count, tombs = h->index_tombs;
+    if (extra > (1ull << 36))
+        return brain__fail(BRAIN_EFULL, "store '%s' cannot index more names", b->path);
+    if (count > nslots || tombs > nslots) {
+        brain__mark_damaged(b);
+        return brain__fail(BRAIN_ECORRUPT,
+                           "store '%s': the name index's counts are damaged (%llu names and %llu "
+                           "deleted in %llu slots); they are recounted as this call ends: try again",
+                           b->path, (unsigned long long)count, (unsigned long long)tombs,
+                           (unsigned long long)nslots);
+    }
+    if ((count + tombs + extra) * 4 <= nslots * 3)
         return 0;
     unsigned nl = lg;
-    while ((h->index_count + extra) * 2 > (1ull << nl))
+    while (nl <= 36 && (count + extra) * 2 > (1ull << nl))
         nl++;
     if (nl < IDX_MIN_LOG2)
         nl = IDX_MIN_LOG2;
     if (nl > 36)
         return brain__fail(BRAIN_EFULL, "store '%s' cannot index more names", b->path);
     int rc = index_rebuild(b, nl, 0);
-    if (rc && (h->index_count + h->index_tombs + extra) * 10 <= nslots * 9)
+    if (rc && (count + tombs + extra) * 10 <= nslots * 9)
         return 0;
     return rc;
 }

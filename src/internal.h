@@ -363,6 +363,9 @@ void brain__plat_random(void *buf, size_t len);
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
 int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len);     /* errno-style */
 void brain__plat_prefault_write(void *p, size_t n); /* advisory */
+/* Bytes an unprivileged writer can still take on FD's file system (0 or an
+ * errno value; platform.c). */
+int brain__plat_fs_free(int fd, uint64_t *bytes);
 const char *brain__plat_default_dir(void); /* where a bare store name lives */
 /* The writers' lock.  acquire: TIMEOUT_NS < 0 waits for ever, 0 only tries,
  * > 0 waits at most that long.  Returns 0 (held), EOWNERDEAD (held, and the
@@ -424,7 +427,7 @@ int brain__key_not_found(brain *b, const struct brain__key *k, int corrupt);
 int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind, uint64_t *out);
 int brain__alloc_fits(brain *b, uint64_t payload);
 void brain__alloc_free(brain *b, uint64_t off);
-int brain__alloc_grow(brain *b, uint64_t need);
+int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown);
 void brain__alloc_cut_end(brain *b, uint64_t last, uint64_t new_end);
 void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size);
 void brain__alloc_remove_free(brain *b, uint64_t off, uint64_t size);

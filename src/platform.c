@@ -1,9 +1,9 @@
 /*
  * platform.c - the OS calls that are the same on both platform layers
- * (plain POSIX: clocks, removing dead processes' temporary files), built
- * with either of them.  What differs between Linux and the portable layer
- * lives in platform_linux.c or platform_posix.c, one of which is built
- * (the Makefile's PLATFORM).
+ * (plain POSIX: clocks, a file system's free space, removing dead
+ * processes' temporary files), built with either of them.  What differs
+ * between Linux and the portable layer lives in platform_linux.c or
+ * platform_posix.c, one of which is built (the Makefile's PLATFORM).
  */
 #include "internal.h"
 
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,15 @@ int64_t brain__plat_mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int brain__plat_fs_free(int fd, uint64_t *bytes)
+{
+    struct statvfs sv;
+    if (fstatvfs(fd, &sv) != 0)
+        return errno;
+    *bytes = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    return 0;
 }
 
 /* Removes what processes killed while writing left beside PATH: files of

@@ -291,7 +291,7 @@ int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind
         off = brain__alloc_fits(b, payload);
     }
     if (!off) {
-        int rc = brain__alloc_grow(b, need);
+        int rc = brain__alloc_grow(b, need, kind == BK_ENTRY ? shown : 0);
         if (rc == BRAIN_ENOSPC || rc == BRAIN_ETRUNCATED)
             return rc;
         off = brain__alloc_fits(b, payload);
@@ -299,7 +299,7 @@ int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind
     if (!off) {
         brain__limbo_reclaim(b, RECLAIM_REAP_FIRST);
         off = brain__alloc_fits(b, payload);
-        int rc = off ? 0 : brain__alloc_grow(b, need);
+        int rc = off ? 0 : brain__alloc_grow(b, need, kind == BK_ENTRY ? shown : 0);
         if (rc == BRAIN_ENOSPC || rc == BRAIN_ETRUNCATED)
             return rc;
         if (!off)

@@ -165,7 +165,7 @@ static int park_run(brain *b, uint64_t off, uint64_t ss, unsigned kind, void *ct
         return p->moved ? 1 : 2;
     int rc = move_entry(b, off, size, off + size, UINT64_MAX, 1);
     if (rc == BRAIN_EFULL) {
-        rc = brain__alloc_grow(b, size);
+        rc = brain__alloc_grow(b, size, 0);
         brain__clear_error();
         rc = rc ? BRAIN_EFULL : move_entry(b, off, size, off + size, UINT64_MAX, 1);
     }

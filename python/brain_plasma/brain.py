@@ -10,6 +10,7 @@ Thread-safety: one Brain may be used by any number of threads.  Fork: a
 child keeps using the Brain it inherited (gunicorn ``--preload``).
 """
 import collections.abc
+import errno
 import functools
 import hashlib
 import logging
@@ -1025,26 +1026,68 @@ class Brain(collections.abc.MutableMapping):
         return new
 
     @staticmethod
-    def _snapshot_dirs(path):
-        """Creates the default snapshot directories (private), and refuses
-        any that is a symbolic link or not this user's."""
+    def _snapshot_dirs(path, make=True):
+        """Creates (with MAKE) the default snapshot directories (private),
+        and refuses any that is a symbolic link or not this user's: each is
+        created (mkdir) and opened (O_NOFOLLOW) under its parent's
+        descriptor, and checked by fstat on the directory opened, not by a
+        look at the name first.  The base (``XDG_DATA_HOME``) may not be
+        writable by every user without the sticky bit, where anyone could
+        swap them.  Without MAKE (a load) a missing directory is left for
+        the load to report."""
         top = os.path.dirname(path)
         dirs = [os.path.dirname(top), top] if os.path.basename(top) == "path" else [top]
-        os.makedirs(os.path.dirname(dirs[0]), mode=0o700, exist_ok=True)
-        for d in dirs:
-            try:
-                os.mkdir(d, 0o700)
-            except FileExistsError:
-                pass
-            st = os.lstat(d)
-            if not stat.S_ISDIR(st.st_mode):
+        base = os.path.dirname(dirs[0])
+        try:
+            if make:
+                os.makedirs(base, mode=0o700, exist_ok=True)
+            fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if not make:
+                return
+            raise BrainSnapshotError("cannot use %r for snapshots: it does not exist" % base)
+        except OSError as e:
+            raise BrainSnapshotError("cannot use %r for snapshots: %s" % (
+                base, e.strerror)) from None
+        try:
+            st = os.fstat(fd)
+            if st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
                 raise BrainSnapshotError(
-                    "snapshot directory %r is not a directory (a symbolic link or another "
-                    "file); snapshots are never written through links" % d)
-            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-                raise BrainSnapshotError(
-                    "snapshot directory %r is owned by uid %d or writable by others; "
-                    "refusing to use it (pass path=)" % (d, st.st_uid))
+                    "%r is writable by every user (without the sticky bit): snapshot "
+                    "directories there could be replaced by anyone; set XDG_DATA_HOME "
+                    "elsewhere or pass path=" % base)
+            for d in dirs:
+                name = os.path.basename(d)
+                try:
+                    if make:
+                        os.mkdir(name, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                except OSError as e:
+                    raise BrainSnapshotError("cannot create %r: %s" % (d, e.strerror)) from None
+                try:
+                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
+                                  os.O_CLOEXEC, dir_fd=fd)
+                except FileNotFoundError:
+                    if make:
+                        raise BrainSnapshotError("cannot use %r: it vanished" % d) from None
+                    return
+                except OSError as e:
+                    if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                        raise BrainSnapshotError(
+                            "snapshot directory %r is not a directory (a symbolic link or "
+                            "another file); snapshots are never written through links"
+                            % d) from None
+                    raise BrainSnapshotError("cannot use %r: %s" % (d, e.strerror)) from None
+                os.close(fd)
+                fd = sub
+                st = os.fstat(fd)
+                if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                    raise BrainSnapshotError(
+                        "snapshot directory %r is owned by uid %d or writable by others; "
+                        "refusing to use it (pass path=)" % (d, st.st_uid))
+        finally:
+            os.close(fd)
 
     def save(self, path=None):
         """Writes every name of every namespace (values, namespaces,
@@ -1068,7 +1111,10 @@ class Brain(collections.abc.MutableMapping):
         the store then holds exactly the snapshot's names; with
         ``merge=True`` names the snapshot does not hold are kept.  Returns
         how many names were loaded."""
-        path = os.fspath(self.snapshot_path() if path is None else path)
+        if path is None:
+            path = self.snapshot_path()
+            self._snapshot_dirs(path, make=False)  # never load from another's directory
+        path = os.fspath(path)
         n = self._c().snapshot_load(path, merge=bool(merge))
         log.info("loaded %d names into %s from %s", n, self.path, path)
         return n

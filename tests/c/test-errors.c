@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -556,6 +557,113 @@ TEST(host_memory_exhausted_enospc)
     ASSERT_OK(brain_delete(b, NULL, "m1"));
     t_vfill(buf, 512 << 10, 999);
     ASSERT_OK(brain_put(b, NULL, "again", buf, 512 << 10, NULL, NULL));
+    t_check_store(b);
+    free(buf);
+    ASSERT_OK(brain_close(b));
+    ASSERT_OK(brain_destroy(path));
+}
+
+/* Fills the file system under DIR with a file until AVAIL bytes are left
+ * free (statvfs), so a test sees a nearly full /dev/shm. */
+static uint64_t fs_free(const char *dir)
+{
+    struct statvfs sv;
+    ASSERT_EQ_INT(statvfs(dir, &sv), 0);
+    return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
+static void fill_fs_until(const char *dir, uint64_t avail)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/filler", dir);
+    uint64_t now = fs_free(dir);
+    ASSERT_GT_U64(now, avail);
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    ASSERT(fd >= 0);
+    ASSERT_EQ_INT(posix_fallocate(fd, 0, (off_t)(now - avail)), 0);
+    close(fd);
+    now = fs_free(dir);
+    ASSERT_MSG(now <= avail + 8192 && now + 8192 >= avail, "filled to %llu bytes free, wanted %llu",
+               (unsigned long long)now, (unsigned long long)avail);
+}
+
+/* Issue 18, finding 12: with 1.9 MB free where the store lives, growth in
+ * its normal step (4 MiB or more) does not fit, and the file grows by what
+ * the value needs instead; a value larger than the free space is refused
+ * with a message naming the value's size, the store file's size and the
+ * file system's free space, and nothing stored is lost. */
+TEST(growth_falls_back_to_what_fits)
+{
+    const char *dir = private_tmpfs("16m");
+    char path[512];
+    snprintf(path, sizeof path, "%s/store", dir);
+    brain_config cfg = {.capacity = 256 << 20, .max_procs = 4, .max_namespaces = 4};
+    brain *b = NULL;
+    ASSERT_OK(brain_open(path, BRAIN_CREATE | BRAIN_EXCL, &cfg, &b));
+    /* take the arena's initial free space, so the next value needs growth */
+    brain_stats st;
+    ASSERT_OK(brain_stats_get(b, &st));
+    uint64_t file_before = st.file_size;
+    ASSERT_GT_U64(st.file_size - st.used, 400 << 10);
+    size_t fill = (size_t)(st.file_size - st.used) - (200 << 10);
+    unsigned char *buf = t_xmalloc(4 << 20);
+    t_vfill(buf, fill, 1);
+    ASSERT_OK(brain_put(b, NULL, "fill", buf, fill, NULL, NULL));
+    ASSERT_OK(brain_stats_get(b, &st));
+    ASSERT_EQ_U64(st.file_size, file_before); /* no growth yet */
+    ASSERT_LT_U64(st.file_size - st.used, 500 << 10);
+
+    fill_fs_until(dir, 1900 * 1000);
+    /* 500 kB: the normal growth step (4 MiB) fails, what fits is taken */
+    t_vfill(buf, 500 * 1000, 2);
+    int rc = brain_put(b, NULL, "v500", buf, 500 * 1000, NULL, NULL);
+    ASSERT_MSG(rc == 0, "a 500 kB put with 1.9 MB free: %s: %s", brain_errname(rc),
+               t_detail_copy());
+    ASSERT_OK(brain_stats_get(b, &st));
+    t_log("file %llu -> %llu bytes; %llu bytes free on the file system",
+          (unsigned long long)file_before, (unsigned long long)st.file_size,
+          (unsigned long long)fs_free(dir));
+    ASSERT_LT_U64(st.file_size - file_before, 1 << 20); /* by what it needed */
+
+    /* larger than the free space: refused, the sizes named */
+    uint64_t avail = fs_free(dir);
+    ASSERT_LT_U64(avail, 1700 * 1000);
+    size_t big = 3 << 20;
+    t_vfill(buf, big, 3);
+    ASSERT_ERR(brain_put(b, NULL, "big", buf, big, NULL, NULL), BRAIN_ENOSPC);
+    const char *msg = t_detail_copy();
+    t_log("%s", msg);
+    char want[128], s[32];
+    snprintf(want, sizeof want, "a value of %s", brain_format_size(big, 0, s, sizeof s));
+    ASSERT_STR_CONTAINS(msg, want);
+    ASSERT_OK(brain_stats_get(b, &st));
+    snprintf(want, sizeof want, "the store file is %s",
+             brain_format_size(st.file_size, 0, s, sizeof s));
+    ASSERT_STR_CONTAINS(msg, want);
+    snprintf(want, sizeof want, "has %s free", brain_format_size(fs_free(dir), 0, s, sizeof s));
+    ASSERT_STR_CONTAINS(msg, want);
+    ASSERT_STR_CONTAINS(msg, path);
+    /* and what the file lacks: the value, less the free space it has */
+    const char *nd = strstr(msg, "needs ");
+    double n = 0;
+    char unit[4] = "";
+    ASSERT_MSG(nd && sscanf(nd, "needs %lf %3s more", &n, unit) == 2 && strcmp(unit, "MB") == 0,
+               "no needed size in: %s", msg);
+    ASSERT_MSG(n * 1e6 > (double)avail && n * 1e6 <= (double)big + 100e3,
+               "needs %.1f MB for a %zu-byte value with %llu bytes free", n, big,
+               (unsigned long long)avail);
+
+    /* nothing lost, and the store is sound */
+    brain_view v = {0};
+    ASSERT_OK(brain_get(b, NULL, "fill", &v));
+    ASSERT_VALUE(v.data, v.size, 1);
+    ASSERT_EQ_U64(v.size, fill);
+    brain_view_release(b, &v);
+    ASSERT_OK(brain_get(b, NULL, "v500", &v));
+    ASSERT_VALUE(v.data, v.size, 2);
+    ASSERT_EQ_U64(v.size, 500 * 1000);
+    brain_view_release(b, &v);
+    ASSERT_ERR(brain_get(b, NULL, "big", &v), BRAIN_ENOTFOUND);
     t_check_store(b);
     free(buf);
     ASSERT_OK(brain_close(b));

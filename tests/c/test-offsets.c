@@ -285,3 +285,58 @@ TEST(offset_entry_value_wild_refused)
     t_check_store(b);
     t_destroy(b, 0);
 }
+
+/* The index's name counts set far past its table (issue 18, finding 3; the
+ * store-write fuzz target's regress-index-count-shift): the put that would
+ * grow the table shifted by 64 bits and looped under the writers' lock.
+ * Now the put fails with BRAIN_ECORRUPT naming the counts, the counts are
+ * recounted as the lock is released, and the next put works. */
+TEST(index_counts_wild_refused_then_recounted)
+{
+    brain *b = t_create(0, 16 << 20);
+    put_n(b, 0, 8, 1000);
+    uint64_t count = b->h->index_count;
+    ASSERT_EQ_U64(count, 8);
+    b->h->index_count = WILD;
+    ASSERT_ERR(brain_put(b, NULL, "more", "x", 1, NULL, NULL), BRAIN_ECORRUPT);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "counts are damaged");
+    ASSERT_EQ_U64(b->h->index_count, count); /* recounted */
+    ASSERT_OK(brain_put(b, NULL, "more", "x", 1, NULL, NULL));
+    b->h->index_tombs = 1ull << 40;
+    ASSERT_ERR(brain_put(b, NULL, "more2", "x", 1, NULL, NULL), BRAIN_ECORRUPT);
+    ASSERT_OK(brain_put(b, NULL, "more2", "x", 1, NULL, NULL));
+    expect_n(b, 0, 8);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
+/* The first block's size set to 0 (issue 18, finding 3; the store-write
+ * corpus's regress-first-block-size-0): `brain resize STORE 3MB` walked the
+ * chain without moving and spun for ever holding the writers' lock.  Now
+ * the resize ends with BRAIN_ECORRUPT, the runner's timeout never fires,
+ * and the mended store resizes. */
+TEST_TIMEOUT(first_block_size_zero_refused_by_resize, 20)
+{
+    brain *b = t_create(0, 64 << 20);
+    put_n(b, 0, 8, 1000);
+    size_t big = 8u << 20;
+    void *val = t_xmalloc(big);
+    t_vfill(val, big, 5);
+    ASSERT_OK(brain_put(b, NULL, "big", val, big, NULL, NULL)); /* the file grows */
+    free(val);
+    ASSERT_OK(brain_delete(b, NULL, "big"));
+    size_t reaped;
+    ASSERT_OK(brain_reap(b, &reaped));
+    ASSERT_GT_U64(atomic_load(&b->h->file_size), 3u << 20); /* the shrink walks the chain */
+    struct brain__block *fb = (struct brain__block *)(b->rw + b->h->arena_off);
+    uint64_t ss = atomic_load(&fb->sizestate);
+    atomic_store(&fb->sizestate, (uint64_t)bs_state(ss)); /* size 0 */
+    ASSERT_ERR(brain_resize(b, 3u << 20), BRAIN_ECORRUPT);
+    ASSERT_STR_CONTAINS(t_detail_copy(), "bad size 0");
+    atomic_store(&fb->sizestate, ss);
+    expect_n(b, 0, 8);
+    ASSERT_OK(brain_resize(b, 3u << 20));
+    expect_n(b, 0, 8);
+    t_check_store(b);
+    t_destroy(b, 0);
+}

@@ -294,6 +294,125 @@ def test_control_and_bidi_characters_are_escaped_everywhere(brain, store, tmpfil
     assert r.rc == 1 and "\u202e" not in r.err and "\\u{202e}" in r.err, r
 
 
+HOSTILE = "\n\x1b[31m\u202e"   # a newline, ESC (a colour sequence), RIGHT-TO-LEFT OVERRIDE
+
+
+def _clean(text):
+    """True when TEXT carries none of HOSTILE's characters raw (its own
+    line ends aside) and shows them escaped."""
+    return "\x1b" not in text and "\u202e" not in text
+
+
+def test_paths_with_control_and_bidi_characters_are_escaped(brain, stores, tmp_path, tmpfile,
+                                                           brain_bin):
+    d = tmp_path / ("dir" + HOSTILE + "x")
+    d.mkdir()
+    st = str(d / ("st" + HOSTILE + "ore"))
+    stores.track(st)
+    snap = str(d / ("snap" + HOSTILE + ".snapshot"))
+    esc_st = st.replace("\n", "\\x0a").replace("\x1b", "\\x1b").replace("\u202e", "\\u{202e}")
+    esc_snap = snap.replace("\n", "\\x0a").replace("\x1b", "\\x1b").replace("\u202e",
+                                                                              "\\u{202e}")
+    outs = []
+    for args in (("create", st, "--size", "16MiB"), ("info", st), ("stats", st), ("check", st),
+                 ("check", st, "--repair"), ("resize", st, "32MiB"), ("save", st, snap),
+                 ("load", st, snap)):
+        r = brain.ok(*args)
+        assert _clean(r.out) and _clean(r.err), (args, r)
+        assert r.out.count("\n") == len(r.out.splitlines()), r  # no line broken by a path
+        outs.append(r.out)
+    assert esc_st in outs[0] and esc_st in outs[1] and esc_st in outs[2] and esc_st in outs[3]
+    assert esc_snap in outs[6] and esc_snap in outs[7]
+    for args in (("info", st, "--json"), ("stats", st, "--json")):
+        js = brain.ok(*args).out
+        assert _clean(js) and "\n" not in js.rstrip("\n")
+        assert json.loads(js)["path"] == st   # JSON escapes, the value is exact
+    # errors name the paths escaped
+    for args in (("load", st, snap + "-missing"), ("info", st + "-missing"),
+                 ("nosuch" + HOSTILE,), ("--nosuch" + HOSTILE,)):
+        r = brain(*args)
+        assert r.rc in (1, 2) and _clean(r.err) and len(r.err.splitlines()) <= 3, (args, r)
+        assert "\\x1b" in r.err and "\\u{202e}" in r.err, (args, r)
+    # serve's log too
+    srv = Server(brain_bin, st, "--snapshot", snap, "--every", "1h")
+    try:
+        srv.wait_log("serving")
+        rc, log = srv.stop()
+    finally:
+        srv.kill()
+    assert rc == 0, log
+    assert _clean(log) and esc_snap in log and esc_st in log, log
+    r = brain.ok("destroy", st)
+    assert _clean(r.out) and esc_st in r.out
+
+
+def test_value_preview_escapes_bidi_and_c1_characters(brain, store, tmpfile):
+    r = brain.ok("put", store, "t", tmpfile("text \u202egpj.exe \u009b \x1b end".encode()),
+                 "--type", "str")
+    out = brain.ok("show", store, "t").out
+    assert "\u202e" not in out and "\u009b" not in out and "\x1b" not in out, out
+    assert "\\u{202e}gpj.exe" in out and "\\x9b" in out and "\\x1b" in out, out
+
+
+@pytest.mark.parametrize("which", ["brain-plasma", "brain-plasma/path"])
+def test_snapshot_directory_that_is_a_link_is_refused(brain, stores, tmp_path, tmpfile,
+                                                      monkeypatch, which):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    if which != "brain-plasma":
+        (data / "brain-plasma").mkdir(mode=0o700)
+    other = tmp_path / "elsewhere"
+    other.mkdir(mode=0o700)
+    os.symlink(other, data / which)  # planted by someone else
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    st = stores.abspath()
+    brain.ok("create", st)
+    brain.ok("put", st, "v", tmpfile(b"1"))
+    r = brain("save", st)
+    assert r.rc == 1 and "symbolic link" in r.err and str(data / which) in r.err, r
+    r = brain("load", st)
+    assert r.rc == 1 and "symbolic link" in r.err, r
+    assert list(other.iterdir()) == []
+    os.unlink(data / which)
+    r = brain.ok("save", st)
+    assert str(data / "brain-plasma" / "path") in r.out
+
+
+def test_snapshot_base_writable_by_everyone_is_refused(brain, stores, tmp_path, tmpfile,
+                                                       monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chmod(data, 0o777)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    st = stores.abspath()
+    brain.ok("create", st)
+    r = brain("save", st)
+    assert r.rc == 1 and "writable by every user" in r.err, r
+    assert not (data / "brain-plasma").exists()
+    os.chmod(data, 0o1777)  # sticky, as /tmp: entries cannot be swapped by others
+    brain.ok("save", st)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+@pytest.mark.parametrize("which", ["brain-plasma", "brain-plasma/path"])
+def test_snapshot_directory_owned_by_another_user_is_refused(brain, stores, tmp_path, tmpfile,
+                                                             monkeypatch, which):
+    data = tmp_path / "data"
+    (data / "brain-plasma" / "path").mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    os.chown(data / which, 65534, 65534)  # nobody
+    st = stores.abspath()
+    brain.ok("create", st)
+    brain.ok("put", st, "v", tmpfile(b"1"))
+    for cmd in ("save", "load"):
+        r = brain(cmd, st)
+        assert r.rc == 1 and "owned by uid 65534" in r.err, r
+    assert os.listdir(data / "brain-plasma" / "path") == []
+    os.chown(data / which, 0, 0)
+    brain.ok("save", st)
+    assert brain.ok("load", st).out.startswith("loaded 1 name ")
+
+
 def test_put_into_namespace_all_refused_like_python(brain, store, tmpfile):
     r = brain("put", store, "x", tmpfile(b"1"), "--namespace", "all")
     assert r.rc == 2 and "'all' is reserved" in r.err

@@ -9,7 +9,7 @@
 set -u
 build=$1 secs=$2
 shift 2
-targets=${*:-store-open store-repair snapshot-load}
+targets=${*:-store-open store-repair snapshot-load store-write}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$build/crashes"
 # the targets' scratch stores; a crash skips their own clean-up

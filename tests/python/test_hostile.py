@@ -305,3 +305,63 @@ def test_snapshot_directory_that_is_a_link_or_not_ours_is_refused(brain, tmp_pat
     os.chmod(data / "brain-plasma", 0o777)
     with pytest.raises(BrainSnapshotError, match="writable by others"):
         brain.save()
+
+
+def test_snapshot_directories_are_checked_on_the_opened_directory(tmp_path, monkeypatch):
+    """The nested directory of a path store (brain-plasma/path) is checked
+    too, a base writable by everyone is refused, and a directory given to
+    another user is refused (root only)."""
+    data = tmp_path / "data"
+    (data / "brain-plasma").mkdir(parents=True, mode=0o700)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    os.symlink(other, data / "brain-plasma" / "path")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    store = str(tmp_path / "store")
+    b = Brain(path=store, size="16MiB")
+    try:
+        b["x"] = 1
+        with pytest.raises(BrainSnapshotError, match="symbolic link"):
+            b.save()
+        assert list(other.iterdir()) == []
+        # a snapshot planted behind the link is not loaded either
+        planted = other / os.path.basename(b.snapshot_path())
+        b["evil"] = 2
+        b.save(path=planted)
+        b.forget("evil")
+        with pytest.raises(BrainSnapshotError, match="symbolic link"):
+            b.load()
+        assert b.names() == ["x"]
+        os.unlink(planted)
+        os.unlink(data / "brain-plasma" / "path")
+        os.chmod(data, 0o777)
+        with pytest.raises(BrainSnapshotError, match="writable by every user"):
+            b.save()
+        os.chmod(data, 0o700)
+        saved = b.save()
+        assert os.path.dirname(saved) == str(data / "brain-plasma" / "path")
+        b.forget("x")
+        assert b.load() == 1 and b["x"] == 1
+    finally:
+        b.dead(i_am_sure=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+@pytest.mark.parametrize("which", ["brain-plasma", "brain-plasma/path"])
+def test_snapshot_directory_owned_by_another_user_is_refused(tmp_path, monkeypatch, which):
+    data = tmp_path / "data"
+    (data / "brain-plasma" / "path").mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    os.chown(data / which, 65534, 65534)  # nobody
+    b = Brain(path=str(tmp_path / "store"), size="16MiB")
+    try:
+        b["x"] = 1
+        with pytest.raises(BrainSnapshotError, match="owned by uid 65534"):
+            b.save()
+        with pytest.raises(BrainSnapshotError, match="owned by uid 65534"):
+            b.load()
+        assert os.listdir(data / "brain-plasma" / "path") == []
+        os.chown(data / which, 0, 0)
+        assert os.path.exists(b.save())
+    finally:
+        b.dead(i_am_sure=True)

@@ -318,6 +318,56 @@ def test_store_larger_than_the_host_allows_is_an_error_not_sigbus(tmp_path):
     assert r.stdout.startswith("OK"), r.stdout
 
 
+_NEARLY_FULL_TMPFS = textwrap.dedent("""
+    import os, subprocess, sys
+    d = sys.argv[1]
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", d], check=True)
+    from brain_plasma import Brain, BrainError
+    b = Brain(path=d + "/store", size="256MB")
+    st = b.stats()
+    b["fill"] = b"f" * (st["file_size"] - st["used"] - (200 << 10))   # no growth yet
+    assert b.stats()["file_size"] == st["file_size"]
+    def free():
+        v = os.statvfs(d)
+        return v.f_bavail * v.f_frsize
+    with open(d + "/filler", "wb") as f:                 # leave 1.9 MB free
+        os.posix_fallocate(f.fileno(), 0, free() - 1900 * 1000)
+    b["v500"] = b"v" * (500 * 1000)                      # the 4 MiB step does not fit
+    try:
+        b["big"] = b"b" * (3 << 20)
+        print("NO ERROR")
+        sys.exit(3)
+    except BrainError as e:
+        assert e.errname == "BRAIN_ENOSPC", e.errname
+        msg = str(e)
+    assert "a value of 3.1 MB" in msg, msg
+    assert "its file system has" in msg and " free" in msg, msg
+    assert b["v500"] == b"v" * (500 * 1000) and "big" not in b.names()
+    assert b.check() == []
+    print("OK", msg)
+""")
+
+
+def test_growth_falls_back_to_what_fits_on_a_nearly_full_tmpfs(tmp_path):
+    """Issue 18, finding 12: 1.9 MB free takes a 500 kB value; 3 MB is a
+    BRAIN_ENOSPC naming the sizes, and nothing is lost."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a private tmpfs (the C test covers the library)")
+    unshare = shutil.which("unshare")
+    if not unshare:
+        pytest.skip("no unshare(1) to make a private mount namespace")
+    d = tmp_path / "small-shm"
+    d.mkdir()
+    r = subprocess.run([unshare, "--mount", "--propagation", "private", sys.executable,
+                        "-c", _NEARLY_FULL_TMPFS, str(d)],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0 and ("mount" in r.stderr and "permission" in r.stderr.lower()
+                              or "unshare failed" in r.stderr):
+        pytest.skip("cannot mount a private tmpfs here: %s" % r.stderr.strip()[-200:])
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    assert r.stdout.startswith("OK"), r.stdout
+
+
 def test_core_refuses_nul_instead_of_using_the_prefix(store):
     store.put(None, "a", b"value of a")
     for call in (lambda: store.put(None, "a\x00b", b"x"),
