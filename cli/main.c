@@ -327,7 +327,8 @@ static void arm_sigbus(const struct cli_cmd *c, const struct cli_args *a)
                      "%s: %s: store '%s': the store file was truncated by another process while "
                      "mapped (SIGBUS on a cut-off page); stop every process using it and run "
                      "`%s check --repair %s` to salvage what is left (exit status %d)\n",
-                     cli_prog, c->name, path, cli_prog, store ? store : "STORE", EXIT_TRUNCATED);
+                     cli_prog, c->name, cli_safe(path), cli_prog, store ? cli_safe(store) : "STORE",
+                     EXIT_TRUNCATED);
     g_sigbus_len = n < 0 ? 0 : (size_t)n < sizeof g_sigbus_msg ? (size_t)n : sizeof g_sigbus_msg - 1;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
