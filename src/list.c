@@ -700,6 +700,57 @@ void brain_names_free(brain_names *list)
     free(L);
 }
 
+/* ---- counting ------------------------------------------------------------ */
+
+struct count_ctx {
+    const struct brain__key *k;
+    int64_t now;
+    uint64_t count;
+};
+
+static int count_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
+{
+    (void)b;
+    (void)slot;
+    struct count_ctx *c = ctx;
+    if (e->ns_len == c->k->nslen && memcmp(e->strings, c->k->ns, c->k->nslen) == 0 &&
+        !brain__entry_expired(e, c->now))
+        c->count++;
+    return 0;
+}
+
+int brain_count_names(brain *b, const char *ns, uint64_t *count)
+{
+    struct brain__key k;
+    int rc = list_begin(b, ns, &k, count, "brain_count_names");
+    if (rc)
+        return rc;
+    *count = 0;
+    /* the walk of listing without gathering anything; a name deleted and
+     * stored again meanwhile could be counted twice, so when a batch of
+     * writes ran during the walk it is walked again, at last under the
+     * writers' lock */
+    for (int attempt = 0;; attempt++) {
+        int locked = attempt == 3;
+        if (locked && (rc = brain__writer_lock(b)))
+            return rc;
+        struct brain__lane *lane = brain__lane_enter(b);
+        uint64_t seq0 = atomic_load(&b->h->batch_seq);
+        struct count_ctx c = {&k, brain__plat_now_ns(), 0};
+        rc = brain__index_foreach_by_address(b, count_one, &c);
+        int moved = (seq0 & 1) || atomic_load(&b->h->batch_seq) != seq0;
+        brain__lane_leave(lane);
+        if (locked)
+            brain__writer_unlock(b);
+        if (rc)
+            return rc;
+        if (locked || !moved) {
+            *count = c.count;
+            return 0;
+        }
+    }
+}
+
 int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)
 {
     brain__clear_error();

@@ -422,3 +422,36 @@ TEST(list_sorted_names_ties_by_namespace)
     brain_names_free(l);
     t_destroy(b, 0);
 }
+
+TEST(count_names)
+{
+    brain *b = t_create(0, 64 << 20);
+    uint64_t n = 99;
+    ASSERT_OK(brain_count_names(b, NULL, &n));
+    ASSERT_EQ_U64(n, 0);
+    for (int i = 0; i < 300; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "c%d", i);
+        ASSERT_OK(brain_put(b, i % 3 ? "cnt" : NULL, name, "v", 1, NULL, NULL));
+    }
+    brain_put_opts ttl = {.ttl_ms = 30};
+    ASSERT_OK(brain_put(b, "cnt", "expires", "v", 1, &ttl, NULL));
+    ASSERT_OK(brain_count_names(b, "cnt", &n));
+    ASSERT_EQ_U64(n, 201);
+    t_sleep_ms(80);
+    ASSERT_OK(brain_count_names(b, "cnt", &n));
+    ASSERT_EQ_U64(n, 200); /* the expired name left out */
+    ASSERT_OK(brain_count_names(b, NULL, &n));
+    ASSERT_EQ_U64(n, 100);
+    ASSERT_OK(brain_count_names(b, "nothing-here", &n));
+    ASSERT_EQ_U64(n, 0);
+    brain_names *l = NULL;
+    ASSERT_OK(brain_list_sorted_names(b, "cnt", BRAIN_LIST_ONE_NS, &l));
+    ASSERT_EQ_U64(l->count, 200);
+    brain_names_free(l);
+    ASSERT_ERR(brain_count_names(b, NULL, NULL), BRAIN_EINVAL);
+    ASSERT_MSG(strstr(brain_errdetail(), "brain_count_names") != NULL, "%s", brain_errdetail());
+    ASSERT_ERR(brain_count_names(NULL, NULL, &n), BRAIN_EINVAL);
+    ASSERT_ERR(brain_count_names(b, "", &n), BRAIN_ENAMESPACE);
+    t_destroy(b, 0);
+}
