@@ -270,6 +270,7 @@ int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx)
     uint64_t *offs = malloc(2 * cap * sizeof *offs), any = 0;
     if (!offs)
         return brain__index_foreach(b, fn, ctx); /* the same, in hash order */
+    brain__plat_advise_huge(offs, 2 * cap * sizeof *offs);
     for (uint64_t i = 0; i < nslots; i++) {
         uint64_t w = atomic_load_explicit(&t[i], memory_order_acquire);
         if (w == IDX_EMPTY || w == IDX_TOMB)

@@ -363,6 +363,7 @@ void brain__plat_random(void *buf, size_t len);
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
 int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len);     /* errno-style */
 void brain__plat_prefault_write(void *p, size_t n); /* advisory */
+void brain__plat_advise_huge(void *p, size_t n); /* advisory: big private scratch memory */
 const char *brain__plat_default_dir(void); /* where a bare store name lives */
 /* The writers' lock.  acquire: TIMEOUT_NS < 0 waits for ever, 0 only tries,
  * > 0 waits at most that long.  Returns 0 (held), EOWNERDEAD (held, and the

@@ -606,6 +606,10 @@ int brain_list_sorted_names(brain *b, const char *ns, int all_ns, brain_names **
     struct names_ctx c = {&k, all_ns, 0, NULL, NULL, guess, all_ns ? guess * 16 : guess * 4, 0, 0, 0};
     c.recs = malloc(c.cap * sizeof *c.recs);
     c.strings = malloc(c.scap);
+    if (c.recs)
+        brain__plat_advise_huge(c.recs, c.cap * sizeof *c.recs);
+    if (c.strings)
+        brain__plat_advise_huge(c.strings, c.scap);
     struct names_impl *L = calloc(1, sizeof *L);
     void *arr = NULL;
     char *sorted = NULL;
@@ -628,6 +632,8 @@ int brain_list_sorted_names(brain *b, const char *ns, int all_ns, brain_names **
     sorted = malloc(c.total + KEY_BYTES);
     if (!arr || !sorted)
         goto nomem;
+    brain__plat_advise_huge(arr, n * sizeof(struct name_rec));
+    brain__plat_advise_huge(sorted, c.total);
     struct sort_ctx sc = {c.strings, all_ns};
     sort_names(&sc, c.recs, arr, n);
     /* A name deleted and stored again while the scan ran can have been
