@@ -440,6 +440,12 @@ BRAIN_API int brain_list_sorted_names(brain *b, const char *ns, int all_ns,
                                       brain_names **out);
 BRAIN_API void brain_names_free(brain_names *list);
 
+/* How many names namespace NS (NULL = "default") holds, expired ones left
+ * out: what brain_list_sorted_names would list, counted without gathering
+ * or sorting anything (a walk of the index, no lock unless writers keep
+ * changing names during it).  BRAIN_EINVAL when count is NULL. */
+BRAIN_API int brain_count_names(brain *b, const char *ns, uint64_t *count);
+
 typedef struct brain_ns_info {
     char name[BRAIN_NS_MAX + 1];
     uint64_t names; /* names it holds (expired ones count until

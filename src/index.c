@@ -215,37 +215,50 @@ int brain__index_foreach(brain *b, brain__index_fn fn, void *ctx)
     return 0;
 }
 
-/* LSD radix sort of A[0..n) (block offsets: multiples of 64, so the digits
- * start at bit 6), 8-bit digits, skipping the digits all share; TMP has
- * room for n. */
-static void sort_offsets(uint64_t *a, uint64_t *tmp, size_t n)
+/* LSD radix sort of A[0..n) (block offsets: multiples of 64, below
+ * 2^(6 + BITS)), digits of up to 12 bits (as few passes as the offsets
+ * need: two for a store under 16 GiB), skipping the digits all share; TMP
+ * has room for n.  0, or BRAIN_ENOMEM with A unsorted. */
+static int sort_offsets(uint64_t *a, uint64_t *tmp, size_t n, unsigned bits)
 {
-    size_t cnt[8][256];
-    memset(cnt, 0, sizeof cnt);
+    unsigned passes = (bits + 11) / 12, width = passes ? (bits + passes - 1) / passes : 0;
+    size_t nb = (size_t)1 << width, mask = nb - 1;
+    if (!passes || n < 2)
+        return 0;
+    size_t *cnt = calloc(passes * nb, sizeof *cnt);
+    if (!cnt)
+        return BRAIN_ENOMEM;
     for (size_t i = 0; i < n; i++)
-        for (int d = 0; d < 8; d++)
-            cnt[d][(a[i] >> (6 + 8 * d)) & 255]++;
+        for (unsigned d = 0; d < passes; d++)
+            cnt[d * nb + ((a[i] >> (6 + width * d)) & mask)]++;
     uint64_t *src = a, *dst = tmp;
-    for (int d = 0; d < 8 && n; d++) {
-        size_t *c = cnt[d];
-        if (c[(a[0] >> (6 + 8 * d)) & 255] == n)
+    for (unsigned d = 0; d < passes; d++) {
+        size_t *c = cnt + d * nb;
+        unsigned shift = 6 + width * d;
+        if (c[(a[0] >> shift) & mask] == n)
             continue;
         size_t sum = 0;
-        for (int v = 0; v < 256; v++) {
+        for (size_t v = 0; v < nb; v++) {
             size_t t = c[v];
             c[v] = sum;
             sum += t;
         }
         for (size_t i = 0; i < n; i++)
-            dst[c[(src[i] >> (6 + 8 * d)) & 255]++] = src[i];
+            dst[c[(src[i] >> shift) & mask]++] = src[i];
         uint64_t *t = src;
         src = dst;
         dst = t;
     }
     if (src != a)
         memcpy(a, src, n * sizeof *a);
+    free(cnt);
+    return 0;
 }
 
+/* Calls FN for every entry the table links as brain__index_foreach does,
+ * but in the order of the entries' addresses (so that the walk goes
+ * through the file once, front to back); SLOT is NULL.  Falls back to
+ * slot order when memory for the sort is short. */
 int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx)
 {
     uint64_t packed = atomic_load(&b->h->index), nslots = 0;
@@ -254,9 +267,10 @@ int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx)
         return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     uint64_t live = b->h->index_count; /* a hint: read without the lock */
     size_t cap = (size_t)(live < nslots ? live : nslots) + 64, n = 0;
-    uint64_t *offs = malloc(2 * cap * sizeof *offs);
+    uint64_t *offs = malloc(2 * cap * sizeof *offs), any = 0;
     if (!offs)
         return brain__index_foreach(b, fn, ctx); /* the same, in hash order */
+    brain__plat_advise_huge(offs, 2 * cap * sizeof *offs);
     for (uint64_t i = 0; i < nslots; i++) {
         uint64_t w = atomic_load_explicit(&t[i], memory_order_acquire);
         if (w == IDX_EMPTY || w == IDX_TOMB)
@@ -270,9 +284,13 @@ int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx)
             offs = more;
             cap *= 2;
         }
-        offs[n++] = brain__idx_block(w);
+        offs[n] = brain__idx_block(w);
+        any |= offs[n++];
     }
-    sort_offsets(offs, offs + cap, n);
+    if (sort_offsets(offs, offs + cap, n, any >> 6 ? 64 - (unsigned)__builtin_clzll(any >> 6) : 0)) {
+        free(offs);
+        return brain__index_foreach(b, fn, ctx); /* the same, in hash order */
+    }
     uint64_t size = atomic_load(&b->h->file_size);
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {

@@ -366,6 +366,7 @@ void brain__plat_prefault_write(void *p, size_t n); /* advisory */
 /* Bytes an unprivileged writer can still take on FD's file system (0 or an
  * errno value; platform.c). */
 int brain__plat_fs_free(int fd, uint64_t *bytes);
+void brain__plat_advise_huge(void *p, size_t n); /* advisory: big private scratch memory */
 const char *brain__plat_default_dir(void); /* where a bare store name lives */
 /* The writers' lock.  acquire: TIMEOUT_NS < 0 waits for ever, 0 only tries,
  * > 0 waits at most that long.  Returns 0 (held), EOWNERDEAD (held, and the

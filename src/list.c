@@ -197,19 +197,25 @@ void brain_list_free(brain_list *list)
 
 /* ---- the names alone, sorted --------------------------------------------- */
 
-/* brain_list_sorted_names gathers one record a name, then sorts the
- * records: an MSD radix sort on 8 name bytes at a time (an LSD radix sort
- * of the 8-byte keys at each level; runs of equal keys go on with the next
- * 8 bytes).  A record is self-contained, so sorting never chases pointers
- * for names that differ in their first 8 bytes. */
+/* brain_list_sorted_names gathers one record a name during the walk, sorts
+ * the records, then writes the names out in order.  A record carries the
+ * first KEY_BYTES bytes of its name as two big-endian integers (0-padded):
+ * names compare as those integers first, so sorting touches nothing but
+ * the records (contiguous, 24 bytes each) unless two names share their
+ * first KEY_BYTES bytes, and a name shorter than that is written out from
+ * its record alone.  Only the others (and, listing every namespace, the
+ * namespaces) are copied to the strings buffer during the walk. */
+#define KEY_BYTES 16u
+
 struct name_rec {
-    uint64_t key;      /* name bytes [depth, depth + 8), big-endian, 0-padded */
-    uint32_t off;      /* of the name in the strings buffer */
+    uint64_t k[2];     /* name bytes [depth, depth + 16), big-endian, 0-padded */
+    uint32_t off;      /* of the name in the strings buffer (when copied) */
     uint16_t ns_len, name_len;
 };
 
-/* The strings buffer holds, for each name, "ns NUL" when listing every
- * namespace (ns_len is 0 otherwise), then "name NUL". */
+/* The strings buffer holds, for each name listed every namespace, "ns NUL
+ * name NUL"; listing one namespace, "name NUL" for names of KEY_BYTES
+ * bytes or more only (rec_copied). */
 
 struct names_ctx {
     const struct brain__key *k;
@@ -217,8 +223,13 @@ struct names_ctx {
     int64_t now;
     struct name_rec *recs;
     char *strings;
-    size_t cap, scap, slen, count;
+    size_t cap, scap, slen, count, total; /* total: the names' bytes, NULs included */
 };
+
+static int rec_copied(int all_ns, size_t name_len)
+{
+    return all_ns || name_len >= KEY_BYTES;
+}
 
 static const char *rec_name(const char *strings, const struct name_rec *r)
 {
@@ -230,15 +241,38 @@ static const char *rec_ns(const char *strings, const struct name_rec *r)
     return strings + r->off - r->ns_len - 1;
 }
 
-
-static uint64_t name_key(const char *name, size_t len, size_t depth)
+static uint64_t load_be64(const unsigned char *p)
 {
-    unsigned char buf[8] = {0};
-    if (len > depth)
-        memcpy(buf, name + depth, len - depth < 8 ? len - depth : 8);
-    uint64_t k;
-    memcpy(&k, buf, 8);
-    return __builtin_bswap64(k);
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return v;
+#else
+    return __builtin_bswap64(v);
+#endif
+}
+
+static void store_be64(unsigned char *p, uint64_t v)
+{
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, 8);
+}
+
+/* The key of NAME (LEN bytes) from byte DEPTH on, into K. */
+static void name_key(const char *name, size_t len, size_t depth, uint64_t k[2])
+{
+    unsigned char buf[KEY_BYTES];
+    if (len >= depth + KEY_BYTES) {
+        memcpy(buf, name + depth, KEY_BYTES);
+    } else {
+        memset(buf, 0, sizeof buf);
+        if (len > depth)
+            memcpy(buf, name + depth, len - depth);
+    }
+    k[0] = load_be64(buf);
+    k[1] = load_be64(buf + 8);
 }
 
 static int names_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
@@ -250,7 +284,8 @@ static int names_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry
         return 0;
     if (!c->all_ns && !(e->ns_len == c->k->nslen && memcmp(e->strings, c->k->ns, c->k->nslen) == 0))
         return 0;
-    size_t nsl = c->all_ns ? e->ns_len + 1u : 0, need = nsl + e->name_len + 1;
+    size_t nsl = c->all_ns ? e->ns_len + 1u : 0;
+    size_t need = rec_copied(c->all_ns, e->name_len) ? nsl + e->name_len + 1u : 0;
     if (c->count == c->cap || c->slen + need > c->scap) {
         size_t ncap = c->count == c->cap ? c->cap * 2 : c->cap;
         size_t nscap = c->slen + need > c->scap ? (c->scap + need) * 2 : c->scap;
@@ -267,121 +302,293 @@ static int names_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry
         c->cap = ncap;
         c->scap = nscap;
     }
-    /* "ns NUL name NUL", or from the name on */
-    memcpy(c->strings + c->slen, e->strings + (e->ns_len + 1u - nsl), need);
-    c->recs[c->count++] = (struct name_rec){
-        name_key(e->strings + e->ns_len + 1, e->name_len, 0),
-        (uint32_t)(c->slen + nsl), (uint16_t)(nsl ? e->ns_len : 0), e->name_len};
+    const char *name = e->strings + e->ns_len + 1;
+    struct name_rec *r = &c->recs[c->count++];
+    name_key(name, e->name_len, 0, r->k);
+    r->off = (uint32_t)(c->slen + nsl);
+    r->ns_len = (uint16_t)(nsl ? e->ns_len : 0);
+    r->name_len = e->name_len;
+    if (need) /* "ns NUL name NUL", or "name NUL" */
+        memcpy(c->strings + c->slen, e->strings + (e->ns_len + 1u - nsl), need);
     c->slen += need;
+    c->total += e->name_len + 1u;
     return 0;
 }
 
-/* Names by bytes from DEPTH on (UTF-8 byte order is code point order),
- * then namespaces. */
-static int rec_cmp(const char *strings, const struct name_rec *x, const struct name_rec *y,
-                   size_t depth)
+/* What comparing two records needs beyond their keys. */
+struct sort_ctx {
+    const char *strings;
+    int all_ns;
+};
+
+static int key_cmp(const struct name_rec *x, const struct name_rec *y)
 {
-    size_t lx = x->name_len, ly = y->name_len, m = lx < ly ? lx : ly;
-    if (m > depth) {
-        int c = memcmp(rec_name(strings, x) + depth, rec_name(strings, y) + depth, m - depth);
+    if (x->k[0] != y->k[0])
+        return x->k[0] < y->k[0] ? -1 : 1;
+    return (x->k[1] > y->k[1]) - (x->k[1] < y->k[1]);
+}
+
+/* X against Y whose keys (bytes [depth, depth + 16)) are equal: the rest
+ * of the names by bytes (UTF-8 byte order is code point order), then the
+ * lengths (a name before the longer ones it begins), then namespaces.
+ * Names hold no NUL, so with equal keys a name that ends before the key
+ * does equals the other; names that reach the key's end were copied. */
+static int rec_tie_cmp(const struct sort_ctx *s, const struct name_rec *x, const struct name_rec *y,
+                       size_t depth)
+{
+    size_t lx = x->name_len, ly = y->name_len, from = depth + KEY_BYTES;
+    if (lx > from && ly > from) {
+        size_t m = lx < ly ? lx : ly;
+        int c = memcmp(rec_name(s->strings, x) + from, rec_name(s->strings, y) + from, m - from);
         if (c)
             return c;
     }
     if (lx != ly)
         return lx < ly ? -1 : 1;
+    if (!s->all_ns)
+        return 0;
     size_t nx = x->ns_len, ny = y->ns_len;
-    int c = memcmp(rec_ns(strings, x), rec_ns(strings, y), nx < ny ? nx : ny);
+    int c = memcmp(rec_ns(s->strings, x), rec_ns(s->strings, y), nx < ny ? nx : ny);
     return c ? c : (nx > ny) - (nx < ny);
 }
 
-/* LSD radix sort of R[0..n) by key, 8-bit digits, skipping the digits all
- * keys share; TMP has room for n. */
-static void radix_sort_recs(struct name_rec *r, struct name_rec *tmp, size_t n)
+static int rec_cmp(const struct sort_ctx *s, const struct name_rec *x, const struct name_rec *y,
+                   size_t depth)
 {
-    size_t cnt[8][256];
-    memset(cnt, 0, sizeof cnt);
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = r[i].key;
-        for (int d = 0; d < 8; d++)
-            cnt[d][(k >> (8 * d)) & 255]++;
-    }
-    struct name_rec *src = r, *dst = tmp;
-    for (int d = 0; d < 8; d++) {
-        size_t *c = cnt[d];
-        if (c[(r[0].key >> (8 * d)) & 255] == n)
-            continue; /* every key has this digit */
-        size_t sum = 0;
-        for (int v = 0; v < 256; v++) {
-            size_t t = c[v];
-            c[v] = sum;
-            sum += t;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[c[(src[i].key >> (8 * d)) & 255]++] = src[i];
-        struct name_rec *t = src;
-        src = dst;
-        dst = t;
-    }
-    if (src != r)
-        memcpy(r, src, n * sizeof *r);
+    int c = key_cmp(x, y);
+    return c ? c : rec_tie_cmp(s, x, y, depth);
 }
 
-/* Sorts R[0..n), whose keys hold the name bytes from DEPTH on (the bytes
- * before are equal); TMP is scratch for n records. */
-static void sort_names(const char *strings, struct name_rec *r, struct name_rec *tmp, size_t n,
-                       size_t depth)
+/* X against Y after sorting: the keys of names that were copied can have
+ * moved on to later bytes (sort_run), so those compare by their bytes;
+ * the keys of the others are still their first bytes. */
+static int rec_cmp_sorted(const struct sort_ctx *s, const struct name_rec *x,
+                          const struct name_rec *y)
 {
-    /* already in order (names stored in order and never moved, walked in
-     * file order): one pass, which stops at the first pair out of order */
-    size_t s = 1;
-    while (s < n && (r[s - 1].key < r[s].key ||
-                     (r[s - 1].key == r[s].key && rec_cmp(strings, &r[s - 1], &r[s], depth) <= 0)))
-        s++;
-    if (s >= n)
-        return;
-    if (n < 32) { /* insertion sort on the keys */
+    int cx = rec_copied(0, x->name_len), cy = rec_copied(0, y->name_len);
+    if (!cx && !cy) {
+        int c = key_cmp(x, y);
+        return c ? c : rec_tie_cmp(s, x, y, 0);
+    }
+    unsigned char bx[KEY_BYTES], by[KEY_BYTES];
+    const char *px = rec_name(s->strings, x), *py = rec_name(s->strings, y);
+    if (!cx) {
+        store_be64(bx, x->k[0]);
+        store_be64(bx + 8, x->k[1]);
+        px = (const char *)bx;
+    }
+    if (!cy) {
+        store_be64(by, y->k[0]);
+        store_be64(by + 8, y->k[1]);
+        py = (const char *)by;
+    }
+    size_t lx = x->name_len, ly = y->name_len;
+    int c = memcmp(px, py, lx < ly ? lx : ly);
+    if (c || lx != ly)
+        return c ? c : (lx < ly ? -1 : 1);
+    return rec_tie_cmp(s, x, y, lx); /* the same name: by namespace */
+}
+
+/* Merge sort of R[0..n) by rec_tie_cmp at DEPTH (records whose keys are
+ * equal); TMP has room for n. */
+static void merge_sort_ties(const struct sort_ctx *s, struct name_rec *r, struct name_rec *tmp, size_t n,
+                            size_t depth)
+{
+    if (n < 16) {
         for (size_t i = 1; i < n; i++) {
             struct name_rec v = r[i];
             size_t j = i;
-            while (j > 0 && r[j - 1].key > v.key) {
+            while (j > 0 && rec_tie_cmp(s, &r[j - 1], &v, depth) > 0) {
                 r[j] = r[j - 1];
                 j--;
             }
             r[j] = v;
         }
-    } else {
-        radix_sort_recs(r, tmp, n);
+        return;
     }
-    /* runs of equal keys: the next 8 bytes, or (the same name) namespaces */
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        int longer = r[i].name_len > depth + 8;
-        while (j < n && r[j].key == r[i].key) {
-            longer |= r[j].name_len > depth + 8;
-            j++;
-        }
-        if (j - i > 1 && longer) {
-            for (size_t x = i; x < j; x++)
-                r[x].key = name_key(rec_name(strings, &r[x]), r[x].name_len, depth + 8);
-            sort_names(strings, r + i, tmp + i, j - i, depth + 8);
-        } else if (j - i > 1) {
-            for (size_t x = i + 1; x < j; x++) {
-                struct name_rec v = r[x];
-                size_t y = x;
-                while (y > i && rec_cmp(strings, &r[y - 1], &v, depth + 8) > 0) {
-                    r[y] = r[y - 1];
-                    y--;
-                }
-                r[y] = v;
+    size_t h = n / 2;
+    merge_sort_ties(s, r, tmp, h, depth);
+    merge_sort_ties(s, r + h, tmp + h, n - h, depth);
+    size_t i = 0, j = h, o = 0;
+    while (i < h && j < n)
+        tmp[o++] = rec_tie_cmp(s, &r[j], &r[i], depth) < 0 ? r[j++] : r[i++];
+    while (i < h)
+        tmp[o++] = r[i++];
+    while (j < n)
+        tmp[o++] = r[j++];
+    memcpy(r, tmp, n * sizeof *r);
+}
+
+static void sort_recs(const struct sort_ctx *s, struct name_rec *a, struct name_rec *b, size_t n,
+                      size_t depth, unsigned byte, int into_b);
+
+/* R[0..n) have equal keys at DEPTH: sorts them by what follows. */
+static void sort_run(const struct sort_ctx *s, struct name_rec *r, struct name_rec *tmp, size_t n,
+                     size_t depth)
+{
+    size_t from = depth + KEY_BYTES;
+    int longer = 0;
+    for (size_t i = 0; i < n && !longer; i++)
+        longer = r[i].name_len > from;
+    if (!longer) { /* the same name: by namespace (or duplicates) */
+        if (s->all_ns)
+            merge_sort_ties(s, r, tmp, n, depth);
+        return;
+    }
+    /* the next 16 bytes (0 for a name that ends at FROM: it goes first).
+     * With no NUL in a name, every name of the run reaches FROM (see
+     * rec_tie_cmp), and so was copied; one that does not (a damaged
+     * store) keeps its key and its bytes. */
+    for (size_t i = 0; i < n; i++) {
+        if (i + 8 < n && r[i + 8].name_len >= from)
+            __builtin_prefetch(rec_name(s->strings, &r[i + 8]) + from);
+        if (r[i].name_len >= from)
+            name_key(rec_name(s->strings, &r[i]), r[i].name_len, from, r[i].k);
+    }
+    sort_recs(s, r, tmp, n, from, 0, 0);
+}
+
+static unsigned rec_digit(const struct name_rec *r, unsigned byte)
+{
+    return (unsigned)(r->k[byte >> 3] >> (56 - 8 * (byte & 7))) & 255u;
+}
+
+/* The first key byte after AFTER in which keys differ, given the XOR of
+ * every key with one of them (X0, X1); KEY_BYTES when none does. */
+static unsigned next_varying_byte(uint64_t x0, uint64_t x1, unsigned after)
+{
+    for (unsigned byte = after + 1; byte < KEY_BYTES; byte++) {
+        uint64_t x = byte < 8 ? x0 : x1;
+        if ((x >> (56 - 8 * (byte & 7))) & 255u)
+            return byte;
+    }
+    return KEY_BYTES;
+}
+
+/* Sorts the records of A[0..n), whose keys hold the name bytes from DEPTH
+ * on and agree on their first BYTE bytes, into B when INTO_B (else into A;
+ * the other is scratch).  An MSD radix sort on one key byte at a time,
+ * from A into B and back level by level (no copying back); a byte every
+ * record shares costs one counting pass, which also finds the next byte
+ * that differs.  Short ranges: insertion sort.  Records whose keys are
+ * equal go on past the key (sort_run). */
+static void sort_recs(const struct sort_ctx *s, struct name_rec *a, struct name_rec *b, size_t n,
+                      size_t depth, unsigned byte, int into_b)
+{
+    if (n < 32) {
+        for (size_t i = 1; i < n; i++) { /* insertion sort on the keys */
+            struct name_rec v = a[i];
+            size_t j = i;
+            while (j > 0 && key_cmp(&a[j - 1], &v) > 0) {
+                a[j] = a[j - 1];
+                j--;
             }
+            a[j] = v;
         }
-        i = j;
+        for (size_t i = 0; i < n;) { /* runs of equal keys */
+            size_t j = i + 1;
+            while (j < n && key_cmp(&a[j], &a[i]) == 0)
+                j++;
+            if (j - i > 1)
+                sort_run(s, a + i, b + i, j - i, depth);
+            i = j;
+        }
+        if (into_b)
+            memcpy(b, a, n * sizeof *a);
+        return;
     }
+    size_t cnt[256];
+    unsigned lo, hi; /* the digits seen */
+    for (;;) {
+        memset(cnt, 0, sizeof cnt);
+        uint64_t f0 = a[0].k[0], f1 = a[0].k[1], x0 = 0, x1 = 0;
+        lo = 255;
+        hi = 0;
+        for (size_t i = 0; i < n; i++) {
+            unsigned d = rec_digit(&a[i], byte);
+            cnt[d]++;
+            lo = d < lo ? d : lo;
+            hi = d > hi ? d : hi;
+            x0 |= a[i].k[0] ^ f0;
+            x1 |= a[i].k[1] ^ f1;
+        }
+        if (lo != hi)
+            break;
+        byte = next_varying_byte(x0, x1, byte); /* every key has this byte */
+        if (byte == KEY_BYTES) {
+            sort_run(s, a, b, n, depth);
+            if (into_b)
+                memcpy(b, a, n * sizeof *a);
+            return;
+        }
+    }
+    size_t pos[256], sum = 0;
+    for (unsigned v = lo; v <= hi; v++) {
+        pos[v] = sum;
+        sum += cnt[v];
+    }
+    for (size_t i = 0; i < n; i++)
+        b[pos[rec_digit(&a[i], byte)]++] = a[i];
+    /* the buckets are in B now: each sorts from B into A unless INTO_B */
+    size_t start = 0;
+    for (unsigned v = lo; v <= hi; v++) {
+        size_t m = cnt[v];
+        if (m > 1 && byte + 1 == KEY_BYTES) {
+            sort_run(s, b + start, a + start, m, depth);
+            if (!into_b)
+                memcpy(a + start, b + start, m * sizeof *a);
+        } else if (m > 1) {
+            sort_recs(s, b + start, a + start, m, depth, byte + 1, !into_b);
+        } else if (m == 1 && !into_b) {
+            a[start] = b[start];
+        }
+        start += m;
+    }
+}
+
+/* Sorts R[0..n) (TMP: scratch for n).  Names stored in order mostly lie
+ * in order in the file too (but for the blocks freed and reused
+ * meanwhile): when one run in order holds half of them or more, the rest
+ * is sorted apart and merged into it, one pass; else sort_recs. */
+static void sort_names(const struct sort_ctx *s, struct name_rec *r, struct name_rec *tmp, size_t n)
+{
+    size_t best = 0, blen = n ? 1 : 0, start = 0;
+    for (size_t i = 1; i <= n; i++)
+        if (i == n || rec_cmp(s, &r[i - 1], &r[i], 0) > 0) {
+            if (i - start > blen) {
+                best = start;
+                blen = i - start;
+            }
+            start = i;
+        }
+    if (blen == n)
+        return;
+    if (2 * blen < n) {
+        sort_recs(s, r, tmp, n, 0, 0, 0);
+        return;
+    }
+    /* the rest (at most n / 2) to the end of TMP, sorted there with the
+     * front of TMP as scratch; the run to the end of R; then merge into R
+     * from the front (the write never passes the run's next record), by
+     * rec_cmp_sorted: the run's keys are as gathered, the rest's not */
+    size_t rest = n - blen;
+    struct name_rec *q = tmp + (n - rest);
+    memcpy(q, r, best * sizeof *r);
+    memcpy(q + best, r + best + blen, (n - best - blen) * sizeof *r);
+    sort_recs(s, q, tmp, rest, 0, 0, 0);
+    if (best != rest)
+        memmove(r + rest, r + best, blen * sizeof *r);
+    size_t i = rest, j = 0, o = 0;
+    while (j < rest && i < n)
+        r[o++] = rec_cmp_sorted(s, &q[j], &r[i]) <= 0 ? q[j++] : r[i++];
+    while (j < rest)
+        r[o++] = q[j++];
 }
 
 struct names_impl {
     brain_names pub;
-    char *strings;
+    char *strings; /* the names, in order */
+    char *nsbuf;   /* the walk's strings buffer, where ns[i] point (every namespace) */
     void *arrays;
     char ns[BRAIN_NS_MAX + 1]; /* the namespace listed (one namespace) */
 };
@@ -396,11 +603,16 @@ int brain_list_sorted_names(brain *b, const char *ns, int all_ns, brain_names **
     /* room for the names there are now, so that it rarely grows */
     uint64_t live = b->h->index_count, most = atomic_load(&b->h->file_size) / 128;
     size_t guess = (size_t)(live < most ? live : most) + 1024;
-    struct names_ctx c = {&k, all_ns, 0, NULL, NULL, guess, guess * 16, 0, 0};
+    struct names_ctx c = {&k, all_ns, 0, NULL, NULL, guess, all_ns ? guess * 16 : guess * 4, 0, 0, 0};
     c.recs = malloc(c.cap * sizeof *c.recs);
     c.strings = malloc(c.scap);
+    if (c.recs)
+        brain__plat_advise_huge(c.recs, c.cap * sizeof *c.recs);
+    if (c.strings)
+        brain__plat_advise_huge(c.strings, c.scap);
     struct names_impl *L = calloc(1, sizeof *L);
     void *arr = NULL;
+    char *sorted = NULL;
     if (!c.recs || !c.strings || !L)
         goto nomem;
     memcpy(L->ns, k.ns, k.nslen);
@@ -414,30 +626,61 @@ int brain_list_sorted_names(brain *b, const char *ns, int all_ns, brain_names **
     if (rc)
         goto fail;
     size_t n = c.count;
-    /* scratch for the sort, then the results: 2 pointers and a length a name */
-    arr = malloc(n * (2 * sizeof(char *) + sizeof(uint32_t)) + 1);
-    if (!arr)
+    /* scratch for the sort, then the results: 2 pointers and a length a
+     * name (no more than a record) */
+    arr = malloc(n * sizeof(struct name_rec) + 1);
+    sorted = malloc(c.total + KEY_BYTES);
+    if (!arr || !sorted)
         goto nomem;
-    sort_names(c.strings, c.recs, arr, n, 0);
+    brain__plat_advise_huge(arr, n * sizeof(struct name_rec));
+    brain__plat_advise_huge(sorted, c.total);
+    struct sort_ctx sc = {c.strings, all_ns};
+    sort_names(&sc, c.recs, arr, n);
     /* A name deleted and stored again while the scan ran can have been
      * seen twice; sorted, the two are neighbours: list it once. */
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (!moved || !m || rec_cmp(c.strings, &c.recs[m - 1], &c.recs[i], 0) != 0)
+        if (!moved || !m || c.recs[m - 1].name_len != c.recs[i].name_len ||
+            (!rec_copied(0, c.recs[i].name_len) ? key_cmp(&c.recs[m - 1], &c.recs[i]) != 0
+                                             : memcmp(rec_name(c.strings, &c.recs[m - 1]),
+                                                      rec_name(c.strings, &c.recs[i]),
+                                                      c.recs[i].name_len) != 0) ||
+            (all_ns && rec_tie_cmp(&sc, &c.recs[m - 1], &c.recs[i], c.recs[i].name_len) != 0))
             c.recs[m++] = c.recs[i];
     const char **names = arr, **nss = names + m;
     uint32_t *lens = (uint32_t *)(nss + m);
+    /* the names in order, each NUL-terminated: a short one from its key
+     * (the 16 bytes written may run into the next name's place, which
+     * that name then overwrites; the buffer has KEY_BYTES to spare) */
+    unsigned char *o = (unsigned char *)sorted;
     for (size_t i = 0; i < m; i++) {
-        nss[i] = all_ns ? rec_ns(c.strings, &c.recs[i]) : L->ns;
-        names[i] = rec_name(c.strings, &c.recs[i]);
-        lens[i] = c.recs[i].name_len;
+        const struct name_rec *r = &c.recs[i];
+        size_t len = r->name_len;
+        if (i + 8 < m && rec_copied(all_ns, c.recs[i + 8].name_len))
+            __builtin_prefetch(c.strings + c.recs[i + 8].off);
+        names[i] = (const char *)o;
+        lens[i] = (uint32_t)len;
+        nss[i] = all_ns ? rec_ns(c.strings, r) : L->ns;
+        if (!rec_copied(0, len)) {
+            store_be64(o, r->k[0]);
+            store_be64(o + 8, r->k[1]);
+            o[len] = 0;
+        } else {
+            memcpy(o, rec_name(c.strings, r), len + 1);
+        }
+        o += len + 1;
     }
     free(c.recs);
+    if (all_ns) {
+        L->nsbuf = c.strings;
+    } else {
+        free(c.strings);
+    }
     L->pub.count = m;
     L->pub.names = names;
     L->pub.ns = nss;
     L->pub.name_lens = lens;
-    L->strings = c.strings;
+    L->strings = sorted;
     L->arrays = arr;
     *out = &L->pub;
     return 0;
@@ -447,6 +690,7 @@ fail:
     free(c.recs);
     free(c.strings);
     free(arr);
+    free(sorted);
     free(L);
     return rc;
 }
@@ -457,8 +701,60 @@ void brain_names_free(brain_names *list)
         return;
     struct names_impl *L = (struct names_impl *)list;
     free(L->strings);
+    free(L->nsbuf);
     free(L->arrays);
     free(L);
+}
+
+/* ---- counting ------------------------------------------------------------ */
+
+struct count_ctx {
+    const struct brain__key *k;
+    int64_t now;
+    uint64_t count;
+};
+
+static int count_one(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
+{
+    (void)b;
+    (void)slot;
+    struct count_ctx *c = ctx;
+    if (e->ns_len == c->k->nslen && memcmp(e->strings, c->k->ns, c->k->nslen) == 0 &&
+        !brain__entry_expired(e, c->now))
+        c->count++;
+    return 0;
+}
+
+int brain_count_names(brain *b, const char *ns, uint64_t *count)
+{
+    struct brain__key k;
+    int rc = list_begin(b, ns, &k, count, "brain_count_names");
+    if (rc)
+        return rc;
+    *count = 0;
+    /* the walk of listing without gathering anything; a name deleted and
+     * stored again meanwhile could be counted twice, so when a batch of
+     * writes ran during the walk it is walked again, at last under the
+     * writers' lock */
+    for (int attempt = 0;; attempt++) {
+        int locked = attempt == 3;
+        if (locked && (rc = brain__writer_lock(b)))
+            return rc;
+        struct brain__lane *lane = brain__lane_enter(b);
+        uint64_t seq0 = atomic_load(&b->h->batch_seq);
+        struct count_ctx c = {&k, brain__plat_now_ns(), 0};
+        rc = brain__index_foreach_by_address(b, count_one, &c);
+        int moved = (seq0 & 1) || atomic_load(&b->h->batch_seq) != seq0;
+        brain__lane_leave(lane);
+        if (locked)
+            brain__writer_unlock(b);
+        if (rc)
+            return rc;
+        if (locked || !moved) {
+            *count = c.count;
+            return 0;
+        }
+    }
 }
 
 int brain_namespaces(brain *b, brain_ns_info **out, size_t *count)

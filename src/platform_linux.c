@@ -165,6 +165,24 @@ void brain__plat_prefault_write(void *p, size_t n)
         (void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
 }
 
+/* Scratch buffers of many MiB (a listing's records) are touched once
+ * each, page by page: with transparent huge pages allowed ("madvise"
+ * mode) one fault maps 2 MiB instead of 4 KiB, which at a million names
+ * saves some 15,000 page faults a listing. */
+void brain__plat_advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t end = ((uintptr_t)p + n) & ~(huge - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 /* An OFD lock on byte 0: every attached process holds it shared; a process
  * that gets it exclusive knows it is alone.  Converting exclusive to shared
  * with F_OFD_SETLK is atomic. */

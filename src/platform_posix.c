@@ -328,6 +328,12 @@ void brain__plat_prefault_write(void *p, size_t n)
     (void)n;
 }
 
+void brain__plat_advise_huge(void *p, size_t n)
+{
+    (void)p; /* no portable advice */
+    (void)n;
+}
+
 #ifdef __APPLE__
 /* The user's private temporary folder (/var/folders/.../T): on disk,
  * through the page cache; docs/DESIGN-NOTES.md "Platform" says what that

@@ -1437,6 +1437,24 @@ static PyObject *Store_names(StoreObject *s, PyObject *args, PyObject *kw)
     return out;
 }
 
+/* count(ns=None) -> int: how many names NS holds (expired ones left out),
+ * without listing them. */
+static PyObject *Store_count(StoreObject *s, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ns", NULL};
+    PyObject *nso = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:count", kwlist, &nso))
+        return NULL;
+    const char *ns;
+    brain *b = store_handle(s);
+    if (!b || !NS_ARG(s, nso, &ns))
+        return NULL;
+    uint64_t n = 0;
+    int rc;
+    NOGIL(s, rc = brain_count_names(b, ns, &n));
+    return u64_or_fail(s, rc, n);
+}
+
 static PyObject *Store_namespaces(StoreObject *s, PyObject *Py_UNUSED(a))
 {
     brain *b = store_handle(s);
@@ -1765,6 +1783,8 @@ static PyMethodDef Store_methods[] = {
      "list(ns=None, all=False)\n--\n\nMetadata dicts of the names."},
     {"names", (PyCFunction)(void (*)(void))Store_names, METH_VARARGS | METH_KEYWORDS,
      "names(ns=None, all=False)\n--\n\nThe names."},
+    {"count", (PyCFunction)(void (*)(void))Store_count, METH_VARARGS | METH_KEYWORDS,
+     "count(ns=None)\n--\n\nHow many names the namespace holds (expired ones left out)."},
     {"namespaces", (PyCFunction)Store_namespaces, METH_NOARGS,
      "namespaces()\n--\n\nThe namespaces, as dicts."},
     {"ns_clear", (PyCFunction)Store_ns_clear, METH_O,

@@ -793,7 +793,7 @@ class Brain(collections.abc.MutableMapping):
         return iter(self.names())
 
     def __len__(self):
-        return len(self._c().names(self.namespace))  # expired names excluded
+        return self._c().count(self.namespace)  # expired names excluded, none listed
 
     def values(self):
         """A view of the namespace's values: each is recalled when the

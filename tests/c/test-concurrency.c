@@ -404,6 +404,70 @@ TEST_TIMEOUT(list_while_writing_is_consistent, 60)
     t_destroy(b, 0);
 }
 
+/* ---- sorted listing and counting while writers change names -------------- */
+TEST_TIMEOUT(sorted_names_while_writing, 60)
+{
+    /* Writers delete and store again names "l<k>" (so a name can move to a
+     * slot the walk has not reached yet); names "stable<k>" never change.
+     * Every listing is strictly sorted (no name twice), holds every stable
+     * name, and nothing else than the two kinds; counts stay in bounds. */
+    brain *b = t_create(0, 128 << 20);
+    enum { W = 2, STABLE = 20000, CHURN = 400 };
+    for (int i = 0; i < STABLE; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "stable%05d", (i * 7919) % STABLE);
+        ASSERT_OK(brain_put(b, "lst", name, "s", 1, NULL, NULL));
+    }
+    int64_t until = t_now_ms() + T_SCALE(2000, 2);
+    pid_t kids[W];
+    for (int w = 0; w < W; w++) {
+        kids[w] = t_fork();
+        if (kids[w] == 0) {
+            uint64_t rs = (uint64_t)w + 21;
+            while (t_now_ms() < until) {
+                char name[32];
+                snprintf(name, sizeof name, "l%d", (int)t_rand_range(&rs, CHURN));
+                if (t_rand_range(&rs, 3) == 0) {
+                    int rc = brain_delete(b, "lst", name);
+                    ASSERT(rc == 0 || rc == BRAIN_ENOTFOUND);
+                } else {
+                    ASSERT_OK(brain_put(b, "lst", name, "v", 1, NULL, NULL));
+                }
+            }
+            t_child_exit(0);
+        }
+    }
+    uint64_t lists = 0;
+    while (t_now_ms() < until) {
+        brain_names *l = NULL;
+        ASSERT_OK(brain_list_sorted_names(b, "lst", BRAIN_LIST_ONE_NS, &l));
+        ASSERT_LE_U64(l->count, STABLE + CHURN);
+        size_t stable = 0;
+        for (size_t i = 0; i < l->count; i++) {
+            if (i)
+                ASSERT_MSG(strcmp(l->names[i - 1], l->names[i]) < 0, "'%s' then '%s'", l->names[i - 1],
+                           l->names[i]);
+            ASSERT_EQ_U64(l->name_lens[i], strlen(l->names[i]));
+            if (strncmp(l->names[i], "stable", 6) == 0)
+                stable++;
+            else
+                ASSERT_MSG(l->names[i][0] == 'l', "unexpected name '%s'", l->names[i]);
+        }
+        ASSERT_EQ_U64(stable, STABLE);
+        brain_names_free(l);
+        uint64_t n = 0;
+        ASSERT_OK(brain_count_names(b, "lst", &n));
+        ASSERT_GE_U64(n, STABLE);
+        ASSERT_LE_U64(n, STABLE + CHURN);
+        lists++;
+    }
+    for (int w = 0; w < W; w++)
+        t_wait_ok(kids[w]);
+    ASSERT_GT_U64(lists, 5);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
 /* ---- namespaces appearing and vanishing under concurrency ----------------- */
 TEST_TIMEOUT(namespaces_churn_processes, 60)
 {

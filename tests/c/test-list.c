@@ -254,3 +254,204 @@ TEST(list_sorted_names)
     ASSERT_ERR(brain_list_sorted_names(b, "", BRAIN_LIST_ONE_NS, &l), BRAIN_ENAMESPACE);
     t_destroy(b, 0);
 }
+
+/* ---- brain_list_sorted_names against a reference sort ------------------- */
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A random name for reference_names: a prefix from PREFIXES (so that
+ * names share their first 0 to 1000 bytes, across the 16 bytes the sort
+ * keeps in a record), then 0 to 30 characters from ASCII (space and DEL
+ * included), 2-, 3- and 4-byte UTF-8; at most BRAIN_NAME_MAX bytes. */
+static void random_name(uint64_t *rs, const char *const *prefixes, size_t np, char *out)
+{
+    static const char *chars[] = {" ", "!", "0", "9", "A", "Z", "a", "z", "~", "\x7f",
+                                  "\xc3\xa9", "\xdf\xbf", "\xe6\x97\xa5", "\xef\xbf\xbd",
+                                  "\xf0\x9d\x84\x9e", "\xf4\x8f\xbf\xbf"};
+    const char *p = prefixes[t_rand_range(rs, np)];
+    size_t n = strlen(p), len = (size_t)t_rand_range(rs, 31);
+    memcpy(out, p, n);
+    for (size_t i = 0; i < len || n == 0; i++) {
+        const char *c = chars[t_rand_range(rs, sizeof chars / sizeof *chars)];
+        size_t cl = strlen(c);
+        if (n + cl > BRAIN_NAME_MAX)
+            break;
+        memcpy(out + n, c, cl);
+        n += cl;
+    }
+    out[n] = 0;
+}
+
+/* L lists exactly the N names of WANT (sorted here), one namespace. */
+static void check_against(const brain_names *l, const char **want, size_t n, const char *ns)
+{
+    qsort(want, n, sizeof *want, cmp_str_ptr);
+    size_t u = 0; /* the distinct ones */
+    for (size_t i = 0; i < n; i++)
+        if (!u || strcmp(want[u - 1], want[i]) != 0)
+            want[u++] = want[i];
+    ASSERT_EQ_U64(l->count, u);
+    for (size_t i = 0; i < u; i++) {
+        ASSERT_MSG(strcmp(l->names[i], want[i]) == 0, "position %zu: listed '%.60s', expected '%.60s'", i,
+                   l->names[i], want[i]);
+        ASSERT_EQ_U64(l->name_lens[i], strlen(want[i]));
+        ASSERT_STR_EQ(l->ns[i], ns);
+    }
+}
+
+TEST(list_sorted_names_matches_reference)
+{
+    brain *b = t_create(0, 256 << 20);
+    static char longp[1001], longq[1017];
+    memset(longp, 'p', 1000);
+    memset(longq, 'q', 1016); /* 1016 + 8 = 1024: names of the maximum length */
+    longq[1000] = 'Q';
+    static const char *prefixes[] = {"", "x", "n-", "1234567", "12345678", "12345678901",
+                                     "123456789012", "1234567890123", "123456789012345",
+                                     "1234567890123456", "12345678901234567",
+                                     "same-twenty-four-bytes!/", "\xc3\xa9t\xc3\xa9-\xe6\x97\xa5",
+                                     longp, longq};
+    const size_t np = sizeof prefixes / sizeof *prefixes;
+    uint64_t rs = 99;
+    enum { N = 6000 };
+    char (*names)[BRAIN_NAME_MAX + 1] = t_xmalloc((size_t)N * sizeof *names);
+    const char **want = t_xmalloc((size_t)N * sizeof *want);
+    for (int i = 0; i < N; i++)
+        random_name(&rs, prefixes, np, names[i]);
+    /* shuffled ("s"); in order ("o", the merge path: the walk finds them
+     * mostly in order); and "s" churned: some deleted, some stored again */
+    for (int i = 0; i < N; i++)
+        ASSERT_OK(brain_put(b, "s", names[t_rand_range(&rs, N)], "v", 1, NULL, NULL));
+    int present[N];
+    memset(present, 0, sizeof present);
+    brain_names *l = NULL;
+    ASSERT_OK(brain_list_sorted_names(b, "s", BRAIN_LIST_ONE_NS, &l));
+    for (size_t i = 0; i < l->count; i++) {
+        const char **hit = NULL;
+        for (int j = 0; j < N && !hit; j++)
+            if (strcmp(names[j], l->names[i]) == 0)
+                present[j] = 1, hit = want;
+        ASSERT_MSG(hit != NULL, "'%.60s' listed but never stored", l->names[i]);
+    }
+    brain_names_free(l);
+    for (int i = 0; i < N; i += 7)
+        if (present[i] && brain_delete(b, "s", names[i]) == 0)
+            present[i] = 0;
+    for (int i = 0; i < N; i += 11)
+        if (!present[i]) {
+            ASSERT_OK(brain_put(b, "s", names[i], "v", 1, NULL, NULL));
+            present[i] = 1;
+        }
+    size_t n = 0;
+    for (int i = 0; i < N; i++)
+        if (present[i])
+            want[n++] = names[i];
+    ASSERT_OK(brain_list_sorted_names(b, "s", BRAIN_LIST_ONE_NS, &l));
+    check_against(l, want, n, "s");
+    brain_names_free(l);
+
+    for (int i = 0; i < N; i++)
+        want[i] = names[i];
+    qsort(want, N, sizeof *want, cmp_str_ptr);
+    for (int i = 0; i < N; i++)
+        if (!i || strcmp(want[i - 1], want[i]) != 0)
+            ASSERT_OK(brain_put(b, "o", want[i], "v", 1, NULL, NULL));
+    for (int i = 0; i < N; i++)
+        want[i] = names[i];
+    ASSERT_OK(brain_list_sorted_names(b, "o", BRAIN_LIST_ONE_NS, &l));
+    check_against(l, want, N, "o");
+    brain_names_free(l);
+
+    /* counts on both sides of the sort's thresholds (insertion sort under
+     * 32 records, merge sort of equal names from 16) */
+    static const size_t sizes[] = {1, 2, 3, 15, 16, 17, 31, 32, 33, 100};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        char ns[16];
+        snprintf(ns, sizeof ns, "z%zu", sizes[k]);
+        for (size_t i = 0; i < sizes[k]; i++) {
+            want[i] = names[(i * 37 + k) % N];
+            ASSERT_OK(brain_put(b, ns, want[i], "v", 1, NULL, NULL));
+        }
+        ASSERT_OK(brain_list_sorted_names(b, ns, BRAIN_LIST_ONE_NS, &l));
+        check_against(l, want, sizes[k], ns);
+        brain_names_free(l);
+    }
+    free(want);
+    free(names);
+    t_destroy(b, 0);
+}
+
+TEST(list_sorted_names_ties_by_namespace)
+{
+    /* the same names in 20 namespaces, stored in a shuffled order: every
+     * namespace listing sorts them by name, then namespace */
+    brain *b = t_create(0, 64 << 20);
+    static const char *names[] = {"a", "a-name-longer-than-sixteen-bytes", "a-name-longer-than-sixteen-bytez",
+                                  "b", "\xe6\x97\xa5\xe6\x9c\xac", "exactly-16-bytes", "exactly-16-byteZ"};
+    enum { NS = 20, NN = sizeof names / sizeof *names };
+    uint64_t rs = 5;
+    int order[NS * NN];
+    for (int i = 0; i < NS * NN; i++)
+        order[i] = i;
+    for (int i = NS * NN - 1; i > 0; i--) {
+        int j = (int)t_rand_range(&rs, (uint64_t)i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < NS * NN; i++) {
+        char ns[16];
+        snprintf(ns, sizeof ns, "ns%02d", order[i] % NS);
+        ASSERT_OK(brain_put(b, ns, names[order[i] / NS], "v", 1, NULL, NULL));
+    }
+    brain_names *l = NULL;
+    ASSERT_OK(brain_list_sorted_names(b, NULL, BRAIN_LIST_ALL_NS, &l));
+    ASSERT_EQ_U64(l->count, NS * NN);
+    const char *sorted[NN];
+    memcpy(sorted, names, sizeof sorted);
+    qsort(sorted, NN, sizeof *sorted, cmp_str_ptr);
+    for (int i = 0; i < NS * NN; i++) {
+        char ns[16];
+        snprintf(ns, sizeof ns, "ns%02d", i % NS);
+        ASSERT_STR_EQ(l->names[i], sorted[i / NS]);
+        ASSERT_EQ_U64(l->name_lens[i], strlen(sorted[i / NS]));
+        ASSERT_STR_EQ(l->ns[i], ns);
+    }
+    brain_names_free(l);
+    t_destroy(b, 0);
+}
+
+TEST(count_names)
+{
+    brain *b = t_create(0, 64 << 20);
+    uint64_t n = 99;
+    ASSERT_OK(brain_count_names(b, NULL, &n));
+    ASSERT_EQ_U64(n, 0);
+    for (int i = 0; i < 300; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "c%d", i);
+        ASSERT_OK(brain_put(b, i % 3 ? "cnt" : NULL, name, "v", 1, NULL, NULL));
+    }
+    brain_put_opts ttl = {.ttl_ms = 30};
+    ASSERT_OK(brain_put(b, "cnt", "expires", "v", 1, &ttl, NULL));
+    ASSERT_OK(brain_count_names(b, "cnt", &n));
+    ASSERT_EQ_U64(n, 201);
+    t_sleep_ms(80);
+    ASSERT_OK(brain_count_names(b, "cnt", &n));
+    ASSERT_EQ_U64(n, 200); /* the expired name left out */
+    ASSERT_OK(brain_count_names(b, NULL, &n));
+    ASSERT_EQ_U64(n, 100);
+    ASSERT_OK(brain_count_names(b, "nothing-here", &n));
+    ASSERT_EQ_U64(n, 0);
+    brain_names *l = NULL;
+    ASSERT_OK(brain_list_sorted_names(b, "cnt", BRAIN_LIST_ONE_NS, &l));
+    ASSERT_EQ_U64(l->count, 200);
+    brain_names_free(l);
+    ASSERT_ERR(brain_count_names(b, NULL, NULL), BRAIN_EINVAL);
+    ASSERT_MSG(strstr(brain_errdetail(), "brain_count_names") != NULL, "%s", brain_errdetail());
+    ASSERT_ERR(brain_count_names(NULL, NULL, &n), BRAIN_EINVAL);
+    ASSERT_ERR(brain_count_names(b, "", &n), BRAIN_ENAMESPACE);
+    t_destroy(b, 0);
+}

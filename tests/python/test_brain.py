@@ -379,6 +379,47 @@ def test_names_sorted_by_code_point(store_name, brain):
     assert other.names() == ["only", "z"] and list(other) == ["only", "z"]
 
 
+def test_names_sorted_edges(store_name, brain):
+    """names() against sorted() over names that share their first 0 to 1000
+    bytes (around the 16 bytes the C sort keeps per name), with 1- to
+    4-byte UTF-8, up to the 1024-byte limit; stored shuffled, in order (the
+    merge path), and churned; the same names in several namespaces."""
+    import random
+    rnd = random.Random(14)
+    chars = [" ", "!", "0", "9", "A", "z", "~", "\x7f", "\u00e9", "\u07ff", "\u65e5",
+             "\ufffd", "\U0001d11e", "\U0010ffff"]
+    prefixes = ["", "x", "1234567", "12345678", "123456789012345", "1234567890123456",
+                "12345678901234567", "\u00e9t\u00e9-\u65e5", "p" * 1000]
+    names = set()
+    while len(names) < 3000:
+        n = rnd.choice(prefixes) + "".join(rnd.choice(chars) for _ in range(rnd.randrange(31)))
+        while len(n.encode()) > 1024:
+            n = n[:-1]
+        if n:
+            names.add(n)
+    names.add("q" * 1024)
+    names.add("q" * 1023 + "\x7f")
+    names.add("q" * 1022 + "\u00e9")  # 1024 bytes, ends in a 2-byte character
+    shuffled = list(names)
+    rnd.shuffle(shuffled)
+    for n in shuffled:
+        brain[n] = 1
+    assert brain.names() == sorted(names)
+    assert len(brain) == len(names)
+    gone = set(shuffled[::5])
+    for n in gone:
+        del brain[n]
+    for n in shuffled[::15]:
+        brain[n] = 2
+    here = (names - gone) | set(shuffled[::15])
+    assert brain.names() == sorted(here) and len(brain) == len(here)
+    ordered = Brain(path=store_name, namespace="ordered")
+    for n in sorted(names):
+        ordered[n] = 1
+    assert ordered.names() == sorted(names) and list(ordered) == sorted(names)
+    assert brain.names(namespace="all") == sorted(list(here) + list(names))
+
+
 @pytest.mark.parametrize("bad", [3, "", "n" * 65, "all", "bad\nns"])
 def test_namespace_names(store_name, bad):
     with pytest.raises(bp.BrainNamespaceNameError):
