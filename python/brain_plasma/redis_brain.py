@@ -40,13 +40,16 @@ import threading
 import time
 import urllib.parse
 import zlib
+from time import perf_counter as _perf
 
 from . import _core
+from . import recall_cache
 from . import serialize
 from . import redis_lua
 from .brain import (
     Brain,
     DEFAULT_NAMESPACE,
+    _check_lock_timeout,
     _check_name,
     _check_namespace,
     _decode,
@@ -87,6 +90,7 @@ _RETRIES = 50
 _OURS = ("prefix", "cache", "cache_size", "inline_max", "chunk_size", "revalidate")
 _FIELDS = ("v", "t", "n", "o", "c", "k", "d", "x")
 _NOPE = object()
+_CACHE_MISS = recall_cache._MISS
 
 
 def _redis():
@@ -167,7 +171,8 @@ class RedisBrain(Brain):
     namespace sets)."""
 
     def __init__(self, path=None, start_process=True, size=None,
-                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True):
+                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True,
+                 recall_cache=True, lock_timeout=60.0):
         if serializer not in ("pickle", "safe"):
             raise BrainValueError(
                 "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
@@ -177,8 +182,15 @@ class RedisBrain(Brain):
         self.serializer = serializer
         self._safe = serializer == "safe"
         self.pack_strings = bool(pack_strings)
+        # frames decoded from the host's cache are kept per process, as
+        # for the local Brain (brain_plasma.recall_cache)
+        self.recall_cache = bool(recall_cache)
+        self._lock_timeout = _check_lock_timeout(lock_timeout)
         self._lock = threading.RLock()
         self._client = None
+        self._fast = None
+        # (cache store, {(ns, name): (version of the entry, object id)})
+        self._seen = (None, {})
         self.namespace = _check_namespace(namespace)
         self._setup(path)
         self._connect(create=bool(start_process))
@@ -275,6 +287,9 @@ class RedisBrain(Brain):
 
     def sleep(self):
         with self._lock:
+            f, self._fast = self._fast, None
+            if f is not None:
+                f.close()
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -454,8 +469,21 @@ class RedisBrain(Brain):
 
     def _meta(self, name, ns=None):
         """The fields _FIELDS of NAME (one round trip), or None."""
+        key = self._mkey(name, ns)
+        if not self.cluster:
+            f = self._fast
+            if f is None or f.pid != os.getpid():
+                f = self._fast = _Fast(self._c())
+            if f.lock.acquire(False):  # else another thread has it: the pool
+                try:
+                    with self._net("read from"):
+                        vals = f.hmget(key)
+                finally:
+                    f.lock.release()
+                if vals is not _NOPE:
+                    return None if vals[0] is None else vals
         with self._net("read from"):
-            vals = self._c().hmget(self._mkey(name, ns), _FIELDS)
+            vals = self._c().hmget(key, _FIELDS)
         return None if vals[0] is None else vals
 
     def _missing(self, name, ns=None):
@@ -566,10 +594,15 @@ class RedisBrain(Brain):
         oid, tag, expires = ent
         if expires and time.time() * 1000 >= expires:
             return _NOPE
-        view = self._cached_view(self._cache_store(), ns, name, oid)
+        cache = self._cache_store()
+        if self.recall_cache and tag == _core.TYPE_PICKLE:
+            kept = self._kept(cache, ns, name, oid)
+            if kept is not _CACHE_MISS:
+                return kept
+        view = self._cached_view(cache, ns, name, oid)
         if view is None:
             return _NOPE
-        return _decode(name, tag, view, self._safe)
+        return self._from_view(cache, ns, name, tag, view, oid)
 
     def _changed(self, keys=None):
         """This process changes KEYS [(ns, name)] (None: maybe any): its
@@ -614,6 +647,7 @@ class RedisBrain(Brain):
         if self._cache is None or self._cache_pid != pid or self._cache.closed:
             from .brain import _open_store
             self._cache, _ = _open_store(self.cache_path, True, self.cache_size)
+            self._cache.set_lock_timeout(self._lock_timeout)
             self._cache_pid = pid
             if self._lockfd is None:
                 self._lockfd = os.open(self._cache.path + ".lock",
@@ -651,11 +685,17 @@ class RedisBrain(Brain):
         fetched once into it (one worker of the host fetches; the others
         wait for it, then read the cache)."""
         cache = self._cache_store()
+        if self.recall_cache and tag == _core.TYPE_PICKLE:
+            kept = self._kept(cache, ns, name, oid)
+            if kept is not _CACHE_MISS:
+                return kept
         view = self._cached_view(cache, ns, name, oid)
         if view is None:
             # fcntl locks exclude other processes (and go when one dies);
             # the thread lock, other threads of this one
             slot = zlib.crc32(("%s\0%s" % (ns, name)).encode()) & 0xFFFFF
+            # a frame this process kept of the old entry pins its memory
+            recall_cache.drop(cache, ns, name)
             with _fill_lock:
                 fcntl.lockf(self._lockfd, fcntl.LOCK_EX, 1, slot)
                 try:
@@ -667,7 +707,53 @@ class RedisBrain(Brain):
             if view is None:  # too big for the cache, or evicted at once
                 data = self._chunks(self._base(ns), oid, c, size)
                 return _decode(name, tag, memoryview(data).toreadonly(), self._safe)
-        return _decode(name, tag, view, self._safe)
+        return self._from_view(cache, ns, name, tag, view, oid)
+
+    def _from_view(self, cache, ns, name, tag, view, oid):
+        """The value of VIEW (NAME's entry in the host's cache, checked to
+        hold object id OID, the one Redis gave).  A frame whose decoding is
+        costly is kept by this process (brain_plasma.recall_cache), tied to
+        the entry's version in the cache store; _kept finds it again.  A
+        new value in Redis has a new object id, so a new entry (a new
+        version) in the cache."""
+        if not self.recall_cache or self._safe or tag != _core.TYPE_PICKLE:
+            return _decode(name, tag, view, self._safe)
+        version = view.version
+        seen = self._seen
+        if seen[0] is not cache:  # another store: its versions are its own
+            seen = self._seen = (cache, {})
+        if len(seen[1]) >= 4096:
+            seen[1].clear()
+        # version VERSION of the entry holds OID: true for as long as this
+        # store lives (every put makes a new version)
+        seen[1][(ns, name)] = (version, oid)
+        kept = self._kept(cache, ns, name, oid)
+        if kept is not _CACHE_MISS:
+            view.release()
+            return kept
+        t0 = _perf()
+        value = _decode(name, tag, view, False)
+        dt = _perf() - t0
+        return recall_cache.offer(cache, ns, name, version, value, dt, len(view))
+
+    def _kept(self, cache, ns, name, oid):
+        """A shallow copy of the frame this process kept of NAME's entry in
+        the cache when that entry holds object id OID, else _CACHE_MISS.
+        No view is taken: SEEN says which version of the entry held OID
+        (version V, seen current at some time t0); recall_cache.get hits
+        when its frame's version K is the entry's version at t2; the
+        entry's version at t3 > t2 is V again; versions only grow, so
+        V <= K <= V: the frame is version V's, which holds OID."""
+        seen = self._seen
+        if seen[0] is not cache or self._safe:
+            return _CACHE_MISS
+        e = seen[1].get((ns, name))
+        if e is None or e[1] != oid:
+            return _CACHE_MISS
+        kept = recall_cache.get(cache, ns, name)
+        if kept is not _CACHE_MISS and cache.version_of(ns, name) != e[0]:
+            return _CACHE_MISS
+        return kept
 
     def _cache_fill(self, cache, ns, name, tag, oid, c, size):
         """Receives the value's chunks from Redis straight into a
@@ -1257,6 +1343,103 @@ class _TempStore:
             _core.destroy(self.path)
         except FileNotFoundError:
             pass
+
+
+try:
+    import hiredis as _hiredis
+except ImportError:  # redis-py's own parser then
+    _hiredis = None
+
+# HMGET KEY <_FIELDS> in RESP, around the key
+_HMGET = (b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(_FIELDS)),
+          b"".join(b"$%d\r\n%s\r\n" % (len(f), f.encode()) for f in _FIELDS))
+
+
+class _Fast:
+    """The connection on which a process's recalls read metadata: one of
+    its own, outside redis-py's pool, for the cost of redis-py's
+    per-command machinery.  With redis-py 8 an HMGET through the client
+    costs about 40 µs more than the round trip itself (connection pool,
+    retry and metrics wrappers, the command's response callback); here the
+    command goes out as bytes packed once and hiredis parses the reply
+    straight from the socket (bench/bench_redis.py, docs/redis.md).
+
+    The connection is a redis-py Connection made by the client's pool, so
+    it connects, authenticates, selects the database and times out as the
+    client's do (and reconnects when it is used after an error).  One
+    thread uses it at a time (LOCK; the others take the pool's); a child
+    process after fork makes its own (PID)."""
+
+    def __init__(self, client):
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.conn = client.connection_pool.make_connection()
+        self.reader = None
+        self.buf = bytearray(16384)
+
+    def hmget(self, key):
+        """The reply of HMGET KEY _FIELDS (a list), or _NOPE when Redis
+        answered an error (the caller then asks through redis-py, which
+        raises the right exception).  Raises redis-py's ConnectionError or
+        TimeoutError; a connection that went stale (Redis restarted) is
+        made again once."""
+        redis = _redis()
+        k = self.conn.encoder.encode(key)
+        cmd = b"%s$%d\r\n%s\r\n%s" % (_HMGET[0], len(k), k, _HMGET[1])
+        for attempt in (0, 1):
+            conn = self.conn
+            try:
+                if conn._sock is None:
+                    conn.connect()
+                    self.reader = None
+                if _hiredis is None:
+                    conn.send_packed_command(cmd, check_health=False)
+                    try:
+                        return conn.read_response()
+                    except redis.exceptions.ResponseError:
+                        return _NOPE
+                sock = conn._sock
+                if self.reader is None:
+                    self.reader = _hiredis.Reader()
+                reader = self.reader
+                sock.sendall(cmd)
+                buf = self.buf
+                while True:
+                    n = sock.recv_into(buf)
+                    if not n:
+                        raise ConnectionError("Redis closed the connection")
+                    reader.feed(buf, 0, n)
+                    out = reader.gets()
+                    if out is not False:
+                        break
+                if isinstance(out, _hiredis.ReplyError):
+                    return _NOPE
+                return out
+            except redis.exceptions.TimeoutError:
+                raise
+            except redis.exceptions.ConnectionError:
+                self.reader = None
+                if attempt:
+                    raise
+            except TimeoutError as exc:  # socket.timeout
+                conn.disconnect()
+                self.reader = None
+                raise redis.exceptions.TimeoutError(
+                    "no answer within socket_timeout (%s)" % (exc,)) from exc
+            except OSError as exc:
+                conn.disconnect()
+                self.reader = None
+                if attempt:
+                    raise redis.exceptions.ConnectionError(
+                        str(exc) or type(exc).__name__) from exc
+            except BaseException:  # a reply half read: the connection is unusable
+                conn.disconnect()
+                self.reader = None
+                raise
+
+    def close(self):
+        if self.pid == os.getpid():
+            self.conn.disconnect()
 
 
 class _NetErrors:
