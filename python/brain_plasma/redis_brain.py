@@ -1455,12 +1455,24 @@ class _NetErrors:
         if exc is None:
             return False
         redis = _redis()
-        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        down = tuple(getattr(redis.exceptions, n) for n in
+                     ("ClusterDownError", "MasterDownError", "TryAgainError")
+                     if hasattr(redis.exceptions, n))
+        if isinstance(exc, (redis.exceptions.ConnectionError,
+                            redis.exceptions.TimeoutError) + down):
+            if isinstance(exc, down) or getattr(self.brain, "cluster", False):
+                hint = ("Check that the cluster's nodes run; while a replica takes over "
+                        "from a primary that died (cluster-node-timeout and about a "
+                        "second more) the names of its slots give this error (every "
+                        "name, with cluster-require-full-coverage yes), and the Brain "
+                        "finds the new primary by itself (docs/redis.md, Failover)")
+            else:
+                hint = ("Check that redis-server runs there and that the URL (host, "
+                        "port, password, TLS) is right; the Brain reconnects by itself "
+                        "once it answers")
             raise BrainConnectionError(
-                "cannot %s Redis at %s: %s. Check that redis-server runs there and "
-                "that the URL (host, port, password, TLS) is right; the Brain "
-                "reconnects by itself once it answers" % (self.what, self.brain.path, exc)
-            ) from exc
+                "cannot %s Redis at %s: %s. %s"
+                % (self.what, self.brain.path, str(exc).rstrip(". "), hint)) from exc
         if isinstance(exc, redis.exceptions.ResponseError):
             text = str(exc)
             if text.startswith("OOM") or isinstance(
