@@ -467,8 +467,11 @@ class RedisBrain(Brain):
 
     # ---- reading ---------------------------------------------------------
 
-    def _meta(self, name, ns=None):
-        """The fields _FIELDS of NAME (one round trip), or None."""
+    def _meta(self, name, ns, during=None):
+        """(the fields _FIELDS of NAME or None, what DURING returned).  One
+        round trip; DURING (optional, no argument) runs while the command
+        is on its way, so local work overlaps the round trip (_NOPE when it
+        did not run)."""
         key = self._mkey(name, ns)
         if not self.cluster:
             f = self._fast
@@ -476,15 +479,17 @@ class RedisBrain(Brain):
                 f = self._fast = _Fast(self._c())
             if f.lock.acquire(False):  # else another thread has it: the pool
                 try:
-                    with self._net("read from"):
-                        vals = f.hmget(key)
+                    vals, spec = f.hmget(key, during)
+                except Exception as exc:  # as _net does, without its object
+                    _NetErrors(self, "read from").__exit__(type(exc), exc, None)
+                    raise
                 finally:
                     f.lock.release()
                 if vals is not _NOPE:
-                    return None if vals[0] is None else vals
+                    return (None if vals[0] is None else vals), spec
         with self._net("read from"):
             vals = self._c().hmget(key, _FIELDS)
-        return None if vals[0] is None else vals
+        return (None if vals[0] is None else vals), _NOPE
 
     def _missing(self, name, ns=None):
         return BrainNameNotExistError(
@@ -557,15 +562,29 @@ class RedisBrain(Brain):
             value = self._pushed(w, ns, name)
             if value is not _NOPE:
                 return value
+        during = None
+        if not copy and self.recall_cache and not self._safe and self.cache_path is not None:
+            ent = self._seen[1].get((ns, name))
+            if ent is not None:  # a frame this process may have kept
+                cache = self._cache_store()
+
+                def during():
+                    return self._kept(cache, ns, name, ent[1])
         for _ in range(_RETRIES):
             seq = w.seq if w is not None and w.ready else None
-            vals = self._meta(name, ns)
+            vals, kept = self._meta(name, ns, during)
             if vals is None:
                 raise self._missing(name)
-            try:
-                value = self._value(name, ns, vals, copy)
-            except _Replaced:
-                continue
+            # the frame kept of the cache entry that holds the object id
+            # Redis just gave: the value (entries never change)
+            if kept is not _NOPE and kept is not _CACHE_MISS and vals[3] is not None \
+                    and vals[3].decode() == ent[1] and int(vals[1]) == _core.TYPE_PICKLE:
+                value = kept
+            else:
+                try:
+                    value = self._value(name, ns, vals, copy)
+                except _Replaced:
+                    continue
             if seq is not None and int(vals[4]):
                 w.remember(seq, ns, name, vals[3].decode(), int(vals[1]),
                            int(vals[7]) if vals[7] else 0)
@@ -751,8 +770,12 @@ class RedisBrain(Brain):
         if e is None or e[1] != oid:
             return _CACHE_MISS
         kept = recall_cache.get(cache, ns, name)
-        if kept is not _CACHE_MISS and cache.version_of(ns, name) != e[0]:
-            return _CACHE_MISS
+        if kept is not _CACHE_MISS:
+            try:
+                if cache.version_of(ns, name) != e[0]:
+                    return _CACHE_MISS
+            except BrainError:  # the store was closed meanwhile
+                return _CACHE_MISS
         return kept
 
     def _cache_fill(self, cache, ns, name, tag, oid, c, size):
@@ -1376,16 +1399,21 @@ class _Fast:
         self.conn = client.connection_pool.make_connection()
         self.reader = None
         self.buf = bytearray(16384)
+        self.redis = _redis()
+        enc = self.conn.encoder  # the client's encoding of str arguments
+        self.enc = (enc.encoding, enc.encoding_errors)
 
-    def hmget(self, key):
-        """The reply of HMGET KEY _FIELDS (a list), or _NOPE when Redis
+    def hmget(self, key, during=None):
+        """(the reply of HMGET KEY _FIELDS (a list), or _NOPE when Redis
         answered an error (the caller then asks through redis-py, which
-        raises the right exception).  Raises redis-py's ConnectionError or
+        raises the right exception); what DURING returned, called once the
+        command is sent, or _NOPE).  Raises redis-py's ConnectionError or
         TimeoutError; a connection that went stale (Redis restarted) is
         made again once."""
-        redis = _redis()
-        k = self.conn.encoder.encode(key)
+        redis = self.redis
+        k = key.encode(*self.enc)
         cmd = b"%s$%d\r\n%s\r\n%s" % (_HMGET[0], len(k), k, _HMGET[1])
+        spec = _NOPE
         for attempt in (0, 1):
             conn = self.conn
             try:
@@ -1394,15 +1422,19 @@ class _Fast:
                     self.reader = None
                 if _hiredis is None:
                     conn.send_packed_command(cmd, check_health=False)
+                    if during is not None and spec is _NOPE:
+                        spec = during()
                     try:
-                        return conn.read_response()
+                        return conn.read_response(), spec
                     except redis.exceptions.ResponseError:
-                        return _NOPE
+                        return _NOPE, spec
                 sock = conn._sock
                 if self.reader is None:
                     self.reader = _hiredis.Reader()
                 reader = self.reader
                 sock.sendall(cmd)
+                if during is not None and spec is _NOPE:
+                    spec = during()
                 buf = self.buf
                 while True:
                     n = sock.recv_into(buf)
@@ -1413,8 +1445,8 @@ class _Fast:
                     if out is not False:
                         break
                 if isinstance(out, _hiredis.ReplyError):
-                    return _NOPE
-                return out
+                    return _NOPE, spec
+                return out, spec
             except redis.exceptions.TimeoutError:
                 raise
             except redis.exceptions.ConnectionError:
