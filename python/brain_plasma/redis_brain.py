@@ -601,7 +601,8 @@ class RedisBrain(Brain):
             with _watchers_lock:
                 w = _watchers.get(key)
                 if w is None:
-                    w = _watchers[key] = _Watcher(self._c(), self.prefix, self.path)
+                    w = _watchers[key] = _Watcher(self._c(), self.prefix, self.path,
+                                                  self.cluster)
         return w
 
     def _pushed(self, w, ns, name):
@@ -1172,8 +1173,9 @@ class _Watcher:
     TICK = 1.0
     DEAD = 3.0
 
-    def __init__(self, client, prefix, where):
+    def __init__(self, client, prefix, where, cluster=False):
         self.client, self.prefix, self.where = client, prefix, where
+        self.cluster = cluster
         self.lock = threading.Lock()
         self.known = {}
         self.seq = 0
@@ -1223,6 +1225,17 @@ class _Watcher:
             if epoch is not _NOPE:
                 self.epoch = epoch
 
+    def _epoch(self):
+        """What changes when Redis lost data: PREFIXepoch (a Redis
+        emptied); on a cluster, which writes no such key, also the
+        cluster's epoch, which a failover raises (the new primary may
+        lack writes the old one acknowledged, and nothing publishes
+        that)."""
+        epoch = self.client.get(self.prefix + "epoch")
+        if self.cluster:
+            epoch = (epoch, self.client.cluster_info().get("cluster_current_epoch"))
+        return epoch
+
     def _key(self, channel):
         """(ns, name) of a change channel; None: every name."""
         text = channel.decode("utf-8", "replace")[len(self.prefix):]
@@ -1246,15 +1259,14 @@ class _Watcher:
                     if msg is not None:
                         last_seen = now
                         if msg["type"] == "psubscribe":
-                            self._reset(True, self.client.get(self.prefix + "epoch"),
-                                        ps.connection._sock)
+                            self._reset(True, self._epoch(), ps.connection._sock)
                         elif msg["type"] == "pmessage":
                             self.forget(None if (k := self._key(msg["channel"])) is None
                                         else [k])
                     if now - last_tick >= self.TICK:
                         last_tick = now
                         ps.ping()
-                        epoch = self.client.get(self.prefix + "epoch")
+                        epoch = self._epoch()
                         if epoch != self.epoch:
                             self._reset(True, epoch)
                     if now - last_seen > self.DEAD:

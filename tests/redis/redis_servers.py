@@ -106,9 +106,10 @@ def free_cluster_port():
 class RedisCluster3:
     """A Redis Cluster on loopback: three primaries, and REPLICAS replicas
     of each (then NODE_TIMEOUT_MS, cluster-node-timeout, bounds how soon a
-    dead primary's replica takes over)."""
+    dead primary's replica takes over; FULL_COVERAGE False serves the
+    other slots while some are not)."""
 
-    def __init__(self, tmpdir, replicas=0, node_timeout_ms=None):
+    def __init__(self, tmpdir, replicas=0, node_timeout_ms=None, full_coverage=True):
         self.dir = str(tmpdir)
         self.ports = []
         self.procs = {}
@@ -116,6 +117,8 @@ class RedisCluster3:
         extra = []
         if node_timeout_ms is not None:
             extra = ["--cluster-node-timeout", str(node_timeout_ms)]
+        if not full_coverage:  # the other slots are served while some are not
+            extra += ["--cluster-require-full-coverage", "no"]
         for _ in range(n):
             p = free_cluster_port()
             while p in self.ports:
