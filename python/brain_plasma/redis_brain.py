@@ -1390,6 +1390,16 @@ _HMGET = (b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(_FIELDS)),
           b"".join(b"$%d\r\n%s\r\n" % (len(f), f.encode()) for f in _FIELDS))
 
 
+def _during(fn):
+    """FN(), or _NOPE when it raised: work done while a reply is on its way
+    must not leave the reply unread (the caller then does it again)."""
+    try:
+        return fn()
+    except Exception:
+        log.debug("work overlapping a round trip failed", exc_info=True)
+        return _NOPE
+
+
 class _Fast:
     """The connection on which a process's recalls read metadata: one of
     its own, outside redis-py's pool, for the cost of redis-py's
@@ -1435,7 +1445,7 @@ class _Fast:
                 if _hiredis is None:
                     conn.send_packed_command(cmd, check_health=False)
                     if during is not None and spec is _NOPE:
-                        spec = during()
+                        spec = _during(during)
                     try:
                         return conn.read_response(), spec
                     except redis.exceptions.ResponseError:
@@ -1446,7 +1456,7 @@ class _Fast:
                 reader = self.reader
                 sock.sendall(cmd)
                 if during is not None and spec is _NOPE:
-                    spec = during()
+                    spec = _during(during)
                 buf = self.buf
                 while True:
                     n = sock.recv_into(buf)
