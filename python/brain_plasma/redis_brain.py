@@ -1443,7 +1443,7 @@ class _Fast:
                     conn.connect()
                     self.reader = None
                 if _hiredis is None:
-                    conn.send_packed_command(cmd, check_health=False)
+                    conn.send_packed_command([cmd], check_health=False)
                     if during is not None and spec is _NOPE:
                         spec = _during(during)
                     try:

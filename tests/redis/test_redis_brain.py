@@ -475,6 +475,27 @@ def test_recall_metadata_connection_errors_threads_and_fork(server, hosts):
     assert a["s"] == "small"
 
 
+def test_recall_metadata_connection_without_hiredis(server, hosts, monkeypatch):
+    """Without hiredis, the recall's connection reads replies with
+    redis-py's own parser: the same answers and errors."""
+    from brain_plasma import redis_brain
+
+    monkeypatch.setattr(redis_brain, "_hiredis", None)
+    a = Brain(hosts.url(server, "a"))
+    a["f"] = _frame(4)
+    a["s"] = "small"
+    pd.testing.assert_frame_equal(a["f"], _frame(4))
+    pd.testing.assert_frame_equal(a["f"], _frame(4))
+    server.client().set(a._mkey("odd"), "a string, not a hash")
+    with pytest.raises(BrainError, match="WRONGTYPE"):
+        a.recall("odd")
+    assert a["s"] == "small"
+    server.client().client_kill_filter(_type="normal", skipme=True)
+    assert a["s"] == "small"
+    with pytest.raises(BrainNameNotExistError):
+        a.recall("nothing")
+
+
 def test_four_workers_on_each_of_two_hosts_share_one_frame(server, hosts, tmp_path):
     go = tmp_path / "go"
     n = 400_000
