@@ -562,7 +562,7 @@ class RedisBrain(Brain):
             value = self._pushed(w, ns, name)
             if value is not _NOPE:
                 return value
-        during = None
+        during = ent = None
         if not copy and self.recall_cache and not self._safe and self.cache_path is not None:
             ent = self._seen[1].get((ns, name))
             if ent is not None:  # a frame this process may have kept
