@@ -189,6 +189,7 @@ class RedisBrain(Brain):
         self._lock = threading.RLock()
         self._client = None
         self._fast = None
+        self._fasts = (None, {})  # a cluster's: (pid, {id(node client): _Fast})
         # (cache store, {(ns, name): (version of the entry, object id)})
         self._seen = (None, {})
         self.namespace = _check_namespace(namespace)
@@ -289,6 +290,9 @@ class RedisBrain(Brain):
         with self._lock:
             f, self._fast = self._fast, None
             if f is not None:
+                f.close()
+            fasts, self._fasts = self._fasts, (None, {})
+            for f in fasts[1].values():
                 f.close()
             if self._client is not None:
                 self._client.close()
@@ -473,23 +477,56 @@ class RedisBrain(Brain):
         is on its way, so local work overlaps the round trip (_NOPE when it
         did not run)."""
         key = self._mkey(name, ns)
-        if not self.cluster:
-            f = self._fast
-            if f is None or f.pid != os.getpid():
-                f = self._fast = _Fast(self._c())
-            if f.lock.acquire(False):  # else another thread has it: the pool
-                try:
-                    vals, spec = f.hmget(key, during)
-                except Exception as exc:  # as _net does, without its object
+        f = self._fast_for(key)
+        if f is not None and f.lock.acquire(False):  # else another thread has it
+            try:
+                vals, spec = f.hmget(key, during)
+            except Exception as exc:
+                redis = f.redis
+                if not (self.cluster and isinstance(exc, redis.exceptions.ConnectionError)):
+                    # as _net does, without its object
                     _NetErrors(self, "read from").__exit__(type(exc), exc, None)
                     raise
-                finally:
-                    f.lock.release()
-                if vals is not _NOPE:
-                    return (None if vals[0] is None else vals), spec
+                # a cluster's node gone: redis-py's client says so, and
+                # reloads its map of slots (a replica may have taken over)
+                vals = spec = _NOPE
+            finally:
+                f.lock.release()
+            if vals is not _NOPE:
+                return (None if vals[0] is None else vals), spec
         with self._net("read from"):
             vals = self._c().hmget(key, _FIELDS)
         return (None if vals[0] is None else vals), _NOPE
+
+    def _fast_for(self, key):
+        """The recall's own connection (_Fast) to the server of KEY, or None
+        (then redis-py's client).  On a cluster, one per node, made anew
+        when redis-py's map of slots names another node or client for the
+        key's slot; error replies (MOVED, ASK, CLUSTERDOWN, ...) and a node
+        gone go through redis-py's client, which follows them."""
+        pid = os.getpid()
+        if not self.cluster:
+            f = self._fast
+            if f is None or f.pid != pid:
+                f = self._fast = _Fast(self._c())
+            return f
+        try:
+            client = self._c().get_node_from_key(key).redis_connection
+        except Exception:  # no node for the slot now: redis-py says why
+            return None
+        if client is None:
+            return None
+        fasts = self._fasts
+        if fasts[0] != pid:
+            fasts = self._fasts = (pid, {})
+        f = fasts[1].get(id(client))
+        if f is None or f.client is not client:
+            if len(fasts[1]) > 64:  # nodes come and go: drop the old ones
+                for old in fasts[1].values():
+                    old.close()
+                fasts[1].clear()
+            f = fasts[1][id(client)] = _Fast(client)
+        return f
 
     def _missing(self, name, ns=None):
         return BrainNameNotExistError(
@@ -1233,7 +1270,11 @@ class _Watcher:
         that)."""
         epoch = self.client.get(self.prefix + "epoch")
         if self.cluster:
-            epoch = (epoch, self.client.cluster_info().get("cluster_current_epoch"))
+            # one node's view (the client's default node): nodes learn a
+            # new epoch by gossip, one after the other
+            node = self.client.get_default_node()
+            epoch = (epoch, self.client.cluster_info(target_nodes=node).get(
+                "cluster_current_epoch"))
         return epoch
 
     def _key(self, channel):
@@ -1417,6 +1458,7 @@ class _Fast:
 
     def __init__(self, client):
         self.pid = os.getpid()
+        self.client = client
         self.lock = threading.Lock()
         self.conn = client.connection_pool.make_connection()
         self.reader = None

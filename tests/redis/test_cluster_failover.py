@@ -91,7 +91,7 @@ def test_a_primary_killed_its_replica_takes_over(tmp_path, hosts):
         c = Brain(cl.url + opts + hosts.cache("c") + "&revalidate=push", namespace=ns)
         w = c._watcher()
         _until(lambda: w.ready, 10)
-        assert int(c["big"][1]) == 3 and (ns, "big") in w.known
+        _until(lambda: int(c["big"][1]) == 3 and (ns, "big") in w.known, 5)
         lost_version = a.version("big")
         cl.kill(primary)  # SIGKILL
         cl.kill(replica, signal.SIGCONT)
@@ -104,6 +104,9 @@ def test_a_primary_killed_its_replica_takes_over(tmp_path, hosts):
         big, errors = _call_through_failover(recall_and_check_elsewhere, cl.ports[0])
         assert all("a replica takes over" in e for e in errors)
         assert cl.role(replica)[0] == "master"
+        # the recall's own connection follows: one to the new primary
+        assert int(b["big"][1]) == 1
+        assert replica in {f.conn.port for f in b._fasts[1].values()}
         # what the replica had: the lost writes are gone, and host b's cache,
         # which holds one of them, is not served
         assert int(big[1]) == 1

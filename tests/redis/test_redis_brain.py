@@ -971,6 +971,8 @@ def test_redis_cluster_through_the_same_url(tmp_path, hosts):
             assert other["small"] == i and int(other["big"][-1]) == i
             assert int(other.recall("big", copy=True)[0]) == i
         assert len(nodes_used) >= 2
+        # recall reads metadata on connections of its own, one per node
+        assert {f.conn.port for f in other._fasts[1].values()} == nodes_used
         b.set_namespace("ns1")
         other.set_namespace("ns1")
         v = b.version("small")
