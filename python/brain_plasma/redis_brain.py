@@ -525,7 +525,7 @@ class RedisBrain(Brain):
                 for old in fasts[1].values():
                     old.close()
                 fasts[1].clear()
-            f = fasts[1][id(client)] = _Fast(client)
+            f = fasts[1][id(client)] = _Fast(client, reconnect=False)
         return f
 
     def _missing(self, name, ns=None):
@@ -1456,9 +1456,10 @@ class _Fast:
     thread uses it at a time (LOCK; the others take the pool's); a child
     process after fork makes its own (PID)."""
 
-    def __init__(self, client):
+    def __init__(self, client, reconnect=True):
         self.pid = os.getpid()
         self.client = client
+        self.reconnect = reconnect
         self.lock = threading.Lock()
         self.conn = client.connection_pool.make_connection()
         self.reader = None
@@ -1480,6 +1481,11 @@ class _Fast:
         spec = _NOPE
         for attempt in (0, 1):
             conn = self.conn
+            # a connection open before this command may have gone stale
+            # (Redis restarted): made again once.  One that cannot be made
+            # is tried once more on a single Redis (as redis-py's retry
+            # does), not on a cluster's node (the caller asks redis-py)
+            again = conn._sock is not None or self.reconnect
             try:
                 if conn._sock is None:
                     conn.connect()
@@ -1515,7 +1521,7 @@ class _Fast:
                 raise
             except redis.exceptions.ConnectionError:
                 self.reader = None
-                if attempt:
+                if attempt or not again:
                     raise
             except TimeoutError as exc:  # socket.timeout
                 conn.disconnect()
@@ -1525,7 +1531,7 @@ class _Fast:
             except OSError as exc:
                 conn.disconnect()
                 self.reader = None
-                if attempt:
+                if attempt or not again:
                     raise redis.exceptions.ConnectionError(
                         str(exc) or type(exc).__name__) from exc
             except BaseException:  # a reply half read: the connection is unusable
