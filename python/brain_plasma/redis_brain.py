@@ -477,7 +477,9 @@ class RedisBrain(Brain):
         is on its way, so local work overlaps the round trip (_NOPE when it
         did not run)."""
         key = self._mkey(name, ns)
-        f = self._fast_for(key)
+        f = self._fast
+        if f is None or f.pid != os.getpid() or self.cluster:
+            f = self._fast_for(key)
         if f is not None and f.lock.acquire(False):  # else another thread has it
             try:
                 vals, spec = f.hmget(key, during)
