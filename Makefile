@@ -490,7 +490,8 @@ bench: bench-dash
 # --- the Brain on Redis (docs/redis.md, issue 12) -------------------------------
 # test-redis: tests/redis against real redis-server processes on free
 # loopback ports (redis-server from scripts/setup.sh redis; redis-py,
-# hiredis and gunicorn from requirements-redis.txt), about 40 s.
+# hiredis and gunicorn from requirements-redis.txt), about 60 s, of which
+# 15 s are a Redis Cluster failover (tests/redis/test_cluster_failover.py).
 # bench-redis: bench/bench_redis.py (the Redis Brain against redis-py +
 # pickle and the local Brain; BENCH_REDIS_ARGS=--quick for small sizes).
 BENCH_REDIS_ARGS ?=

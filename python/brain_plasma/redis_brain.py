@@ -40,13 +40,16 @@ import threading
 import time
 import urllib.parse
 import zlib
+from time import perf_counter as _perf
 
 from . import _core
+from . import recall_cache
 from . import serialize
 from . import redis_lua
 from .brain import (
     Brain,
     DEFAULT_NAMESPACE,
+    _check_lock_timeout,
     _check_name,
     _check_namespace,
     _decode,
@@ -87,6 +90,7 @@ _RETRIES = 50
 _OURS = ("prefix", "cache", "cache_size", "inline_max", "chunk_size", "revalidate")
 _FIELDS = ("v", "t", "n", "o", "c", "k", "d", "x")
 _NOPE = object()
+_CACHE_MISS = recall_cache._MISS
 
 
 def _redis():
@@ -167,7 +171,8 @@ class RedisBrain(Brain):
     namespace sets)."""
 
     def __init__(self, path=None, start_process=True, size=None,
-                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True):
+                 namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True,
+                 recall_cache=True, lock_timeout=60.0):
         if serializer not in ("pickle", "safe"):
             raise BrainValueError(
                 "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
@@ -177,8 +182,16 @@ class RedisBrain(Brain):
         self.serializer = serializer
         self._safe = serializer == "safe"
         self.pack_strings = bool(pack_strings)
+        # frames decoded from the host's cache are kept per process, as
+        # for the local Brain (brain_plasma.recall_cache)
+        self.recall_cache = bool(recall_cache)
+        self._lock_timeout = _check_lock_timeout(lock_timeout)
         self._lock = threading.RLock()
         self._client = None
+        self._fast = None
+        self._fasts = (None, {})  # a cluster's: (pid, {id(node client): _Fast})
+        # (cache store, {(ns, name): (version of the entry, object id)})
+        self._seen = (None, {})
         self.namespace = _check_namespace(namespace)
         self._setup(path)
         self._connect(create=bool(start_process))
@@ -275,6 +288,12 @@ class RedisBrain(Brain):
 
     def sleep(self):
         with self._lock:
+            f, self._fast = self._fast, None
+            if f is not None:
+                f.close()
+            fasts, self._fasts = self._fasts, (None, {})
+            for f in fasts[1].values():
+                f.close()
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -452,11 +471,64 @@ class RedisBrain(Brain):
 
     # ---- reading ---------------------------------------------------------
 
-    def _meta(self, name, ns=None):
-        """The fields _FIELDS of NAME (one round trip), or None."""
+    def _meta(self, name, ns, during=None):
+        """(the fields _FIELDS of NAME or None, what DURING returned).  One
+        round trip; DURING (optional, no argument) runs while the command
+        is on its way, so local work overlaps the round trip (_NOPE when it
+        did not run)."""
+        key = self._mkey(name, ns)
+        f = self._fast
+        if f is None or f.pid != os.getpid() or self.cluster:
+            f = self._fast_for(key)
+        if f is not None and f.lock.acquire(False):  # else another thread has it
+            try:
+                vals, spec = f.hmget(key, during)
+            except Exception as exc:
+                redis = f.redis
+                if not (self.cluster and isinstance(exc, redis.exceptions.ConnectionError)):
+                    # as _net does, without its object
+                    _NetErrors(self, "read from").__exit__(type(exc), exc, None)
+                    raise
+                # a cluster's node gone: redis-py's client says so, and
+                # reloads its map of slots (a replica may have taken over)
+                vals = spec = _NOPE
+            finally:
+                f.lock.release()
+            if vals is not _NOPE:
+                return (None if vals[0] is None else vals), spec
         with self._net("read from"):
-            vals = self._c().hmget(self._mkey(name, ns), _FIELDS)
-        return None if vals[0] is None else vals
+            vals = self._c().hmget(key, _FIELDS)
+        return (None if vals[0] is None else vals), _NOPE
+
+    def _fast_for(self, key):
+        """The recall's own connection (_Fast) to the server of KEY, or None
+        (then redis-py's client).  On a cluster, one per node, made anew
+        when redis-py's map of slots names another node or client for the
+        key's slot; error replies (MOVED, ASK, CLUSTERDOWN, ...) and a node
+        gone go through redis-py's client, which follows them."""
+        pid = os.getpid()
+        if not self.cluster:
+            f = self._fast
+            if f is None or f.pid != pid:
+                f = self._fast = _Fast(self._c())
+            return f
+        try:
+            client = self._c().get_node_from_key(key).redis_connection
+        except Exception:  # no node for the slot now: redis-py says why
+            return None
+        if client is None:
+            return None
+        fasts = self._fasts
+        if fasts[0] != pid:
+            fasts = self._fasts = (pid, {})
+        f = fasts[1].get(id(client))
+        if f is None or f.client is not client:
+            if len(fasts[1]) > 64:  # nodes come and go: drop the old ones
+                for old in fasts[1].values():
+                    old.close()
+                fasts[1].clear()
+            f = fasts[1][id(client)] = _Fast(client, reconnect=False)
+        return f
 
     def _missing(self, name, ns=None):
         return BrainNameNotExistError(
@@ -529,15 +601,29 @@ class RedisBrain(Brain):
             value = self._pushed(w, ns, name)
             if value is not _NOPE:
                 return value
+        during = ent = None
+        if not copy and self.recall_cache and not self._safe and self.cache_path is not None:
+            ent = self._seen[1].get((ns, name))
+            if ent is not None:  # a frame this process may have kept
+                cache = self._cache_store()
+
+                def during():
+                    return self._kept(cache, ns, name, ent[1])
         for _ in range(_RETRIES):
             seq = w.seq if w is not None and w.ready else None
-            vals = self._meta(name, ns)
+            vals, kept = self._meta(name, ns, during)
             if vals is None:
                 raise self._missing(name)
-            try:
-                value = self._value(name, ns, vals, copy)
-            except _Replaced:
-                continue
+            # the frame kept of the cache entry that holds the object id
+            # Redis just gave: the value (entries never change)
+            if kept is not _NOPE and kept is not _CACHE_MISS and vals[3] is not None \
+                    and vals[3].decode() == ent[1] and int(vals[1]) == _core.TYPE_PICKLE:
+                value = kept
+            else:
+                try:
+                    value = self._value(name, ns, vals, copy)
+                except _Replaced:
+                    continue
             if seq is not None and int(vals[4]):
                 w.remember(seq, ns, name, vals[3].decode(), int(vals[1]),
                            int(vals[7]) if vals[7] else 0)
@@ -554,7 +640,8 @@ class RedisBrain(Brain):
             with _watchers_lock:
                 w = _watchers.get(key)
                 if w is None:
-                    w = _watchers[key] = _Watcher(self._c(), self.prefix, self.path)
+                    w = _watchers[key] = _Watcher(self._c(), self.prefix, self.path,
+                                                  self.cluster)
         return w
 
     def _pushed(self, w, ns, name):
@@ -566,10 +653,15 @@ class RedisBrain(Brain):
         oid, tag, expires = ent
         if expires and time.time() * 1000 >= expires:
             return _NOPE
-        view = self._cached_view(self._cache_store(), ns, name, oid)
+        cache = self._cache_store()
+        if self.recall_cache and tag == _core.TYPE_PICKLE:
+            kept = self._kept(cache, ns, name, oid)
+            if kept is not _CACHE_MISS:
+                return kept
+        view = self._cached_view(cache, ns, name, oid)
         if view is None:
             return _NOPE
-        return _decode(name, tag, view, self._safe)
+        return self._from_view(cache, ns, name, tag, view, oid)
 
     def _changed(self, keys=None):
         """This process changes KEYS [(ns, name)] (None: maybe any): its
@@ -614,6 +706,7 @@ class RedisBrain(Brain):
         if self._cache is None or self._cache_pid != pid or self._cache.closed:
             from .brain import _open_store
             self._cache, _ = _open_store(self.cache_path, True, self.cache_size)
+            self._cache.set_lock_timeout(self._lock_timeout)
             self._cache_pid = pid
             if self._lockfd is None:
                 self._lockfd = os.open(self._cache.path + ".lock",
@@ -651,11 +744,17 @@ class RedisBrain(Brain):
         fetched once into it (one worker of the host fetches; the others
         wait for it, then read the cache)."""
         cache = self._cache_store()
+        if self.recall_cache and tag == _core.TYPE_PICKLE:
+            kept = self._kept(cache, ns, name, oid)
+            if kept is not _CACHE_MISS:
+                return kept
         view = self._cached_view(cache, ns, name, oid)
         if view is None:
             # fcntl locks exclude other processes (and go when one dies);
             # the thread lock, other threads of this one
             slot = zlib.crc32(("%s\0%s" % (ns, name)).encode()) & 0xFFFFF
+            # a frame this process kept of the old entry pins its memory
+            recall_cache.drop(cache, ns, name)
             with _fill_lock:
                 fcntl.lockf(self._lockfd, fcntl.LOCK_EX, 1, slot)
                 try:
@@ -667,7 +766,57 @@ class RedisBrain(Brain):
             if view is None:  # too big for the cache, or evicted at once
                 data = self._chunks(self._base(ns), oid, c, size)
                 return _decode(name, tag, memoryview(data).toreadonly(), self._safe)
-        return _decode(name, tag, view, self._safe)
+        return self._from_view(cache, ns, name, tag, view, oid)
+
+    def _from_view(self, cache, ns, name, tag, view, oid):
+        """The value of VIEW (NAME's entry in the host's cache, checked to
+        hold object id OID, the one Redis gave).  A frame whose decoding is
+        costly is kept by this process (brain_plasma.recall_cache), tied to
+        the entry's version in the cache store; _kept finds it again.  A
+        new value in Redis has a new object id, so a new entry (a new
+        version) in the cache."""
+        if not self.recall_cache or self._safe or tag != _core.TYPE_PICKLE:
+            return _decode(name, tag, view, self._safe)
+        version = view.version
+        seen = self._seen
+        if seen[0] is not cache:  # another store: its versions are its own
+            seen = self._seen = (cache, {})
+        if len(seen[1]) >= 4096:
+            seen[1].clear()
+        # version VERSION of the entry holds OID: true for as long as this
+        # store lives (every put makes a new version)
+        seen[1][(ns, name)] = (version, oid)
+        kept = self._kept(cache, ns, name, oid)
+        if kept is not _CACHE_MISS:
+            view.release()
+            return kept
+        t0 = _perf()
+        value = _decode(name, tag, view, False)
+        dt = _perf() - t0
+        return recall_cache.offer(cache, ns, name, version, value, dt, len(view))
+
+    def _kept(self, cache, ns, name, oid):
+        """A shallow copy of the frame this process kept of NAME's entry in
+        the cache when that entry holds object id OID, else _CACHE_MISS.
+        No view is taken: SEEN says which version of the entry held OID
+        (version V, seen current at some time t0); recall_cache.get hits
+        when its frame's version K is the entry's version at t2; the
+        entry's version at t3 > t2 is V again; versions only grow, so
+        V <= K <= V: the frame is version V's, which holds OID."""
+        seen = self._seen
+        if seen[0] is not cache or self._safe:
+            return _CACHE_MISS
+        e = seen[1].get((ns, name))
+        if e is None or e[1] != oid:
+            return _CACHE_MISS
+        kept = recall_cache.get(cache, ns, name)
+        if kept is not _CACHE_MISS:
+            try:
+                if cache.version_of(ns, name) != e[0]:
+                    return _CACHE_MISS
+            except BrainError:  # the store was closed meanwhile
+                return _CACHE_MISS
+        return kept
 
     def _cache_fill(self, cache, ns, name, tag, oid, c, size):
         """Receives the value's chunks from Redis straight into a
@@ -1063,8 +1212,9 @@ class _Watcher:
     TICK = 1.0
     DEAD = 3.0
 
-    def __init__(self, client, prefix, where):
+    def __init__(self, client, prefix, where, cluster=False):
         self.client, self.prefix, self.where = client, prefix, where
+        self.cluster = cluster
         self.lock = threading.Lock()
         self.known = {}
         self.seq = 0
@@ -1114,6 +1264,21 @@ class _Watcher:
             if epoch is not _NOPE:
                 self.epoch = epoch
 
+    def _epoch(self):
+        """What changes when Redis lost data: PREFIXepoch (a Redis
+        emptied); on a cluster, which writes no such key, also the
+        cluster's epoch, which a failover raises (the new primary may
+        lack writes the old one acknowledged, and nothing publishes
+        that)."""
+        epoch = self.client.get(self.prefix + "epoch")
+        if self.cluster:
+            # one node's view (the client's default node): nodes learn a
+            # new epoch by gossip, one after the other
+            node = self.client.get_default_node()
+            epoch = (epoch, self.client.cluster_info(target_nodes=node).get(
+                "cluster_current_epoch"))
+        return epoch
+
     def _key(self, channel):
         """(ns, name) of a change channel; None: every name."""
         text = channel.decode("utf-8", "replace")[len(self.prefix):]
@@ -1137,15 +1302,14 @@ class _Watcher:
                     if msg is not None:
                         last_seen = now
                         if msg["type"] == "psubscribe":
-                            self._reset(True, self.client.get(self.prefix + "epoch"),
-                                        ps.connection._sock)
+                            self._reset(True, self._epoch(), ps.connection._sock)
                         elif msg["type"] == "pmessage":
                             self.forget(None if (k := self._key(msg["channel"])) is None
                                         else [k])
                     if now - last_tick >= self.TICK:
                         last_tick = now
                         ps.ping()
-                        epoch = self.client.get(self.prefix + "epoch")
+                        epoch = self._epoch()
                         if epoch != self.epoch:
                             self._reset(True, epoch)
                     if now - last_seen > self.DEAD:
@@ -1259,6 +1423,129 @@ class _TempStore:
             pass
 
 
+try:
+    import hiredis as _hiredis
+except ImportError:  # redis-py's own parser then
+    _hiredis = None
+
+# HMGET KEY <_FIELDS> in RESP, around the key
+_HMGET = (b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(_FIELDS)),
+          b"".join(b"$%d\r\n%s\r\n" % (len(f), f.encode()) for f in _FIELDS))
+
+
+def _during(fn):
+    """FN(), or _NOPE when it raised: work done while a reply is on its way
+    must not leave the reply unread (the caller then does it again)."""
+    try:
+        return fn()
+    except Exception:
+        log.debug("work overlapping a round trip failed", exc_info=True)
+        return _NOPE
+
+
+class _Fast:
+    """The connection on which a process's recalls read metadata: one of
+    its own, outside redis-py's pool, for the cost of redis-py's
+    per-command machinery.  With redis-py 8 an HMGET through the client
+    costs about 40 µs more than the round trip itself (connection pool,
+    retry and metrics wrappers, the command's response callback); here the
+    command goes out as bytes packed once and hiredis parses the reply
+    straight from the socket (bench/bench_redis.py, docs/redis.md).
+
+    The connection is a redis-py Connection made by the client's pool, so
+    it connects, authenticates, selects the database and times out as the
+    client's do (and reconnects when it is used after an error).  One
+    thread uses it at a time (LOCK; the others take the pool's); a child
+    process after fork makes its own (PID)."""
+
+    def __init__(self, client, reconnect=True):
+        self.pid = os.getpid()
+        self.client = client
+        self.reconnect = reconnect
+        self.lock = threading.Lock()
+        self.conn = client.connection_pool.make_connection()
+        self.reader = None
+        self.buf = bytearray(16384)
+        self.redis = _redis()
+        enc = self.conn.encoder  # the client's encoding of str arguments
+        self.enc = (enc.encoding, enc.encoding_errors)
+
+    def hmget(self, key, during=None):
+        """(the reply of HMGET KEY _FIELDS (a list), or _NOPE when Redis
+        answered an error (the caller then asks through redis-py, which
+        raises the right exception); what DURING returned, called once the
+        command is sent, or _NOPE).  Raises redis-py's ConnectionError or
+        TimeoutError; a connection that went stale (Redis restarted) is
+        made again once."""
+        redis = self.redis
+        k = key.encode(*self.enc)
+        cmd = b"%s$%d\r\n%s\r\n%s" % (_HMGET[0], len(k), k, _HMGET[1])
+        spec = _NOPE
+        for attempt in (0, 1):
+            conn = self.conn
+            # a connection open before this command may have gone stale
+            # (Redis restarted): made again once.  One that cannot be made
+            # is tried once more on a single Redis (as redis-py's retry
+            # does), not on a cluster's node (the caller asks redis-py)
+            again = conn._sock is not None or self.reconnect
+            try:
+                if conn._sock is None:
+                    conn.connect()
+                    self.reader = None
+                if _hiredis is None:
+                    conn.send_packed_command([cmd], check_health=False)
+                    if during is not None and spec is _NOPE:
+                        spec = _during(during)
+                    try:
+                        return conn.read_response(), spec
+                    except redis.exceptions.ResponseError:
+                        return _NOPE, spec
+                sock = conn._sock
+                if self.reader is None:
+                    self.reader = _hiredis.Reader()
+                reader = self.reader
+                sock.sendall(cmd)
+                if during is not None and spec is _NOPE:
+                    spec = _during(during)
+                buf = self.buf
+                while True:
+                    n = sock.recv_into(buf)
+                    if not n:
+                        raise ConnectionError("Redis closed the connection")
+                    reader.feed(buf, 0, n)
+                    out = reader.gets()
+                    if out is not False:
+                        break
+                if isinstance(out, _hiredis.ReplyError):
+                    return _NOPE, spec
+                return out, spec
+            except redis.exceptions.TimeoutError:
+                raise
+            except redis.exceptions.ConnectionError:
+                self.reader = None
+                if attempt or not again:
+                    raise
+            except TimeoutError as exc:  # socket.timeout
+                conn.disconnect()
+                self.reader = None
+                raise redis.exceptions.TimeoutError(
+                    "no answer within socket_timeout (%s)" % (exc,)) from exc
+            except OSError as exc:
+                conn.disconnect()
+                self.reader = None
+                if attempt or not again:
+                    raise redis.exceptions.ConnectionError(
+                        str(exc) or type(exc).__name__) from exc
+            except BaseException:  # a reply half read: the connection is unusable
+                conn.disconnect()
+                self.reader = None
+                raise
+
+    def close(self):
+        if self.pid == os.getpid():
+            self.conn.disconnect()
+
+
 class _NetErrors:
     """Turns redis-py's errors into BrainErrors that name the server."""
 
@@ -1272,12 +1559,24 @@ class _NetErrors:
         if exc is None:
             return False
         redis = _redis()
-        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        down = tuple(getattr(redis.exceptions, n) for n in
+                     ("ClusterDownError", "MasterDownError", "TryAgainError")
+                     if hasattr(redis.exceptions, n))
+        if isinstance(exc, (redis.exceptions.ConnectionError,
+                            redis.exceptions.TimeoutError) + down):
+            if isinstance(exc, down) or getattr(self.brain, "cluster", False):
+                hint = ("Check that the cluster's nodes run; while a replica takes over "
+                        "from a primary that died (cluster-node-timeout and about a "
+                        "second more) the names of its slots give this error (every "
+                        "name, with cluster-require-full-coverage yes), and the Brain "
+                        "finds the new primary by itself (docs/redis.md, Failover)")
+            else:
+                hint = ("Check that redis-server runs there and that the URL (host, "
+                        "port, password, TLS) is right; the Brain reconnects by itself "
+                        "once it answers")
             raise BrainConnectionError(
-                "cannot %s Redis at %s: %s. Check that redis-server runs there and "
-                "that the URL (host, port, password, TLS) is right; the Brain "
-                "reconnects by itself once it answers" % (self.what, self.brain.path, exc)
-            ) from exc
+                "cannot %s Redis at %s: %s. %s"
+                % (self.what, self.brain.path, str(exc).rstrip(". "), hint)) from exc
         if isinstance(exc, redis.exceptions.ResponseError):
             text = str(exc)
             if text.startswith("OOM") or isinstance(

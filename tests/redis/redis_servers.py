@@ -4,6 +4,7 @@ imports from "conftest" could get tests/python's when both run together.)"""
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -103,21 +104,33 @@ def free_cluster_port():
 
 
 class RedisCluster3:
-    """A Redis Cluster of three primaries on loopback (no replicas)."""
+    """A Redis Cluster on loopback: three primaries, and REPLICAS replicas
+    of each (then NODE_TIMEOUT_MS, cluster-node-timeout, bounds how soon a
+    dead primary's replica takes over; FULL_COVERAGE False serves the
+    other slots while some are not)."""
 
-    def __init__(self, tmpdir):
+    def __init__(self, tmpdir, replicas=0, node_timeout_ms=None, full_coverage=True):
         self.dir = str(tmpdir)
         self.ports = []
-        self.procs = []
-        for _ in range(3):
+        self.procs = {}
+        n = 3 * (1 + replicas)
+        extra = []
+        if node_timeout_ms is not None:
+            extra = ["--cluster-node-timeout", str(node_timeout_ms)]
+        if not full_coverage:  # the other slots are served while some are not
+            extra += ["--cluster-require-full-coverage", "no"]
+        for _ in range(n):
             p = free_cluster_port()
+            while p in self.ports:
+                p = free_cluster_port()
             self.ports.append(p)
-            self.procs.append(subprocess.Popen(
+            self.procs[p] = subprocess.Popen(
                 [REDIS_SERVER, "--port", str(p), "--bind", "127.0.0.1",
                  "--cluster-enabled", "yes", "--cluster-config-file",
                  os.path.join(self.dir, "nodes-%d.conf" % p), "--save", "",
-                 "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"],
-                stdout=subprocess.DEVNULL))
+                 "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning",
+                 "--logfile", os.path.join(self.dir, "redis-%d.log" % p)] + extra,
+                stdout=subprocess.DEVNULL)
         import redis
 
         for p in self.ports:
@@ -131,25 +144,69 @@ class RedisCluster3:
                     if time.monotonic() > deadline:
                         raise RuntimeError("cluster node %d did not start" % p)
                     time.sleep(0.02)
+            r.close()
         cli = shutil.which("redis-cli")
         subprocess.run([cli, "--cluster", "create"] +
                        ["127.0.0.1:%d" % p for p in self.ports] +
-                       ["--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=30)
-        deadline = time.monotonic() + 20
-        for p in self.ports:
-            r = redis.Redis(host="127.0.0.1", port=p)
+                       ["--cluster-replicas", str(replicas), "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
+        self.wait_ok(self.ports, 30)
+        if replicas:  # every replica attached and in sync
+            deadline = time.monotonic() + 30
+            while len([p for p in self.ports if self.role(p) == ("slave", "up")]) \
+                    != 3 * replicas:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the cluster's replicas did not sync")
+                time.sleep(0.05)
+
+    def client(self, port):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=port)
+
+    def role(self, port):
+        """(role, master_link_status) of the node at PORT."""
+        info = self.client(port).info("replication")
+        return info["role"], info.get("master_link_status")
+
+    def wait_ok(self, ports, seconds):
+        """Until every node at PORTS says cluster_state:ok and agrees on
+        which nodes serve slots."""
+        deadline = time.monotonic() + seconds
+        for p in ports:
+            r = self.client(p)
             while r.cluster("info").get("cluster_state") != "ok":
                 if time.monotonic() > deadline:
                     raise RuntimeError("the cluster did not become ok")
                 time.sleep(0.05)
+
+    def primary_of(self, key):
+        """The port of the primary serving KEY's slot, and of its replicas."""
+        r = self.client(self.alive()[0])
+        slot = r.cluster("keyslot", key)
+        for lo, hi, primary, *_ in r.execute_command("CLUSTER SLOTS"):
+            if lo <= slot <= hi:
+                port = int(primary[1])
+                return port, [p for p in self.alive()
+                              if self.client(p).info("replication").get("master_port") == port]
+        raise RuntimeError("slot %d is not served" % slot)
+
+    def alive(self):
+        return [p for p in self.ports if self.procs[p].poll() is None]
+
+    def kill(self, port, sig=signal.SIGKILL):
+        self.procs[port].send_signal(sig)
+        if sig == signal.SIGKILL:
+            self.procs[port].wait()
 
     @property
     def url(self):
         return "redis://127.0.0.1:%d/0" % self.ports[0]
 
     def stop(self):
-        for p in self.procs:
-            p.kill()
-        for p in self.procs:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+        for p in self.procs.values():
             p.wait()

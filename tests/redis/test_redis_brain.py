@@ -363,6 +363,139 @@ def test_cache_fills_once_per_host_and_revalidates_by_object_id(server, hosts):
     assert not _cache(a).exists("default", "tiny")
 
 
+def _frame(k):
+    return pd.DataFrame({"i": np.arange(200_000) + k, "f": np.linspace(0, 1, 200_000),
+                         "s": pd.Series(["a", "bb", "ccc", "d"] * 50_000)})
+
+
+@pytest.fixture
+def keep_every_frame():
+    """The process's recall cache keeps every frame, however fast its
+    decoding (the default keeps those that take 20 µs or more)."""
+    from brain_plasma import recall_cache
+
+    old = recall_cache.configure(min_seconds=0)
+    recall_cache.clear()
+    yield recall_cache
+    recall_cache.configure(**old)
+    recall_cache.clear()
+
+
+def test_recall_keeps_decoded_frames_and_sees_every_change_at_once(
+        server, hosts, keep_every_frame):
+    rc = keep_every_frame
+    a = Brain(hosts.url(server, "a"))
+    b = Brain(hosts.url(server, "b"))  # another host
+    a["f"] = _frame(0)
+    r = server.client()
+    first = a["f"]
+    hits = rc.stats()["hits"]
+    calls = _hmgets(r)
+    again = [a["f"] for _ in range(5)]
+    assert rc.stats()["hits"] == hits + 5  # decoded once, then shallow copies
+    assert _hmgets(r) == calls + 5  # each recall still asks Redis once
+    for x in again:
+        assert x is not first
+        pd.testing.assert_frame_equal(x, _frame(0))
+    again[0]["extra"] = 1  # the caller's own frame object
+    assert "extra" not in a["f"].columns
+    # a value learned on another host is seen by the next recall
+    b["f"] = _frame(1)
+    assert int(a["f"].i.iloc[0]) == 1
+    assert int(first.i.iloc[0]) == 0  # what a caller holds stays as it was
+    b.forget("f")
+    with pytest.raises(BrainNameNotExistError):
+        a.recall("f")
+    # Redis restarted with its data: the kept frame is still the value
+    a["f"] = _frame(2)
+    a["f"]
+    server.save()
+    server.restart(keep_data=True)
+    assert int(a["f"].i.iloc[0]) == 2
+    # restarted empty: nothing kept is served, and a new value is seen
+    server.restart(keep_data=False)
+    with pytest.raises(BrainNameNotExistError):
+        a.recall("f")
+    b["f"] = _frame(3)
+    assert int(a["f"].i.iloc[0]) == 3
+    # recall_cache=False decodes every time
+    off = Brain(hosts.url(server, "a"), recall_cache=False)
+    hits = rc.stats()["hits"]
+    pd.testing.assert_frame_equal(off["f"], _frame(3))
+    off["f"]
+    assert rc.stats()["hits"] == hits
+    with pytest.raises(BrainValueError, match="lock_timeout"):
+        Brain(hosts.url(server, "a"), lock_timeout=-1)
+
+
+def test_recall_metadata_connection_errors_threads_and_fork(server, hosts):
+    """Recall reads metadata on a connection of its own (redis_brain._Fast):
+    an error reply, several threads, a fork and a stale connection."""
+    a = Brain(hosts.url(server, "a"))
+    a["f"] = np.arange(300_000)
+    a["s"] = "small"
+    # a key changed behind the Brain's back: Redis's error, named
+    server.client().set(a._mkey("odd"), "a string, not a hash")
+    with pytest.raises(BrainError, match="127.0.0.1:%d.*WRONGTYPE" % server.port):
+        a.recall("odd")
+    assert a["s"] == "small"  # the connection is still good
+    # threads share the Brain: one at a time on the connection, the others
+    # on redis-py's pool; every answer is right
+    bad = []
+
+    def reader(k):
+        for _ in range(200):
+            if int(a["f"][k]) != k or a["s"] != "small":
+                bad.append(k)
+
+    ts = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert bad == []
+    # a child process after fork makes its own connection; the parent's
+    # stays usable
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if int(a["f"][9]) == 9 and a["s"] == "small" else 2
+        finally:
+            os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert a["s"] == "small" and a._fast.pid == os.getpid()
+    # the server closes every connection: the next recall connects again
+    r = server.client()
+    r.client_kill_filter(_type="normal", skipme=True)
+    assert a["s"] == "small" and int(a["f"][3]) == 3
+    a.sleep()
+    assert a._fast is None
+    a.wake_up()
+    assert a["s"] == "small"
+
+
+def test_recall_metadata_connection_without_hiredis(server, hosts, monkeypatch):
+    """Without hiredis, the recall's connection reads replies with
+    redis-py's own parser: the same answers and errors."""
+    from brain_plasma import redis_brain
+
+    monkeypatch.setattr(redis_brain, "_hiredis", None)
+    a = Brain(hosts.url(server, "a"))
+    a["f"] = _frame(4)
+    a["s"] = "small"
+    pd.testing.assert_frame_equal(a["f"], _frame(4))
+    pd.testing.assert_frame_equal(a["f"], _frame(4))
+    server.client().set(a._mkey("odd"), "a string, not a hash")
+    with pytest.raises(BrainError, match="WRONGTYPE"):
+        a.recall("odd")
+    assert a["s"] == "small"
+    server.client().client_kill_filter(_type="normal", skipme=True)
+    assert a["s"] == "small"
+    with pytest.raises(BrainNameNotExistError):
+        a.recall("nothing")
+
+
 def test_four_workers_on_each_of_two_hosts_share_one_frame(server, hosts, tmp_path):
     go = tmp_path / "go"
     n = 400_000
@@ -838,6 +971,8 @@ def test_redis_cluster_through_the_same_url(tmp_path, hosts):
             assert other["small"] == i and int(other["big"][-1]) == i
             assert int(other.recall("big", copy=True)[0]) == i
         assert len(nodes_used) >= 2
+        # recall reads metadata on connections of its own, one per node
+        assert {f.conn.port for f in other._fasts[1].values()} == nodes_used
         b.set_namespace("ns1")
         other.set_namespace("ns1")
         v = b.version("small")
