@@ -397,6 +397,11 @@ def _shared(value, stream):
     ``fillna(inplace=True)``, ...) then copies the block it touches through
     pandas' copy-on-write instead of raising "assignment destination is
     read-only".  Reads stay zero-copy; the stored value never changes.
+    Arrays the unpickling built in this process's own memory (the str of a
+    packed column, a small array pickled in-band) are made read-only and
+    referenced the same way: every array of a recalled frame is read-only,
+    writes through pandas copy first, and a frame kept by the recall cache
+    can be handed to several callers without one's write reaching another.
 
     The reference is the memoryview the block's data lies in (the end of
     its arrays' ``base`` chain), added to the block's ``refs``: it lives as
@@ -445,11 +450,29 @@ def _mark_shared(obj):
             attrs = _attrs_of[type(values)] = tuple(a for a in _DATA_ATTRS if hasattr(values, a))
         seen = None
         for arr in (values,) + tuple(getattr(values, a) for a in attrs):
+            top = arr
+            root = None
             while isinstance(arr, ndarray):
+                root = arr
                 arr = arr.base
-            if type(arr) is memoryview and arr is not seen and arr.readonly:
-                seen = arr
-                refs.add_index_reference(arr)
+            if type(arr) is memoryview:
+                if arr is not seen and arr.readonly:
+                    seen = arr
+                    refs.add_index_reference(arr)
+            elif arr is None and root is not None and root is not seen \
+                    and root.flags.writeable:
+                # memory of this process's own, built by the unpickling
+                # (the str of a packed column, a small in-band array): made
+                # read-only like the store's, so that every array of a
+                # recalled frame is read-only and a frame the recall cache
+                # hands out to several callers cannot carry one caller's
+                # write to another; the reference makes pandas copy first
+                arr = top
+                while isinstance(arr, ndarray):
+                    arr.flags.writeable = False
+                    arr = arr.base
+                seen = root
+                refs.add_index_reference(root)
 
 
 def _readonly(buf):
