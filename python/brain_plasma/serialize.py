@@ -85,8 +85,14 @@ def object_array(shape, order, table, data, codes, width, others):
     n = 1
     for d in shape:
         n *= d
-    out = np.empty(n, dtype=object)
-    _core.strings_unpack(out, table, data, codes, width, others)
+    # the elements in slots of their own (_strcol.c, strings_rebuild), the
+    # array over them without a copy
+    cells = _core.strings_rebuild(n, table, data, codes, width, others)
+    try:
+        out = np.ndarray((n,), dtype=object, buffer=cells)
+    except TypeError:  # a NumPy that builds no object array over a buffer
+        out = np.empty(n, dtype=object)
+        _core.strings_unpack(out, table, data, codes, width, others)
     if order == "F":
         return out.reshape(shape[::-1]).T
     return out.reshape(shape)
@@ -431,6 +437,8 @@ def _shared(value, stream):
 
 
 _PANDAS_IN_STREAM = re.compile(rb"pandas")
+# the base of the object arrays object_array builds (memory of this process)
+_CELLS = type(_core.strings_rebuild(0, b"", b"", b"", 0, ()))
 # where pandas' arrays keep their NumPy data (datetime, masked, categorical)
 _DATA_ATTRS = ("_ndarray", "_data", "_mask", "_codes")
 
@@ -459,8 +467,8 @@ def _mark_shared(obj):
                 if arr is not seen and arr.readonly:
                     seen = arr
                     refs.add_index_reference(arr)
-            elif arr is None and root is not None and root is not seen \
-                    and root.flags.writeable:
+            elif (arr is None or type(arr) is _CELLS) and root is not None \
+                    and root is not seen and root.flags.writeable:
                 # memory of this process's own, built by the unpickling
                 # (the str of a packed column, a small in-band array): made
                 # read-only like the store's, so that every array of a
