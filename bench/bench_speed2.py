@@ -203,14 +203,17 @@ def goal2(b, dash, out):
     narrow = pd.DataFrame({"a": rng.random(100_000), "b": rng.integers(0, 9, 100_000),
                            "c": rng.random(100_000), "d": rng.random(100_000),
                            "e": rng.integers(0, 9, 100_000), "f": rng.random(100_000)})
-    ext = pd.DataFrame({"c%d" % i: (
-        pd.array(rng.integers(0, 9, 10_000), dtype="Int64") if i % 2 else
-        pd.array(np.array(["v%d" % (j % 100) for j in range(10_000)], dtype=object), dtype=PYSTR))
-        for i in range(50)})
+    def ext(k):  # k extension columns: str and Int64 in turn, each a block of its own
+        return pd.DataFrame({"c%d" % i: (
+            pd.array(rng.integers(0, 9, 10_000), dtype="Int64") if i % 2 else
+            pd.array(np.array(["v%d" % (j % 100) for j in range(10_000)], dtype=object),
+                     dtype=PYSTR))
+            for i in range(k)})
     rows = []
     for label, frame in (("Dash frame", dash), ("200 float columns", wide),
                          ("6 numeric columns", narrow),
-                         ("50 extension columns (str, Int64), 10k rows", ext)):
+                         ("50 extension columns (str, Int64), 10k rows", ext(50)),
+                         ("200 extension columns (str, Int64), 10k rows", ext(200))):
         b.learn(frame, label)
         nocache = Brain(path=b.path, recall_cache=False)
         first = _timeit(lambda: nocache.recall(label), 3 if frame is dash else 50, 5)
