@@ -35,7 +35,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -767,6 +769,7 @@ typedef struct {
     PyObject **items;
     Py_ssize_t n;
     size_t maplen; /* bytes mapped at items (mmap), 0: PyMem_Calloc */
+    PyObject *others; /* the elements that are not str (a tuple) */
 } cells_object;
 
 #define CELLS_MAP_MIN ((size_t)1 << 21) /* from here on, whole pages of their own */
@@ -775,6 +778,7 @@ typedef struct {
 static void cells_dealloc(PyObject *o)
 {
     cells_object *c = (cells_object *)o;
+    Py_XDECREF(c->others);
     if (c->items) {
         for (Py_ssize_t i = 0; i < c->n; i++)
             Py_XDECREF(c->items[i]);
@@ -795,12 +799,19 @@ static int cells_getbuffer(PyObject *o, Py_buffer *view, int flags)
 
 static PyBufferProcs cells_as_buffer = {cells_getbuffer, NULL};
 
+static PyMemberDef cells_members[] = {
+    {"others", T_OBJECT, offsetof(cells_object, others), READONLY,
+     "the distinct elements that are not str (the recall cache checks they are immutable)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject cells_type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "brain_plasma._core.StrCells",
     .tp_basicsize = sizeof(cells_object),
     .tp_dealloc = cells_dealloc,
     .tp_as_buffer = &cells_as_buffer,
+    .tp_members = cells_members,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "The slots of an object array rebuilt by strings_rebuild (its base).",
 };
@@ -902,6 +913,7 @@ PyObject *strcol_rebuild(PyObject *Py_UNUSED(m), PyObject *args)
     if (!cells)
         goto fail;
     cells->n = n;
+    cells->others = Py_NewRef(others);
     cells->items = cells_alloc((size_t)n, &cells->maplen);
     if (!cells->items) {
         PyErr_NoMemory();

@@ -273,11 +273,22 @@ _IMMUTABLE = frozenset(("empty", "string", "bytes", "integer", "floating", "mixe
 def _immutable_cells(value, pd):
     """False when VALUE has an object column (or is an object Series) whose
     elements may be mutable objects."""
+    from .serialize import _CELLS
+
     mgr = getattr(value, "_mgr", None)
     infer = pd.api.types.infer_dtype
     for b in getattr(mgr, "blocks", ()):
         v = b.values
         if getattr(v, "dtype", None) == object and type(v).__name__ == "ndarray":
+            root = v
+            while type(root.base).__name__ == "ndarray":
+                root = root.base
+            if type(root.base) is _CELLS:
+                # rebuilt from packed str: the elements that are not str
+                # are in its others, a short tuple of distinct objects
+                if not set(map(type, root.base.others)) <= _immutable_types(pd):
+                    return False
+                continue
             flat = v.reshape(-1)
             if infer(flat, skipna=True) not in _IMMUTABLE and \
                     not set(map(type, flat)) <= _immutable_types(pd):

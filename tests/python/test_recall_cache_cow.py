@@ -198,7 +198,21 @@ def test_frames_of_mutable_objects_are_not_kept(brain, costly):
     b = brain["df"]
     assert recall_cache.stats()["entries"] == 0
     assert b.loc[0, "l"] == [0]
+    # mostly str, so packed: the few lists travel beside the str
+    cells = np.array(["x%d" % (i % 9) for i in range(300)], dtype=object)
+    cells[::50] = [[i] for i in range(6)]
+    brain["packed"] = pd.DataFrame({"s": cells})
+    a = brain["packed"]
+    base = a["s"].to_numpy()
+    while isinstance(base, np.ndarray):
+        base = base.base
+    assert type(base).__name__ == "StrCells"  # it was packed
+    a.loc[0, "s"].append(99)
+    assert brain["packed"].loc[0, "s"] == [0]
+    assert recall_cache.stats()["entries"] == 0
+    # immutable cells (str, None, floats) are kept, packed or not
     brain["ok"] = pd.DataFrame({"s": ["x%d" % (i % 9) for i in range(300)],
+                                "o": np.array(["y", None, 1.5] * 100, dtype=object),
                                 "n": [None, 1.5, "y"] * 100})
     brain["ok"]
     assert recall_cache.stats()["entries"] == 1
