@@ -790,11 +790,26 @@ static void cells_dealloc(PyObject *o)
     Py_TYPE(o)->tp_free(o);
 }
 
+/* Exported as NumPy exports an object array: format "O", one item per
+ * slot (a plain byte buffer to a consumer that asks for no format). */
 static int cells_getbuffer(PyObject *o, Py_buffer *view, int flags)
 {
     cells_object *c = (cells_object *)o;
-    return PyBuffer_FillInfo(view, o, c->items, c->n * (Py_ssize_t)sizeof(PyObject *), 0,
-                             flags);
+    Py_ssize_t len = c->n * (Py_ssize_t)sizeof(PyObject *);
+    if (!(flags & (PyBUF_FORMAT | PyBUF_ND)))
+        return PyBuffer_FillInfo(view, o, c->items, len, 0, flags);
+    view->obj = Py_NewRef(o);
+    view->buf = c->items;
+    view->len = len;
+    view->readonly = 0;
+    view->itemsize = (Py_ssize_t)sizeof(PyObject *);
+    view->format = (flags & PyBUF_FORMAT) ? "O" : NULL;
+    view->ndim = 1;
+    view->shape = (flags & PyBUF_ND) ? &c->n : NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? &view->itemsize : NULL;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    return 0;
 }
 
 static PyBufferProcs cells_as_buffer = {cells_getbuffer, NULL};

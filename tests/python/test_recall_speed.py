@@ -365,6 +365,9 @@ def test_rebuild_counts_and_releases_references(n, kinds):
     one = out[0]
     assert sys.getrefcount(one) == sum(1 for x in out if x is one) + 2
     assert type(out.base).__name__ == "StrCells"
+    view = memoryview(out.base)  # exported as NumPy exports an object array
+    assert (view.format, view.itemsize, view.shape) == ("O", 8, (n,))
+    view.release()
     out[0] = "replaced"  # a write swaps references as in any object array
     assert sys.getrefcount(one) == sum(1 for x in out if x is one) + 2
     refs = sys.getrefcount(held)
