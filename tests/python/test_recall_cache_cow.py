@@ -80,8 +80,13 @@ def test_writes_around_copy_on_write_raise_on_a_cached_recall(kept, col):
     brain, df, before = kept
     for got in (Brain(path=brain.path, recall_cache=False)["df"], brain["df"]):
         arr = got[col].array
-        with pytest.raises((ValueError, TypeError)):
+        if "Arrow" in type(arr).__name__:
+            # (pyarrow installed: `str` is Arrow-backed) an Arrow array's
+            # write replaces its data in its own object, the caller's own
             arr[0:2] = arr[5]
+        else:
+            with pytest.raises((ValueError, TypeError)):
+                arr[0:2] = arr[5]
         values = got[col].to_numpy()
         if isinstance(values, np.ndarray) and not values.flags.writeable:
             with pytest.raises(ValueError):
