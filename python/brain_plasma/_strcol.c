@@ -35,7 +35,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -742,4 +744,316 @@ done:
         PyBuffer_Release(&table);
     PyBuffer_Release(&out);
     return result;
+}
+
+/* ---- strings_rebuild: the cells of a new object array, filled once ------- *
+ *
+ * strings_unpack fills an array numpy.empty made: NumPy first writes None
+ * into every slot (and counts a reference to None for each), then the loop
+ * reads each slot back to check it and writes the element.  For a 1M-row
+ * column in a process that just started that is 8 MB of fresh pages
+ * written twice, and the pass over them was most of a frame's recall
+ * (perf: PyArray_SetObjectsToNone and the checked fill).  Here the slots
+ * are this object's own memory, zero pages straight from the kernel
+ * (NULL, which NumPy reads as None), written once; NumPy wraps them
+ * without a copy (numpy.ndarray(shape, object, buffer=cells)).
+ *
+ * The cells own one reference per slot, as an object array owning its
+ * data does: NumPy, not owning them, never releases them, and its writes
+ * into the array (a caller's copy=True frame is writable) swap references
+ * slot by slot as for any object array.  The cells live as long as an
+ * array over them (its base), and release whatever the slots hold then. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject **items;
+    Py_ssize_t n;
+    size_t maplen; /* bytes mapped at items (mmap), 0: PyMem_Calloc */
+    PyObject *others; /* the elements that are not str (a tuple) */
+} cells_object;
+
+#define CELLS_MAP_MIN ((size_t)1 << 21) /* from here on, whole pages of their own */
+#define HUGE_PAGE ((size_t)1 << 21)
+
+static void cells_dealloc(PyObject *o)
+{
+    cells_object *c = (cells_object *)o;
+    Py_XDECREF(c->others);
+    if (c->items) {
+        for (Py_ssize_t i = 0; i < c->n; i++)
+            Py_XDECREF(c->items[i]);
+        if (c->maplen)
+            munmap(c->items, c->maplen);
+        else
+            PyMem_Free(c->items);
+    }
+    Py_TYPE(o)->tp_free(o);
+}
+
+/* Exported as NumPy exports an object array: format "O", one item per
+ * slot (a plain byte buffer to a consumer that asks for no format). */
+static int cells_getbuffer(PyObject *o, Py_buffer *view, int flags)
+{
+    cells_object *c = (cells_object *)o;
+    Py_ssize_t len = c->n * (Py_ssize_t)sizeof(PyObject *);
+    if (!(flags & (PyBUF_FORMAT | PyBUF_ND)))
+        return PyBuffer_FillInfo(view, o, c->items, len, 0, flags);
+    view->obj = Py_NewRef(o);
+    view->buf = c->items;
+    view->len = len;
+    view->readonly = 0;
+    view->itemsize = (Py_ssize_t)sizeof(PyObject *);
+    view->format = (flags & PyBUF_FORMAT) ? "O" : NULL;
+    view->ndim = 1;
+    view->shape = (flags & PyBUF_ND) ? &c->n : NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? &view->itemsize : NULL;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    return 0;
+}
+
+static PyBufferProcs cells_as_buffer = {cells_getbuffer, NULL};
+
+static PyMemberDef cells_members[] = {
+    {"others", T_OBJECT, offsetof(cells_object, others), READONLY,
+     "the distinct elements that are not str (the recall cache checks they are immutable)"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject cells_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "brain_plasma._core.StrCells",
+    .tp_basicsize = sizeof(cells_object),
+    .tp_dealloc = cells_dealloc,
+    .tp_as_buffer = &cells_as_buffer,
+    .tp_members = cells_members,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The slots of an object array rebuilt by strings_rebuild (its base).",
+};
+
+/* N zeroed slots.  Large ones are a mapping of their own, aligned to 2 MiB
+ * and advised as huge pages (as NumPy advises its large arrays): 4 faults
+ * for a 1M-row column instead of 2048, where the kernel has huge pages. */
+static PyObject **cells_alloc(size_t n, size_t *maplen)
+{
+    size_t len = n * sizeof(PyObject *);
+    *maplen = 0;
+#if defined(MAP_ANONYMOUS)
+    if (len >= CELLS_MAP_MIN) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        size_t want = (len + page - 1) & ~(page - 1);
+        size_t span = want + HUGE_PAGE;
+        char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) {
+            char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+            if (a > p)
+                munmap(p, (size_t)(a - p));
+            if (a + want < p + span)
+                munmap(a + want, (size_t)(p + span - (a + want)));
+#if defined(MADV_HUGEPAGE)
+            (void)madvise(a, want, MADV_HUGEPAGE);
+#endif
+            *maplen = want;
+            return (PyObject **)a;
+        }
+    }
+#endif
+    return PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
+}
+
+static int cells_ready = 0;
+
+/* rows filled between two flushes of the 32-bit counts: none can wrap */
+#define COUNT_SPAN ((size_t)1 << 30)
+
+/* Adds the references counted in COUNTS (4 tables of 256 when SPLIT) to
+ * the distinct elements and zeroes the counts. */
+static void flush_counts(PyObject **uniq, uint32_t *counts, size_t nuniq, int split)
+{
+    for (size_t u = 0; u < nuniq; u++) {
+        uint64_t k = counts[u];
+        if (split) {
+            k += (uint64_t)counts[256 + u] + counts[512 + u] + counts[768 + u];
+            counts[256 + u] = counts[512 + u] = counts[768 + u] = 0;
+        }
+        counts[u] = 0;
+        add_refs(uniq[u], (Py_ssize_t)k);
+    }
+}
+
+/* strings_rebuild(n, table, data, codes, code_width, others) -> cells:
+ * the N elements of a strings_pack result in slots of their own, each
+ * distinct element built once (see the block comment above). */
+PyObject *strcol_rebuild(PyObject *Py_UNUSED(m), PyObject *args)
+{
+    Py_ssize_t n;
+    PyObject *tableo, *datao, *codeso, *others;
+    int width;
+    if (!PyArg_ParseTuple(args, "nOOOiO!:strings_rebuild", &n, &tableo, &datao, &codeso,
+                          &width, &PyTuple_Type, &others))
+        return NULL;
+    if (n < 0 || (size_t)n > PY_SSIZE_T_MAX / sizeof(PyObject *)) {
+        PyErr_Format(PyExc_ValueError, "packed strings: %zd elements", n);
+        return NULL;
+    }
+    if (width != 0 && width != 1 && width != 2 && width != 4 && width != 8) {
+        PyErr_Format(PyExc_ValueError, "packed strings: code width %d is not 0, 1, 2, 4 or 8",
+                     width);
+        return NULL;
+    }
+    if (!cells_ready) {
+        if (PyType_Ready(&cells_type) < 0)
+            return NULL;
+        cells_ready = 1;
+    }
+    Py_buffer table = {0}, data = {0}, codes = {0};
+    cells_object *cells = NULL;
+    PyObject **uniq = NULL;
+    uint32_t *counts = NULL;
+    size_t nuniq = 0, built = 0;
+    if (PyObject_GetBuffer(tableo, &table, PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(datao, &data, PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(codeso, &codes, PyBUF_SIMPLE) < 0)
+        goto fail;
+    if (table.len % 16 || (uintptr_t)table.buf % 8 || codes.len != n * width ||
+        (width && (uintptr_t)codes.buf % (unsigned)width) ||
+        (width == 0 && table.len / 16 != n)) {
+        PyErr_Format(PyExc_ValueError,
+                     "packed strings: a table of %zd bytes and %zd bytes of codes "
+                     "do not describe %zd elements (or are misaligned)",
+                     table.len, codes.len, n);
+        goto fail;
+    }
+    cells = PyObject_New(cells_object, &cells_type);
+    if (!cells)
+        goto fail;
+    cells->n = n;
+    cells->others = Py_NewRef(others);
+    cells->items = cells_alloc((size_t)n, &cells->maplen);
+    if (!cells->items) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    PyObject **items = cells->items;
+    populate(table.buf, table.len);
+    populate(data.buf, data.len);
+    populate(codes.buf, codes.len);
+    nuniq = (size_t)table.len / 16;
+    const uint64_t *tab = table.buf;
+    if (width == 0) { /* each element its own entry: it takes the reference built */
+        for (; built < nuniq; built++) {
+            items[built] = build_one(tab, built, &data, others);
+            if (!items[built])
+                goto fail;
+        }
+        goto done;
+    }
+    uniq = PyMem_Malloc((nuniq ? nuniq : 1) * sizeof(PyObject *));
+    if (!uniq) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (; built < nuniq; built++) {
+        uniq[built] = build_one(tab, built, &data, others);
+        if (!uniq[built])
+            goto fail;
+    }
+    /* The fill writes pointers only; the references are counted and added
+     * to each distinct element in one step afterwards (see strings_unpack).
+     * Up to 256 entries the counts go to 4 tables in turn: consecutive rows
+     * of a column of few values mostly hit the same count, and one table
+     * makes each increment wait for the one before. */
+    int split = nuniq <= 256;
+    counts = PyMem_Calloc(split ? 4 * 256 : nuniq, sizeof(uint32_t));
+    if (!counts) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    /* 32-bit counts (half the cache a column of 50,000 values takes), each
+     * added before it could wrap */
+    Py_ssize_t i = 0;
+    if (width == 1 && split) {
+        const uint8_t *cd = codes.buf;
+        while (i + 4 <= n) {
+            Py_ssize_t stop = n - i >= (Py_ssize_t)COUNT_SPAN ? i + (Py_ssize_t)COUNT_SPAN : n;
+            for (; i + 4 <= stop; i += 4) {
+                uint8_t c0 = cd[i], c1 = cd[i + 1], c2 = cd[i + 2], c3 = cd[i + 3];
+                if (c0 >= nuniq || c1 >= nuniq || c2 >= nuniq || c3 >= nuniq)
+                    break;
+                items[i] = uniq[c0];
+                items[i + 1] = uniq[c1];
+                items[i + 2] = uniq[c2];
+                items[i + 3] = uniq[c3];
+                counts[c0]++;
+                counts[256 + c1]++;
+                counts[512 + c2]++;
+                counts[768 + c3]++;
+            }
+            flush_counts(uniq, counts, nuniq, 1);
+            if (i + 4 <= stop)
+                break; /* a bad code: the loop below reports it */
+        }
+    }
+#define FILL(T)                                                                    \
+    do {                                                                           \
+        const T *cd = codes.buf;                                                   \
+        while (i < n) {                                                            \
+            Py_ssize_t stop =                                                      \
+                n - i >= (Py_ssize_t)COUNT_SPAN ? i + (Py_ssize_t)COUNT_SPAN : n;  \
+            for (; i < stop; i++) {                                                \
+                T c = cd[i];                                                       \
+                if ((uint64_t)c >= nuniq)                                          \
+                    break;                                                         \
+                items[i] = uniq[c];                                                \
+                counts[split ? (size_t)(i & 3) * 256 + c : c]++;                   \
+            }                                                                      \
+            flush_counts(uniq, counts, nuniq, split);                              \
+            if (i < stop)                                                          \
+                break;                                                             \
+        }                                                                          \
+    } while (0)
+    switch (width) {
+    case 1: FILL(uint8_t); break;
+    case 2: FILL(uint16_t); break;
+    case 4: FILL(uint32_t); break;
+    default: FILL(uint64_t); break;
+    }
+#undef FILL
+    if (i < n) { /* a code past the table */
+        uint64_t c = code_at(codes.buf, width, i);
+        /* the references of the slots filled so far were added: take them
+         * back (each element keeps build_one's, released below) */
+        for (Py_ssize_t j = 0; j < i; j++)
+            Py_DECREF(items[j]);
+        memset(items, 0, (size_t)i * sizeof(PyObject *));
+        PyErr_Format(PyExc_ValueError,
+                     "packed strings: element %zd refers to entry %llu of %zu",
+                     i, (unsigned long long)c, nuniq);
+        goto fail;
+    }
+    for (size_t u = 0; u < nuniq; u++) /* the references build_one made */
+        Py_DECREF(uniq[u]);
+    built = 0;
+done:
+    PyMem_Free(uniq);
+    PyMem_Free(counts);
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&table);
+    return (PyObject *)cells;
+fail:
+    if (uniq) {
+        for (size_t u = 0; u < built; u++)
+            Py_DECREF(uniq[u]);
+    } /* (width 0: the slots hold what was built; the cells release it) */
+    PyMem_Free(uniq);
+    PyMem_Free(counts);
+    if (codes.obj)
+        PyBuffer_Release(&codes);
+    if (data.obj)
+        PyBuffer_Release(&data);
+    if (table.obj)
+        PyBuffer_Release(&table);
+    Py_XDECREF(cells);
+    return NULL;
 }

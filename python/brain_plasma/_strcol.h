@@ -4,5 +4,6 @@
 
 PyObject *strcol_pack(PyObject *m, PyObject *args);
 PyObject *strcol_unpack(PyObject *m, PyObject *args);
+PyObject *strcol_rebuild(PyObject *m, PyObject *args);
 
 #endif

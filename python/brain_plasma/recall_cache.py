@@ -1,24 +1,31 @@
 """The recall cache: a process keeps the frames it decoded, and a recall of
-the same version again is a shallow copy of one of them.
+the same version again is a new frame over one of them.
 
 Why: a Dash app recalls the same frame in every callback.  Decoding a
 frame with str columns builds its Python str objects (milliseconds per
 million rows); even an all-numeric frame of 200 columns costs about 60 µs
-of pickle machinery.  A shallow copy of a frame decoded before costs about
-10 µs whatever its columns.
+of pickle machinery.  A new frame over one decoded before costs 7-15 µs,
+whatever its rows (50 extension columns included: _recipe says how).
 
 Semantics are those of a fresh recall:
 
 - every recall asks the store for the name's current version (one lookup,
   no copy) and uses a kept frame only when the version is the same: a new
   value is seen at once, a forgotten name raises as before;
-- the caller gets ``frame.copy(deep=False)``: its own DataFrame (or
-  Series) object, with its own index and column objects, over the same
-  arrays.  Adding, renaming or dropping columns, setting names or
-  ``attrs``, changes nothing the next caller gets; with pandas
-  copy-on-write (always on in pandas 3) a write into a column copies that
-  column first, so it never reaches the kept frame or the store.  Arrays
-  read from the store stay read-only.
+- the caller gets its own DataFrame object: a new block manager of new
+  blocks, its own index and column objects, over the same arrays (a
+  Series: ``copy(deep=False)``).  Adding, inserting, renaming or dropping
+  columns, setting names or ``attrs``, changes nothing the next caller
+  gets;
+- every array of a recalled frame is read-only, the store's and those
+  the decoding built (serialize._mark_shared), and each block's refs
+  hold a reference besides the block: with pandas copy-on-write (always
+  on in pandas 3) a write copies the block first, so it never reaches the
+  kept frame, another caller or the store, and a write around pandas
+  (into ``.array``) raises as on a fresh recall;
+- a frame with an object column of possibly mutable cells (lists,
+  dicts, ...) is not kept: callers would share the cells, where fresh
+  recalls build their own.
 
 What is kept: DataFrame and Series values (exact types) whose decoding
 took at least ``min_seconds`` (20 µs), only with pandas copy-on-write, and
@@ -55,7 +62,7 @@ _MISS = object()
 class _Cache:
     def __init__(self):
         self.lock = threading.Lock()
-        self.entries = OrderedDict()  # (store, ns, name) -> (version, value, nbytes)
+        self.entries = OrderedDict()  # (store, ns, name) -> (version, value, nbytes, recipe)
         self.nbytes = 0
         self.max_entries = MAX_ENTRIES
         self.max_bytes = MAX_BYTES
@@ -126,7 +133,7 @@ def stats():
 
 def _evict(c):
     while c.entries and (len(c.entries) > c.max_entries or c.nbytes > c.max_bytes):
-        _, (_, _, nb) = c.entries.popitem(last=False)
+        _, (_, _, nb, _) = c.entries.popitem(last=False)
         c.nbytes -= nb
 
 
@@ -154,7 +161,158 @@ def get(store, ns, name):
         if key in c.entries:
             c.entries.move_to_end(key)
         c.hits += 1
-    return _shallow_copy(e[1])
+    return _hand_out(e[1], e[3])
+
+
+def _hand_out(value, recipe):
+    """A new frame over the blocks of VALUE, a kept DataFrame, built from
+    RECIPE (see _recipe); VALUE.copy(deep=False) when there is none."""
+    if recipe is None:
+        return _shallow_copy(value)
+    mtype, groups, axes, blknos, blklocs = recipe
+    blocks = []
+    for btype, view, values, locs, ndims, refs in groups:
+        # map() of a type: each block built by one C call, no bytecode
+        blocks += map(btype, values if view is None else map(view, values), locs, ndims, refs)
+    new = mtype.from_blocks(blocks, [ax._view() for ax in axes])
+    if blknos is not None:
+        new._blknos = blknos.copy()
+        new._blklocs = blklocs.copy()
+    return value._constructor_from_mgr(new, axes=new.axes).__finalize__(value, method="copy")
+
+
+def _shareable(pd):
+    """The array types whose object a caller's block may share with the
+    kept frame's (see _recipe), for this pandas."""
+    global _SHARE
+    if _SHARE is None:
+        arrays = pd.arrays
+        _SHARE = frozenset(t for t in (
+            getattr(arrays, "StringArray", None), getattr(arrays, "NumpyExtensionArray", None),
+            getattr(arrays, "IntegerArray", None), getattr(arrays, "FloatingArray", None),
+            getattr(arrays, "BooleanArray", None), getattr(pd, "Categorical", None))
+            if isinstance(t, type))
+    return _SHARE
+
+
+_SHARE = None
+# where those types keep their data
+_DATA = ("_ndarray", "_data", "_mask", "_codes")
+
+
+def _recipe(value, pd):
+    """How _hand_out builds a caller's frame from VALUE (a kept DataFrame):
+    (manager type, groups of blocks, axes, block numbers, block
+    locations), or None to take pandas' copy.  A group is (block type, the
+    function that views an array or None, values, placements, ndims,
+    refs): its blocks in one map() call; the block numbers are those of
+    the blocks in the order the groups build them.
+
+    Each caller gets a new manager of new blocks, as pandas'
+    copy(deep=False) makes them: pandas changes a block object itself in
+    places (its placement when a column is inserted before it, its values
+    when a write copies them), so no two frames may share one.  Each new
+    block holds the kept block's refs, which the kept frame keeps
+    referenced: any write through pandas copies the block first.  What
+    pandas' copy does besides, a view of each block's array (about 1 µs for
+    an extension array, most of a frame of 50 of them), is skipped for
+    the array types whose data is all read-only and whose writes raise
+    before changing the array object (StringArray, masked arrays,
+    Categorical: _shareable): their objects are shared, as a read-only
+    view would be; the others (NumPy arrays, Arrow-backed, sparse,
+    datetime-like, ...) are viewed per caller as pandas does."""
+    mgr = getattr(value, "_mgr", None)
+    if getattr(mgr, "ndim", 1) != 2:
+        return None
+    import operator
+
+    import numpy
+
+    ndarray = numpy.ndarray
+    share_types = _shareable(pd)
+    groups = {}  # (block type, view) -> ([values], [placements], [refs], [old numbers])
+    try:
+        for i, b in enumerate(mgr.blocks):
+            v = b.values
+            if type(v) in share_types and all(
+                    not getattr(v, a).flags.writeable
+                    for a in _DATA if isinstance(getattr(v, a, None), ndarray)):
+                view = None
+            elif type(v) is ndarray:
+                view = ndarray.view
+            else:
+                view = operator.methodcaller("view")
+            g = groups.setdefault((type(b), view), ([], [], [], []))
+            g[0].append(v)
+            g[1].append(b._mgr_locs)
+            g[2].append(b.refs)
+            g[3].append(i)
+        old = [i for g in groups.values() for i in g[3]]
+        blknos = mgr._blknos
+        if blknos is not None:
+            renumber = numpy.empty(len(old), dtype=blknos.dtype)
+            renumber[old] = numpy.arange(len(old), dtype=blknos.dtype)
+            blknos = renumber[blknos]
+        return (type(mgr),
+                tuple((btype, view, tuple(vals), tuple(locs), (2,) * len(vals), tuple(refs))
+                      for (btype, view), (vals, locs, refs, _) in groups.items()),
+                list(mgr.axes), blknos, mgr._blklocs)
+    except AttributeError:  # a pandas without these internals
+        return None
+
+
+# what infer_dtype calls the columns of immutable objects (str, numbers,
+# datetimes, ...): a frame with an object column of anything else (lists,
+# dicts, objects of the app's own) is not kept, since its callers would
+# share those objects where fresh recalls get their own
+_IMMUTABLE = frozenset(("empty", "string", "bytes", "integer", "floating", "mixed-integer-float",
+                        "decimal", "complex", "boolean", "datetime64", "datetime", "date",
+                        "timedelta64", "timedelta", "time", "period"))
+
+
+def _immutable_cells(value, pd):
+    """False when VALUE has an object column (or is an object Series) whose
+    elements may be mutable objects."""
+    from .serialize import _CELLS
+
+    mgr = getattr(value, "_mgr", None)
+    infer = pd.api.types.infer_dtype
+    for b in getattr(mgr, "blocks", ()):
+        v = b.values
+        if getattr(v, "dtype", None) == object and type(v).__name__ == "ndarray":
+            root = v
+            while type(root.base).__name__ == "ndarray":
+                root = root.base
+            if type(root.base) is _CELLS:
+                # rebuilt from packed str: the elements that are not str
+                # are in its others, a short tuple of distinct objects
+                if not set(map(type, root.base.others)) <= _immutable_types(pd):
+                    return False
+                continue
+            flat = v.reshape(-1)
+            if infer(flat, skipna=True) not in _IMMUTABLE and \
+                    not set(map(type, flat)) <= _immutable_types(pd):
+                return False
+    return True
+
+
+def _immutable_types(pd):
+    global _IMMUTABLE_TYPES
+    if _IMMUTABLE_TYPES is None:
+        import datetime
+        import decimal
+
+        import numpy
+
+        _IMMUTABLE_TYPES = frozenset((
+            str, bytes, int, float, bool, complex, type(None), decimal.Decimal,
+            datetime.datetime, datetime.date, datetime.time, datetime.timedelta,
+            pd.Timestamp, pd.Timedelta, pd.Period, type(pd.NA), type(pd.NaT),
+            numpy.float64, numpy.int64, numpy.bool_, numpy.datetime64, numpy.timedelta64))
+    return _IMMUTABLE_TYPES
+
+
+_IMMUTABLE_TYPES = None
 
 
 def _shallow_copy(value):
@@ -200,14 +358,12 @@ def _cow():
 def _private_bytes(value, pd):
     """8 bytes per cell of VALUE's object-backed columns (the pointers; the
     str themselves are about the stored bytes, counted by the caller)."""
-    if isinstance(value, pd.Series):
-        dtypes = [value.dtype]
-    else:
-        dtypes = value.dtypes.tolist()
     n = 0
-    for dt in dtypes:
+    series = isinstance(value, pd.Series)
+    for b in value._mgr.blocks:
+        dt = b.dtype
         if dt == object or getattr(dt, "storage", None) == "python":
-            n += 1
+            n += 1 if series else len(b.mgr_locs)
     return 8 * n * len(value)
 
 
@@ -220,21 +376,23 @@ def offer(store, ns, name, version, value, seconds, stored_bytes):
     if seconds < c.min_seconds or c.max_entries == 0:
         return value
     pd = sys.modules.get("pandas")
-    if pd is None or type(value) not in (pd.DataFrame, pd.Series) or not _cow():
+    if pd is None or type(value) not in (pd.DataFrame, pd.Series) or not _cow() \
+            or not _immutable_cells(value, pd):
         return value
     nbytes = stored_bytes + _private_bytes(value, pd)
     if nbytes > c.max_bytes:
         return value
+    recipe = _recipe(value, pd)
     key = (store, ns, name)
     _sweep(c)
     with c.lock:
         old = c.entries.pop(key, None)
         if old is not None:
             c.nbytes -= old[2]
-        c.entries[key] = (version, value, nbytes)
+        c.entries[key] = (version, value, nbytes, recipe)
         c.nbytes += nbytes
         _evict(c)
-    return _shallow_copy(value)
+    return _hand_out(value, recipe)
 
 
 def _sweep(c):
@@ -242,7 +400,7 @@ def _sweep(c):
     they pin an old value's memory in the store.  Runs when a value is
     offered, i.e. after a costly decode: a lookup per entry is noise."""
     stale = []
-    for key, (version, _, _) in list(c.entries.items()):
+    for key, (version, _, _, _) in list(c.entries.items()):
         store, ns, name = key
         try:
             now = store.version_of(ns, name) if not store.closed else -1

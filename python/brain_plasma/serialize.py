@@ -85,8 +85,14 @@ def object_array(shape, order, table, data, codes, width, others):
     n = 1
     for d in shape:
         n *= d
-    out = np.empty(n, dtype=object)
-    _core.strings_unpack(out, table, data, codes, width, others)
+    # the elements in slots of their own (_strcol.c, strings_rebuild), the
+    # array over them without a copy
+    cells = _core.strings_rebuild(n, table, data, codes, width, others)
+    try:
+        out = np.ndarray((n,), dtype=object, buffer=cells)
+    except TypeError:  # a NumPy that builds no object array over a buffer
+        out = np.empty(n, dtype=object)
+        _core.strings_unpack(out, table, data, codes, width, others)
     if order == "F":
         return out.reshape(shape[::-1]).T
     return out.reshape(shape)
@@ -397,6 +403,11 @@ def _shared(value, stream):
     ``fillna(inplace=True)``, ...) then copies the block it touches through
     pandas' copy-on-write instead of raising "assignment destination is
     read-only".  Reads stay zero-copy; the stored value never changes.
+    Arrays the unpickling built in this process's own memory (the str of a
+    packed column, a small array pickled in-band) are made read-only and
+    referenced the same way: every array of a recalled frame is read-only,
+    writes through pandas copy first, and a frame kept by the recall cache
+    can be handed to several callers without one's write reaching another.
 
     The reference is the memoryview the block's data lies in (the end of
     its arrays' ``base`` chain), added to the block's ``refs``: it lives as
@@ -426,6 +437,8 @@ def _shared(value, stream):
 
 
 _PANDAS_IN_STREAM = re.compile(rb"pandas")
+# the base of the object arrays object_array builds (memory of this process)
+_CELLS = type(_core.strings_rebuild(0, b"", b"", b"", 0, ()))
 # where pandas' arrays keep their NumPy data (datetime, masked, categorical)
 _DATA_ATTRS = ("_ndarray", "_data", "_mask", "_codes")
 
@@ -445,11 +458,29 @@ def _mark_shared(obj):
             attrs = _attrs_of[type(values)] = tuple(a for a in _DATA_ATTRS if hasattr(values, a))
         seen = None
         for arr in (values,) + tuple(getattr(values, a) for a in attrs):
+            top = arr
+            root = None
             while isinstance(arr, ndarray):
+                root = arr
                 arr = arr.base
-            if type(arr) is memoryview and arr is not seen and arr.readonly:
-                seen = arr
-                refs.add_index_reference(arr)
+            if type(arr) is memoryview:
+                if arr is not seen and arr.readonly:
+                    seen = arr
+                    refs.add_index_reference(arr)
+            elif (arr is None or type(arr) is _CELLS) and root is not None \
+                    and root is not seen and root.flags.writeable:
+                # memory of this process's own, built by the unpickling
+                # (the str of a packed column, a small in-band array): made
+                # read-only like the store's, so that every array of a
+                # recalled frame is read-only and a frame the recall cache
+                # hands out to several callers cannot carry one caller's
+                # write to another; the reference makes pandas copy first
+                arr = top
+                while isinstance(arr, ndarray):
+                    arr.flags.writeable = False
+                    arr = arr.base
+                seen = root
+                refs.add_index_reference(root)
 
 
 def _readonly(buf):

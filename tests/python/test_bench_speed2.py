@@ -30,8 +30,10 @@ def test_bench_speed2_every_goal(bench_store):
     dash = bench_speed2.goal1(b, store, 3000, 1, out)
     assert out["goal1"]["unchanged"] is True and out["goal1"]["ratio"] > 0
     bench_speed2.goal2(b, dash, out)
-    assert [r["frame"] for r in out["goal2"]] == ["Dash frame", "200 float columns",
-                                                  "6 numeric columns"]
+    assert [r["frame"] for r in out["goal2"]] == [
+        "Dash frame", "200 float columns", "6 numeric columns",
+        "50 extension columns (str, Int64), 10k rows",
+        "200 extension columns (str, Int64), 10k rows"]
     bench_speed2.goal3(b, 2000, out)
     bench_speed2.goal5(b, out)
     bench_speed2.goal7(b, 2000, out)

@@ -311,17 +311,24 @@ def unpack(packed, n):
     return out
 
 
+def rebuild(packed, n):
+    """What object_array does: the elements in slots of their own, an
+    array over them."""
+    return np.ndarray((n,), dtype=object, buffer=_core.strings_rebuild(n, *packed))
+
+
+@pytest.mark.parametrize("fill", [unpack, rebuild], ids=["unpack", "rebuild"])
 @pytest.mark.parametrize("values", [
     ["a", "bb", "a", None, "bb", "a"] * 500,
     ["x%d" % i for i in range(3000)],  # every element its own entry
     ["", "é", "\udc80", "😀", float("nan"), None] * 200,
 ])
-def test_unpack_reference_counts(values):
+def test_unpack_reference_counts(values, fill):
     col = np.array(values, dtype=object)
     packed = _core.strings_pack(col, len(values))
     gc.collect()  # garbage freed later would move None's count
     nones = sys.getrefcount(None)
-    out = unpack(packed, len(col))
+    out = fill(packed, len(col))
     # (the interpreter itself moves None's count by a few meanwhile)
     assert abs(sys.getrefcount(None) - nones - sum(v is None for v in values)) <= 50
     assert [x for x in out] == [x for x in col] or all(
@@ -338,6 +345,70 @@ def test_unpack_reference_counts(values):
     del out
     gc.collect()
     assert abs(sys.getrefcount(None) - nones) <= 50  # a miscount: hundreds
+
+
+@pytest.mark.parametrize("n", [3000, 300_000])  # 300,000 slots: a mapping of their own
+@pytest.mark.parametrize("kinds", [4, 200, 300, 70_000])  # no codes, 1, 2 or 4-byte codes
+def test_rebuild_counts_and_releases_references(n, kinds):
+    class Held:  # an element that is not a str: travels in OTHERS
+        pass
+
+    held = Held()
+    values = np.array(["v%d" % (i % kinds) for i in range(n)], dtype=object)
+    values[7::kinds + 1] = held
+    packed = _core.strings_pack(values, n)
+    assert packed[3] in (0, 1, 2, 4)
+    before = sys.getrefcount(held)
+    out = rebuild(packed, n)
+    assert (out == values).all()
+    assert sys.getrefcount(held) - before == sum(1 for x in out if x is held)
+    one = out[0]
+    assert sys.getrefcount(one) == sum(1 for x in out if x is one) + 2
+    assert type(out.base).__name__ == "StrCells"
+    view = memoryview(out.base)  # exported as NumPy exports an object array
+    assert (view.format, view.itemsize, view.shape) == ("O", 8, (n,))
+    view.release()
+    out[0] = "replaced"  # a write swaps references as in any object array
+    assert sys.getrefcount(one) == sum(1 for x in out if x is one) + 2
+    refs = sys.getrefcount(held)
+    keep = out[::kinds]  # a view keeps the slots (all of them) alive
+    del out
+    gc.collect()
+    assert sys.getrefcount(held) == refs and keep[0] == "replaced"
+    del keep
+    assert sys.getrefcount(held) == before
+
+
+def test_rebuild_refusals():
+    col = np.array(["a", "b", "a"] * 1000, dtype=object)
+    table, data, codes, width, others = _core.strings_pack(col, 10)
+    a, b = col[0], col[1]
+    counts = sys.getrefcount(a), sys.getrefcount(b)
+    for at in (0, 200, 2999):
+        bad = bytearray(codes)
+        bad[at] = 7  # an entry that does not exist
+        with pytest.raises(ValueError, match="element %d refers to entry 7" % at):
+            _core.strings_rebuild(len(col), table, data, bytes(bad), width, others)
+    big = np.array(["x%d" % (i % 9) for i in range(400_000)], dtype=object)
+    t2, d2, c2, w2, o2 = _core.strings_pack(big, 10)
+    bad = bytearray(c2)
+    bad[399_998] = 50
+    with pytest.raises(ValueError, match="element 399998 refers to entry 50"):
+        _core.strings_rebuild(len(big), t2, d2, bytes(bad), w2, o2)
+    with pytest.raises(ValueError, match="code width 3"):
+        _core.strings_rebuild(len(col), table, data, codes, 3, others)
+    with pytest.raises(ValueError, match="do not describe 2999 elements"):
+        _core.strings_rebuild(len(col) - 1, table, data, codes, width, others)
+    with pytest.raises(ValueError, match="do not describe"):
+        _core.strings_rebuild(len(col), table[:-8], data, codes, width, others)
+    with pytest.raises(ValueError, match="elements"):
+        _core.strings_rebuild(-1, table, data, codes, width, others)
+    with pytest.raises(ValueError, match="lies outside"):
+        _core.strings_rebuild(len(col), table, data[:0], codes, width, others)
+    with pytest.raises(TypeError):
+        _core.strings_rebuild(len(col), table, data, codes, width, list(others))
+    gc.collect()
+    assert (sys.getrefcount(a), sys.getrefcount(b)) == counts
 
 
 def test_unpack_refusals_leave_the_array_and_counts_untouched():
