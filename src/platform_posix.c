@@ -54,10 +54,29 @@
 #include <unistd.h>
 
 #ifdef __APPLE__
+#include <Availability.h>
+#include <sys/random.h> /* getentropy */
 #include <sys/sysctl.h>
 #if __has_include(<os/os_sync_wait_on_address.h>)
 #include <os/clock.h>
 #include <os/os_sync_wait_on_address.h>
+#define HAVE_OS_SYNC 1
+#elif defined(__MAC_OS_X_VERSION_MAX_ALLOWED) && __MAC_OS_X_VERSION_MAX_ALLOWED >= 140400
+/* An SDK whose libSystem has the macOS 14.4 calls but whose headers lack
+ * them (zig's bundled SDK, which `make check-macos` compiles against): the
+ * declarations of <os/os_sync_wait_on_address.h>, weakly linked by their
+ * availability, called only under __builtin_available.  Older SDKs have
+ * neither the header nor the symbols: those builds poll. */
+#define OS_CLOCK_MACH_ABSOLUTE_TIME 32u
+#define OS_SYNC_WAIT_ON_ADDRESS_SHARED 1u
+#define OS_SYNC_WAKE_BY_ADDRESS_SHARED 1u
+#define BRAIN_OS_SYNC_API __attribute__((weak_import, availability(macos, introduced = 14.4)))
+extern int os_sync_wait_on_address(void *addr, uint64_t value, size_t size,
+                                   uint32_t flags) BRAIN_OS_SYNC_API;
+extern int os_sync_wait_on_address_with_timeout(void *addr, uint64_t value, size_t size,
+                                                uint32_t flags, uint32_t clockid,
+                                                uint64_t timeout_ns) BRAIN_OS_SYNC_API;
+extern int os_sync_wake_by_address_all(void *addr, size_t size, uint32_t flags) BRAIN_OS_SYNC_API;
 #define HAVE_OS_SYNC 1
 #endif
 #endif
@@ -75,6 +94,7 @@ static void sleep_ns(int64_t ns)
 
 /* ---- processes ---------------------------------------------------------- */
 
+/* Elsewhere platform.c reads /proc, for both layers; liveness is there too. */
 #ifdef __APPLE__
 /* The start time of PID in microseconds since the epoch (sysctl KERN_PROC). */
 uint64_t brain__plat_proc_start_time(pid_t pid)
@@ -87,51 +107,7 @@ uint64_t brain__plat_proc_start_time(pid_t pid)
     const struct timeval *tv = &kp.kp_proc.p_starttime;
     return (uint64_t)tv->tv_sec * 1000000u + (uint64_t)tv->tv_usec;
 }
-#else
-/* Field 22 of /proc/PID/stat, as platform_linux.c reads it. */
-uint64_t brain__plat_proc_start_time(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return 0;
-    p++;
-    for (int field = 3; field < 22; field++) {
-        while (*p == ' ')
-            p++;
-        while (*p && *p != ' ')
-            p++;
-        if (!*p)
-            return 0;
-    }
-    return strtoull(p, NULL, 10);
-}
-#endif
 
-int brain__plat_proc_alive(pid_t pid, uint64_t start_time)
-{
-    if (pid <= 0)
-        return 0;
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        return 0;
-    if (start_time == 0)
-        return 1;
-    uint64_t st = brain__plat_proc_start_time(pid);
-    if (st == 0)
-        return kill(pid, 0) == 0 || errno == EPERM;
-    return st == start_time;
-}
-
-#ifdef __APPLE__
 /* PID's state as a /proc letter (R, S, T, Z), 0 when it is gone (sysctl). */
 char brain__plat_proc_state(pid_t pid)
 {
@@ -150,23 +126,6 @@ char brain__plat_proc_state(pid_t pid)
     default:
         return 'R';
     }
-}
-#else
-/* PID's state letter from /proc (R, S, T, Z...), 0 when it is gone. */
-char brain__plat_proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return kill(pid, 0) == 0 || errno == EPERM ? 'R' : 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] ? p[2] : 0;
 }
 #endif
 

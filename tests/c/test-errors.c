@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#ifdef __linux__
 #include <sched.h>
 #include <sys/mount.h>
+#endif
 #include <sys/resource.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -494,6 +496,11 @@ TEST(system_call_failure_eio)
  * this test process alone: it vanishes with the process. */
 static const char *private_tmpfs(const char *size)
 {
+#ifndef __linux__
+    (void)size;
+    SKIP("a private tmpfs mount (unshare, mount) is Linux's");
+    return NULL;
+#else
     if (geteuid() != 0)
         SKIP("needs root to mount a small tmpfs");
     if (unshare(CLONE_NEWNS) != 0)
@@ -507,6 +514,7 @@ static const char *private_tmpfs(const char *size)
     if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0)
         SKIP("mount tmpfs: %s", strerror(errno));
     return dir;
+#endif
 }
 
 TEST(host_memory_exhausted_enospc)

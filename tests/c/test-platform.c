@@ -167,7 +167,8 @@ TEST_TIMEOUT(holder_killed_next_holder_told, 20)
     ASSERT_EQ_INT(t_chan_recv_from(&held, pid), 'h');
     ASSERT_EQ_INT(brain__plat_wlock_acquire(b, 0), EBUSY);
     kill(pid, SIGKILL);
-    ASSERT(WIFSIGNALED(t_wait_status(pid)));
+    int ws = t_wait_status(pid); /* macOS's W* macros take an lvalue */
+    ASSERT(WIFSIGNALED(ws));
     uint64_t rec = b->h->recoveries;
     ASSERT_OK(brain__writer_lock(b));
     ASSERT_EQ_U64(b->h->recoveries, rec + 1);
