@@ -572,6 +572,9 @@ TEST(host_memory_exhausted_enospc)
 
 TEST(address_space_exhausted_enomem)
 {
+#ifndef __linux__
+    SKIP("reads /proc/self/statm and needs RLIMIT_AS enforced (Linux's)");
+#endif
     if (T_SANITIZED)
         SKIP("address-space limits and sanitizers do not mix");
     brain *b = t_create(0, 1ull << 30);

@@ -208,7 +208,10 @@ RECALL = textwrap.dedent("""
 
 def test_basic_usage_across_two_processes_then_brain_ls_and_stats(venv):
     bindir, work = venv
-    store = "/dev/shm/brain-wheeltest-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+    # the wheel's own idea of where bare names live (/dev/shm, $TMPDIR on macOS)
+    store = ok([bindir / "python", "-c", "import sys; from brain_plasma import _core; "
+                "print(_core.resolve(sys.argv[1]))",
+                "wheeltest-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])], cwd=work).out.strip()
     (work / "learn.py").write_text(LEARN)
     (work / "recall.py").write_text(RECALL)
     try:
