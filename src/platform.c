@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+int brain__plat_no_prealloc;
+
 int64_t brain__plat_now_ns(void)
 {
     struct timespec ts;

@@ -202,21 +202,40 @@ void brain__plat_random(void *buf, size_t len)
 
 /* ---- space -------------------------------------------------------------- */
 
-/* Writes zeros over [off, off+len): the file system hands out its blocks
- * (or pages) now, and says ENOSPC now. */
-static int reserve_by_writing(int fd, uint64_t off, uint64_t len)
+/* Backs [off, off+len) with real blocks or pages by writing to it, without
+ * changing what the file reads as: beyond the file's end CUR, zeros are
+ * written (the file grows); inside it, one byte of every 4 KiB is read and
+ * written back, which gives a hole (pages handed back by punch_hole) its
+ * block again and leaves data, such as a block header the caller just
+ * wrote at OFF, as it was.  The range is the caller's alone (under the
+ * writers' lock, not yet reachable by readers), so nothing else writes it
+ * meanwhile.  A full file system says ENOSPC here. */
+static int reserve_by_writing(int fd, uint64_t off, uint64_t len, uint64_t cur)
 {
+    uint64_t end = off + len;
+    for (uint64_t p = off; p < end && p < cur; p = (p | 4095) + 1) {
+        char c;
+        ssize_t n;
+        do
+            n = pread(fd, &c, 1, (off_t)p);
+        while (n < 0 && errno == EINTR);
+        if (n == 1)
+            do
+                n = pwrite(fd, &c, 1, (off_t)p);
+            while (n < 0 && errno == EINTR);
+        if (n != 1)
+            return n < 0 ? errno : EIO;
+    }
     static const char zeros[65536];
-    while (len > 0) {
-        size_t n = len > sizeof zeros ? sizeof zeros : (size_t)len;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+    for (uint64_t p = off > cur ? off : cur; p < end;) {
+        size_t n = end - p > sizeof zeros ? sizeof zeros : (size_t)(end - p);
+        ssize_t w = pwrite(fd, zeros, n, (off_t)p);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             return errno;
         }
-        off += (uint64_t)w;
-        len -= (uint64_t)w;
+        p += (uint64_t)w;
     }
     return 0;
 }
@@ -224,7 +243,7 @@ static int reserve_by_writing(int fd, uint64_t off, uint64_t len)
 /* Backs [off, off+len) of the file with real blocks or pages now, so a full
  * disk or memory is an ENOSPC here and never a SIGBUS during a write.  The
  * range may extend the file or lie inside it (pages given back by
- * brain__plat_punch_hole). */
+ * brain__plat_punch_hole); what the file holds there is kept. */
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len)
 {
     struct stat st;
@@ -232,30 +251,34 @@ int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len)
         return errno;
     uint64_t end = off + len, cur = (uint64_t)st.st_size;
     int rc = 0;
+    if (brain__plat_no_prealloc) {
+        rc = EOPNOTSUPP; /* the test hook: as a file system without either call */
+    } else {
 #ifdef __APPLE__
-    if (off < cur) /* a hole inside the file: F_PREALLOCATE only grows the end */
-        rc = reserve_by_writing(fd, off, (end < cur ? end : cur) - off);
-    if (rc == 0 && end > cur) {
-        fstore_t fs = {F_ALLOCATECONTIG | F_ALLOCATEALL, F_PEOFPOSMODE, 0, (off_t)(end - cur), 0};
-        rc = fcntl(fd, F_PREALLOCATE, &fs) == 0 ? 0 : errno;
-        if (rc) {
-            fs.fst_flags = F_ALLOCATEALL;
+        if (off < cur) /* a hole inside the file: F_PREALLOCATE only grows the end */
+            rc = reserve_by_writing(fd, off, (end < cur ? end : cur) - off, cur);
+        if (rc == 0 && end > cur) {
+            fstore_t fs = {F_ALLOCATECONTIG | F_ALLOCATEALL, F_PEOFPOSMODE, 0,
+                           (off_t)(end - cur), 0};
             rc = fcntl(fd, F_PREALLOCATE, &fs) == 0 ? 0 : errno;
+            if (rc) {
+                fs.fst_flags = F_ALLOCATEALL;
+                rc = fcntl(fd, F_PREALLOCATE, &fs) == 0 ? 0 : errno;
+            }
+            if (rc == 0 && ftruncate(fd, (off_t)end) != 0)
+                rc = errno;
         }
-        if (rc == 0 && ftruncate(fd, (off_t)end) != 0)
-            rc = errno;
-    }
 #else
-    do
-        rc = posix_fallocate(fd, (off_t)off, (off_t)len);
-    while (rc == EINTR);
+        do
+            rc = posix_fallocate(fd, (off_t)off, (off_t)len);
+        while (rc == EINTR);
 #endif
-    if (rc == ENOSPC || rc == EFBIG || rc == 0 || end <= cur)
+    }
+    if (rc == ENOSPC || rc == EFBIG || rc == 0)
         return rc;
     /* the file system cannot preallocate (EOPNOTSUPP, EINVAL, ENOTSUP) */
-    uint64_t from = off > cur ? off : cur;
-    rc = reserve_by_writing(fd, from, end - from);
-    if (rc) /* leave the file as it was: no half-grown tail */
+    rc = reserve_by_writing(fd, off, len, cur);
+    if (rc && end > cur) /* leave the file as it was: no half-grown tail */
         (void)ftruncate(fd, (off_t)cur);
     return rc;
 }

@@ -2,6 +2,7 @@
  * not a store, another layout version, a corrupted or truncated header, a
  * symlink, another owner; a fuzz of damaged files; brain_check finding
  * damage. */
+#include "internal.h" /* brain__plat_no_prealloc */
 #include "test.h"
 
 #include <errno.h>
@@ -517,9 +518,12 @@ static const char *private_tmpfs(const char *size)
 #endif
 }
 
-TEST(host_memory_exhausted_enospc)
+/* BY_WRITING: the portable layer's fallback for file systems that
+ * preallocate nothing (zeros written, brain__plat_no_prealloc). */
+static void fill_small_tmpfs(int by_writing)
 {
     const char *dir = private_tmpfs("6m");
+    brain__plat_no_prealloc = by_writing;
     char path[512];
     snprintf(path, sizeof path, "%s/store", dir);
     /* capacity far above what the tmpfs can hold */
@@ -568,6 +572,15 @@ TEST(host_memory_exhausted_enospc)
     free(buf);
     ASSERT_OK(brain_close(b));
     ASSERT_OK(brain_destroy(path));
+}
+
+TEST(host_memory_exhausted_enospc) { fill_small_tmpfs(0); }
+
+TEST(host_memory_exhausted_while_writing_zeros_enospc)
+{
+    if (strcmp(brain_platform(), "posix") != 0)
+        SKIP("the writing fallback is the portable layer's (make test-posix runs it)");
+    fill_small_tmpfs(1);
 }
 
 TEST(address_space_exhausted_enomem)

@@ -46,20 +46,20 @@ size_t t_first_diff(const void *a, const void *b, size_t n)
 }
 
 /* ---- names and paths ----------------------------------------------------- */
-static char t_paths[64][BRAIN_PATH_MAX + 1], t_names[64][64], t_dirbuf[64], t_pathbuf[4][512];
+static char t_paths[64][1100], t_names[64][64], t_dirbuf[64], t_pathbuf[4][512];
 
 const char *t_store_dir(void)
 {
-    static char dir[BRAIN_PATH_MAX + 1];
+    static char dir[1024];
     if (!dir[0]) {
-        char buf[BRAIN_PATH_MAX + 1];
+        char buf[1024];
         if (brain_resolve("x", buf, sizeof buf) != BRAIN_OK || !strrchr(buf, '/')) {
-            fprintf(stderr, "t_store_dir: brain_resolve(\"x\") failed\n");
+            fprintf(stderr, "t_store_dir: brain_resolve(\"x\") failed or is too long\n");
             abort();
         }
         char *slash = strrchr(buf, '/');
         *(slash == buf ? slash + 1 : slash) = '\0';
-        snprintf(dir, sizeof dir, "%s", buf);
+        memcpy(dir, buf, sizeof dir);
     }
     return dir;
 }

@@ -174,7 +174,7 @@ void fuzz_init(void)
     /* run.sh points BRAIN_FUZZ_TMP at a directory it removes afterwards,
      * since a crashing input ends the process before atexit runs */
     const char *base = getenv("BRAIN_FUZZ_TMP");
-    char def[BRAIN_PATH_MAX];
+    char def[200]; /* longer: /tmp */
     if ((!base || !*base) && brain_resolve("x", def, sizeof def) == BRAIN_OK && strrchr(def, '/')) {
         *strrchr(def, '/') = '\0'; /* the directory of bare names: /dev/shm, $TMPDIR on macOS */
         base = access(def, W_OK) == 0 ? def : "/tmp";
