@@ -267,6 +267,8 @@ TEST(reserve_by_writing_keeps_the_contents_and_backs_every_page)
     ASSERT_EQ_INT(pread(fd, got, n + grow, 0), (ssize_t)(n + grow));
     ASSERT_EQ_U64(t_first_diff(got, want, n + grow), n + grow);
     close(fd);
+    free(want);
+    free(got);
 }
 
 /* A store on a file system that preallocates nothing: creation, growth and
