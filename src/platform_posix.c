@@ -161,7 +161,12 @@ int brain__plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout
                            OS_CLOCK_MACH_ABSOLUTE_TIME, (uint64_t)timeout_ns)
                      : os_sync_wait_on_address((void *)addr, val, 4,
                                                OS_SYNC_WAIT_ON_ADDRESS_SHARED);
-        return rc >= 0 ? 0 : errno;
+        if (rc >= 0)
+            return 0;
+        if (errno == ETIMEDOUT || errno == EINTR)
+            return errno;
+        /* refused (EINVAL for a timeout the kernel will not take, ENOTSUP):
+         * poll, rather than return at once into a caller that would spin */
     }
 #endif
     return poll_wait(addr, val, timeout_ns);
