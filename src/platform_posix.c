@@ -36,9 +36,10 @@
  * timeout.
  *
  * Space: F_PREALLOCATE then ftruncate on macOS, posix_fallocate elsewhere;
- * where a file system supports neither, the new range is written with
- * zeros.  Either way a full disk or memory is ENOSPC when the store grows,
- * never a SIGBUS when a value is copied in.
+ * where a file system supports neither, the range is written (zeros past
+ * the end, the bytes already there inside the file).  Either way a full
+ * disk or memory is ENOSPC when the store grows, never a SIGBUS when a
+ * value is copied in.
  */
 #include "internal.h"
 
