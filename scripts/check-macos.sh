@@ -18,6 +18,10 @@
 #   - the Python extension's C files (_core.c, _strcol.c) compiled and
 #     linked as a Mach-O extension module.  Only a compile check: Python's
 #     headers are this machine's (Linux's pyconfig.h), not a Mac's.
+# Then the Makefile's macOS branches as a Mac would take them, from a dry
+# run (make -n -B UNAME_S=Darwin test, with a clang without libFuzzer):
+# the posix layer and install_name, never platform_linux.c or -soname, each
+# suite run and each Linux-only part skipped with its reason.
 # Nothing here runs: no Mac is reachable.  README.md "Platforms".
 set -eu
 cd "$(dirname "$0")/.."
@@ -79,3 +83,23 @@ for t in $targets; do
     fi
     echo "check-macos: $t: libbrain.so, _core.so and $(echo $PROGS | wc -w) programs are Mach-O $arch, -Werror clean"
 done
+
+dry=$($MAKE -n -B --no-print-directory UNAME_S=Darwin CLANG=false VENV="$VENV" test 2>&1) ||
+    fail "make -n UNAME_S=Darwin test failed: $(echo "$dry" | tail -n 5)"
+for want in "src/platform_posix.c" "-Wl,-install_name,@rpath/libbrain.so" "BRAIN_PLATFORM=posix" \
+    "run-tests" "fuzz-replay tests/fuzz/corpus" "tsan/run-tests" "pytest -q tests/cli" \
+    "pytest -q tests/python" "tests/torture/torture.py" "pytest -q tests/wheel" \
+    "check-macos: on a Mac" "test-fuzz: skipped" "test-python-san: skipped" \
+    "test-redis: skipped: no redis-server" "--ignore=tests/dash/test_browser.py" \
+    "test-posix: make test ran on the posix layer"; do
+    case $dry in
+    *"$want"*) ;;
+    *) fail "make -n UNAME_S=Darwin test does not show: $want" ;;
+    esac
+done
+for bad in "platform_linux.c" "-soname" "scripts/test-python-san.sh" "setup.sh dash"; do
+    case $dry in
+    *"$bad"*) fail "make -n UNAME_S=Darwin test shows what a Mac must not run: $bad" ;;
+    esac
+done
+echo "check-macos: make test's macOS branches (dry run): the posix layer, each Linux-only part skipped with its reason"
