@@ -518,6 +518,17 @@ static const char *private_tmpfs(const char *size)
 #endif
 }
 
+static void fill_small_tmpfs(int by_writing);
+
+TEST(host_memory_exhausted_enospc) { fill_small_tmpfs(0); }
+
+TEST(host_memory_exhausted_while_writing_zeros_enospc)
+{
+    if (strcmp(brain_platform(), "posix") != 0)
+        SKIP("the writing fallback is the portable layer's (make test-posix runs it)");
+    fill_small_tmpfs(1);
+}
+
 /* BY_WRITING: the portable layer's fallback for file systems that
  * preallocate nothing (zeros written, brain__plat_no_prealloc). */
 static void fill_small_tmpfs(int by_writing)
@@ -572,15 +583,6 @@ static void fill_small_tmpfs(int by_writing)
     free(buf);
     ASSERT_OK(brain_close(b));
     ASSERT_OK(brain_destroy(path));
-}
-
-TEST(host_memory_exhausted_enospc) { fill_small_tmpfs(0); }
-
-TEST(host_memory_exhausted_while_writing_zeros_enospc)
-{
-    if (strcmp(brain_platform(), "posix") != 0)
-        SKIP("the writing fallback is the portable layer's (make test-posix runs it)");
-    fill_small_tmpfs(1);
 }
 
 TEST(address_space_exhausted_enomem)
