@@ -156,3 +156,4 @@ void brain__plat_clean_stale_tmp(const char *path, const char *prefix, const cha
     }
     closedir(d);
 }
+
