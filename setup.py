@@ -114,6 +114,9 @@ class build_ext_and_cli(build_ext):
             CLI_SOURCES,
             output_dir=os.path.join(self.build_temp, "cli-objs"),
             include_dirs=[rel("include"), rel("src")],
+            # the portable layer's CLI polls for signals as on macOS (the
+            # Makefile's CLI_DEFS)
+            macros=[("BRAIN_CLI_POLL_SIGNALS", "1")] if PLATFORM == "posix" else [],
             extra_postargs=compiler_flags() + ["-O2"],
             depends=CLI_DEPENDS,
         )

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -100,6 +101,9 @@ int cli_get_duration_ms(const struct cli_args *a, const char *opt,
 const char *cli_fmt_size(uint64_t bytes, char *buf, size_t cap);
 const char *cli_fmt_duration(int64_t ns, char *buf, size_t cap);
 int64_t cli_now_ns(void);
+/* one signal of SET (blocked) within NS ns, or -1 (EAGAIN): sigtimedwait,
+ * polled where there is none (macOS) */
+int cli_sigtimedwait(const sigset_t *set, int64_t ns);
 
 /* JSON: a string literal with escapes (always valid JSON, even for bytes
  * that are not UTF-8). */

@@ -715,7 +715,7 @@ static void *stop_watcher(void *arg)
         logf_("%s during the restore: stopping at once; the store was not changed", signame(sig));
         _exit(EXIT_FAIL);
     }
-    pthread_kill(g_main_thread, SIGUSR2); /* wakes the loop's sigtimedwait */
+    pthread_kill(g_main_thread, SIGUSR2); /* wakes the loop's cli_sigtimedwait */
     for (int i = 0; i < STOP_GRACE_S * 10 && !g_ack; i++) {
         struct timespec ts = {0, 100000000};
         sigset_t pend;
@@ -841,8 +841,8 @@ int cmd_serve(struct cli_args *a)
         return cli_usage_error(a, "--snapshot and --no-snapshot exclude each other");
 
     /* Every thread blocks the signals; the loop below sleeps in
-     * sigtimedwait for USR1, HUP and USR2 (the stop watcher's wake-up), the
-     * watcher thread takes TERM and INT. */
+     * cli_sigtimedwait for USR1, HUP and USR2 (the stop watcher's wake-up),
+     * the watcher thread takes TERM and INT. */
     static sigset_t term;
     sigset_t set, all;
     sigemptyset(&term);
@@ -927,10 +927,9 @@ int cmd_serve(struct cli_args *a)
         int64_t d = wake - cli_now_ns();
         if (d < 0)
             d = 0;
-        struct timespec ts = {(time_t)(d / 1000000000), (long)(d % 1000000000)};
         if (g_stop_sig)
             break;
-        int sig = sigtimedwait(&set, NULL, &ts);
+        int sig = cli_sigtimedwait(&set, d);
         if ((sig == SIGUSR1 || sig == SIGHUP) && snap)
             serve_snapshot(b, path, &saved_ver, sig == SIGUSR1 ? "SIGUSR1" : "SIGHUP");
     }

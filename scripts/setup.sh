@@ -7,6 +7,7 @@
 #   setup.sh valgrind valgrind (make test-valgrind)
 #   setup.sh dash     chromium and chromium-driver (make test-dash: the browser tests)
 #   setup.sh redis    redis-server (make test-redis, the Redis Brain's tests)
+#   setup.sh file     file and llvm-nm (make check-macos)
 # Runs as root on a fresh Debian 12 machine (as CI does) or as a user who
 # already has the packages; it never asks questions.
 set -eu
@@ -80,6 +81,12 @@ tsan)
     ;;
 valgrind)
     have_cmd valgrind || need="$need valgrind"
+    apt_install
+    ;;
+file)
+    # make check-macos: `file` tells Mach-O from ELF; llvm-nm reads Mach-O
+    have_cmd file || need="$need file"
+    have_cmd llvm-nm || have_cmd llvm-nm-14 || need="$need llvm-14"
     apt_install
     ;;
 dash)

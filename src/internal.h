@@ -361,6 +361,10 @@ int brain__plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout
 void brain__plat_futex_wake(_Atomic uint32_t *addr);
 void brain__plat_random(void *buf, size_t len);
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
+/* Test hook: nonzero makes the portable layer's reserve_space act as on a
+ * file system that can preallocate nothing, so that its writing fallback
+ * runs on Linux too (tests/c; the Linux layer ignores it). */
+extern int brain__plat_no_prealloc;
 int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len);     /* errno-style */
 void brain__plat_prefault_write(void *p, size_t n); /* advisory */
 /* Bytes an unprivileged writer can still take on FD's file system (0 or an

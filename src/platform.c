@@ -19,6 +19,78 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- processes: liveness everywhere; the /proc readers for both layers
+ * everywhere but macOS (sysctl there, in platform_posix.c) ------------ */
+
+#ifndef __APPLE__
+/* Field 22 of /proc/PID/stat: start time in clock ticks after boot.  The
+ * command name (field 2) may hold spaces and parentheses, so parse from the
+ * last ')'. */
+uint64_t brain__plat_proc_start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    p++;
+    /* after ')' come fields 3.. ; we want field 22, i.e. the 20th token */
+    for (int field = 3; field < 22; field++) {
+        while (*p == ' ')
+            p++;
+        while (*p && *p != ' ')
+            p++;
+        if (!*p)
+            return 0;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+/* PID's state letter from /proc (R, S, T, Z...), 0 when it is gone. */
+char brain__plat_proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kill(pid, 0) == 0 || errno == EPERM ? 'R' : 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] ? p[2] : 0;
+}
+#endif /* !__APPLE__ */
+
+/* 1 when PID is alive and (when known) started at START_TIME. */
+int brain__plat_proc_alive(pid_t pid, uint64_t start_time)
+{
+    if (pid <= 0)
+        return 0;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    if (start_time == 0)
+        return 1;
+    uint64_t st = brain__plat_proc_start_time(pid);
+    if (st == 0) /* /proc or sysctl unreadable: trust kill() */
+        return kill(pid, 0) == 0 || errno == EPERM;
+    return st == start_time;
+}
+
+/* ---- clocks, space, temporary files ---------------------------------------- */
+
+int brain__plat_no_prealloc;
+
 int64_t brain__plat_now_ns(void)
 {
     struct timespec ts;

@@ -36,9 +36,10 @@
  * timeout.
  *
  * Space: F_PREALLOCATE then ftruncate on macOS, posix_fallocate elsewhere;
- * where a file system supports neither, the new range is written with
- * zeros.  Either way a full disk or memory is ENOSPC when the store grows,
- * never a SIGBUS when a value is copied in.
+ * where a file system supports neither, the range is written (zeros past
+ * the end, the bytes already there inside the file).  Either way a full
+ * disk or memory is ENOSPC when the store grows, never a SIGBUS when a
+ * value is copied in.
  */
 #include "internal.h"
 
@@ -54,10 +55,29 @@
 #include <unistd.h>
 
 #ifdef __APPLE__
+#include <Availability.h>
+#include <sys/random.h> /* getentropy */
 #include <sys/sysctl.h>
 #if __has_include(<os/os_sync_wait_on_address.h>)
 #include <os/clock.h>
 #include <os/os_sync_wait_on_address.h>
+#define HAVE_OS_SYNC 1
+#elif defined(__MAC_OS_X_VERSION_MAX_ALLOWED) && __MAC_OS_X_VERSION_MAX_ALLOWED >= 140400
+/* An SDK whose libSystem has the macOS 14.4 calls but whose headers lack
+ * them (zig's bundled SDK, which `make check-macos` compiles against): the
+ * declarations of <os/os_sync_wait_on_address.h>, weakly linked by their
+ * availability, called only under __builtin_available.  Older SDKs have
+ * neither the header nor the symbols: those builds poll. */
+#define OS_CLOCK_MACH_ABSOLUTE_TIME 32u
+#define OS_SYNC_WAIT_ON_ADDRESS_SHARED 1u
+#define OS_SYNC_WAKE_BY_ADDRESS_SHARED 1u
+#define BRAIN_OS_SYNC_API __attribute__((weak_import, availability(macos, introduced = 14.4)))
+extern int os_sync_wait_on_address(void *addr, uint64_t value, size_t size,
+                                   uint32_t flags) BRAIN_OS_SYNC_API;
+extern int os_sync_wait_on_address_with_timeout(void *addr, uint64_t value, size_t size,
+                                                uint32_t flags, uint32_t clockid,
+                                                uint64_t timeout_ns) BRAIN_OS_SYNC_API;
+extern int os_sync_wake_by_address_all(void *addr, size_t size, uint32_t flags) BRAIN_OS_SYNC_API;
 #define HAVE_OS_SYNC 1
 #endif
 #endif
@@ -75,6 +95,7 @@ static void sleep_ns(int64_t ns)
 
 /* ---- processes ---------------------------------------------------------- */
 
+/* Elsewhere platform.c reads /proc, for both layers; liveness is there too. */
 #ifdef __APPLE__
 /* The start time of PID in microseconds since the epoch (sysctl KERN_PROC). */
 uint64_t brain__plat_proc_start_time(pid_t pid)
@@ -87,51 +108,7 @@ uint64_t brain__plat_proc_start_time(pid_t pid)
     const struct timeval *tv = &kp.kp_proc.p_starttime;
     return (uint64_t)tv->tv_sec * 1000000u + (uint64_t)tv->tv_usec;
 }
-#else
-/* Field 22 of /proc/PID/stat, as platform_linux.c reads it. */
-uint64_t brain__plat_proc_start_time(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return 0;
-    p++;
-    for (int field = 3; field < 22; field++) {
-        while (*p == ' ')
-            p++;
-        while (*p && *p != ' ')
-            p++;
-        if (!*p)
-            return 0;
-    }
-    return strtoull(p, NULL, 10);
-}
-#endif
 
-int brain__plat_proc_alive(pid_t pid, uint64_t start_time)
-{
-    if (pid <= 0)
-        return 0;
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        return 0;
-    if (start_time == 0)
-        return 1;
-    uint64_t st = brain__plat_proc_start_time(pid);
-    if (st == 0)
-        return kill(pid, 0) == 0 || errno == EPERM;
-    return st == start_time;
-}
-
-#ifdef __APPLE__
 /* PID's state as a /proc letter (R, S, T, Z), 0 when it is gone (sysctl). */
 char brain__plat_proc_state(pid_t pid)
 {
@@ -150,23 +127,6 @@ char brain__plat_proc_state(pid_t pid)
     default:
         return 'R';
     }
-}
-#else
-/* PID's state letter from /proc (R, S, T, Z...), 0 when it is gone. */
-char brain__plat_proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return kill(pid, 0) == 0 || errno == EPERM ? 'R' : 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] ? p[2] : 0;
 }
 #endif
 
@@ -202,7 +162,12 @@ int brain__plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout
                            OS_CLOCK_MACH_ABSOLUTE_TIME, (uint64_t)timeout_ns)
                      : os_sync_wait_on_address((void *)addr, val, 4,
                                                OS_SYNC_WAIT_ON_ADDRESS_SHARED);
-        return rc >= 0 ? 0 : errno;
+        if (rc >= 0)
+            return 0;
+        if (errno == ETIMEDOUT || errno == EINTR)
+            return errno;
+        /* refused (EINVAL for a timeout the kernel will not take, ENOTSUP):
+         * poll, rather than return at once into a caller that would spin */
     }
 #endif
     return poll_wait(addr, val, timeout_ns);
@@ -243,21 +208,40 @@ void brain__plat_random(void *buf, size_t len)
 
 /* ---- space -------------------------------------------------------------- */
 
-/* Writes zeros over [off, off+len): the file system hands out its blocks
- * (or pages) now, and says ENOSPC now. */
-static int reserve_by_writing(int fd, uint64_t off, uint64_t len)
+/* Backs [off, off+len) with real blocks or pages by writing to it, without
+ * changing what the file reads as: beyond the file's end CUR, zeros are
+ * written (the file grows); inside it, one byte of every 4 KiB is read and
+ * written back, which gives a hole (pages handed back by punch_hole) its
+ * block again and leaves data, such as a block header the caller just
+ * wrote at OFF, as it was.  The range is the caller's alone (under the
+ * writers' lock, not yet reachable by readers), so nothing else writes it
+ * meanwhile.  A full file system says ENOSPC here. */
+static int reserve_by_writing(int fd, uint64_t off, uint64_t len, uint64_t cur)
 {
+    uint64_t end = off + len;
+    for (uint64_t p = off; p < end && p < cur; p = (p | 4095) + 1) {
+        char c;
+        ssize_t n;
+        do
+            n = pread(fd, &c, 1, (off_t)p);
+        while (n < 0 && errno == EINTR);
+        if (n == 1)
+            do
+                n = pwrite(fd, &c, 1, (off_t)p);
+            while (n < 0 && errno == EINTR);
+        if (n != 1)
+            return n < 0 ? errno : EIO;
+    }
     static const char zeros[65536];
-    while (len > 0) {
-        size_t n = len > sizeof zeros ? sizeof zeros : (size_t)len;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+    for (uint64_t p = off > cur ? off : cur; p < end;) {
+        size_t n = end - p > sizeof zeros ? sizeof zeros : (size_t)(end - p);
+        ssize_t w = pwrite(fd, zeros, n, (off_t)p);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             return errno;
         }
-        off += (uint64_t)w;
-        len -= (uint64_t)w;
+        p += (uint64_t)w;
     }
     return 0;
 }
@@ -265,7 +249,7 @@ static int reserve_by_writing(int fd, uint64_t off, uint64_t len)
 /* Backs [off, off+len) of the file with real blocks or pages now, so a full
  * disk or memory is an ENOSPC here and never a SIGBUS during a write.  The
  * range may extend the file or lie inside it (pages given back by
- * brain__plat_punch_hole). */
+ * brain__plat_punch_hole); what the file holds there is kept. */
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len)
 {
     struct stat st;
@@ -273,30 +257,34 @@ int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len)
         return errno;
     uint64_t end = off + len, cur = (uint64_t)st.st_size;
     int rc = 0;
+    if (brain__plat_no_prealloc) {
+        rc = EOPNOTSUPP; /* the test hook: as a file system without either call */
+    } else {
 #ifdef __APPLE__
-    if (off < cur) /* a hole inside the file: F_PREALLOCATE only grows the end */
-        rc = reserve_by_writing(fd, off, (end < cur ? end : cur) - off);
-    if (rc == 0 && end > cur) {
-        fstore_t fs = {F_ALLOCATECONTIG | F_ALLOCATEALL, F_PEOFPOSMODE, 0, (off_t)(end - cur), 0};
-        rc = fcntl(fd, F_PREALLOCATE, &fs) == 0 ? 0 : errno;
-        if (rc) {
-            fs.fst_flags = F_ALLOCATEALL;
+        if (off < cur) /* a hole inside the file: F_PREALLOCATE only grows the end */
+            rc = reserve_by_writing(fd, off, (end < cur ? end : cur) - off, cur);
+        if (rc == 0 && end > cur) {
+            fstore_t fs = {F_ALLOCATECONTIG | F_ALLOCATEALL, F_PEOFPOSMODE, 0,
+                           (off_t)(end - cur), 0};
             rc = fcntl(fd, F_PREALLOCATE, &fs) == 0 ? 0 : errno;
+            if (rc) {
+                fs.fst_flags = F_ALLOCATEALL;
+                rc = fcntl(fd, F_PREALLOCATE, &fs) == 0 ? 0 : errno;
+            }
+            if (rc == 0 && ftruncate(fd, (off_t)end) != 0)
+                rc = errno;
         }
-        if (rc == 0 && ftruncate(fd, (off_t)end) != 0)
-            rc = errno;
-    }
 #else
-    do
-        rc = posix_fallocate(fd, (off_t)off, (off_t)len);
-    while (rc == EINTR);
+        do
+            rc = posix_fallocate(fd, (off_t)off, (off_t)len);
+        while (rc == EINTR);
 #endif
-    if (rc == ENOSPC || rc == EFBIG || rc == 0 || end <= cur)
+    }
+    if (rc == ENOSPC || rc == EFBIG || rc == 0)
         return rc;
     /* the file system cannot preallocate (EOPNOTSUPP, EINVAL, ENOTSUP) */
-    uint64_t from = off > cur ? off : cur;
-    rc = reserve_by_writing(fd, from, end - from);
-    if (rc) /* leave the file as it was: no half-grown tail */
+    rc = reserve_by_writing(fd, off, len, cur);
+    if (rc && end > cur) /* leave the file as it was: no half-grown tail */
         (void)ftruncate(fd, (off_t)cur);
     return rc;
 }

@@ -1412,7 +1412,7 @@ class _TempStore:
 
     def __init__(self, payload):
         cap = max(_core.MIN_CAPACITY, int(payload * 1.25) + (64 << 20))
-        self.path = "/dev/shm/brain-redis-tmp-%d-%s" % (os.getpid(), os.urandom(6).hex())
+        self.path = _core.resolve("redis-tmp-%d-%s" % (os.getpid(), os.urandom(6).hex()))
         self.store = _core.Store(self.path, create=True, capacity=cap, exclusive=True)
 
     def close(self):

@@ -6,7 +6,7 @@
  * fails, or always with -v).  A test that overruns its timeout has its
  * whole process group killed.  After each test the group is killed (no
  * stray helper outlives its test), orphans are reaped (the runner is a
- * child subreaper), and the test's stores in /dev/shm and its scratch
+ * child subreaper), and the test's stores (t_store_dir) and its scratch
  * directory are removed.
  *
  *   run-tests [-l] [-v] [-t SCALE] [FILTER...]
@@ -122,13 +122,13 @@ static void t_cleanup(pid_t pid, int verbose)
 {
     char prefix[64], path[512];
     int n = snprintf(prefix, sizeof prefix, "brain-t%d-", (int)pid);
-    DIR *d = opendir("/dev/shm");
+    DIR *d = opendir(t_store_dir());
     if (d) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             if (strncmp(e->d_name, prefix, (size_t)n) != 0)
                 continue;
-            snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+            snprintf(path, sizeof path, "%s/%s", t_store_dir(), e->d_name);
             if (verbose)
                 printf("#   removed leftover %s\n", path);
             if (unlink(path) != 0 && errno == EISDIR)
@@ -357,6 +357,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    (void)t_store_dir(); /* computed once, before any test or thread */
     t_sh = mmap(NULL, sizeof *t_sh, PROT_READ | PROT_WRITE,
                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (t_sh == MAP_FAILED) {

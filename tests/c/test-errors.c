@@ -2,13 +2,16 @@
  * not a store, another layout version, a corrupted or truncated header, a
  * symlink, another owner; a fuzz of damaged files; brain_check finding
  * damage. */
+#include "internal.h" /* brain__plat_no_prealloc */
 #include "test.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#ifdef __linux__
 #include <sched.h>
 #include <sys/mount.h>
+#endif
 #include <sys/resource.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -495,6 +498,11 @@ TEST(system_call_failure_eio)
  * this test process alone: it vanishes with the process. */
 static const char *private_tmpfs(const char *size)
 {
+#ifndef __linux__
+    (void)size;
+    SKIP("a private tmpfs mount (unshare, mount) is Linux's");
+    return NULL;
+#else
     if (geteuid() != 0)
         SKIP("needs root to mount a small tmpfs");
     if (unshare(CLONE_NEWNS) != 0)
@@ -508,11 +516,26 @@ static const char *private_tmpfs(const char *size)
     if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0)
         SKIP("mount tmpfs: %s", strerror(errno));
     return dir;
+#endif
 }
 
-TEST(host_memory_exhausted_enospc)
+static void fill_small_tmpfs(int by_writing);
+
+TEST(host_memory_exhausted_enospc) { fill_small_tmpfs(0); }
+
+TEST(host_memory_exhausted_while_writing_zeros_enospc)
+{
+    if (strcmp(brain_platform(), "posix") != 0)
+        SKIP("the writing fallback is the portable layer's (make test-posix runs it)");
+    fill_small_tmpfs(1);
+}
+
+/* BY_WRITING: the portable layer's fallback for file systems that
+ * preallocate nothing (zeros written, brain__plat_no_prealloc). */
+static void fill_small_tmpfs(int by_writing)
 {
     const char *dir = private_tmpfs("6m");
+    brain__plat_no_prealloc = by_writing;
     char path[512];
     snprintf(path, sizeof path, "%s/store", dir);
     /* capacity far above what the tmpfs can hold */
@@ -672,6 +695,9 @@ TEST(growth_falls_back_to_what_fits)
 
 TEST(address_space_exhausted_enomem)
 {
+#ifndef __linux__
+    SKIP("reads /proc/self/statm and needs RLIMIT_AS enforced (Linux's)");
+#endif
     if (T_SANITIZED)
         SKIP("address-space limits and sanitizers do not mix");
     brain *b = t_create(0, 1ull << 30);

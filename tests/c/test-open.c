@@ -14,20 +14,40 @@ static int exists_path(const char *p)
     return lstat(p, &st) == 0;
 }
 
+/* The platform's directory of bare names: /dev/shm on Linux (both layers),
+ * $TMPDIR (without trailing slashes; /tmp when unset) on macOS. */
+static const char *platform_dir(void)
+{
+#ifdef __APPLE__
+    static char dir[BRAIN_PATH_MAX];
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s", t && t[0] == '/' ? t : "/tmp");
+    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
+        dir[n - 1] = '\0';
+    return dir;
+#else
+    return "/dev/shm";
+#endif
+}
+
 TEST(resolve_names_and_paths)
 {
-    char buf[BRAIN_PATH_MAX + 1];
+    char buf[BRAIN_PATH_MAX + 1], want[BRAIN_PATH_MAX + 1];
+    ASSERT_STR_EQ(t_store_dir(), platform_dir());
     ASSERT_OK(brain_resolve("app1", buf, sizeof buf));
-    ASSERT_STR_EQ(buf, "/dev/shm/brain-app1");
+    snprintf(want, sizeof want, "%s/brain-app1", platform_dir());
+    ASSERT_STR_EQ(buf, want);
     ASSERT_OK(brain_resolve("/tmp/some store", buf, sizeof buf));
     ASSERT_STR_EQ(buf, "/tmp/some store");
     ASSERT_OK(brain_resolve("with space", buf, sizeof buf));
-    ASSERT_STR_EQ(buf, "/dev/shm/brain-with space");
+    snprintf(want, sizeof want, "%s/brain-with space", platform_dir());
+    ASSERT_STR_EQ(buf, want);
 
     /* exact fit and one byte short */
-    size_t need = strlen("/dev/shm/brain-app1") + 1;
+    snprintf(want, sizeof want, "%s/brain-app1", platform_dir());
+    size_t need = strlen(want) + 1;
     ASSERT_OK(brain_resolve("app1", buf, need));
-    ASSERT_STR_EQ(buf, "/dev/shm/brain-app1");
+    ASSERT_STR_EQ(buf, want);
     ASSERT_ERR(brain_resolve("app1", buf, need - 1), BRAIN_ERANGE);
     ASSERT_ERR(brain_resolve("/tmp/x", buf, 3), BRAIN_ERANGE);
     ASSERT_ERR(brain_resolve("app1", buf, 0), BRAIN_ERANGE);

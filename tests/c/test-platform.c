@@ -167,7 +167,8 @@ TEST_TIMEOUT(holder_killed_next_holder_told, 20)
     ASSERT_EQ_INT(t_chan_recv_from(&held, pid), 'h');
     ASSERT_EQ_INT(brain__plat_wlock_acquire(b, 0), EBUSY);
     kill(pid, SIGKILL);
-    ASSERT(WIFSIGNALED(t_wait_status(pid)));
+    int ws = t_wait_status(pid); /* macOS's W* macros take an lvalue */
+    ASSERT(WIFSIGNALED(ws));
     uint64_t rec = b->h->recoveries;
     ASSERT_OK(brain__writer_lock(b));
     ASSERT_EQ_U64(b->h->recoveries, rec + 1);
@@ -179,9 +180,12 @@ TEST_TIMEOUT(holder_killed_next_holder_told, 20)
 
 /* The file may not grow (here a file-size limit, as a full /dev/shm, disk
  * or RAM disk would): the put that needs the room fails with BRAIN_ENOSPC
- * and a sentence, no SIGBUS, and what was stored reads back. */
-TEST_TIMEOUT(growth_refused_by_the_file_system_is_enospc, 30)
+ * and a sentence, no SIGBUS, and what was stored reads back; the file keeps
+ * its size.  BY_WRITING: the portable layer's fallback for file systems
+ * that preallocate nothing (brain__plat_no_prealloc). */
+static void growth_refused(int by_writing)
 {
+    brain__plat_no_prealloc = by_writing;
     brain_config cfg = {.capacity = 256u << 20};
     brain *b = t_create_cfg(0, &cfg);
     ASSERT_OK(brain_put(b, NULL, "small", "v", 1, NULL, NULL));
@@ -206,6 +210,9 @@ TEST_TIMEOUT(growth_refused_by_the_file_system_is_enospc, 30)
         size_t got = 0;
         if (brain_read(b, NULL, "small", v, sizeof v, &got, NULL) != 0 || got != 1)
             t_child_exit(5);
+        struct stat now;
+        if (fstat(b->fd, &now) != 0 || now.st_size != st.st_size)
+            t_child_exit(6); /* a half-grown tail was left */
         t_child_exit(0);
     }
     t_wait_ok(pid);
@@ -214,5 +221,98 @@ TEST_TIMEOUT(growth_refused_by_the_file_system_is_enospc, 30)
     ASSERT_OK(brain_read(b, NULL, "small", v, sizeof v, &got, NULL));
     ASSERT_EQ_INT(brain_exists(b, NULL, "big"), 0);
     t_check_store(b);
+    t_destroy(b, 0);
+}
+
+TEST_TIMEOUT(growth_refused_by_the_file_system_is_enospc, 30) { growth_refused(0); }
+
+static void need_posix_layer(void)
+{
+    if (strcmp(brain_platform(), "posix") != 0)
+        SKIP("the writing fallback is the portable layer's (make test-posix runs it)");
+}
+
+TEST_TIMEOUT(growth_refused_while_writing_zeros_is_enospc, 30)
+{
+    need_posix_layer();
+    growth_refused(1);
+}
+
+/* The fallback of a file system that preallocates nothing: the range
+ * inside the file (here with a punched hole, as freed pages leave) keeps
+ * its bytes and gets its blocks back; beyond the end, zeros; every byte of
+ * the file has a block or page afterwards. */
+TEST(reserve_by_writing_keeps_the_contents_and_backs_every_page)
+{
+    need_posix_layer();
+    const char *path = t_store(1);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT(fd >= 0);
+    size_t n = 1u << 20, grow = 256u << 10;
+    unsigned char *want = t_xmalloc(n + grow), *got = t_xmalloc(n + grow);
+    t_vfill(want, n, 5);
+    ASSERT_EQ_INT(pwrite(fd, want, n, 0), (ssize_t)n);
+    int punched = brain__plat_punch_hole(fd, 256u << 10, 256u << 10);
+    t_log("hole punched: %s", punched == 0 ? "yes" : strerror(punched));
+    if (punched == 0)
+        memset(want + (256u << 10), 0, 256u << 10);
+    memset(want + n, 0, grow);
+    brain__plat_no_prealloc = 1;
+    /* from an odd offset: the bytes before it and at it stay */
+    ASSERT_EQ_INT(brain__plat_reserve_space(fd, 4097, n + grow - 4097), 0);
+    struct stat st;
+    ASSERT_EQ_INT(fstat(fd, &st), 0);
+    ASSERT_EQ_U64((uint64_t)st.st_size, n + grow);
+    ASSERT_GE_U64((uint64_t)st.st_blocks * 512, n + grow);
+    ASSERT_EQ_INT(pread(fd, got, n + grow, 0), (ssize_t)(n + grow));
+    ASSERT_EQ_U64(t_first_diff(got, want, n + grow), n + grow);
+    close(fd);
+    free(want);
+    free(got);
+}
+
+/* A store on a file system that preallocates nothing: creation, growth and
+ * the refill of pages given back by freed values all go through the writing
+ * fallback; every value reads back and the store checks clean throughout
+ * (a fallback that wrote zeros over a punched range would wipe the block
+ * header the allocator had just written there). */
+TEST_TIMEOUT(store_without_preallocation_keeps_every_value, 60)
+{
+    need_posix_layer();
+    brain__plat_no_prealloc = 1;
+    brain_config cfg = {.capacity = 512u << 20, .max_procs = 8, .max_namespaces = 4};
+    brain *b = t_create_cfg(0, &cfg);
+    size_t sizes[] = {40u << 20, 3u << 20, 70u << 20, 100u << 10, 25u << 20, 5000};
+    unsigned char *v = t_xmalloc(70u << 20);
+    uint64_t seeds[4] = {0};
+    size_t lens[4] = {0};
+    for (int round = 0; round < 14; round++) {
+        char name[16];
+        int slot = round % 4;
+        snprintf(name, sizeof name, "v%d", slot);
+        size_t sz = sizes[round % 6];
+        t_vfill(v, sz, (uint64_t)round + 1);
+        ASSERT_OK(brain_put(b, NULL, name, v, sz, NULL, NULL));
+        seeds[slot] = (uint64_t)round + 1;
+        lens[slot] = sz;
+        if (round % 3 == 2) { /* a large delete: its pages go back */
+            snprintf(name, sizeof name, "v%d", (round + 2) % 4);
+            if (brain_delete(b, NULL, name) == BRAIN_OK)
+                lens[(round + 2) % 4] = 0;
+        }
+        (void)t_stats(b); /* reclaims, punches */
+        for (int i = 0; i < 4; i++) {
+            if (!lens[i])
+                continue;
+            snprintf(name, sizeof name, "v%d", i);
+            brain_view view = {0};
+            ASSERT_OK(brain_get(b, NULL, name, &view));
+            ASSERT_EQ_U64(view.size, lens[i]);
+            ASSERT_VALUE(view.data, view.size, seeds[i]);
+            brain_view_release(b, &view);
+        }
+        t_check_store(b);
+    }
+    free(v);
     t_destroy(b, 0);
 }

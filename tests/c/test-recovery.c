@@ -230,7 +230,8 @@ TEST_TIMEOUT(last_process_dies_holding_lock_next_opener_repairs, 20)
         lock_and_odd(c);
         _exit(0); /* the only process with the store open dies locked */
     }
-    ASSERT(WIFEXITED(t_wait_status(pid)));
+    int ws = t_wait_status(pid); /* macOS's W* macros take an lvalue */
+    ASSERT(WIFEXITED(ws));
     b = t_open(0); /* alone: resets the lock, repairs */
     ASSERT_EQ_U64(atomic_load(&b->h->batch_seq) & 1, 0);
     ASSERT_EQ_U64(b->h->dirty, 0);
@@ -285,7 +286,8 @@ TEST_TIMEOUT(dead_reserver_slot_reused_does_not_adopt_reservation, 20)
         ASSERT_OK(brain_reserve(c, NULL, "lost", 1 << 20, NULL, &res, &data));
         _exit(0);
     }
-    ASSERT(WIFEXITED(t_wait_status(pid)));
+    int ws = t_wait_status(pid); /* macOS's W* macros take an lvalue */
+    ASSERT(WIFEXITED(ws));
     /* new processes attach (taking freed slots) before anyone reaps */
     brain *c1 = t_open(0), *c2 = t_open(0);
     ASSERT_OK(brain_reap(b, NULL));

@@ -339,8 +339,8 @@ TEST(snapshot_load_copies_file_to_file)
         t_vfill(buf, (6u << 20) - (size_t)i * 4097, (uint64_t)i + 40);
         ASSERT_OK(brain_put(b, "ns", name, buf, (6u << 20) - (size_t)i * 4097, NULL, NULL));
     }
-    char snap[128];
-    snprintf(snap, sizeof snap, "/dev/shm/brain-test-%d.snapshot", (int)getpid());
+    char snap[BRAIN_PATH_MAX];
+    snprintf(snap, sizeof snap, "%s/brain-test-%d.snapshot", t_store_dir(), (int)getpid());
     ASSERT_OK(brain_snapshot_save(b, snap, NULL));
     brain *c = t_create(1, 64 << 20);
     uint64_t count = 0;

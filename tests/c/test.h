@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h> /* pause, fork...: on macOS nothing else brings it in */
 
 #include "brain.h"
 
@@ -189,8 +190,11 @@ void t_check_detail(const char *file, int line, const char *expr,
 /* The test process's pid (also in its helpers): it names the test's stores. */
 extern pid_t t_test_pid;
 
-/* Absolute path of store number n of this test: /dev/shm/brain-t<pid>-<n>.
- * The runner removes every /dev/shm/brain-t<pid>-* left when the test ends. */
+/* The directory of bare store names (brain_resolve): /dev/shm on Linux,
+ * $TMPDIR on macOS.  The tests' stores go there. */
+const char *t_store_dir(void);
+/* Absolute path of store number n of this test: t_store_dir()/brain-t<pid>-<n>.
+ * The runner removes every t_store_dir()/brain-t<pid>-* left when the test ends. */
 const char *t_store(int n);
 /* The same store as a bare name ("t<pid>-<n>"), resolved by the library. */
 const char *t_store_name(int n);

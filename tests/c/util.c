@@ -46,13 +46,29 @@ size_t t_first_diff(const void *a, const void *b, size_t n)
 }
 
 /* ---- names and paths ----------------------------------------------------- */
-static char t_paths[64][96], t_names[64][64], t_dirbuf[64], t_pathbuf[4][512];
+static char t_paths[64][1100], t_names[64][64], t_dirbuf[64], t_pathbuf[4][512];
+
+const char *t_store_dir(void)
+{
+    static char dir[1024];
+    if (!dir[0]) {
+        char buf[1024];
+        if (brain_resolve("x", buf, sizeof buf) != BRAIN_OK || !strrchr(buf, '/')) {
+            fprintf(stderr, "t_store_dir: brain_resolve(\"x\") failed or is too long\n");
+            abort();
+        }
+        char *slash = strrchr(buf, '/');
+        *(slash == buf ? slash + 1 : slash) = '\0';
+        memcpy(dir, buf, sizeof dir);
+    }
+    return dir;
+}
 
 const char *t_store(int n)
 {
     if (n < 0 || n >= 64)
         FAIL("t_store(%d): 0..63 only", n);
-    snprintf(t_paths[n], sizeof t_paths[n], "/dev/shm/brain-t%d-%d",
+    snprintf(t_paths[n], sizeof t_paths[n], "%s/brain-t%d-%d", t_store_dir(),
              (int)t_test_pid, n);
     return t_paths[n];
 }

@@ -1,19 +1,46 @@
 """Fixtures for the tests of the `brain` command-line tool.
 
 The binary is $BRAIN_CLI (set by `make test-cli`), else build/brain in the
-repository.  Every store a test makes has a unique name under /dev/shm and
-is removed afterwards, whatever the test did to it.
+repository.  Every store a test makes has a unique name in SHM (the
+directory of bare store names) and is removed afterwards, whatever the test
+did to it.
 """
 import os
 import re
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHM = Path("/dev/shm")
+LINUX = sys.platform.startswith("linux")
+
+
+def store_dir():
+    """The directory of bare store names, the library's rule: /dev/shm on
+    Linux, $TMPDIR on macOS (without trailing slashes; /tmp when unset)."""
+    if sys.platform == "darwin":
+        t = os.environ.get("TMPDIR") or ""
+        return Path((t if t.startswith("/") else "/tmp").rstrip("/") or "/")
+    return Path("/dev/shm")
+
+
+SHM = store_dir()
+
+
+def proc_state(pid):
+    """The state letter of process PID (R, S, T, Z...): /proc on Linux, ps(1)
+    elsewhere; '' when it is gone."""
+    if LINUX:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return ""
+    r = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return r.stdout.strip()[:1]
 
 # A size as the tool prints it ("12 B", "1.5 MB", "256.0 MiB").
 SIZE_RE = re.compile(r"\d+(?:\.\d+)? ?(?:B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\b")

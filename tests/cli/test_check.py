@@ -3,6 +3,8 @@ import os
 
 import pytest
 
+from conftest import SHM
+
 
 def fill(brain, store, n=60):
     """Puts n small values whose names are easy to find in the file."""
@@ -43,7 +45,7 @@ def test_check_healthy_store_after_work(brain, store):
     brain.ok("put", store, "big", "-", input=os.urandom(5 << 20))
     r = brain.ok("check", store)
     assert r.out.startswith("ok: ")
-    assert "/dev/shm/brain-" + store in r.out
+    assert f"{SHM}/brain-{store}" in r.out
     assert r.err == ""
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import SIZE_RE
+from conftest import LINUX, SHM, SIZE_RE
 
 
 COMMANDS = ["create", "put", "get", "rm", "ls", "info", "check", "destroy"]
@@ -436,7 +436,7 @@ def test_info(brain, store):
 
 
 def stores_path_in(name, text):
-    return f"/dev/shm/brain-{name}" in text
+    return f"{SHM}/brain-{name}" in text
 
 
 # ---- check -----------------------------------------------------------------------
@@ -465,6 +465,7 @@ def test_put_from_dev_null_is_empty(brain, store):
     assert e["size"] == 0
 
 
+@pytest.mark.skipif(not LINUX, reason="reads /proc/version (Linux's)")
 def test_put_from_a_file_whose_size_says_nothing(brain, store):
     """/proc files are regular files of size 0 that have contents."""
     with open("/proc/version", "rb") as f:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from conftest import proc_state
 from test_ops import Server, ls_json
 
 
@@ -248,9 +249,8 @@ def lock_holder(store):
     p = subprocess.Popen([exe, store], stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().startswith("locked ")
     for _ in range(200):  # until it has stopped itself
-        with open(f"/proc/{p.pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] in "Tt":
-                break
+        if proc_state(p.pid) in ("T", "t"):
+            break
         time.sleep(0.01)
     return p
 

@@ -8,13 +8,14 @@ from dash_extensions.enrich import Serverside, ServersideBackend, ServersideOutp
 
 from brain_plasma import Brain
 from brain_plasma.contrib.dash_extensions import DEFAULT_TIMEOUT, BrainBackend
+from conftest import STORE_DIR
 
 
 def test_backend_interface(store_name):
     b = BrainBackend(store_name, size=16_000_000)
     assert isinstance(b, ServersideBackend)
     assert b.default_timeout == DEFAULT_TIMEOUT == 24 * 3600
-    assert b.uid == "BrainBackend:/dev/shm/brain-%s:cache:dash_extensions" % store_name
+    assert b.uid == "BrainBackend:%s/brain-%s:cache:dash_extensions" % (STORE_DIR, store_name)
     assert BrainBackend(store_name, key_prefix="other").uid != b.uid
     assert b.get(None) is None
     assert b.get("absent", ignore_expired=True) is None

@@ -14,6 +14,7 @@ from flask_caching import Cache
 from brain_plasma import Brain
 from brain_plasma.contrib.flask_caching import BrainCache
 from brain_plasma.exceptions import BrainCorruptError, BrainIOError, BrainValueError
+from conftest import STORE_DIR
 
 CACHE_TYPE = "brain_plasma.contrib.flask_caching.BrainCache"
 
@@ -219,7 +220,7 @@ def test_flask_config_and_memoize(store_name):
     cache = Cache(app)
     backend = app.extensions["cache"][cache]
     assert isinstance(backend, BrainCache)
-    assert backend.path == "/dev/shm/brain-" + store_name
+    assert backend.path == STORE_DIR + "/brain-" + store_name
     assert backend.namespace == "cache:app_"
     assert backend.default_timeout == 0
     assert Brain(store_name).size() == 8_000_000

@@ -174,8 +174,13 @@ void fuzz_init(void)
     /* run.sh points BRAIN_FUZZ_TMP at a directory it removes afterwards,
      * since a crashing input ends the process before atexit runs */
     const char *base = getenv("BRAIN_FUZZ_TMP");
+    char def[200]; /* longer: /tmp */
+    if ((!base || !*base) && brain_resolve("x", def, sizeof def) == BRAIN_OK && strrchr(def, '/')) {
+        *strrchr(def, '/') = '\0'; /* the directory of bare names: /dev/shm, $TMPDIR on macOS */
+        base = access(def, W_OK) == 0 ? def : "/tmp";
+    }
     if (!base || !*base)
-        base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        base = "/tmp";
     snprintf(g_dir, sizeof g_dir, "%s/brain-fuzz-%d-XXXXXX", base, (int)getpid());
     if (!mkdtemp(g_dir))
         fuzz_fail("mkdtemp %s: %s", g_dir, strerror(errno));

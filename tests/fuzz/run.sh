@@ -13,8 +13,9 @@ targets=${*:-store-open store-repair snapshot-load store-write}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$build/crashes"
 # the targets' scratch stores; a crash skips their own clean-up
+# (the platform's directory of stores: /dev/shm on Linux, $TMPDIR on macOS)
 shm=/dev/shm
-[ -w "$shm" ] || shm=${TMPDIR:-/tmp}
+[ "$(uname -s)" != Darwin ] && [ -w "$shm" ] || shm=${TMPDIR:-/tmp}
 BRAIN_FUZZ_TMP=$(mktemp -d "$shm/brain-fuzzrun-XXXXXX")
 export BRAIN_FUZZ_TMP
 trap 'rm -rf "$BRAIN_FUZZ_TMP"' EXIT

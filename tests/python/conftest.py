@@ -1,11 +1,31 @@
-"""Fixtures: every test gets a store of its own under /dev/shm, destroyed
+"""Fixtures: every test gets a store of its own in STORE_DIR, destroyed
 afterwards."""
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 
 from brain_plasma import Brain, _core, recall_cache
+
+# Where the library keeps stores named by a bare name: /dev/shm on Linux,
+# $TMPDIR on macOS (test_platform.py checks it is the platform's).
+STORE_DIR = os.path.dirname(_core.resolve("x"))
+LINUX = sys.platform.startswith("linux")
+
+
+def proc_state(pid):
+    """The state letter of process PID (R, S, T, Z...): /proc on Linux, ps(1)
+    elsewhere; '' when it is gone."""
+    if LINUX:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return ""
+    r = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return r.stdout.strip()[:1]
 
 
 @pytest.fixture(autouse=True)

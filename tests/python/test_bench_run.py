@@ -13,6 +13,7 @@ BENCH = os.path.join(HERE, "..", "..", "bench")
 sys.path.insert(0, BENCH)
 
 import worker  # noqa: E402  (bench/worker.py)
+from conftest import STORE_DIR  # noqa: E402
 
 CHEAP = ["brain", "pickle", "shm", "limit"]
 
@@ -57,11 +58,11 @@ def test_quick_run_has_every_workload_and_peer(tmp_path):
     for w in range(1, 8):
         assert "### Workload %d:" % w in md
     assert "### Goals" in md
-    # nothing left behind in /dev/shm by this run
+    # nothing left behind in the stores' directory by this run
     pid = R["pid"]
     mine = ("bench-run-%d" % pid, "brain-bench-run-%d" % pid, "bpk%d_" % pid,
             "sm_bsm%d" % pid, "bud%d" % pid)
-    assert not [n for n in os.listdir("/dev/shm") if n.startswith(mine)]
+    assert not [n for n in os.listdir(STORE_DIR) if n.startswith(mine)]
 
 
 def test_bad_options_say_what_is_wrong(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 import brain_plasma as bp
 from brain_plasma import Brain, _core, plasma
+from conftest import STORE_DIR
 
 
 def close(capacity, asked):
@@ -17,7 +18,7 @@ def close(capacity, asked):
 
 
 def test_construction_and_attributes(store_name, brain):
-    assert brain.path == "/dev/shm/brain-" + store_name
+    assert brain.path == STORE_DIR + "/brain-" + store_name
     assert os.path.exists(brain.path)
     assert isinstance(brain.client, plasma.PlasmaClient)
     assert isinstance(brain._c(), _core.Store)
@@ -28,7 +29,7 @@ def test_construction_and_attributes(store_name, brain):
 
 def test_default_store_name():
     assert bp.DEFAULT_STORE == "default"
-    assert _core.resolve(bp.DEFAULT_STORE) == "/dev/shm/brain-default"
+    assert _core.resolve(bp.DEFAULT_STORE) == STORE_DIR + "/brain-default"
 
 
 def test_start_process_attaches_never_wipes(store_name, brain):

@@ -19,6 +19,7 @@ import pytest
 
 import brain_plasma
 from brain_plasma import Brain, _cli, _core
+from conftest import LINUX, STORE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "brain"
@@ -76,7 +77,7 @@ def test_help_of_every_command_is_the_c_programs():
     (["bogus"], 2),                     # unknown command
     (["--bogus"], 2),                   # unknown option
     (["ls"], 2),                        # missing STORE
-    (["ls", "/dev/shm/brain-test-console-missing-%d" % os.getpid()], 1),
+    (["ls", STORE_DIR + "/brain-test-console-missing-%d" % os.getpid()], 1),
 ])
 def test_exit_status_and_stderr(args, rc):
     ref = [str(BUILD_BRAIN)] if BUILD_BRAIN.exists() else [_cli.executable()]
@@ -97,6 +98,14 @@ def test_stdin_and_stdout_pass_through(brain, store_name):
     assert p.returncode == 0 and p.stdout == data
 
 
+def exe_of(pid):
+    """The program process PID runs: /proc on Linux, ps(1) elsewhere."""
+    if LINUX:
+        return os.path.realpath("/proc/%d/exe" % pid)
+    r = subprocess.run(["ps", "-o", "comm=", "-p", str(pid)], capture_output=True, text=True)
+    return os.path.realpath(r.stdout.strip()) if r.stdout.strip() else ""
+
+
 def test_the_program_replaces_the_python_process(store_name):
     """exec: the pid Python started is the C program's, so a signal sent to
     it reaches the C program (Ctrl-C ends `brain watch`, which has no
@@ -107,7 +116,7 @@ def test_the_program_replaces_the_python_process(store_name):
     try:
         want = os.path.realpath(_cli.executable())
         deadline = time.monotonic() + 20
-        while os.path.realpath("/proc/%d/exe" % p.pid) != want:
+        while exe_of(p.pid) != want:
             assert time.monotonic() < deadline, "the console script never exec'd the program"
             time.sleep(0.02)
         p.send_signal(signal.SIGINT)

@@ -6,6 +6,7 @@ import pytest
 
 from brain_plasma import _core
 import brain_plasma as bp
+from conftest import STORE_DIR
 
 
 def test_module_constants():
@@ -16,7 +17,7 @@ def test_module_constants():
 
 
 def test_resolve_and_sizes():
-    assert _core.resolve("app1") == "/dev/shm/brain-app1"
+    assert _core.resolve("app1") == STORE_DIR + "/brain-app1"
     assert _core.resolve("/tmp/x.brain") == "/tmp/x.brain"
     with pytest.raises(bp.BrainValueError):
         _core.resolve("a/b")
@@ -37,7 +38,7 @@ def test_open_missing_and_exclusive(store_name):
     with pytest.raises(bp.BrainStoreExistsError):
         _core.Store(store_name, exclusive=True)
     s2 = _core.Store(store_name, create=False)
-    assert s2.path == s.path == "/dev/shm/brain-" + store_name
+    assert s2.path == s.path == STORE_DIR + "/brain-" + store_name
     s2.close()
     s.close()
 

@@ -15,6 +15,7 @@ import pytest
 import brain_plasma
 from brain_plasma import (Brain, BrainError, BrainStoreDestroyedError, BrainSnapshotError,
                           BrainCorruptError, BrainClientDisconnectedError, _core)
+from conftest import LINUX, STORE_DIR, proc_state
 
 
 def run_py(code, timeout=60):
@@ -86,9 +87,8 @@ class Holder:
         self.pid = self.p.pid
         if not alive:  # wait until it is stopped
             for _ in range(200):
-                with open(f"/proc/{self.pid}/stat") as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] in "Tt":
-                        break
+                if proc_state(self.pid) in ("T", "t"):
+                    break
                 time.sleep(0.01)
 
     def release(self):
@@ -231,6 +231,8 @@ def test_snapshot_replaced_keeps_mode_and_group(brain, tmp_path):
 
 @pytest.fixture
 def tiny_fs(tmp_path):
+    if not LINUX:
+        pytest.skip("mounts a small tmpfs (Linux's)")
     d = tmp_path / "tiny"
     d.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(d)],
@@ -256,7 +258,7 @@ def test_disk_full_during_save_is_not_store_full(brain, tiny_fs):
 def test_sizes_times_and_versions_out_of_range_are_brain_errors(brain, store_name):
     with pytest.raises(brain_plasma.BrainValueError, match="larger than the limit"):
         Brain(path=store_name + "-big", size=2 ** 64 + 10_000_000)  # used to wrap to 10 MB
-    assert not os.path.exists("/dev/shm/brain-" + store_name + "-big")
+    assert not os.path.exists(STORE_DIR + "/brain-" + store_name + "-big")
     for ttl in (float("inf"), 2 ** 63, float("nan"), -1, 0):
         with pytest.raises(brain_plasma.BrainValueError, match="ttl"):
             brain.learn(1, "x", ttl=ttl)

@@ -218,6 +218,8 @@ def test_get_waits_for_another_process(client, store_name):
 
 # ---- zero-copy in a second process --------------------------------------------------
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="reads the mappings from /proc/self/maps (Linux's)")
 def test_zero_copy_read_in_a_second_process(client, brain):
     arr = np.arange(2_000_000, dtype=np.int64)
     oid = client.put(arr)

@@ -3,6 +3,7 @@ BRAIN_EXPECT_PLATFORM: `make test PLATFORM=posix` must test the portable
 layer, not the .venv's Linux build), and that layer's stores carry its
 lock (docs/DESIGN-NOTES.md "Platform")."""
 import os
+import sys
 
 import pytest
 
@@ -18,12 +19,16 @@ def test_extension_is_the_layer_make_built():
     assert _core.PLATFORM == want
 
 
-def test_bare_name_lives_in_the_layers_folder():
+def test_bare_name_lives_in_the_platforms_folder():
+    """/dev/shm on Linux (both layers); $TMPDIR without its trailing slashes
+    on macOS, /tmp when TMPDIR is unset or not absolute."""
     path = _core.resolve("app1")
-    if _core.PLATFORM == "linux":
-        assert path == "/dev/shm/brain-app1"
+    if sys.platform == "darwin":
+        t = os.environ.get("TMPDIR") or ""
+        want = (t if t.startswith("/") else "/tmp").rstrip("/") or "/"
     else:
-        assert path.endswith("/brain-app1")
+        want = "/dev/shm"
+    assert path == want + "/brain-app1"
 
 
 def test_store_of_the_other_layer_is_refused(brain):

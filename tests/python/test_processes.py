@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from brain_plasma import Brain
+from conftest import STORE_DIR
 
 
 def run_python(code, *args):
@@ -75,7 +76,7 @@ def test_default_store_shared_without_configuration():
             print(b.recall(sys.argv[2])); b.forget(sys.argv[2])
     """
     name = "pytest-default-%d" % os.getpid()
-    existed = os.path.exists("/dev/shm/brain-default")
+    existed = os.path.exists(STORE_DIR + "/brain-default")
     try:
         run_python(code, "put", name)
         assert run_python(code, "get", name).strip() == "from another process"

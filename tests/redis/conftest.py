@@ -1,6 +1,7 @@
 """Fixtures of the Redis Brain tests: real redis-server processes on free
 loopback ports, started and stopped by the tests, and "hosts": Brains with
-caches of their own under /dev/shm, removed afterwards."""
+caches of their own in the directory of bare store names (/dev/shm on Linux,
+$TMPDIR on macOS), removed afterwards."""
 import os
 import uuid
 
@@ -25,7 +26,7 @@ class Hosts:
         self.made = []
 
     def cache(self, host):
-        path = "/dev/shm/brain-%s-%s" % (self.tag, host)
+        path = _core.resolve("%s-%s" % (self.tag, host))
         self.made.append(path)
         return path
 

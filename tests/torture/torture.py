@@ -302,7 +302,8 @@ class Driver:
         self.worker_py = os.path.join(self.rundir, "torture_worker.py")
         shutil.copy2(args.worker, self.worker_c)
         shutil.copy2(os.path.abspath(__file__), self.worker_py)
-        self.store = "/dev/shm/brain-torture-%d-%d" % (os.getpid(), self.rng.randrange(1 << 30))
+        from brain_plasma import _core  # the directory of bare names: /dev/shm, $TMPDIR on macOS
+        self.store = _core.resolve("torture-%d-%d" % (os.getpid(), self.rng.randrange(1 << 30)))
         kinds = ([("py", "writer")] * args.py_writers + [("c", "writer")] * args.c_writers +
                  [("py", "reader")] * args.py_readers + [("c", "reader")] * args.c_readers)
         # interleave so both languages get odd and even slots (namespaces)

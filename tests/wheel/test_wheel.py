@@ -80,10 +80,15 @@ def venv(tmp_path_factory, wheel):
 
 # ---- the files themselves ------------------------------------------------------
 
+# the platform tag make wheel gives: auditwheel's manylinux, delocate's macosx
+PLATFORM_TAG = (r"macosx_\d+_\d+_(arm64|x86_64)" if sys.platform == "darwin"
+                else r"manylinux_2_\d+_x86_64")
+
+
 def test_wheel_is_manylinux_and_carries_only_what_runs(wheel):
     v = header_version()
-    assert re.fullmatch(r"brain_plasma-%s-cp3\d+-cp3\d+-manylinux_2_\d+_x86_64\.whl"
-                        % re.escape(v), wheel.name), wheel.name
+    assert re.fullmatch(r"brain_plasma-%s-cp3\d+-cp3\d+-%s\.whl"
+                        % (re.escape(v), PLATFORM_TAG), wheel.name), wheel.name
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         info = {i.filename: i for i in z.infolist()}
@@ -208,7 +213,10 @@ RECALL = textwrap.dedent("""
 
 def test_basic_usage_across_two_processes_then_brain_ls_and_stats(venv):
     bindir, work = venv
-    store = "/dev/shm/brain-wheeltest-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+    # the wheel's own idea of where bare names live (/dev/shm, $TMPDIR on macOS)
+    store = ok([bindir / "python", "-c", "import sys; from brain_plasma import _core; "
+                "print(_core.resolve(sys.argv[1]))",
+                "wheeltest-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])], cwd=work).out.strip()
     (work / "learn.py").write_text(LEARN)
     (work / "recall.py").write_text(RECALL)
     try:
