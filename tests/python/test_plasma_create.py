@@ -48,6 +48,11 @@ def used(brain):
     return brain._c().stats()["used"]
 
 
+# where a buffer lies in the store file is read from Linux's /proc/self/maps
+needs_proc_maps = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                     reason="reads /proc/self/maps (Linux)")
+
+
 def address(buf):
     return np.frombuffer(buf, dtype=np.uint8).__array_interface__["data"][0]
 
@@ -125,6 +130,7 @@ def test_create_takes_room_in_the_store_not_in_the_process(brain, client):
 
 # ---- zero copy -----------------------------------------------------------------------
 
+@needs_proc_maps
 def test_seal_publishes_the_bytes_written_in_place(client, brain):
     n = 4 << 20
     oid = oid_random()
