@@ -23,25 +23,35 @@
  * everywhere but macOS (sysctl there, in platform_posix.c) ------------ */
 
 #ifndef __APPLE__
-/* Field 22 of /proc/PID/stat: start time in clock ticks after boot.  The
- * command name (field 2) may hold spaces and parentheses, so parse from the
- * last ')'. */
-uint64_t brain__plat_proc_start_time(pid_t pid)
+/* /proc/PID/stat read into BUF (SIZE bytes): a pointer just past the
+ * command name (field 2), which may hold spaces and parentheses, so the
+ * last ')'; NULL when it cannot be read, with *GONE set when there is no
+ * such file (the process is gone, or /proc is not there). */
+static const char *proc_stat_fields(pid_t pid, char *buf, size_t size, int *gone)
 {
-    char path[64], buf[1024];
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *gone = fd < 0;
     if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+        return NULL;
+    ssize_t n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0)
-        return 0;
+        return NULL;
     buf[n] = '\0';
     char *p = strrchr(buf, ')');
+    return p ? p + 1 : NULL;
+}
+
+/* Field 22 of /proc/PID/stat: start time in clock ticks after boot. */
+uint64_t brain__plat_proc_start_time(pid_t pid)
+{
+    char buf[1024];
+    int gone;
+    const char *p = proc_stat_fields(pid, buf, sizeof buf, &gone);
     if (!p)
         return 0;
-    p++;
     /* after ')' come fields 3.. ; we want field 22, i.e. the 20th token */
     for (int field = 3; field < 22; field++) {
         while (*p == ' ')
@@ -57,18 +67,12 @@ uint64_t brain__plat_proc_start_time(pid_t pid)
 /* PID's state letter from /proc (R, S, T, Z...), 0 when it is gone. */
 char brain__plat_proc_state(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[512];
+    int gone;
+    const char *p = proc_stat_fields(pid, buf, sizeof buf, &gone);
+    if (gone)
         return kill(pid, 0) == 0 || errno == EPERM ? 'R' : 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] ? p[2] : 0;
+    return p && p[0] == ' ' && p[1] ? p[1] : 0;
 }
 #endif /* !__APPLE__ */
 

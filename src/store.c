@@ -161,6 +161,18 @@ static void unmap_views(brain *b)
     b->rw = b->ro = NULL;
 }
 
+/* The end of a handle that was opened whole (brain_close, salvage): its
+ * mappings, descriptor, mutex and platform state, then the handle. */
+static void free_handle(brain *b)
+{
+    unmap_views(b);
+    if (b->fd >= 0)
+        close(b->fd);
+    pthread_mutex_destroy(&b->mu);
+    brain__plat_handle_fini(b);
+    free(b);
+}
+
 /* ---- the writers' lock ------------------------------------------------- */
 
 static int destroyed(brain *b)
@@ -877,12 +889,7 @@ int brain__salvage_open(const char *store, brain_lost_fn lost, void *ctx, brain_
             brain__plat_wlock_release(b);
         }
     }
-    unmap_views(b);
-    if (b->fd >= 0)
-        close(b->fd);
-    pthread_mutex_destroy(&b->mu);
-    brain__plat_handle_fini(b);
-    free(b);
+    free_handle(b);
     return rc;
 }
 
@@ -933,12 +940,7 @@ int brain_close(brain *b)
     if (!b->no_slot)
         brain__slot_detach(b);
     b->closed = 1;
-    unmap_views(b);
-    if (b->fd >= 0)
-        close(b->fd);
-    pthread_mutex_destroy(&b->mu);
-    brain__plat_handle_fini(b);
-    free(b);
+    free_handle(b);
     return 0;
 }
 

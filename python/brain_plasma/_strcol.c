@@ -622,6 +622,29 @@ static PyObject *build_one(const uint64_t *tab, size_t u, const Py_buffer *data,
     return PyUnicode_FromKindAndData(kind, p, (Py_ssize_t)len);
 }
 
+/* The buffers of a packed column (TABLE of 16-byte records, DATA, CODES of
+ * WIDTH bytes each), checked to describe N elements; -1 with an exception
+ * set otherwise.  The caller releases whichever buffers were taken (their
+ * .obj is NULL until then). */
+static int packed_buffers(PyObject *tableo, PyObject *datao, PyObject *codeso, Py_ssize_t n,
+                          int width, Py_buffer *table, Py_buffer *data, Py_buffer *codes)
+{
+    if (PyObject_GetBuffer(tableo, table, PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(datao, data, PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(codeso, codes, PyBUF_SIMPLE) < 0)
+        return -1;
+    if (table->len % 16 || (uintptr_t)table->buf % 8 || codes->len != n * width ||
+        (width && (uintptr_t)codes->buf % (unsigned)width) ||
+        (width == 0 && table->len / 16 != n)) {
+        PyErr_Format(PyExc_ValueError,
+                     "packed strings: a table of %zd bytes and %zd bytes of codes "
+                     "do not describe %zd elements (or are misaligned)",
+                     table->len, codes->len, n);
+        return -1;
+    }
+    return 0;
+}
+
 /* strings_unpack(out, table, data, codes, code_width, others) -> None.
  * OUT: a fresh 1-d object ndarray (every element None) of as many elements
  * as CODES holds codes; fills it. */
@@ -643,20 +666,9 @@ PyObject *strcol_unpack(PyObject *Py_UNUSED(m), PyObject *args)
     PyObject *result = NULL, **uniq = NULL;
     Py_ssize_t *counts = NULL;
     size_t nuniq = 0, built = 0, given = 0; /* [0, given) now owned by OUT */
-    if (PyObject_GetBuffer(tableo, &table, PyBUF_SIMPLE) < 0 ||
-        PyObject_GetBuffer(datao, &data, PyBUF_SIMPLE) < 0 ||
-        PyObject_GetBuffer(codeso, &codes, PyBUF_SIMPLE) < 0)
-        goto done;
     Py_ssize_t n = out.len / (Py_ssize_t)sizeof(PyObject *);
-    if (table.len % 16 || (uintptr_t)table.buf % 8 || codes.len != n * width ||
-        (width && (uintptr_t)codes.buf % (unsigned)width) ||
-        (width == 0 && table.len / 16 != n)) {
-        PyErr_Format(PyExc_ValueError,
-                     "packed strings: a table of %zd bytes and %zd bytes of codes "
-                     "do not describe %zd elements (or are misaligned)",
-                     table.len, codes.len, n);
+    if (packed_buffers(tableo, datao, codeso, n, width, &table, &data, &codes) < 0)
         goto done;
-    }
     PyObject **items = out.buf;
     populate(table.buf, table.len);
     populate(data.buf, data.len);
@@ -911,19 +923,8 @@ PyObject *strcol_rebuild(PyObject *Py_UNUSED(m), PyObject *args)
     PyObject **uniq = NULL;
     uint32_t *counts = NULL;
     size_t nuniq = 0, built = 0;
-    if (PyObject_GetBuffer(tableo, &table, PyBUF_SIMPLE) < 0 ||
-        PyObject_GetBuffer(datao, &data, PyBUF_SIMPLE) < 0 ||
-        PyObject_GetBuffer(codeso, &codes, PyBUF_SIMPLE) < 0)
+    if (packed_buffers(tableo, datao, codeso, n, width, &table, &data, &codes) < 0)
         goto fail;
-    if (table.len % 16 || (uintptr_t)table.buf % 8 || codes.len != n * width ||
-        (width && (uintptr_t)codes.buf % (unsigned)width) ||
-        (width == 0 && table.len / 16 != n)) {
-        PyErr_Format(PyExc_ValueError,
-                     "packed strings: a table of %zd bytes and %zd bytes of codes "
-                     "do not describe %zd elements (or are misaligned)",
-                     table.len, codes.len, n);
-        goto fail;
-    }
     cells = PyObject_New(cells_object, &cells_type);
     if (!cells)
         goto fail;
