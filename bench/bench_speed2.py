@@ -285,16 +285,21 @@ def goal7(b, rows, out):
     path = "/dev/shm/bench-speed2-%d.pkl" % os.getpid()
     try:
         for label, frame in cases:
+            # the first learn lands on pages the store does not hold (the
+            # previous case's were given back when it was forgotten); each
+            # later one replaces the value, as an app that learns the same
+            # name again does, and reuses the version before the last's pages
             learn, topk = [], []
-            for _ in range(3):
+            for _ in range(4):
                 t0 = time.perf_counter()
                 b.learn(frame, "g7")
                 learn.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 frame.to_pickle(path)
                 topk.append(time.perf_counter() - t0)
-            res.append({"frame": label, "learn": min(learn), "to_pickle": min(topk),
-                        "ratio": min(learn) / min(topk)})
+            res.append({"frame": label, "learn": min(learn[1:]), "learn_first": learn[0],
+                        "to_pickle": min(topk), "ratio": min(learn[1:]) / min(topk),
+                        "ratio_first": learn[0] / min(topk)})
             b.forget("g7")
     finally:
         if os.path.exists(path):
@@ -577,12 +582,16 @@ def report(out):
     g = out.get("goal7")
     if g:
         L += ["## 7. Learn against to_pickle, %d rows" % g["rows"], "",
-              "| frame | learn ms | to_pickle ms | learn / to_pickle | goal <= 1 |",
-              "|---|---:|---:|---:|---|"]
+              "learn: the name learned again (best of 3 replaces); first: the first "
+              "learn, onto pages the store had given back; to_pickle: best of 4.", "",
+              "| frame | learn ms | to_pickle ms | learn / to_pickle | goal <= 1 "
+              "| first learn ms | first / to_pickle |",
+              "|---|---:|---:|---:|---|---:|---:|"]
         for r in g["rows_detail"]:
-            L.append("| %s | %s | %s | %.2f | %s |" % (r["frame"], ms(r["learn"]),
-                                                     ms(r["to_pickle"]), r["ratio"],
-                                                     "yes" if r["ratio"] <= 1 else "no"))
+            L.append("| %s | %s | %s | %.2f | %s | %s | %.2f |" % (
+                r["frame"], ms(r["learn"]), ms(r["to_pickle"]), r["ratio"],
+                "yes" if r["ratio"] <= 1 else "no", ms(r["learn_first"]),
+                r["ratio_first"]))
         L.append("")
     return "\n".join(L)
 

@@ -29,6 +29,21 @@
  * Punching touches no block header or free-list link: only whole pages
  * strictly inside the block, and nobody reads a free block's interior.
  *
+ * The punch waits until the handle releases the writers' lock
+ * (brain__alloc_punch_pending, called by brain__writer_unlock): a put
+ * frees the version it replaced two puts ago and then allocates in the
+ * same hold of the lock, and that allocation takes the block just freed
+ * (find_suitable looks at its exact class first), pages and page tables
+ * still in place.  Punching it at once and then reserving its pages again
+ * (fallocate, the kernel clearing each page, a fault per page to map it)
+ * made a replaced 80 MB frame learn 5x slower than into kept pages, and
+ * slower than to_pickle.  What the lock's holder leaves free at the unlock
+ * is judged by the same rule as before, so once the lock is released the
+ * RAM held is what it was: live values, what readers pin, the reserve.
+ * The blocks awaiting the punch are kept exactly: a merge replaces its
+ * parts by the merged block, a carve by the rest it leaves free; each is
+ * checked again (a free block on its free list) before its pages go.
+ *
  * A free block records how many of its first bytes surely have pages
  * (`backed`); a block taken from one with less gets its missing pages
  * reserved again (fallocate) before it is handed out, so a full /dev/shm
@@ -191,12 +206,86 @@ static void set_next_prev(brain *b, uint64_t off, uint64_t size)
         ((struct brain__block *)(b->rw + off + size))->prev_size = size;
 }
 
+/* ---- punching deferred to the unlock (see the top of this file) ----- */
+
+/* Where OFF is on the handle's list of blocks awaiting the punch, or -1. */
+static int pending_at(const brain *b, uint64_t off)
+{
+    for (uint32_t i = 0; i < b->npunch && i < PUNCH_PENDING; i++)
+        if (b->punch_off[i] == off)
+            return (int)i;
+    return -1;
+}
+
+static void pending_drop(brain *b, uint64_t off)
+{
+    int i = pending_at(b, off);
+    if (i >= 0)
+        b->punch_off[i] = b->punch_off[--b->npunch];
+}
+
+static void maybe_punch(brain *b, uint64_t off, uint64_t size);
+
+/* Free block OFF (SIZE bytes, on its list) awaits the punch; a full list
+ * punches it now, as before the punch waited. */
+static void pending_add(brain *b, uint64_t off, uint64_t size)
+{
+    uint64_t start = align_up(off + BLOCK_HDR, PAGE), end = (off + size) & ~(PAGE - 1);
+    if (end <= start || end - start < PUNCH_MIN || pending_at(b, off) >= 0)
+        return;
+    if (b->npunch >= PUNCH_PENDING)
+        maybe_punch(b, off, size);
+    else
+        b->punch_off[b->npunch++] = off;
+}
+
+/* Whether OFF is a free block on its free list (not a stale header inside
+ * a merged block, nor a block since handed out); its size in *SIZE. */
+static int on_free_list(brain *b, uint64_t off, uint64_t *size)
+{
+    struct brain__block *blk = brain__block_at(b, off);
+    if (!blk)
+        return 0;
+    uint64_t ss = atomic_load(&blk->sizestate);
+    if (bs_state(ss) != BS_FREE || !brain__ptr(b, off + BLOCK_HDR, bs_size(ss)))
+        return 0;
+    *size = bs_size(ss);
+    if (blk->prev) {
+        struct brain__block *pb = brain__block_at(b, blk->prev);
+        return pb && pb->next == off;
+    }
+    unsigned fl, sl;
+    mapping_insert(*size, &fl, &sl);
+    if (fl >= FL_COUNT)
+        fl = FL_COUNT - 1;
+    return b->h->heads[fl][sl] == off;
+}
+
+/* At the writers' lock's release: the blocks freed in this hold (and still
+ * free) give their pages back when the rule at the top of this file says
+ * so.  DROP forgets them instead (the block chain was just repaired). */
+void brain__alloc_punch_pending(brain *b, int drop)
+{
+    uint32_t n = b->npunch < PUNCH_PENDING ? b->npunch : PUNCH_PENDING;
+    b->npunch = 0;
+    if (drop || !b->h)
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t size = 0;
+        if (on_free_list(b, b->punch_off[i], &size))
+            maybe_punch(b, b->punch_off[i], size);
+    }
+}
+
 /* Takes NEED bytes from the front of free block OFF (already off its list). */
 static void carve(brain *b, uint64_t off, uint64_t need, unsigned state,
                   unsigned kind)
 {
     struct brain__block *blk = (struct brain__block *)(b->rw + off);
     uint64_t size = bs_size(atomic_load(&blk->sizestate));
+    int pending = pending_at(b, off) >= 0;
+    if (pending)
+        pending_drop(b, off);
     if (size - need >= MIN_BLOCK) {
         uint64_t rest = off + need;
         struct brain__block *r = (struct brain__block *)(b->rw + rest);
@@ -211,6 +300,8 @@ static void carve(brain *b, uint64_t off, uint64_t need, unsigned state,
         set_next_prev(b, rest, size - need);
         brain__alloc_insert_free(b, rest, size - need);
         b->h->nblocks++;
+        if (pending) /* the rest of a block awaiting the punch awaits it too */
+            pending_add(b, rest, size - need);
         size = need;
     } else {
         blk->kind = kind;
@@ -398,8 +489,13 @@ static void free_block(brain *b, uint64_t off, uint64_t own_backed, int may_punc
         brain__mark_damaged(b);
         return;
     }
+    int pending = may_punch;
     uint64_t nss = atomic_load(&nb->sizestate);
     if (bs_state(nss) == BS_FREE && bs_size(nss) <= fs - nxt - BLOCK_HDR) {
+        if (pending_at(b, nxt) >= 0) {
+            pending_drop(b, nxt);
+            pending = 1;
+        }
         brain__alloc_remove_free(b, nxt, bs_size(nss));
         if (backed >= size)
             backed = size + (nb->backed < bs_size(nss) ? nb->backed : bs_size(nss));
@@ -415,6 +511,10 @@ static void free_block(brain *b, uint64_t off, uint64_t own_backed, int may_punc
         uint64_t pss = atomic_load(&pb->sizestate);
         if (bs_state(pss) == BS_FREE &&
             bs_size(pss) == blk->prev_size) {
+            if (pending_at(b, poff) >= 0) {
+                pending_drop(b, poff);
+                pending = 1;
+            }
             brain__alloc_remove_free(b, poff, bs_size(pss));
             backed = pb->backed >= bs_size(pss) ? bs_size(pss) + backed : pb->backed;
             size += bs_size(pss);
@@ -427,8 +527,8 @@ static void free_block(brain *b, uint64_t off, uint64_t own_backed, int may_punc
     blk->backed = backed < size ? backed : size;
     set_next_prev(b, off, size);
     brain__alloc_insert_free(b, off, size);
-    if (may_punch)
-        maybe_punch(b, off, size);
+    if (pending)
+        pending_add(b, off, size);
 }
 
 int brain__alloc_check_size(brain *b, uint64_t *found)

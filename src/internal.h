@@ -211,6 +211,7 @@ _Static_assert(offsetof(struct brain__header, index) % 64 == 0, "hot line");
 /* ---- the process-local handle ----------------------------------------- */
 
 #define PINMAP_SIZE 2048u
+#define PUNCH_PENDING 16u /* free blocks awaiting the unlock's punch (alloc.c) */
 
 struct brain_reservation {
     struct brain_reservation *next;
@@ -260,6 +261,13 @@ struct brain {
     int64_t lock_timeout_ms; /* writers' lock wait; < 0: for ever (default) */
     int (*lock_cancel)(void *); /* polled while waiting: non-zero gives up */
     void *lock_cancel_ctx;
+
+    /* Free blocks whose pages may go back to the system when this handle
+     * releases the writers' lock (alloc.c: punching waits until then, so
+     * an allocation in the same hold reuses a just-freed block's pages).
+     * Touched only under the writers' lock. */
+    uint64_t punch_off[PUNCH_PENDING];
+    uint32_t npunch;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -432,6 +440,7 @@ int brain__key_not_found(brain *b, const struct brain__key *k, int corrupt);
 int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind, uint64_t *out);
 int brain__alloc_fits(brain *b, uint64_t payload);
 void brain__alloc_free(brain *b, uint64_t off);
+void brain__alloc_punch_pending(brain *b, int drop);
 int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown);
 void brain__alloc_cut_end(brain *b, uint64_t last, uint64_t new_end);
 void brain__alloc_insert_free(brain *b, uint64_t off, uint64_t size);

@@ -337,6 +337,9 @@ void brain__writer_unlock(brain *b)
         b->h->needs_repair = 0;
         brain__repair(b, REPAIR_SHARED);
         b->h->recoveries++;
+        brain__alloc_punch_pending(b, 1); /* the blocks were rebuilt */
+    } else {
+        brain__alloc_punch_pending(b, 0); /* what this hold freed (alloc.c) */
     }
     b->h->dirty = 0;
     atomic_store(&b->h->lock_pid, 0);
