@@ -368,6 +368,9 @@ int brain__plat_proc_alive(pid_t pid, uint64_t start_time);
 int brain__plat_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
 void brain__plat_futex_wake(_Atomic uint32_t *addr);
 void brain__plat_random(void *buf, size_t len);
+/* BUF filled from the clock and the pid (xorshift), where the system has
+ * no entropy to give; platform.c, for both layers' brain__plat_random. */
+void brain__plat_random_mix(uint8_t *buf, size_t len);
 int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-style */
 /* Test hook: nonzero makes the portable layer's reserve_space act as on a
  * file system that can preallocate nothing, so that its writing fallback

@@ -109,6 +109,17 @@ int64_t brain__plat_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void brain__plat_random_mix(uint8_t *buf, size_t len)
+{
+    uint64_t x = (uint64_t)brain__plat_mono_ns() ^ ((uint64_t)getpid() << 32);
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+}
+
 int brain__plat_fs_free(int fd, uint64_t *bytes)
 {
     struct statvfs sv;

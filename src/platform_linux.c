@@ -49,14 +49,8 @@ void brain__plat_random(void *buf, size_t len)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            /* no entropy source: fall back to time and pid mixing */
-            uint64_t x = (uint64_t)brain__plat_mono_ns() ^ ((uint64_t)getpid() << 32);
-            for (size_t i = 0; i < len; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                p[i] = (uint8_t)x;
-            }
+            /* no entropy source */
+            brain__plat_random_mix(p, len);
             return;
         }
         p += n;

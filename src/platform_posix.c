@@ -192,13 +192,7 @@ void brain__plat_random(void *buf, size_t len)
     while (len > 0) {
         size_t n = len > 256 ? 256 : len; /* getentropy's limit */
         if (getentropy(p, n) != 0) {
-            uint64_t x = (uint64_t)brain__plat_mono_ns() ^ ((uint64_t)getpid() << 32);
-            for (size_t i = 0; i < len; i++) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                p[i] = (uint8_t)x;
-            }
+            brain__plat_random_mix(p, len);
             return;
         }
         p += n;
