@@ -360,6 +360,23 @@ static int refill(brain *b, uint64_t off, uint64_t need, uint64_t size, uint64_t
     return 0;
 }
 
+/* Takes the free block at OFF (SIZE bytes) off its list, carves a block of
+ * NEED bytes from its front, and gets the pages it lacks back (refill).
+ * 0 and *OUT = OFF, or refill's error. */
+static int take_free(brain *b, uint64_t off, uint64_t size, uint64_t need, unsigned state,
+                     unsigned kind, uint64_t *out)
+{
+    struct brain__block *blk = (struct brain__block *)(b->rw + off);
+    uint64_t backed = blk->backed;
+    brain__alloc_remove_free(b, off, size);
+    carve(b, off, need, state, kind);
+    int rc = refill(b, off, bs_size(atomic_load(&blk->sizestate)), size, backed);
+    if (rc)
+        return rc;
+    *out = off;
+    return 0;
+}
+
 /* Takes a block for PAYLOAD bytes from the free lists: 0 and *OUT, or
  * BRAIN_EFULL when no free block fits.  No reclaim, no growth: that policy
  * is the caller's (brain__alloc_block in reclaim.c). */
@@ -370,14 +387,7 @@ int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind,
     if (!off)
         return BRAIN_EFULL;
     struct brain__block *blk = (struct brain__block *)(b->rw + off);
-    uint64_t size = bs_size(atomic_load(&blk->sizestate)), backed = blk->backed;
-    brain__alloc_remove_free(b, off, size);
-    carve(b, off, need, state, kind);
-    int rc = refill(b, off, bs_size(atomic_load(&blk->sizestate)), size, backed);
-    if (rc)
-        return rc;
-    *out = off;
-    return 0;
+    return take_free(b, off, bs_size(atomic_load(&blk->sizestate)), need, state, kind, out);
 }
 
 /* Whether a block for PAYLOAD bytes would fit in a free block now. */
@@ -422,15 +432,7 @@ int brain__alloc_range(brain *b, uint64_t payload, uint64_t lo, uint64_t hi, int
     }
     if (!best)
         return BRAIN_EFULL;
-    struct brain__block *blk = brain__block_at(b, best);
-    uint64_t backed = blk->backed;
-    brain__alloc_remove_free(b, best, best_size);
-    carve(b, best, need, BS_USED, kind);
-    int rc = refill(b, best, bs_size(atomic_load(&blk->sizestate)), best_size, backed);
-    if (rc)
-        return rc;
-    *out = best;
-    return 0;
+    return take_free(b, best, best_size, need, BS_USED, kind, out);
 }
 
 int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
