@@ -645,6 +645,17 @@ static int packed_buffers(PyObject *tableo, PyObject *datao, PyObject *codeso, P
     return 0;
 }
 
+/* Releases what packed_buffers took (a buffer not taken has no .obj). */
+static void packed_release(Py_buffer *table, Py_buffer *data, Py_buffer *codes)
+{
+    if (codes->obj)
+        PyBuffer_Release(codes);
+    if (data->obj)
+        PyBuffer_Release(data);
+    if (table->obj)
+        PyBuffer_Release(table);
+}
+
 /* strings_unpack(out, table, data, codes, code_width, others) -> None.
  * OUT: a fresh 1-d object ndarray (every element None) of as many elements
  * as CODES holds codes; fills it. */
@@ -748,12 +759,7 @@ done:
         Py_DECREF(uniq[u]);
     PyMem_Free(uniq);
     PyMem_Free(counts);
-    if (codes.obj)
-        PyBuffer_Release(&codes);
-    if (data.obj)
-        PyBuffer_Release(&data);
-    if (table.obj)
-        PyBuffer_Release(&table);
+    packed_release(&table, &data, &codes);
     PyBuffer_Release(&out);
     return result;
 }
@@ -1038,9 +1044,7 @@ PyObject *strcol_rebuild(PyObject *Py_UNUSED(m), PyObject *args)
 done:
     PyMem_Free(uniq);
     PyMem_Free(counts);
-    PyBuffer_Release(&codes);
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&table);
+    packed_release(&table, &data, &codes);
     return (PyObject *)cells;
 fail:
     if (uniq) {
@@ -1049,12 +1053,7 @@ fail:
     } /* (width 0: the slots hold what was built; the cells release it) */
     PyMem_Free(uniq);
     PyMem_Free(counts);
-    if (codes.obj)
-        PyBuffer_Release(&codes);
-    if (data.obj)
-        PyBuffer_Release(&data);
-    if (table.obj)
-        PyBuffer_Release(&table);
+    packed_release(&table, &data, &codes);
     Py_XDECREF(cells);
     return NULL;
 }
