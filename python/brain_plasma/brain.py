@@ -268,6 +268,12 @@ def _store_arg(path):
     return p
 
 
+def _check_serializer(serializer):
+    if serializer not in ("pickle", "safe"):
+        raise BrainValueError(
+            "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
+
+
 def _check_lock_timeout(t):
     if t is None:
         return None
@@ -381,9 +387,7 @@ class Brain(collections.abc.MutableMapping):
     def __init__(self, path=None, start_process=True, size=None,
                  namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True,
                  recall_cache=True, lock_timeout=60.0):
-        if serializer not in ("pickle", "safe"):
-            raise BrainValueError(
-                "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
+        _check_serializer(serializer)
         self.serializer = serializer
         self._safe = serializer == "safe"
         self.pack_strings = bool(pack_strings)

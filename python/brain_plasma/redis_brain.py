@@ -50,6 +50,7 @@ from .brain import (
     Brain,
     DEFAULT_NAMESPACE,
     _check_lock_timeout,
+    _check_serializer,
     _check_name,
     _check_namespace,
     _decode,
@@ -173,9 +174,7 @@ class RedisBrain(Brain):
     def __init__(self, path=None, start_process=True, size=None,
                  namespace=DEFAULT_NAMESPACE, serializer="pickle", pack_strings=True,
                  recall_cache=True, lock_timeout=60.0):
-        if serializer not in ("pickle", "safe"):
-            raise BrainValueError(
-                "serializer is 'pickle' or 'safe'; got %r" % (serializer,))
+        _check_serializer(serializer)
         if not isinstance(path, str) or not path.startswith(SCHEMES):
             raise BrainValueError(
                 "RedisBrain needs a redis://, rediss:// or unix:// URL; got %r" % (path,))
@@ -653,15 +652,8 @@ class RedisBrain(Brain):
         oid, tag, expires = ent
         if expires and time.time() * 1000 >= expires:
             return _NOPE
-        cache = self._cache_store()
-        if self.recall_cache and tag == _core.TYPE_PICKLE:
-            kept = self._kept(cache, ns, name, oid)
-            if kept is not _CACHE_MISS:
-                return kept
-        view = self._cached_view(cache, ns, name, oid)
-        if view is None:
-            return _NOPE
-        return self._from_view(cache, ns, name, tag, view, oid)
+        value = self._host_value(self._cache_store(), ns, name, tag, oid)
+        return _NOPE if value is _CACHE_MISS else value
 
     def _changed(self, keys=None):
         """This process changes KEYS [(ns, name)] (None: maybe any): its
@@ -744,28 +736,38 @@ class RedisBrain(Brain):
         fetched once into it (one worker of the host fetches; the others
         wait for it, then read the cache)."""
         cache = self._cache_store()
+        value = self._host_value(cache, ns, name, tag, oid)
+        if value is not _CACHE_MISS:
+            return value
+        # fcntl locks exclude other processes (and go when one dies);
+        # the thread lock, other threads of this one
+        slot = zlib.crc32(("%s\0%s" % (ns, name)).encode()) & 0xFFFFF
+        # a frame this process kept of the old entry pins its memory
+        recall_cache.drop(cache, ns, name)
+        with _fill_lock:
+            fcntl.lockf(self._lockfd, fcntl.LOCK_EX, 1, slot)
+            try:
+                view = self._cached_view(cache, ns, name, oid)
+                if view is None and self._cache_fill(cache, ns, name, tag, oid, c, size):
+                    view = self._cached_view(cache, ns, name, oid)
+            finally:
+                fcntl.lockf(self._lockfd, fcntl.LOCK_UN, 1, slot)
+        if view is None:  # too big for the cache, or evicted at once
+            data = self._chunks(self._base(ns), oid, c, size)
+            return _decode(name, tag, memoryview(data).toreadonly(), self._safe)
+        return self._from_view(cache, ns, name, tag, view, oid)
+
+    def _host_value(self, cache, ns, name, tag, oid):
+        """The value of object id OID as this host's cache holds it now: the
+        frame this process kept of it, or decoded from the cache's entry;
+        _CACHE_MISS when the cache has no entry holding OID."""
         if self.recall_cache and tag == _core.TYPE_PICKLE:
             kept = self._kept(cache, ns, name, oid)
             if kept is not _CACHE_MISS:
                 return kept
         view = self._cached_view(cache, ns, name, oid)
         if view is None:
-            # fcntl locks exclude other processes (and go when one dies);
-            # the thread lock, other threads of this one
-            slot = zlib.crc32(("%s\0%s" % (ns, name)).encode()) & 0xFFFFF
-            # a frame this process kept of the old entry pins its memory
-            recall_cache.drop(cache, ns, name)
-            with _fill_lock:
-                fcntl.lockf(self._lockfd, fcntl.LOCK_EX, 1, slot)
-                try:
-                    view = self._cached_view(cache, ns, name, oid)
-                    if view is None and self._cache_fill(cache, ns, name, tag, oid, c, size):
-                        view = self._cached_view(cache, ns, name, oid)
-                finally:
-                    fcntl.lockf(self._lockfd, fcntl.LOCK_UN, 1, slot)
-            if view is None:  # too big for the cache, or evicted at once
-                data = self._chunks(self._base(ns), oid, c, size)
-                return _decode(name, tag, memoryview(data).toreadonly(), self._safe)
+            return _CACHE_MISS
         return self._from_view(cache, ns, name, tag, view, oid)
 
     def _from_view(self, cache, ns, name, tag, view, oid):
