@@ -519,6 +519,9 @@ int brain__entry_key_eq(const struct brain__entry *e, const char *ns, size_t nsl
 enum brain__info_strings { INFO_NO_STRINGS = 0, INFO_STRINGS = 1 };
 void brain__entry_fill_info(const brain *b, const struct brain__entry *e, brain_info *info,
                      enum brain__info_strings strings);
+/* read.c: *V describes entry E of block BLK (pinned by the caller): for
+ * brain_get and brain_get_many, and write.c's brain_publish_view. */
+void brain__view_fill(brain *b, brain_view *v, const struct brain__entry *e, uint64_t blk);
 
 /* namespace.c, under the lock unless noted */
 int brain__ns_find(brain *b, const char *ns, size_t len); /* lock-free ok */

@@ -53,7 +53,9 @@ static int read_find(brain *b, const struct brain__key *k, struct brain__lane **
     return 0;
 }
 
-static void view_fill(brain *b, brain_view *v, const struct brain__entry *e, uint64_t blk)
+/* *V describes entry E of block BLK, pinned by the caller (brain_get here,
+ * brain_publish_view in write.c). */
+void brain__view_fill(brain *b, brain_view *v, const struct brain__entry *e, uint64_t blk)
 {
     v->data = b->ro + blk + BLOCK_HDR + e->data_off;
     v->size = e->size;
@@ -77,7 +79,7 @@ int brain_get(brain *b, const char *ns, const char *name, brain_view *view)
         return rc;
     rc = brain__pin_add(b, blk);
     if (rc == 0)
-        view_fill(b, view, e, blk);
+        brain__view_fill(b, view, e, blk);
     brain__lane_leave(lane);
     return rc;
 }
@@ -216,7 +218,7 @@ int brain_get_many(brain *b, size_t n, const brain_key *keys, brain_view *views,
             }
             if ((rc = brain__pin_add(b, blk)))
                 break;
-            view_fill(b, &views[i], e, blk);
+            brain__view_fill(b, &views[i], e, blk);
         }
         atomic_thread_fence(memory_order_acquire);
         uint64_t s2 = atomic_load(&h->batch_seq);

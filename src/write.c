@@ -357,10 +357,7 @@ static int publish(brain *b, brain_reservation *res, uint64_t *version, brain_vi
     if (rc) {
         brain__alloc_free(b, res->block);
     } else if (view) {
-        view->data = b->ro + res->block + BLOCK_HDR + e->data_off; /* as read.c's */
-        view->size = e->size;
-        brain__entry_fill_info(b, e, &view->info, INFO_STRINGS);
-        view->pin_ = res->block;
+        brain__view_fill(b, view, e, res->block);
     }
     brain__writer_unlock(b);
     free(res);
