@@ -70,6 +70,7 @@ struct s_shared {
     uint64_t nobs, obs_dropped;
     /* counters */
     uint64_t puts, reserves, aborts, efull, pair_puts, deletes, clears;
+    uint64_t hog_rounds, hog_full;
     uint64_t reads, views, pair_reads, misses, outlived, held_max;
     struct s_obs obs[S_OBS_CAP];
     struct s_rec log[S_WRITERS][S_LOG_CAP];
@@ -82,7 +83,7 @@ struct s_cfg {
     int big_pct;      /* per mille of values of 64 KiB or more */
 };
 
-enum { ROLE_WRITER, ROLE_READER, ROLE_FORGETTER };
+enum { ROLE_WRITER, ROLE_READER, ROLE_FORGETTER, ROLE_HOG };
 
 struct s_role {
     brain *b;
@@ -255,6 +256,46 @@ static void s_forgetter(const struct s_role *ro)
          * as absent */
         if (t_rand_range(&rs, 8) == 0)
             t_sleep_ms(0.1);
+    }
+}
+
+/* ---- the hog ----------------------------------------------------------------- */
+/* Takes the store's free space in reservations of HOG_CHUNK bytes until it
+ * meets BRAIN_EFULL, holds them for a few milliseconds while the others
+ * work, then aborts them all, over and over.  Each round ends in
+ * BRAIN_EFULL by construction (the store cannot grow past its capacity),
+ * and while the hog holds the space the writers run into it too: the
+ * test no longer depends on the views alone filling the store. */
+#define HOG_CHUNK (256u << 10)
+#define HOG_MAX 64
+
+static void s_hog(const struct s_role *ro)
+{
+    uint64_t rs = 0x94d049bb133111ebull * (uint64_t)(ro->w + 1);
+    brain_reservation *res[HOG_MAX];
+    while (t_now_ms() < ro->until_ms) {
+        int n = 0, rc = 0;
+        while (n < HOG_MAX) {
+            char name[16];
+            void *data = NULL;
+            snprintf(name, sizeof name, "h%d", n);
+            rc = brain_reserve(ro->b, "hog", name, HOG_CHUNK, NULL, &res[n],
+                               &data);
+            if (rc != 0)
+                break;
+            memset(data, 0x5a, 64); /* touch it, as a writer would */
+            n++;
+        }
+        ASSERT_MSG(rc == BRAIN_EFULL,
+                   "the hog's reservation %d of %u bytes: %s (%s)", n,
+                   HOG_CHUNK, rc ? brain_errname(rc) : "no error",
+                   t_detail_copy());
+        ADD(&ro->sh->hog_full, 1);
+        t_sleep_ms((double)(1 + t_rand_range(&rs, 10)));
+        while (n > 0)
+            brain_abort(ro->b, res[--n]);
+        ADD(&ro->sh->hog_rounds, 1);
+        t_sleep_ms((double)(1 + t_rand_range(&rs, 5)));
     }
 }
 
@@ -464,6 +505,7 @@ static void *s_thread(void *arg)
     switch (ro->kind) {
     case ROLE_WRITER: s_writer(ro); break;
     case ROLE_READER: s_reader(ro); break;
+    case ROLE_HOG: s_hog(ro); break;
     default: s_forgetter(ro); break;
     }
     return NULL;
@@ -555,6 +597,9 @@ static void s_final(brain *b, struct s_shared *sh)
           ", clears %" PRIu64,
           sh->puts, sh->reserves, sh->aborts, sh->pair_puts, sh->efull,
           sh->deletes, sh->clears);
+    if (sh->hog_rounds)
+        t_log("the hog filled the store %" PRIu64 " times (%" PRIu64
+              " rounds)", sh->hog_full, sh->hog_rounds);
     t_log("views %" PRIu64 " (held at once up to %" PRIu64 ", outlived their "
           "value %" PRIu64 "), reads %" PRIu64 ", pair reads %" PRIu64
           ", misses %" PRIu64 ", checked at the end %" PRIu64 " (dropped %"
@@ -649,8 +694,11 @@ TEST_TIMEOUT(stress_model_processes_and_threads, 60)
 TEST_TIMEOUT(stress_model_small_store_many_views, 60)
 {
     /* A store so small that the views readers hold (up to 64 each, for up
-     * to 200 ms) keep much of it in limbo: writers run into BRAIN_EFULL,
-     * which must leave nothing behind, while values keep moving. */
+     * to 200 ms) keep much of it in limbo, and a hog takes what is left
+     * over and over: writers run into BRAIN_EFULL, which must leave nothing
+     * behind, while values keep moving.  (Without the hog, whether the
+     * views alone filled the store was luck: on the posix layer under load
+     * a run once met BRAIN_EFULL no time at all.) */
     static const struct s_cfg cfg = {6 << 20, S_HOLD_MAX, 200, 60};
     struct s_shared *sh = s_map();
     brain *b = t_create(0, cfg.capacity);
@@ -676,12 +724,14 @@ TEST_TIMEOUT(stress_model_small_store_many_views, 60)
         {b, sh, &cfg, ROLE_WRITER, 2, until},
         {b, sh, &cfg, ROLE_READER, 100, until},
         {b, sh, &cfg, ROLE_FORGETTER, 101, until},
+        {b, sh, &cfg, ROLE_HOG, 102, until},
     };
-    s_run_threads(roles, 3);
+    s_run_threads(roles, 4);
     for (int p = 0; p < P; p++)
         t_wait_ok(kids[p]);
     s_final(b, sh);
     s_enough(sh);
+    ASSERT_GT_U64(sh->hog_full, 0); /* every round of the hog ends so */
     if (!t_slow()) /* fewer puts under sanitizers and valgrind */
         ASSERT_GT_U64(sh->efull, 0);
     t_destroy(b, 0);
