@@ -2682,11 +2682,9 @@ static PyMethodDef mod_methods[] = {
      "strings_unpack(out, table, data, codes, code_width, others)\n--\n\n"
      "Fills the object array OUT from a strings_pack result."},
     {"strings_rebuild", strcol_rebuild, METH_VARARGS,
-     "strings_rebuild(n, table, data, codes, code_width, others, slow_ns=-1)\n--\n\n"
+     "strings_rebuild(n, table, data, codes, code_width, others)\n--\n\n"
      "The N elements of a strings_pack result in slots of their own, for "
-     "numpy.ndarray(n, object, buffer=...).  SLOW_NS (tests): the CPU time "
-     "above which populating a huge page of slots counts as slow (-1: 1 ms); "
-     "the result's .layout says which pages the slots got."},
+     "numpy.ndarray(n, object, buffer=...)."},
     {"parse_size", mod_parse_size, METH_O, "parse_size(text)\n--\n\n'50MB' -> 50000000."},
     {"format_size", mod_format_size, METH_VARARGS,
      "format_size(bytes, binary=False)\n--\n\n50000000 -> '50.0 MB'."},

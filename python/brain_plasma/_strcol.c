@@ -788,8 +788,10 @@ typedef struct {
     Py_ssize_t n;
     size_t maplen; /* bytes mapped at items (mmap), 0: PyMem_Calloc */
     PyObject *others; /* the elements that are not str (a tuple) */
-    const char *layout; /* the pages the slots got: see cells_alloc */
 } cells_object;
+
+#define CELLS_MAP_MIN ((size_t)1 << 21) /* from here on, whole pages of their own */
+#define HUGE_PAGE ((size_t)1 << 21)
 
 static void cells_dealloc(PyObject *o)
 {
@@ -836,19 +838,6 @@ static PyMemberDef cells_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
-static PyObject *cells_get_layout(PyObject *o, void *Py_UNUSED(closure))
-{
-    return PyUnicode_FromString(((cells_object *)o)->layout);
-}
-
-static PyGetSetDef cells_getset[] = {
-    {"layout", cells_get_layout, NULL,
-     "the pages the slots got: 'heap' (a small array), 'huge' (huge pages "
-     "advised), 'huge+small' (small pages after a huge page came slowly), "
-     "'small' (huge pages skipped after a recent slow one)", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
 static PyTypeObject cells_type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "brain_plasma._core.StrCells",
@@ -856,84 +845,39 @@ static PyTypeObject cells_type = {
     .tp_dealloc = cells_dealloc,
     .tp_as_buffer = &cells_as_buffer,
     .tp_members = cells_members,
-    .tp_getset = cells_getset,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "The slots of an object array rebuilt by strings_rebuild (its base).",
 };
 
-/* ---- the slots' pages ------------------------------------------------------ *
+/* N zeroed slots.  Large ones are a mapping of their own, aligned to 2 MiB
+ * and advised as huge pages (as NumPy advises its large arrays): 4 faults
+ * for a 1M-row column instead of 2048, where the kernel has huge pages.
+ * A tail of a quarter huge page or more is rounded up to a whole one: the
+ * 8,000,000 bytes of a 1M-row column are 3 huge pages and 1.6 MiB, which
+ * faulted in 4 KiB at a time took 420 faults (about 0.8 ms on the 2-core
+ * VM of bench/) against one more huge page (0.2 ms), for at most 1.5 MiB
+ * mapped and never used.
  *
- * A 1M-row column needs 8 MB of fresh pointer slots.  Faulted in 4 KiB at a
- * time that is 2,000 page faults, about 4 ms of kernel time on the 2-core
- * VM of bench/; as huge pages (advised, as NumPy advises its large arrays)
- * it is 4 faults and 0.8 ms.  But a VM whose balloon device reports free
- * memory to the host (virtio-balloon free page reporting, Firecracker's
- * and QEMU's option; the guest kernel hands back free blocks of
- * page_reporting_order, 2 MiB by default) gets huge pages from exactly
- * those blocks, and the first touch of one the host has taken back costs
- * the host 512 faults: 6 ms a huge page instead of 0.2 (perf:
- * clear_page_erms under do_huge_pmd_anonymous_page, 95% of a 54 ms touch
- * of 16 MB; /proc/vmstat counted no compaction stall).  Small pages come
- * first from the per-CPU and small free lists, which are not reported
- * (only free blocks of the reporting order are).  So the slots are
- * populated here, one huge page at a time
- * (MADV_POPULATE_WRITE, Linux 5.14), timing each in the thread's CPU time;
- * after a slow one the rest of the slots, and the slots of whatever this
- * process allocates in the next second, take small pages, populated with
- * one system call (cheaper than a fault each).  The decision is this
- * process's own (no global setting changes) and touches only these
- * mappings. */
-
-#define CELLS_MAP_MIN ((size_t)1 << 21) /* from here on, whole pages of their own */
-#define HUGE_PAGE ((size_t)1 << 21)
-/* CPU time above which populating one huge page counts as slow: zeroing
- * 2 MiB takes 0.1-0.3 ms; a huge page the host must fault in takes ~6 ms */
-#define HUGE_SLOW_NS 1000000
-#define HUGE_SHUN_NS 1000000000 /* after a slow one, small pages for 1 s */
-
-#if defined(__linux__)
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-#include <time.h>
-
-/* CLOCK_MONOTONIC time until which huge pages are skipped (0: none); read
- * and written with the GIL held, and relaxed atomics for builds without */
-static int64_t huge_shunned_until;
-
-static int64_t clock_ns(clockid_t id)
-{
-    struct timespec t;
-    if (clock_gettime(id, &t) != 0)
-        return -1;
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-#endif
-
-/* N zeroed slots (*maplen: the bytes mapped, 0 for PyMem_Calloc's; *layout
- * as cells_getset says).  SLOW_NS: the threshold above (tests pass 0 to
- * take the slow path, or -1 for the default). */
-static PyObject **cells_alloc(size_t n, size_t *maplen, const char **layout, int64_t slow_ns)
+ * (On that VM a fresh page of either size sometimes costs 20-30 times as
+ * much: its balloon device reports free memory to the host (free page
+ * reporting, page_reporting_order 9), and the first touch of a page the
+ * host took back makes the host fault it in again, 4 KiB at a time.  perf
+ * of such a recall: clear_page_erms under do_huge_pmd_anonymous_page,
+ * most of its time; /proc/vmstat counts no compaction stall.  Small pages
+ * are no escape: a trial that switched the rest of the slots to small
+ * pages after one slow huge page took 70 ms for these 16 MB once, where
+ * huge pages take about 50 in that state.  Only fewer fresh bytes would
+ * help, and one pointer per row is the floor of an object array.) */
+static PyObject **cells_alloc(size_t n, size_t *maplen)
 {
     size_t len = n * sizeof(PyObject *);
-    (void)slow_ns; /* (used on Linux only) */
     *maplen = 0;
-    *layout = "heap";
 #if defined(MAP_ANONYMOUS)
     if (len >= CELLS_MAP_MIN) {
         size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        size_t need = (len + page - 1) & ~(page - 1);
-        int huge = 1;
-#if defined(__linux__)
-        int64_t now = clock_ns(CLOCK_MONOTONIC);
-        if (now >= 0 && now < __atomic_load_n(&huge_shunned_until, __ATOMIC_RELAXED))
-            huge = 0;
-#endif
-        /* a tail of a quarter huge page or more gets a whole one: one
-         * fault instead of 128 or more, for at most 1.5 MiB unused */
-        size_t want = need;
-        if (huge && need % HUGE_PAGE >= HUGE_PAGE / 4)
-            want = (need + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+        size_t want = (len + page - 1) & ~(page - 1);
+        if (want % HUGE_PAGE >= HUGE_PAGE / 4)
+            want = (want + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
         size_t span = want + HUGE_PAGE;
         char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p != MAP_FAILED) {
@@ -942,39 +886,10 @@ static PyObject **cells_alloc(size_t n, size_t *maplen, const char **layout, int
                 munmap(p, (size_t)(a - p));
             if (a + want < p + span)
                 munmap(a + want, (size_t)(p + span - (a + want)));
+#if defined(MADV_HUGEPAGE)
+            (void)madvise(a, want, MADV_HUGEPAGE);
+#endif
             *maplen = want;
-            *layout = huge ? "huge" : "small";
-#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
-            (void)madvise(a, want, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-#endif
-#if defined(__linux__)
-            /* populated now, each huge page timed; any failure (a kernel
-             * before 5.14) leaves the pages to fault in as they are filled */
-            if (slow_ns < 0)
-                slow_ns = HUGE_SLOW_NS;
-            size_t off = 0;
-            for (; huge && off < want; off += HUGE_PAGE) {
-                size_t chunk = want - off < HUGE_PAGE ? want - off : HUGE_PAGE;
-                int64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-                if (t0 < 0 || madvise(a + off, chunk, MADV_POPULATE_WRITE) != 0)
-                    return (PyObject **)a;
-                int64_t t1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-                if (t1 >= 0 && t1 - t0 > slow_ns) {
-                    off += chunk;
-                    now = clock_ns(CLOCK_MONOTONIC);
-                    if (now >= 0)
-                        __atomic_store_n(&huge_shunned_until, now + HUGE_SHUN_NS,
-                                         __ATOMIC_RELAXED);
-                    if (off < need) {
-                        *layout = "huge+small";
-                        (void)madvise(a + off, want - off, MADV_NOHUGEPAGE);
-                    }
-                    break;
-                }
-            }
-            if (off < need)
-                (void)madvise(a + off, need - off, MADV_POPULATE_WRITE);
-#endif
             return (PyObject **)a;
         }
     }
@@ -1010,9 +925,8 @@ PyObject *strcol_rebuild(PyObject *Py_UNUSED(m), PyObject *args)
     Py_ssize_t n;
     PyObject *tableo, *datao, *codeso, *others;
     int width;
-    long long slow_ns = -1; /* tests: the huge-page threshold (cells_alloc) */
-    if (!PyArg_ParseTuple(args, "nOOOiO!|L:strings_rebuild", &n, &tableo, &datao, &codeso,
-                          &width, &PyTuple_Type, &others, &slow_ns))
+    if (!PyArg_ParseTuple(args, "nOOOiO!:strings_rebuild", &n, &tableo, &datao, &codeso,
+                          &width, &PyTuple_Type, &others))
         return NULL;
     if (n < 0 || (size_t)n > PY_SSIZE_T_MAX / sizeof(PyObject *)) {
         PyErr_Format(PyExc_ValueError, "packed strings: %zd elements", n);
@@ -1040,7 +954,7 @@ PyObject *strcol_rebuild(PyObject *Py_UNUSED(m), PyObject *args)
         goto fail;
     cells->n = n;
     cells->others = Py_NewRef(others);
-    cells->items = cells_alloc((size_t)n, &cells->maplen, &cells->layout, (int64_t)slow_ns);
+    cells->items = cells_alloc((size_t)n, &cells->maplen);
     if (!cells->items) {
         PyErr_NoMemory();
         goto fail;
