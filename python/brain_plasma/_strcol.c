@@ -851,7 +851,23 @@ static PyTypeObject cells_type = {
 
 /* N zeroed slots.  Large ones are a mapping of their own, aligned to 2 MiB
  * and advised as huge pages (as NumPy advises its large arrays): 4 faults
- * for a 1M-row column instead of 2048, where the kernel has huge pages. */
+ * for a 1M-row column instead of 2048, where the kernel has huge pages.
+ * A tail of a quarter huge page or more is rounded up to a whole one: the
+ * 8,000,000 bytes of a 1M-row column are 3 huge pages and 1.6 MiB, which
+ * faulted in 4 KiB at a time took 420 faults (about 0.8 ms on the 2-core
+ * VM of bench/) against one more huge page (0.2 ms), for at most 1.5 MiB
+ * mapped and never used.
+ *
+ * (On that VM a fresh page of either size sometimes costs 20-30 times as
+ * much: its balloon device reports free memory to the host (free page
+ * reporting, page_reporting_order 9), and the first touch of a page the
+ * host took back makes the host fault it in again, 4 KiB at a time.  perf
+ * of such a recall: clear_page_erms under do_huge_pmd_anonymous_page,
+ * most of its time; /proc/vmstat counts no compaction stall.  Small pages
+ * are no escape: a trial that switched the rest of the slots to small
+ * pages after one slow huge page took 70 ms for these 16 MB once, where
+ * huge pages take about 50 in that state.  Only fewer fresh bytes would
+ * help, and one pointer per row is the floor of an object array.) */
 static PyObject **cells_alloc(size_t n, size_t *maplen)
 {
     size_t len = n * sizeof(PyObject *);
@@ -860,6 +876,8 @@ static PyObject **cells_alloc(size_t n, size_t *maplen)
     if (len >= CELLS_MAP_MIN) {
         size_t page = (size_t)sysconf(_SC_PAGESIZE);
         size_t want = (len + page - 1) & ~(page - 1);
+        if (want % HUGE_PAGE >= HUGE_PAGE / 4)
+            want = (want + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
         size_t span = want + HUGE_PAGE;
         char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p != MAP_FAILED) {

@@ -347,7 +347,8 @@ def test_unpack_reference_counts(values, fill):
     assert abs(sys.getrefcount(None) - nones) <= 50  # a miscount: hundreds
 
 
-@pytest.mark.parametrize("n", [3000, 300_000])  # 300,000 slots: a mapping of their own
+@pytest.mark.parametrize("n", [3000, 300_000, 600_000])  # 300,000 slots: a mapping of their
+# own; 600,000: its 0.6 MiB tail rounded up to a whole huge page
 @pytest.mark.parametrize("kinds", [4, 200, 300, 70_000])  # no codes, 1, 2 or 4-byte codes
 def test_rebuild_counts_and_releases_references(n, kinds):
     class Held:  # an element that is not a str: travels in OTHERS
