@@ -305,13 +305,14 @@ typedef struct brain_iov {
  * is parts lying apart (a header and the arrays it describes: the Python
  * front end's pickle layout, brain_put_array), with no copy to join them
  * first.  A large value (64 KiB and more) is copied outside the writers'
- * lock, as by brain_put; where the store has no pages for it (a new store,
- * or memory it gave back to the system), it is written through the store
- * file's descriptor rather than the mapping, which lets the file system
- * allocate the pages as it writes them: about twice as fast for large
- * values on /dev/shm, and a full file system is BRAIN_ENOSPC, never a
- * SIGBUS.  A STR, JSON, ARRAY or PICKLE value in more than one piece is
- * checked once written, before it is linked.  N may be 0 (an empty
+ * lock, as by brain_put (which does the same for its one piece): the
+ * part the store has no pages for (memory it gave back to the system, or
+ * just reserved and never written) is written through the store file's
+ * descriptor rather than the mapping, which lets the file system allocate
+ * the pages as it writes them (80 MB on /dev/shm in about 2/3 of the
+ * time), and a full file system is BRAIN_ENOSPC, never a SIGBUS.  A STR,
+ * JSON, ARRAY or PICKLE value in more than one piece is checked once
+ * written, before it is linked.  N may be 0 (an empty
  * value).  Errors as brain_put, and BRAIN_EINVAL (IOV NULL with N > 0, a
  * piece with base NULL and len > 0), BRAIN_ETOOBIG (the pieces add up to
  * more than BRAIN_MAX_CAPACITY).  On any error nothing stored changes. */

@@ -681,6 +681,8 @@ int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown)
     atomic_store(&sb->sizestate, (new_end - BLOCK_HDR - sent) | BS_USED);
     h->nblocks++;
     free_block(b, sent, new_end - BLOCK_HDR - sent, 0); /* just reserved: keep it */
+    b->grown_off = align_up(fs, PAGE); /* reserved, never written (write.c) */
+    b->grown_end = (new_end - BLOCK_HDR) & ~(PAGE - 1);
     return 0;
 }
 

@@ -226,8 +226,6 @@ struct brain_reservation {
     int stale;           /* inherited through fork */
 };
 
-#define MAPPED_HINTS 8
-
 struct brain {
     int fd;
     char path[BRAIN_PATH_MAX];
@@ -272,14 +270,12 @@ struct brain {
      * Touched only under the writers' lock. */
     uint64_t punch_off[PUNCH_PENDING];
     uint32_t npunch;
-    /* Blocks this process mapped by writing them through the mapping
-     * (brain_reserve maps a large one at once): a value that lands in one
-     * is copied there (memcpy into mapped pages is the fastest write),
-     * any other large value is written through the file descriptor, which
-     * maps nothing (write.c).  A hint, never trusted for correctness: the
-     * block's `backed` says which pages exist.  Under the writers' lock. */
-    uint64_t mapped_off[MAPPED_HINTS], mapped_end[MAPPED_HINTS];
-    uint32_t mapped_next;
+    /* What brain__alloc_grow reserved last ([grown_off, grown_end), whole
+     * pages): pages the file holds that nothing has written yet, which a
+     * value placed there writes through the file descriptor like pages the
+     * file lacks (write.c clears it before it allocates and reads it
+     * after, in one hold of the writers' lock). */
+    uint64_t grown_off, grown_end;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
