@@ -294,6 +294,32 @@ BRAIN_API int brain_put(brain *b, const char *ns, const char *name,
                         const void *data, size_t size,
                         const brain_put_opts *opts, uint64_t *version);
 
+/* One piece of a value given in pieces (brain_putv). */
+typedef struct brain_iov {
+    const void *base; /* may be NULL when len is 0 */
+    size_t len;
+} brain_iov;
+
+/* brain_put of a value given in N pieces: stores the concatenation of
+ * IOV[0].base[0..len), IOV[1]... under (ns, name), for a caller whose value
+ * is parts lying apart (a header and the arrays it describes: the Python
+ * front end's pickle layout, brain_put_array), with no copy to join them
+ * first.  A large value (64 KiB and more) is copied outside the writers'
+ * lock, as by brain_put (which does the same for its one piece): the
+ * part the store has no pages for (memory it gave back to the system, or
+ * just reserved and never written) is written through the store file's
+ * descriptor rather than the mapping, which lets the file system allocate
+ * the pages as it writes them (80 MB on /dev/shm in about 2/3 of the
+ * time), and a full file system is BRAIN_ENOSPC, never a SIGBUS.  A STR,
+ * JSON, ARRAY or PICKLE value in more than one piece is checked once
+ * written, before it is linked.  N may be 0 (an empty
+ * value).  Errors as brain_put, and BRAIN_EINVAL (IOV NULL with N > 0, a
+ * piece with base NULL and len > 0), BRAIN_ETOOBIG (the pieces add up to
+ * more than BRAIN_MAX_CAPACITY).  On any error nothing stored changes. */
+BRAIN_API int brain_putv(brain *b, const char *ns, const char *name,
+                         const brain_iov *iov, size_t n,
+                         const brain_put_opts *opts, uint64_t *version);
+
 /* Reserve + publish: the caller writes a large value straight into the
  * store, with no extra copy.  brain_reserve allocates SIZE bytes for
  * (ns, name) and returns a writable pointer to them in *data (64-byte

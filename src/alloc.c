@@ -47,7 +47,13 @@
  * A free block records how many of its first bytes surely have pages
  * (`backed`); a block taken from one with less gets its missing pages
  * reserved again (fallocate) before it is handed out, so a full /dev/shm
- * stays BRAIN_ENOSPC at reserve time, never a SIGBUS while writing. */
+ * stays BRAIN_ENOSPC at reserve time, never a SIGBUS while writing.  A
+ * caller that writes the value itself through the file descriptor
+ * (write.c, OWN_FROM) gets only the pages before the value reserved: the
+ * write allocates the rest, and fails with ENOSPC, never a SIGBUS, when
+ * there is no room.  Used and reserved blocks keep `backed` too (all of
+ * the block, but for a value not yet written that way), and freeing a
+ * block starts from it. */
 #define PUNCH_MIN (1ull << 20)
 #define WARM_RESERVE (32ull << 20)
 #define REFILL_MIN (2ull << 20) /* refill at least this much at once */
@@ -324,55 +330,73 @@ static int no_room(int err)
     return err == ENOSPC || err == EFBIG || err == ENOMEM;
 }
 
-/* Block OFF (NEED bytes) was just carved from a free block of SIZE bytes
- * whose first BACKED bytes had pages: reserve the pages it lacks (and, so
- * that small blocks taken one after another cost one call per REFILL_MIN,
- * some of the rest's).  On failure the block is free again. */
-static int refill(brain *b, uint64_t off, uint64_t need, uint64_t size, uint64_t backed)
+/* The failure to reserve LEN bytes of store pages (ERR, an errno value). */
+static int reserve_failed(brain *b, uint64_t len, int err)
 {
-    if (backed >= need)
-        return 0;
-    uint64_t end = need < REFILL_MIN ? REFILL_MIN : need;
-    if (end > size)
-        end = size;
-    int err = brain__plat_reserve_space(b->fd, off + backed, end - backed);
-    if (err) {
-        free_block(b, off, backed, 0);
-        char s1[32], s2[32];
-        uint64_t avail = 0;
-        int known = brain__plat_fs_free(b->fd, &avail) == 0;
-        if (no_room(err))
-            return brain__fail(BRAIN_ENOSPC,
-                               "the host has no room for %s more of store '%s' (its free "
-                               "memory was given back to the system, and its file system "
-                               "has %s free: %s); free memory or disk space where the store lives",
-                               brain__fmt_size(end - backed, s1, sizeof s1), b->path,
-                               known ? brain__fmt_size(avail, s2, sizeof s2) : "an unknown amount",
-                               strerror(err));
-        return brain__fail(BRAIN_EIO, "cannot reserve memory of store '%s': reserving space: %s",
-                           b->path, strerror(err));
-    }
-    if (end > need) { /* the rest, split off by carve, starts with pages */
-        struct brain__block *r = (struct brain__block *)(b->rw + off + need);
-        if (bs_state(atomic_load(&r->sizestate)) == BS_FREE && r->backed < end - need)
-            r->backed = end - need;
-    }
-    return 0;
+    char s1[32], s2[32];
+    uint64_t avail = 0;
+    int known = brain__plat_fs_free(b->fd, &avail) == 0;
+    if (no_room(err))
+        return brain__fail(BRAIN_ENOSPC,
+                           "the host has no room for %s more of store '%s' (its free "
+                           "memory was given back to the system, and its file system "
+                           "has %s free: %s); free memory or disk space where the store lives",
+                           brain__fmt_size(len, s1, sizeof s1), b->path,
+                           known ? brain__fmt_size(avail, s2, sizeof s2) : "an unknown amount",
+                           strerror(err));
+    return brain__fail(BRAIN_EIO, "cannot reserve memory of store '%s': reserving space: %s",
+                       b->path, strerror(err));
 }
 
-/* Takes the free block at OFF (SIZE bytes) off its list, carves a block of
- * NEED bytes from its front, and gets the pages it lacks back (refill).
- * 0 and *OUT = OFF, or refill's error. */
+/* Reserves the pages of bytes [LO, HI) of the block at OFF that lack them
+ * (those from BACKED on).  0 or the error. */
+static int reserve_range(brain *b, uint64_t off, uint64_t backed, uint64_t lo, uint64_t hi)
+{
+    if (lo < backed)
+        lo = backed;
+    if (hi <= lo)
+        return 0;
+    int err = brain__plat_reserve_space(b->fd, off + lo, hi - lo);
+    return err ? reserve_failed(b, hi - lo, err) : 0;
+}
+
+/* Takes the free block at OFF (SIZE bytes) off its list and carves a block
+ * of NEED bytes from its front, after reserving the pages it lacks (its
+ * free block's first `backed` bytes have them): all of them (and, so that
+ * small blocks taken one after another cost one call per REFILL_MIN, some
+ * of the rest's), or with OWN_FROM (non-zero) only those before byte
+ * OWN_FROM of the block, whose bytes from there to its end the caller
+ * writes through the file descriptor (brain__value_write): the file system
+ * allocates those pages as it writes them, with no reservation, clearing
+ * or page faults (the first learn of a large value onto pages the store
+ * gave back).  Either way the header of the free rest gets its page before
+ * it is written.  The block's `backed` then says how many of its first
+ * bytes have pages.  0 and *OUT = OFF, or the error with nothing changed. */
 static int take_free(brain *b, uint64_t off, uint64_t size, uint64_t need, unsigned state,
-                     unsigned kind, uint64_t *out)
+                     unsigned kind, uint64_t own_from, uint64_t *out)
 {
     struct brain__block *blk = (struct brain__block *)(b->rw + off);
-    uint64_t backed = blk->backed;
-    brain__alloc_remove_free(b, off, size);
-    carve(b, off, need, state, kind);
-    int rc = refill(b, off, bs_size(atomic_load(&blk->sizestate)), size, backed);
+    uint64_t backed = blk->backed < size ? blk->backed : size;
+    uint64_t take = size - need >= MIN_BLOCK ? need : size; /* the block carve leaves */
+    uint64_t end = take < REFILL_MIN ? REFILL_MIN : take;
+    if (end > size)
+        end = size;
+    int lazy = own_from && own_from < take && backed < take;
+    if (lazy)
+        end = own_from;
+    int rc = reserve_range(b, off, backed, 0, end);
+    if (rc == 0 && take < size) /* the rest's header, written by carve */
+        rc = reserve_range(b, off, backed > end ? backed : end, take, take + BLOCK_HDR);
     if (rc)
         return rc;
+    brain__alloc_remove_free(b, off, size);
+    carve(b, off, need, state, kind);
+    if (!lazy && end > take) { /* the rest starts with pages */
+        struct brain__block *r = (struct brain__block *)(b->rw + off + take);
+        if (r->backed < end - take)
+            r->backed = end - take;
+    }
+    blk->backed = lazy ? (backed > end ? backed : end) : take;
     *out = off;
     return 0;
 }
@@ -380,14 +404,16 @@ static int take_free(brain *b, uint64_t off, uint64_t size, uint64_t need, unsig
 /* Takes a block for PAYLOAD bytes from the free lists: 0 and *OUT, or
  * BRAIN_EFULL when no free block fits.  No reclaim, no growth: that policy
  * is the caller's (brain__alloc_block in reclaim.c). */
-int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind, uint64_t *out)
+int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind,
+                      uint64_t own_from, uint64_t *out)
 {
     uint64_t need = block_need(payload);
     uint64_t off = find_suitable(b, need);
     if (!off)
         return BRAIN_EFULL;
     struct brain__block *blk = (struct brain__block *)(b->rw + off);
-    return take_free(b, off, bs_size(atomic_load(&blk->sizestate)), need, state, kind, out);
+    return take_free(b, off, bs_size(atomic_load(&blk->sizestate)), need, state, kind, own_from,
+                     out);
 }
 
 /* Whether a block for PAYLOAD bytes would fit in a free block now. */
@@ -432,7 +458,7 @@ int brain__alloc_range(brain *b, uint64_t payload, uint64_t lo, uint64_t hi, int
     }
     if (!best)
         return BRAIN_EFULL;
-    return take_free(b, best, best_size, need, BS_USED, kind, out);
+    return take_free(b, best, best_size, need, BS_USED, kind, 0, out);
 }
 
 int brain__alloc_below(brain *b, uint64_t payload, uint64_t limit, unsigned kind,
@@ -460,11 +486,17 @@ static void maybe_punch(brain *b, uint64_t off, uint64_t size)
     }
 }
 
-/* Frees block OFF (USED, RESERVED or LIMBO), merging with free neighbours. */
+/* Frees block OFF (USED, RESERVED or LIMBO), merging with free neighbours;
+ * its `backed` says how many of its first bytes have pages (all of them
+ * but for a reservation whose value was not written through the file
+ * descriptor yet, take_free; a block of a store written before the field
+ * was kept for used blocks may say fewer, which costs a reservation of
+ * pages it has, never a page it lacks). */
 void brain__alloc_free(brain *b, uint64_t off)
 {
     struct brain__block *blk = (struct brain__block *)(b->rw + off);
-    free_block(b, off, bs_size(atomic_load(&blk->sizestate)), 1);
+    uint64_t size = bs_size(atomic_load(&blk->sizestate));
+    free_block(b, off, blk->backed < size ? blk->backed : size, 1);
 }
 
 /* The same; its first OWN_BACKED bytes have pages, and its pages may be
@@ -649,6 +681,8 @@ int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown)
     atomic_store(&sb->sizestate, (new_end - BLOCK_HDR - sent) | BS_USED);
     h->nblocks++;
     free_block(b, sent, new_end - BLOCK_HDR - sent, 0); /* just reserved: keep it */
+    b->grown_off = align_up(fs, PAGE); /* reserved, never written (write.c) */
+    b->grown_end = (new_end - BLOCK_HDR) & ~(PAGE - 1);
     return 0;
 }
 

@@ -309,7 +309,7 @@ int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx)
 int brain__index_create(brain *b, uint32_t log2cap)
 {
     uint64_t nslots = 1ull << log2cap, blk;
-    int rc = brain__alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, &blk);
+    int rc = brain__alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, 0, &blk);
     if (rc)
         return rc;
     memset(b->rw + blk + BLOCK_HDR, 0, nslots * 8);
@@ -330,7 +330,7 @@ static int index_rebuild(brain *b, unsigned lg, uint64_t limit)
         return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index header word is invalid", b->path);
     uint64_t nslots = 1ull << lg, nb;
     int rc = limit ? brain__alloc_below(b, nslots * 8, limit, BK_INDEX, &nb)
-                   : brain__alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, &nb);
+                   : brain__alloc_block(b, nslots * 8, BS_USED, BK_INDEX, nslots * 8, 0, &nb);
     if (rc)
         return rc;
     _Atomic uint64_t *nt = (_Atomic uint64_t *)(b->rw + nb + BLOCK_HDR);

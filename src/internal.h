@@ -95,9 +95,11 @@ struct brain__block { /* 64 bytes at the start of every block */
     uint32_t kind;              /* BK_* */
     uint64_t owner_word;        /* RESERVED: that slot's owner word when it
                                    reserved (a reaped or reused slot differs) */
-    uint64_t backed;            /* FREE: its first BACKED bytes surely have
-                                   file pages (no punched holes); derived,
-                                   0 = unknown (alloc.c) */
+    uint64_t backed;            /* its first BACKED bytes surely have file
+                                   pages (no punched holes): FREE blocks, and
+                                   blocks being written through the file
+                                   descriptor (write.c); derived, 0 =
+                                   unknown (alloc.c) */
 };
 
 struct brain__entry { /* at block + 64; immutable once published */
@@ -268,6 +270,12 @@ struct brain {
      * Touched only under the writers' lock. */
     uint64_t punch_off[PUNCH_PENDING];
     uint32_t npunch;
+    /* What brain__alloc_grow reserved last ([grown_off, grown_end), whole
+     * pages): pages the file holds that nothing has written yet, which a
+     * value placed there writes through the file descriptor like pages the
+     * file lacks (write.c clears it before it allocates and reads it
+     * after, in one hold of the writers' lock). */
+    uint64_t grown_off, grown_end;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -378,6 +386,10 @@ int brain__plat_reserve_space(int fd, uint64_t off, uint64_t len); /* errno-styl
 extern int brain__plat_no_prealloc;
 int brain__plat_punch_hole(int fd, uint64_t off, uint64_t len);     /* errno-style */
 void brain__plat_prefault_write(void *p, size_t n); /* advisory */
+/* Writes N bytes of P at offset OFF of FD (pwrite, again after a short
+ * write or EINTR; platform.c).  0, or an errno value with *DONE (may be
+ * NULL) the bytes written before it failed. */
+int brain__plat_write_at(int fd, uint64_t off, const void *p, size_t n, size_t *done);
 /* Bytes an unprivileged writer can still take on FD's file system (0 or an
  * errno value; platform.c). */
 int brain__plat_fs_free(int fd, uint64_t *bytes);
@@ -440,7 +452,12 @@ int brain__key_init(brain *b, const char *ns, const char *name, struct brain__ke
 int brain__key_not_found(brain *b, const struct brain__key *k, int corrupt);
 
 /* alloc.c: the arena's blocks and free lists, no policy; under the lock. */
-int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind, uint64_t *out);
+/* OWN_FROM (non-zero): the caller writes the block's bytes from OWN_FROM to
+ * its end itself, through the file descriptor (brain__plat_write_at), so
+ * the pages of those that lack them are not reserved first; the block's
+ * `backed` says how many of its first bytes have pages (alloc.c). */
+int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind,
+                      uint64_t own_from, uint64_t *out);
 int brain__alloc_fits(brain *b, uint64_t payload);
 void brain__alloc_free(brain *b, uint64_t off);
 void brain__alloc_punch_pending(brain *b, int drop);
@@ -485,7 +502,7 @@ enum brain__reclaim_mode { RECLAIM_READY = 0, RECLAIM_REAP_FIRST = 1 };
 size_t brain__limbo_reclaim(brain *b, enum brain__reclaim_mode mode);
 void brain__local_pins_reset(brain *b);
 int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
-                uint64_t shown, uint64_t *out);
+                uint64_t shown, uint64_t own_from, uint64_t *out);
 
 /* index.c */
 const struct brain__entry *brain__index_find(brain *b, uint64_t hash, const char *ns,

@@ -129,6 +129,32 @@ int brain__plat_fs_free(int fd, uint64_t *bytes)
     return 0;
 }
 
+/* pwrite until all N bytes are written: a short write is continued (the
+ * next call then reports the error that cut it short, ENOSPC on a full
+ * tmpfs), EINTR retried.  Pieces of at most 1 GiB (Linux writes at most
+ * 2 GiB - 4 KiB per call). */
+int brain__plat_write_at(int fd, uint64_t off, const void *p, size_t n, size_t *done)
+{
+    const char *c = p;
+    size_t at = 0;
+    int err = 0;
+    while (at < n) {
+        size_t piece = n - at < (1u << 30) ? n - at : (1u << 30);
+        ssize_t w = pwrite(fd, c + at, piece, (off_t)(off + at));
+        if (w > 0) {
+            at += (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else {
+            err = w < 0 ? errno : ENOSPC; /* 0 bytes written and no error: no room */
+            break;
+        }
+    }
+    if (done)
+        *done = at;
+    return err;
+}
+
 /* Removes what processes killed while writing left beside PATH: files of
  * PATH's directory named PREFIX...".tmp-PID-XXXXXXXX" (the temporary names
  * of snapshot saves and store creation) whose PID is no longer running,

@@ -270,7 +270,7 @@ size_t brain__limbo_reclaim(brain *b, enum brain__reclaim_mode mode)
  * SHOWN is the size named in error messages: the value the caller gave
  * (PAYLOAD adds the entry's metadata). */
 int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind,
-                uint64_t shown, uint64_t *out)
+                uint64_t shown, uint64_t own_from, uint64_t *out)
 {
     struct brain__header *h = b->h;
     char s1[32], s2[32], s3[32], s4[32];
@@ -319,5 +319,5 @@ int brain__alloc_block(brain *b, uint64_t payload, unsigned state, unsigned kind
                        brain__fmt_size(cap, s4, sizeof s4),
                        limbo ? " (some space is still held by views of replaced values)" : "");
     }
-    return brain__alloc_take(b, payload, state, kind, out);
+    return brain__alloc_take(b, payload, state, kind, own_from, out);
 }

@@ -730,6 +730,47 @@ static int pickle_fill(void *dst, uint64_t total, const Py_buffer *stream,
     return 0;
 }
 
+static const char pad_zeros[BRAIN_ALIGN];
+
+/* Stores a pickle value (the layout's header, the stream, the buffers and
+ * the zeros that align them) with brain_putv: each piece is copied once,
+ * straight from where it lies into the store (through the file descriptor
+ * where the store has no pages yet).  GIL released by the caller. */
+static int pickle_put(brain *b, const char *ns, const char *name, const brain_put_opts *o,
+                      uint64_t total, const Py_buffer *stream, const Py_buffer *bufs,
+                      uint32_t n, const uint64_t *lens, const uint64_t *offs,
+                      const char *hint, size_t hint_len, uint64_t *version)
+{
+    /* the header is offs[0] bytes; brain_pickle_write_header_hint writes
+     * only those, TOTAL is the size it checks the layout against */
+    uint8_t *hdr = malloc((size_t)offs[0]);
+    brain_iov *iov = malloc(sizeof *iov * (2 * (size_t)n + 3));
+    int rc = BRAIN_ENOMEM;
+    if (hdr && iov)
+        rc = brain_pickle_write_header_hint(hdr, (size_t)total, (uint64_t)stream->len, n, lens,
+                                            hint, hint_len);
+    if (rc == 0) {
+        size_t k = 0;
+        uint64_t at = offs[0];
+        iov[k++] = (brain_iov){hdr, (size_t)offs[0]};
+        iov[k++] = (brain_iov){stream->buf, (size_t)stream->len};
+        at += (uint64_t)stream->len;
+        for (uint32_t i = 0; i <= n; i++) {
+            uint64_t next = i < n ? offs[i + 1] : total;
+            if (next > at)  /* under 64 bytes: each piece starts 64-byte aligned */
+                iov[k++] = (brain_iov){pad_zeros, (size_t)(next - at)};
+            if (i < n) {
+                iov[k++] = (brain_iov){bufs[i].buf, (size_t)bufs[i].len};
+                at = next + (uint64_t)bufs[i].len;
+            }
+        }
+        rc = brain_putv(b, ns, name, iov, k, o, version);
+    }
+    free(hdr);
+    free(iov);
+    return rc;
+}
+
 /* Computes a pickle layout.  Returns 0 or a status; lens and offs are malloc'ed. */
 static int pickle_plan(const Py_buffer *stream, const Py_buffer *bufs,
                        Py_ssize_t n, size_t hint_len, uint64_t **lens, uint64_t **offs,
@@ -752,8 +793,8 @@ static int pickle_plan(const Py_buffer *stream, const Py_buffer *bufs,
 }
 
 /* put_pickle(ns, name, stream, buffers, desc=None, ttl_ms=0, if_version=None)
- * Reserves the whole layout in the store and writes the stream and every
- * out-of-band buffer straight into it (GIL released), then publishes. */
+ * Stores the layout with the stream and every out-of-band buffer copied
+ * straight into the store (brain_putv, GIL released). */
 static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"ns", "name", "stream", "buffers", "desc",
@@ -783,19 +824,8 @@ static PyObject *Store_put_pickle(StoreObject *s, PyObject *args, PyObject *kw)
         fail(s, rc);
         goto done;
     }
-    NOGIL(s, {
-        brain_reservation *res = NULL;
-        void *dst = NULL;
-        rc = brain_reserve(b, ns, name, (size_t)total, &o, &res, &dst);
-        if (rc == 0) {
-            rc = pickle_fill(dst, total, &stream, bufs, (uint32_t)n, lens, offs, hint,
-                             hint_len);
-            if (rc)
-                brain_abort(b, res);
-            else
-                rc = brain_publish(b, res, &version);
-        }
-    });
+    NOGIL(s, rc = pickle_put(b, ns, name, &o, total, &stream, bufs, (uint32_t)n, lens, offs,
+                             hint, hint_len, &version));
     ret = u64_or_fail(s, rc, version);
 done:
     free(lens);

@@ -82,7 +82,7 @@ static void alloc_unlinked(brain *b)
 {
     ASSERT_OK(brain__writer_lock(b));
     uint64_t blk;
-    ASSERT_OK(brain__alloc_block(b, 100000, BS_USED, BK_ENTRY, 100000, &blk));
+    ASSERT_OK(brain__alloc_block(b, 100000, BS_USED, BK_ENTRY, 100000, 0, &blk));
     memset(b->rw + blk + BLOCK_HDR, 0xAB, 1000); /* a half-built entry */
 }
 

@@ -372,6 +372,68 @@ def test_growth_falls_back_to_what_fits_on_a_nearly_full_tmpfs(tmp_path):
     assert r.stdout.startswith("OK"), r.stdout
 
 
+_LEARN_INTO_GIVEN_BACK_PAGES = textwrap.dedent("""
+    import os, subprocess, sys
+    import numpy as np, pandas as pd
+    d = sys.argv[1]
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m,mode=0700", "tmpfs", d], check=True)
+    from brain_plasma import Brain, BrainError
+    b = Brain(path=d + "/store", size="256MB")
+    keep = pd.DataFrame({"k": np.arange(100_000)})
+    b.learn(keep, "keep")
+    b.learn(pd.DataFrame({"x": np.zeros(7_000_000)}), "big")    # 56 MB
+    b.forget("big")
+    b.stats()                                                    # reclaims: its pages go back
+    assert os.stat(d + "/store").st_blocks * 512 < (24 << 20), os.stat(d + "/store")
+    def free():
+        v = os.statvfs(d)
+        return v.f_bavail * v.f_frsize
+    with open(d + "/filler", "wb") as f:                         # leave 6 MB free
+        os.posix_fallocate(f.fileno(), 0, free() - (6 << 20))
+    frame = pd.DataFrame({"a": np.arange(3_000_000), "b": np.ones(3_000_000)})  # 48 MB
+    try:
+        b.learn(frame, "new")
+        print("NO ERROR")
+        sys.exit(3)
+    except BrainError as e:
+        assert e.errname == "BRAIN_ENOSPC", e.errname
+        msg = str(e)
+    assert "no room for a value of" in msg and d in msg and "nothing stored was changed" in msg, msg
+    assert "new" not in b.names() and b.recall("keep").equals(keep)
+    assert b.check() == []
+    os.unlink(d + "/filler")                                      # room made: it works
+    b.learn(frame, "new")
+    assert b.recall("new").equals(frame)
+    assert b.check() == []
+    print("OK", msg)
+""")
+
+
+def test_learn_into_given_back_pages_on_a_full_tmpfs(tmp_path):
+    """Issue 14, goal 7: a large frame written through the file descriptor
+    into pages the store gave back meets a full tmpfs: BRAIN_ENOSPC naming
+    the store and the value's size, nothing lost, never a SIGBUS."""
+    if not LINUX:
+        pytest.skip("mounts a private tmpfs (Linux's)")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a private tmpfs (the C test covers the library)")
+    unshare = shutil.which("unshare")
+    if not unshare:
+        pytest.skip("no unshare(1) to make a private mount namespace")
+    d = tmp_path / "small-shm"
+    d.mkdir()
+    r = subprocess.run([unshare, "--mount", "--propagation", "private", sys.executable,
+                        "-c", _LEARN_INTO_GIVEN_BACK_PAGES, str(d)],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0 and ("mount" in r.stderr and "permission" in r.stderr.lower()
+                              or "unshare failed" in r.stderr):
+        pytest.skip("cannot mount a private tmpfs here: %s" % r.stderr.strip()[-200:])
+    assert r.returncode >= 0, "the writer died of signal %d (SIGBUS is 7): %s" % (
+        -r.returncode, r.stderr[-2000:])
+    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+    assert r.stdout.startswith("OK"), r.stdout
+
+
 def test_core_refuses_nul_instead_of_using_the_prefix(store):
     store.put(None, "a", b"value of a")
     for call in (lambda: store.put(None, "a\x00b", b"x"),
