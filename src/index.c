@@ -255,10 +255,86 @@ static int sort_offsets(uint64_t *a, uint64_t *tmp, size_t n, unsigned bits)
     return 0;
 }
 
+/* FN for the entry at each offset of OFFS[0..n), in that order, asking
+ * for the ones FOREACH_AHEAD further on (of OFFS[0..avail), avail >= n)
+ * ahead of time. */
+static int foreach_offsets(brain *b, const uint64_t *offs, size_t n, size_t avail, brain__index_fn fn,
+                           void *ctx)
+{
+    uint64_t size = atomic_load(&b->h->file_size);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i + FOREACH_AHEAD < avail && offs[i + FOREACH_AHEAD] < size - 3 * BLOCK_HDR) {
+            __builtin_prefetch(b->rw + offs[i + FOREACH_AHEAD] + BLOCK_HDR);
+            __builtin_prefetch(b->rw + offs[i + FOREACH_AHEAD] + 2 * BLOCK_HDR);
+        }
+        const struct brain__entry *e = brain__entry_at(b, offs[i]);
+        if (e)
+            rc = fn(b, NULL, e, ctx);
+    }
+    return rc;
+}
+
+/* brain__index_foreach_by_address for a table T of NSLOTS slots when the
+ * file is SIZE bytes: one bit a 64-byte unit of the file, set for each
+ * block a slot links, then the bits read in order: no sort, and the
+ * bitmap (SIZE / 512 bytes) stays in the cache where an array of offsets
+ * would not.  1, with nothing called, when memory is short or a slot
+ * links a block at SIZE or beyond (the file grew during the scan, or a
+ * damaged word): the caller sorts offsets instead. */
+static int foreach_bitmap(brain *b, _Atomic uint64_t *t, uint64_t nslots, uint64_t size,
+                          brain__index_fn fn, void *ctx, int *rc)
+{
+    size_t words = (size_t)((size / 64 + 63) / 64);
+    uint64_t *bits = calloc(words ? words : 1, sizeof *bits);
+    if (!bits)
+        return 1;
+    for (uint64_t i = 0; i < nslots; i++) {
+        uint64_t w = atomic_load_explicit(&t[i], memory_order_acquire);
+        if (w == IDX_EMPTY || w == IDX_TOMB)
+            continue;
+        uint64_t u = brain__idx_block(w) / 64;
+        if (u / 64 >= words) {
+            free(bits);
+            return 1;
+        }
+        bits[u / 64] |= 1ull << (u % 64);
+    }
+    /* the offsets in order, a batch at a time; the last FOREACH_AHEAD of a
+     * batch move to the front of the next, so that prefetching goes on */
+    uint64_t buf[512];
+    size_t have = 0, wi = 0;
+    uint64_t word = words ? bits[0] : 0;
+    for (;;) {
+        while (have < sizeof buf / sizeof *buf && wi < words) {
+            if (!word) {
+                if (++wi < words)
+                    word = bits[wi];
+                continue;
+            }
+            buf[have++] = ((uint64_t)wi * 64 + (uint64_t)__builtin_ctzll(word)) * 64;
+            word &= word - 1;
+        }
+        if (wi >= words) { /* the bitmap is read: the rest of the batch */
+            *rc = foreach_offsets(b, buf, have, have, fn, ctx);
+            break;
+        }
+        size_t now = have - FOREACH_AHEAD;
+        if ((*rc = foreach_offsets(b, buf, now, have, fn, ctx)))
+            break;
+        memmove(buf, buf + now, FOREACH_AHEAD * sizeof *buf);
+        have = FOREACH_AHEAD;
+    }
+    free(bits);
+    return 0;
+}
+
 /* Calls FN for every entry the table links as brain__index_foreach does,
  * but in the order of the entries' addresses (so that the walk goes
- * through the file once, front to back); SLOT is NULL.  Falls back to
- * slot order when memory for the sort is short. */
+ * through the file once, front to back); SLOT is NULL.  The order comes
+ * from a bitmap of the file (foreach_bitmap) when the names are many for
+ * the file's size, else from sorting their offsets.  Falls back to slot
+ * order when memory for the sort is short. */
 int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx)
 {
     uint64_t packed = atomic_load(&b->h->index), nslots = 0;
@@ -267,6 +343,12 @@ int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx)
         return brain__fail(BRAIN_ECORRUPT, "store '%s': the name index is damaged", b->path);
     uint64_t live = b->h->index_count; /* a hint: read without the lock */
     size_t cap = (size_t)(live < nslots ? live : nslots) + 64, n = 0;
+    /* a bitmap of the file when it is no bigger than the offsets and the
+     * sort's scratch would be (many names for the file's size) */
+    uint64_t fsize = atomic_load(&b->h->file_size);
+    int rc = 0;
+    if (fsize / 512 <= 2 * cap * sizeof(uint64_t) && !foreach_bitmap(b, t, nslots, fsize, fn, ctx, &rc))
+        return rc;
     uint64_t *offs = malloc(2 * cap * sizeof *offs), any = 0;
     if (!offs)
         return brain__index_foreach(b, fn, ctx); /* the same, in hash order */
@@ -291,17 +373,7 @@ int brain__index_foreach_by_address(brain *b, brain__index_fn fn, void *ctx)
         free(offs);
         return brain__index_foreach(b, fn, ctx); /* the same, in hash order */
     }
-    uint64_t size = atomic_load(&b->h->file_size);
-    int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (i + FOREACH_AHEAD < n && offs[i + FOREACH_AHEAD] < size - 3 * BLOCK_HDR) {
-            __builtin_prefetch(b->rw + offs[i + FOREACH_AHEAD] + BLOCK_HDR);
-            __builtin_prefetch(b->rw + offs[i + FOREACH_AHEAD] + 2 * BLOCK_HDR);
-        }
-        const struct brain__entry *e = brain__entry_at(b, offs[i]);
-        if (e)
-            rc = fn(b, NULL, e, ctx);
-    }
+    rc = foreach_offsets(b, offs, n, n, fn, ctx);
     free(offs);
     return rc;
 }

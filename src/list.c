@@ -638,9 +638,9 @@ int brain_list_sorted_names(brain *b, const char *ns, int all_ns, brain_names **
     sort_names(&sc, c.recs, arr, n);
     /* A name deleted and stored again while the scan ran can have been
      * seen twice; sorted, the two are neighbours: list it once. */
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!moved || !m || c.recs[m - 1].name_len != c.recs[i].name_len ||
+    size_t m = moved ? 0 : n; /* unmoved: no pass at all */
+    for (size_t i = 0; moved && i < n; i++)
+        if (!m || c.recs[m - 1].name_len != c.recs[i].name_len ||
             (!rec_copied(0, c.recs[i].name_len) ? key_cmp(&c.recs[m - 1], &c.recs[i]) != 0
                                              : memcmp(rec_name(c.strings, &c.recs[m - 1]),
                                                       rec_name(c.strings, &c.recs[i]),

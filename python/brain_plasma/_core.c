@@ -1443,12 +1443,17 @@ static PyObject *Store_names(StoreObject *s, PyObject *args, PyObject *kw)
         if (ex && strcmp(l->ns[i], ex) == 0)
             continue;
         const unsigned char *p = (const unsigned char *)l->names[i];
-        uint32_t len = l->name_lens[i];
-        unsigned char any = 0;
-        for (uint32_t j = 0; j < len; j++)
+        uint32_t len = l->name_lens[i], j = 0;
+        uint64_t any = 0; /* the bytes ORed together, 8 at a time */
+        for (; j + 8 <= len; j += 8) {
+            uint64_t w;
+            memcpy(&w, p + j, 8);
+            any |= w;
+        }
+        for (; j < len; j++)
             any |= p[j];
         PyObject *d;
-        if (any < 0x80) { /* ASCII: no decoding */
+        if (!(any & 0x8080808080808080ull)) { /* ASCII: no decoding */
             d = PyUnicode_New(len, 127);
             if (d)
                 memcpy(PyUnicode_DATA(d), p, len);

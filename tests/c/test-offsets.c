@@ -239,6 +239,107 @@ TEST(offset_index_word_wild_refused)
     t_destroy(b, 0);
 }
 
+/* The entry blocks a walk visits, in the order it visits them. */
+struct walk_seen {
+    uint64_t *offs;
+    size_t n, cap;
+};
+
+static int walk_note(brain *b, _Atomic uint64_t *slot, const struct brain__entry *e, void *ctx)
+{
+    (void)slot;
+    struct walk_seen *w = ctx;
+    if (w->n == w->cap) {
+        w->offs = realloc(w->offs, (w->cap = w->cap * 2 + 64) * sizeof *w->offs);
+        ASSERT_NOT_NULL(w->offs);
+    }
+    w->offs[w->n++] = (uint64_t)((const uint8_t *)e - b->rw) - BLOCK_HDR;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* brain__index_foreach_by_address visits what the slot-order walk
+ * visits, in increasing address order; BITMAP: whether the names are
+ * many enough for the file's size that it reads a bitmap of the file
+ * rather than sorting offsets (the rule it applies); returns how many. */
+static size_t check_walk_by_address(brain *b, int bitmap)
+{
+    uint64_t nslots = 0, live = b->h->index_count;
+    ASSERT_NOT_NULL(brain__index_table(b, atomic_load(&b->h->index), &nslots));
+    uint64_t cap = (live < nslots ? live : nslots) + 64;
+    ASSERT_EQ_INT(atomic_load(&b->h->file_size) / 512 <= 16 * cap, bitmap);
+    struct walk_seen slots = {0}, addr = {0};
+    ASSERT_OK(brain__index_foreach(b, walk_note, &slots));
+    ASSERT_OK(brain__index_foreach_by_address(b, walk_note, &addr));
+    ASSERT_EQ_U64(addr.n, slots.n);
+    qsort(slots.offs, slots.n, sizeof *slots.offs, cmp_u64);
+    for (size_t i = 0; i < addr.n; i++) {
+        ASSERT_MSG(addr.offs[i] == slots.offs[i], "visit %zu: block %llu, expected %llu", i,
+                   (unsigned long long)addr.offs[i], (unsigned long long)slots.offs[i]);
+        ASSERT(i == 0 || addr.offs[i] > addr.offs[i - 1]);
+    }
+    free(slots.offs);
+    free(addr.offs);
+    return addr.n;
+}
+
+TEST(index_walk_by_address_bitmap_and_sorted)
+{
+    /* many names for the file: the bitmap, with tombstones in the table */
+    brain *b = t_create(0, 64 << 20);
+    int n = T_SCALE(20000, 4);
+    put_n(b, 0, n, 8);
+    for (int i = 0; i < n; i += 7) {
+        char name[32];
+        snprintf(name, sizeof name, "v%d", i);
+        ASSERT_OK(brain_delete(b, NULL, name));
+    }
+    size_t live = check_walk_by_address(b, 1);
+    ASSERT_EQ_U64(live, (uint64_t)(n - (n + 6) / 7));
+    /* a word that links past the file: the bitmap gives way to the sort,
+     * which visits the others, and listing leaves that name out */
+    _Atomic uint64_t *w = word_of(b, 3);
+    uint64_t w0 = atomic_load(w);
+    uint64_t hash = brain__entry_at(b, brain__idx_block(w0))->hash;
+    atomic_store(w, brain__idx_word(hash, IDX_OFF_MASK << 6));
+    uint64_t refused = brain__refused_offsets;
+    struct walk_seen addr = {0};
+    ASSERT_OK(brain__index_foreach_by_address(b, walk_note, &addr));
+    ASSERT_EQ_U64(addr.n, live - 1);
+    for (size_t i = 1; i < addr.n; i++)
+        ASSERT(addr.offs[i] > addr.offs[i - 1]);
+    free(addr.offs);
+    ASSERT_GT_U64(brain__refused_offsets, refused);
+    brain_names *l = NULL;
+    ASSERT_OK(brain_list_sorted_names(b, NULL, BRAIN_LIST_ONE_NS, &l));
+    ASSERT_EQ_U64(l->count, live - 1);
+    for (size_t i = 0; i < l->count; i++) {
+        ASSERT(strcmp(l->names[i], "v3") != 0);
+        ASSERT(i == 0 || strcmp(l->names[i - 1], l->names[i]) < 0);
+    }
+    brain_names_free(l);
+    atomic_store(w, w0);
+    ASSERT_EQ_U64(check_walk_by_address(b, 1), live);
+    t_check_store(b);
+    t_destroy(b, 0);
+
+    /* few names in a big file: offsets sorted */
+    b = t_create(0, 64 << 20);
+    put_n(b, 0, 10, 8);
+    void *big = calloc(1, 8 << 20);
+    ASSERT_NOT_NULL(big);
+    ASSERT_OK(brain_put(b, NULL, "big", big, 8 << 20, NULL, NULL));
+    free(big);
+    ASSERT_EQ_U64(check_walk_by_address(b, 0), 11);
+    t_check_store(b);
+    t_destroy(b, 0);
+}
+
 TEST(offset_index_header_word_wild_refused)
 {
     brain *b = t_create(0, 16 << 20);

@@ -421,6 +421,52 @@ def test_names_sorted_edges(store_name, brain):
     assert brain.names(namespace="all") == sorted(list(here) + list(names))
 
 
+def test_names_non_ascii_at_every_position(store_name, brain):
+    """names() tells ASCII names (built without decoding) from the others 8
+    bytes at a time: one non-ASCII character at each position of names
+    around those 8-byte steps and at the 1024-byte limit comes back whole,
+    as do names of DEL (the largest ASCII byte) only."""
+    names = set()
+    for length in (1, 7, 8, 9, 15, 16, 17, 24, 25):
+        for at in range(length):
+            for ch in ("\u00e9", "\u65e5", "\U0001f600", "\x80"):
+                names.add("a" * at + ch + "b" * (length - at - 1))
+            names.add("\x7f" * length)
+    names.add("q" * 1022 + "\u00e9")
+    names.add("\u00e9" + "q" * 1022)
+    names.add("q" * 1024)
+    for n in names:
+        brain[n] = 1
+    got = brain.names()
+    assert got == sorted(names)
+    assert all(type(n) is str for n in got)
+
+
+def test_names_of_many_in_a_small_store(store_name):
+    """Many names for the file's size: the C walk reads a bitmap of the file
+    in place of sorting offsets; names() and len() agree with what was
+    stored, in order, after deletes too, and in two namespaces."""
+    import random
+    b = Brain(path=store_name, size=16 << 20)
+    try:
+        names = ["k%05d" % i for i in range(20000)]
+        random.Random(5).shuffle(names)
+        for n in names:
+            b[n] = 0
+        other = Brain(path=store_name, namespace="other")
+        for n in names[:100]:
+            other[n] = 1
+        assert b.names() == sorted(names) and len(b) == len(names)
+        for n in names[::3]:
+            del b[n]
+        left = sorted(set(names) - set(names[::3]))
+        assert b.names() == left and len(b) == len(left)
+        assert other.names() == sorted(names[:100])
+        assert b.names(namespace="all") == sorted(left + names[:100])
+    finally:
+        b.sleep()
+
+
 @pytest.mark.parametrize("bad", [3, "", "n" * 65, "all", "bad\nns"])
 def test_namespace_names(store_name, bad):
     with pytest.raises(bp.BrainNamespaceNameError):
