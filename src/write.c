@@ -355,14 +355,25 @@ static int put_gather(brain *b, const struct brain__key *k, size_t desclen, cons
     return rc;
 }
 
+/* What brain_put and brain_putv check first: the handle, the key, the
+ * options (DESCLEN: the description's length). */
+static int put_begin(brain *b, const char *ns, const char *name, const brain_put_opts *opts,
+                     struct brain__key *k, size_t *desclen)
+{
+    brain__clear_error();
+    int rc = brain__handle_ready(b);
+    if (rc || (rc = brain__key_init(b, ns, name, k, 0)) || (rc = opts_check(opts, desclen)))
+        return rc;
+    return 0;
+}
+
 int brain_put(brain *b, const char *ns, const char *name, const void *data, size_t size,
               const brain_put_opts *opts, uint64_t *version)
 {
-    brain__clear_error();
     struct brain__key k;
     size_t desclen;
-    int rc = brain__handle_ready(b);
-    if (rc || (rc = brain__key_init(b, ns, name, &k, 0)) || (rc = opts_check(opts, &desclen)))
+    int rc = put_begin(b, ns, name, opts, &k, &desclen);
+    if (rc)
         return rc;
     if (!data && size)
         return brain__fail(BRAIN_EINVAL, "data is NULL but size is %zu", size);
@@ -375,11 +386,10 @@ int brain_put(brain *b, const char *ns, const char *name, const void *data, size
 int brain_putv(brain *b, const char *ns, const char *name, const brain_iov *iov, size_t n,
                const brain_put_opts *opts, uint64_t *version)
 {
-    brain__clear_error();
     struct brain__key k;
     size_t desclen;
-    int rc = brain__handle_ready(b);
-    if (rc || (rc = brain__key_init(b, ns, name, &k, 0)) || (rc = opts_check(opts, &desclen)))
+    int rc = put_begin(b, ns, name, opts, &k, &desclen);
+    if (rc)
         return rc;
     if (!iov && n)
         return brain__fail(BRAIN_EINVAL, "brain_putv: iov is NULL but n is %zu", n);
