@@ -325,25 +325,32 @@ static uint64_t block_need(uint64_t payload)
 static void free_block(brain *b, uint64_t off, uint64_t own_backed, int may_punch);
 
 /* The errors that mean the file system (or the memory behind tmpfs) is full. */
-static int no_room(int err)
+int brain__alloc_no_room(int err)
 {
     return err == ENOSPC || err == EFBIG || err == ENOMEM;
+}
+
+/* The free space of store B's file system as text for a message, in BUF
+ * (CAP bytes), or "an unknown amount". */
+const char *brain__alloc_fs_free_text(brain *b, char *buf, size_t cap)
+{
+    uint64_t avail = 0;
+    if (brain__plat_fs_free(b->fd, &avail) != 0)
+        return "an unknown amount";
+    return brain__fmt_size(avail, buf, cap);
 }
 
 /* The failure to reserve LEN bytes of store pages (ERR, an errno value). */
 static int reserve_failed(brain *b, uint64_t len, int err)
 {
     char s1[32], s2[32];
-    uint64_t avail = 0;
-    int known = brain__plat_fs_free(b->fd, &avail) == 0;
-    if (no_room(err))
+    if (brain__alloc_no_room(err))
         return brain__fail(BRAIN_ENOSPC,
                            "the host has no room for %s more of store '%s' (its free "
                            "memory was given back to the system, and its file system "
                            "has %s free: %s); free memory or disk space where the store lives",
                            brain__fmt_size(len, s1, sizeof s1), b->path,
-                           known ? brain__fmt_size(avail, s2, sizeof s2) : "an unknown amount",
-                           strerror(err));
+                           brain__alloc_fs_free_text(b, s2, sizeof s2), strerror(err));
     return brain__fail(BRAIN_EIO, "cannot reserve memory of store '%s': reserving space: %s",
                        b->path, strerror(err));
 }
@@ -366,7 +373,7 @@ static int reserve_range(brain *b, uint64_t off, uint64_t backed, uint64_t lo, u
  * small blocks taken one after another cost one call per REFILL_MIN, some
  * of the rest's), or with OWN_FROM (non-zero) only those before byte
  * OWN_FROM of the block, whose bytes from there to its end the caller
- * writes through the file descriptor (brain__value_write): the file system
+ * writes through the file descriptor (value_write in write.c): the file system
  * allocates those pages as it writes them, with no reservation, clearing
  * or page faults (the first learn of a large value onto pages the store
  * gave back).  Either way the header of the free rest gets its page before
@@ -637,7 +644,7 @@ int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown)
     if (least > cap - fs)
         least = cap - fs;
     int err = brain__plat_reserve_space(b->fd, fs, grow);
-    if (err && no_room(err) && least < grow) {
+    if (err && brain__alloc_no_room(err) && least < grow) {
         grow = least;
         err = brain__plat_reserve_space(b->fd, fs, grow);
     }
@@ -645,8 +652,6 @@ int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown)
         char s1[32], s2[32], s3[32], s4[32], what[64] = "";
         if (shown)
             snprintf(what, sizeof what, " for a value of %s", brain__fmt_size(shown, s1, sizeof s1));
-        uint64_t avail = 0;
-        int known = brain__plat_fs_free(b->fd, &avail) == 0;
         if (err == EFBIG) /* RLIMIT_FSIZE or the file system's largest file */
             return brain__fail(BRAIN_ENOSPC,
                                "store '%s' cannot grow%s: the store file is %s and needs %s "
@@ -655,7 +660,7 @@ int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown)
                                "the limit or put the store on another file system",
                                b->path, what, brain__fmt_size(fs, s2, sizeof s2),
                                brain__fmt_size(least, s3, sizeof s3), strerror(err));
-        if (no_room(err))
+        if (brain__alloc_no_room(err))
             return brain__fail(BRAIN_ENOSPC,
                                "the host has no room to grow store '%s'%s: the store file is %s "
                                "and needs %s more, and its file system has %s free (%s); free "
@@ -663,8 +668,7 @@ int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown)
                                "larger file system",
                                b->path, what, brain__fmt_size(fs, s2, sizeof s2),
                                brain__fmt_size(least, s3, sizeof s3),
-                               known ? brain__fmt_size(avail, s4, sizeof s4) : "an unknown amount",
-                               strerror(err));
+                               brain__alloc_fs_free_text(b, s4, sizeof s4), strerror(err));
         return brain__fail(BRAIN_EIO, "cannot grow store '%s'%s: reserving space: %s", b->path,
                            what, strerror(err));
     }

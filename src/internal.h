@@ -459,6 +459,10 @@ int brain__key_not_found(brain *b, const struct brain__key *k, int corrupt);
 int brain__alloc_take(brain *b, uint64_t payload, unsigned state, unsigned kind,
                       uint64_t own_from, uint64_t *out);
 int brain__alloc_fits(brain *b, uint64_t payload);
+/* ERR (an errno value) means the file system or the memory behind tmpfs is
+ * full; the free space of B's file system as text for a message. */
+int brain__alloc_no_room(int err);
+const char *brain__alloc_fs_free_text(brain *b, char *buf, size_t cap);
 void brain__alloc_free(brain *b, uint64_t off);
 void brain__alloc_punch_pending(brain *b, int drop);
 int brain__alloc_grow(brain *b, uint64_t need, uint64_t shown);

@@ -264,15 +264,13 @@ static int value_write(brain *b, uint64_t blk, uint64_t voff, uint64_t bsize, ui
 static int write_failed(brain *b, uint64_t size, uint64_t written, int err)
 {
     char s1[32], s2[32], s3[32];
-    uint64_t avail = 0;
-    int known = brain__plat_fs_free(b->fd, &avail) == 0;
-    if (err == ENOSPC || err == EFBIG || err == ENOMEM || err == EDQUOT)
+    if (brain__alloc_no_room(err) || err == EDQUOT)
         return brain__fail(BRAIN_ENOSPC,
                            "the host has no room for a value of %s in store '%s': its file "
                            "system (%s free) took %s of it and refused the rest (%s); nothing "
                            "stored was changed; free memory or disk space where the store lives",
                            brain__fmt_size(size, s1, sizeof s1), b->path,
-                           known ? brain__fmt_size(avail, s2, sizeof s2) : "an unknown amount",
+                           brain__alloc_fs_free_text(b, s2, sizeof s2),
                            brain__fmt_size(written, s3, sizeof s3), strerror(err));
     return brain__fail(BRAIN_EIO, "cannot write a value of %s into store '%s': %s",
                        brain__fmt_size(size, s1, sizeof s1), b->path, strerror(err));
@@ -312,7 +310,6 @@ static int put_gather(brain *b, const struct brain__key *k, size_t desclen, cons
                 blk + voff < b->grown_end)
                 fd_from = b->grown_off > blk + voff ? b->grown_off - blk : voff;
         }
-        b->grown_off = b->grown_end = 0;
         brain__writer_unlock(b);
         if (rc)
             return rc;
