@@ -227,17 +227,13 @@ static int reserve_by_writing(int fd, uint64_t off, uint64_t len, uint64_t cur)
             return n < 0 ? errno : EIO;
     }
     static const char zeros[65536];
-    for (uint64_t p = off > cur ? off : cur; p < end;) {
+    int err = 0;
+    for (uint64_t p = off > cur ? off : cur; p < end && !err;) {
         size_t n = end - p > sizeof zeros ? sizeof zeros : (size_t)(end - p);
-        ssize_t w = pwrite(fd, zeros, n, (off_t)p);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += (uint64_t)w;
+        err = brain__plat_write_at(fd, p, zeros, n, NULL);
+        p += n;
     }
-    return 0;
+    return err;
 }
 
 /* Backs [off, off+len) of the file with real blocks or pages now, so a full
