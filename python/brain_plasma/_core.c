@@ -714,28 +714,55 @@ static void release_buffers(Py_buffer *bufs, Py_ssize_t n)
     PyMem_Free(bufs);
 }
 
+static const char pad_zeros[BRAIN_ALIGN];
+
+/* The pieces of a pickle value after its header (OFFS[0] bytes; the
+ * layout of pickle_plan): the stream, the buffers and the zeros that align
+ * them, in order, into IOV (room for 2 N + 2).  Returns how many. */
+static size_t pickle_pieces(brain_iov *iov, uint64_t total, const Py_buffer *stream,
+                            const Py_buffer *bufs, uint32_t n, const uint64_t *offs)
+{
+    size_t k = 0;
+    uint64_t at = offs[0] + (uint64_t)stream->len;
+    iov[k++] = (brain_iov){stream->buf, (size_t)stream->len};
+    for (uint32_t i = 0; i <= n; i++) {
+        uint64_t next = i < n ? offs[i + 1] : total;
+        if (next > at) /* under 64 bytes: each piece starts 64-byte aligned */
+            iov[k++] = (brain_iov){pad_zeros, (size_t)(next - at)};
+        if (i < n) {
+            iov[k++] = (brain_iov){bufs[i].buf, (size_t)bufs[i].len};
+            at = next + (uint64_t)bufs[i].len;
+        }
+    }
+    return k;
+}
+
 /* Lays out a pickle value (stream + buffers) into DST of TOTAL bytes. */
 static int pickle_fill(void *dst, uint64_t total, const Py_buffer *stream,
                        const Py_buffer *bufs, uint32_t n, const uint64_t *lens,
                        const uint64_t *offs, const char *hint, size_t hint_len)
 {
+    brain_iov *iov = malloc(sizeof *iov * (2 * (size_t)n + 2));
+    if (!iov)
+        return BRAIN_ENOMEM;
     int rc = brain_pickle_write_header_hint(dst, (size_t)total, (uint64_t)stream->len,
                                             n, lens, hint, hint_len);
-    if (rc)
-        return rc;
-    char *p = dst;
-    memcpy(p + offs[0], stream->buf, (size_t)stream->len);
-    for (uint32_t i = 0; i < n; i++)
-        memcpy(p + offs[i + 1], bufs[i].buf, (size_t)bufs[i].len);
-    return 0;
+    if (rc == 0) {
+        char *p = (char *)dst + offs[0];
+        size_t k = pickle_pieces(iov, total, stream, bufs, n, offs);
+        for (size_t i = 0; i < k; i++) {
+            memcpy(p, iov[i].base, iov[i].len);
+            p += iov[i].len;
+        }
+    }
+    free(iov);
+    return rc;
 }
 
-static const char pad_zeros[BRAIN_ALIGN];
-
-/* Stores a pickle value (the layout's header, the stream, the buffers and
- * the zeros that align them) with brain_putv: each piece is copied once,
- * straight from where it lies into the store (through the file descriptor
- * where the store has no pages yet).  GIL released by the caller. */
+/* Stores a pickle value (the layout's header, then pickle_pieces) with
+ * brain_putv: each piece is copied once, straight from where it lies into
+ * the store (through the file descriptor where the store has no pages
+ * yet).  GIL released by the caller. */
 static int pickle_put(brain *b, const char *ns, const char *name, const brain_put_opts *o,
                       uint64_t total, const Py_buffer *stream, const Py_buffer *bufs,
                       uint32_t n, const uint64_t *lens, const uint64_t *offs,
@@ -750,20 +777,8 @@ static int pickle_put(brain *b, const char *ns, const char *name, const brain_pu
         rc = brain_pickle_write_header_hint(hdr, (size_t)total, (uint64_t)stream->len, n, lens,
                                             hint, hint_len);
     if (rc == 0) {
-        size_t k = 0;
-        uint64_t at = offs[0];
-        iov[k++] = (brain_iov){hdr, (size_t)offs[0]};
-        iov[k++] = (brain_iov){stream->buf, (size_t)stream->len};
-        at += (uint64_t)stream->len;
-        for (uint32_t i = 0; i <= n; i++) {
-            uint64_t next = i < n ? offs[i + 1] : total;
-            if (next > at)  /* under 64 bytes: each piece starts 64-byte aligned */
-                iov[k++] = (brain_iov){pad_zeros, (size_t)(next - at)};
-            if (i < n) {
-                iov[k++] = (brain_iov){bufs[i].buf, (size_t)bufs[i].len};
-                at = next + (uint64_t)bufs[i].len;
-            }
-        }
+        iov[0] = (brain_iov){hdr, (size_t)offs[0]};
+        size_t k = 1 + pickle_pieces(iov + 1, total, stream, bufs, n, offs);
         rc = brain_putv(b, ns, name, iov, k, o, version);
     }
     free(hdr);
