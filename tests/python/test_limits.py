@@ -299,10 +299,13 @@ _FILL_TMPFS = textwrap.dedent("""
 """)
 
 
-def test_store_larger_than_the_host_allows_is_an_error_not_sigbus(tmp_path):
+def _run_in_private_tmpfs(tmp_path, script, which):
+    """Runs SCRIPT (Python, given the mount point as argv[1]) as root in a
+    mount namespace of its own, where it mounts a small tmpfs; it must exit
+    0 having printed OK, and never die of a signal (SIGBUS above all).
+    Skipped where that cannot be done (WHICH: whose tmpfs it mounts)."""
     if not LINUX:
-        pytest.skip("mounts a private tmpfs (Linux's; the portable layer's ENOSPC is "
-                    "tested by the C suite's growth_refused tests)")
+        pytest.skip("mounts a private tmpfs (%s)" % which)
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a private tmpfs (the C test covers the library)")
     unshare = shutil.which("unshare")
@@ -311,7 +314,7 @@ def test_store_larger_than_the_host_allows_is_an_error_not_sigbus(tmp_path):
     d = tmp_path / "small-shm"
     d.mkdir()
     r = subprocess.run([unshare, "--mount", "--propagation", "private", sys.executable,
-                        "-c", _FILL_TMPFS, str(d)],
+                        "-c", script, str(d)],
                        capture_output=True, text=True, timeout=120)
     if r.returncode != 0 and ("mount" in r.stderr and "permission" in r.stderr.lower()
                               or "unshare failed" in r.stderr):
@@ -320,6 +323,11 @@ def test_store_larger_than_the_host_allows_is_an_error_not_sigbus(tmp_path):
         -r.returncode, r.stderr[-2000:])
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     assert r.stdout.startswith("OK"), r.stdout
+
+
+def test_store_larger_than_the_host_allows_is_an_error_not_sigbus(tmp_path):
+    _run_in_private_tmpfs(tmp_path, _FILL_TMPFS, "Linux's; the portable layer's ENOSPC is "
+                          "tested by the C suite's growth_refused tests")
 
 
 _NEARLY_FULL_TMPFS = textwrap.dedent("""
@@ -355,21 +363,7 @@ _NEARLY_FULL_TMPFS = textwrap.dedent("""
 def test_growth_falls_back_to_what_fits_on_a_nearly_full_tmpfs(tmp_path):
     """Issue 18, finding 12: 1.9 MB free takes a 500 kB value; 3 MB is a
     BRAIN_ENOSPC naming the sizes, and nothing is lost."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a private tmpfs (the C test covers the library)")
-    unshare = shutil.which("unshare")
-    if not unshare:
-        pytest.skip("no unshare(1) to make a private mount namespace")
-    d = tmp_path / "small-shm"
-    d.mkdir()
-    r = subprocess.run([unshare, "--mount", "--propagation", "private", sys.executable,
-                        "-c", _NEARLY_FULL_TMPFS, str(d)],
-                       capture_output=True, text=True, timeout=120)
-    if r.returncode != 0 and ("mount" in r.stderr and "permission" in r.stderr.lower()
-                              or "unshare failed" in r.stderr):
-        pytest.skip("cannot mount a private tmpfs here: %s" % r.stderr.strip()[-200:])
-    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
-    assert r.stdout.startswith("OK"), r.stdout
+    _run_in_private_tmpfs(tmp_path, _NEARLY_FULL_TMPFS, "Linux's")
 
 
 _LEARN_INTO_GIVEN_BACK_PAGES = textwrap.dedent("""
@@ -413,25 +407,7 @@ def test_learn_into_given_back_pages_on_a_full_tmpfs(tmp_path):
     """Issue 14, goal 7: a large frame written through the file descriptor
     into pages the store gave back meets a full tmpfs: BRAIN_ENOSPC naming
     the store and the value's size, nothing lost, never a SIGBUS."""
-    if not LINUX:
-        pytest.skip("mounts a private tmpfs (Linux's)")
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a private tmpfs (the C test covers the library)")
-    unshare = shutil.which("unshare")
-    if not unshare:
-        pytest.skip("no unshare(1) to make a private mount namespace")
-    d = tmp_path / "small-shm"
-    d.mkdir()
-    r = subprocess.run([unshare, "--mount", "--propagation", "private", sys.executable,
-                        "-c", _LEARN_INTO_GIVEN_BACK_PAGES, str(d)],
-                       capture_output=True, text=True, timeout=120)
-    if r.returncode != 0 and ("mount" in r.stderr and "permission" in r.stderr.lower()
-                              or "unshare failed" in r.stderr):
-        pytest.skip("cannot mount a private tmpfs here: %s" % r.stderr.strip()[-200:])
-    assert r.returncode >= 0, "the writer died of signal %d (SIGBUS is 7): %s" % (
-        -r.returncode, r.stderr[-2000:])
-    assert r.returncode == 0, r.stdout + r.stderr[-2000:]
-    assert r.stdout.startswith("OK"), r.stdout
+    _run_in_private_tmpfs(tmp_path, _LEARN_INTO_GIVEN_BACK_PAGES, "Linux's")
 
 
 def test_core_refuses_nul_instead_of_using_the_prefix(store):
