@@ -3,11 +3,12 @@ afterwards."""
 import os
 import subprocess
 import sys
+import textwrap
 import uuid
 
 import pytest
 
-from brain_plasma import Brain, _core, recall_cache
+from brain_plasma import Brain, _core, plasma, recall_cache
 
 # Where the library keeps stores named by a bare name: /dev/shm on Linux,
 # $TMPDIR on macOS (test_platform.py checks it is the platform's).
@@ -52,6 +53,26 @@ def brain(store_name):
     b = Brain(path=store_name, size=64_000_000)
     yield b
     b.sleep()
+
+
+@pytest.fixture
+def client(brain, store_name):
+    """A Plasma client (brain_plasma.plasma) on the brain fixture's store."""
+    c = plasma.connect(store_name)
+    yield c
+    c.disconnect()
+
+
+def random_object_id():
+    return plasma.ObjectID(os.urandom(20))
+
+
+def run_python(code, *args, timeout=60):
+    """Runs CODE in a fresh interpreter; returns its stdout."""
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 @pytest.fixture

@@ -15,31 +15,7 @@ import pytest
 
 import brain_plasma as bp
 from brain_plasma import Brain, _core, plasma
-
-
-@pytest.fixture
-def brain(store_name):
-    b = Brain(path=store_name, size=64_000_000)
-    yield b
-    b.sleep()
-
-
-@pytest.fixture
-def client(brain, store_name):
-    c = plasma.connect(store_name)
-    yield c
-    c.disconnect()
-
-
-def random_object_id():
-    return plasma.ObjectID(np.random.bytes(20))
-
-
-def run_python(code, *args, timeout=60):
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+from conftest import random_object_id, run_python
 
 
 # ---- ObjectID ----------------------------------------------------------------

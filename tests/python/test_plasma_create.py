@@ -17,31 +17,7 @@ import pytest
 
 import brain_plasma as bp
 from brain_plasma import Brain, _core, plasma
-
-
-@pytest.fixture
-def brain(store_name):
-    b = Brain(path=store_name, size=64_000_000)
-    yield b
-    b.sleep()
-
-
-@pytest.fixture
-def client(brain, store_name):
-    c = plasma.connect(store_name)
-    yield c
-    c.disconnect()
-
-
-def oid_random():
-    return plasma.ObjectID(np.random.bytes(20))
-
-
-def run_python(code, *args, timeout=60):
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+from conftest import random_object_id, run_python
 
 
 def used(brain):
@@ -90,7 +66,7 @@ def test_docs_create_memoryview_seal(client):
 def test_docs_numpy_frombuffer_pattern(client):
     # the docs' numpy pattern: write a tensor into the Plasma-allocated buffer
     data = np.random.randn(10_000)
-    oid = oid_random()
+    oid = random_object_id()
     buf = client.create(oid, data.nbytes)
     arr = np.frombuffer(buf, dtype=data.dtype)
     assert arr.flags.writeable
@@ -102,7 +78,7 @@ def test_docs_numpy_frombuffer_pattern(client):
 
 
 def test_buffer_api(client):
-    oid = oid_random()
+    oid = random_object_id()
     buf = client.create(oid, 16)
     assert len(buf) == 16 and buf.size == 16 and buf.is_mutable
     buf[:4] = b"abcd"
@@ -120,7 +96,7 @@ def test_buffer_api(client):
 
 def test_create_takes_room_in_the_store_not_in_the_process(brain, client):
     before = used(brain)
-    oid = oid_random()
+    oid = random_object_id()
     client.create(oid, 8 << 20)
     assert used(brain) >= before + (8 << 20)  # the room is the store's
     client.seal(oid)
@@ -133,7 +109,7 @@ def test_create_takes_room_in_the_store_not_in_the_process(brain, client):
 @needs_proc_maps
 def test_seal_publishes_the_bytes_written_in_place(client, brain):
     n = 4 << 20
-    oid = oid_random()
+    oid = random_object_id()
     buf = client.create(oid, n)
     w = file_offset(address(buf), brain.path)
     assert w is not None  # the buffer is in the store file's mapping
@@ -162,7 +138,7 @@ def test_seal_publishes_the_bytes_written_in_place(client, brain):
 
 
 def test_reader_in_another_process_waits_for_the_seal(client, brain):
-    oid = oid_random()
+    oid = random_object_id()
     buf = client.create(oid, 1 << 20)
     reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys
@@ -185,7 +161,7 @@ def test_reader_in_another_process_waits_for_the_seal(client, brain):
 
 
 def test_after_seal_the_buffer_is_read_only(client):
-    oid = oid_random()
+    oid = random_object_id()
     buf = client.create(oid, 100)
     early = np.frombuffer(buf, dtype=np.uint8)  # made before seal: keeps write access
     early[:] = 1
@@ -207,7 +183,7 @@ def test_after_seal_the_buffer_is_read_only(client):
 
 
 def test_sealed_buffer_outlives_delete_and_the_store_reuses_nothing(brain, client, store_name):
-    oid = oid_random()
+    oid = random_object_id()
     buf = client.create(oid, 2 << 20)
     arr = np.frombuffer(buf, dtype=np.uint8)
     arr[:] = 5
@@ -227,22 +203,22 @@ def test_sealed_buffer_outlives_delete_and_the_store_reuses_nothing(brain, clien
 # ---- bad paths ----------------------------------------------------------------------
 
 def test_seal_twice_and_unknown_ids(client):
-    oid = oid_random()
+    oid = random_object_id()
     client.create(oid, 10)
     client.seal(oid)
     with pytest.raises(plasma.PlasmaObjectExists) as ei:
         client.seal(oid)
     assert "already sealed" in str(ei.value)
     with pytest.raises(plasma.PlasmaObjectNonexistent) as ei:
-        client.seal(oid_random())
+        client.seal(random_object_id())
     assert "not created by this client" in str(ei.value)
     with pytest.raises(plasma.PlasmaObjectNonexistent) as ei:
-        client.abort(oid_random())
+        client.abort(random_object_id())
     assert "between create and seal" in str(ei.value)
 
 
 def test_create_of_an_existing_id(client, store_name):
-    oid = oid_random()
+    oid = random_object_id()
     mine = client.create(oid, 10)
     with pytest.raises(plasma.PlasmaObjectExists) as ei:
         client.create(oid, 10)  # being created by this client
@@ -270,12 +246,12 @@ def test_create_bigger_than_the_store_and_a_full_store(store_name):
     c = plasma.connect(store_name)
     before = b._c().stats()["used"]
     with pytest.raises(plasma.PlasmaStoreFull) as ei:
-        c.create(oid_random(), 8 << 20)
+        c.create(random_object_id(), 8 << 20)
     assert "capacity" in str(ei.value) and isinstance(ei.value, bp.BrainStoreFullError)
     bufs = []
     with pytest.raises(plasma.PlasmaStoreFull) as ei:
         for _ in range(10):
-            bufs.append(c.create(oid_random(), 1 << 20))
+            bufs.append(c.create(random_object_id(), 1 << 20))
     assert "does not fit" in str(ei.value)
     assert 1 <= len(bufs) < 10
     for oid in list(c.list()):
@@ -286,7 +262,7 @@ def test_create_bigger_than_the_store_and_a_full_store(store_name):
 
 
 def test_writes_cannot_pass_the_end(client):
-    a, b_ = oid_random(), oid_random()
+    a, b_ = random_object_id(), random_object_id()
     buf_a = client.create(a, 100)
     buf_b = client.create(b_, 100)
     buf_b[:] = b"b" * 100
@@ -306,7 +282,7 @@ def test_writes_cannot_pass_the_end(client):
 
 def test_use_after_release_or_abort(brain, client):
     before = used(brain)
-    oid = oid_random()
+    oid = random_object_id()
     buf = client.create(oid, 1 << 20)
     client.release(oid)  # an unsealed object: aborted
     assert used(brain) == before
@@ -324,7 +300,7 @@ def test_use_after_release_or_abort(brain, client):
 
 def test_abort_waits_for_arrays_made_from_the_buffer(brain, client):
     before = used(brain)
-    oid = oid_random()
+    oid = random_object_id()
     buf = client.create(oid, 1 << 20)
     arr = np.frombuffer(buf, dtype=np.uint8)
     client.abort(oid)
@@ -338,13 +314,13 @@ def test_abort_waits_for_arrays_made_from_the_buffer(brain, client):
 def test_unsealed_objects_of_a_dropped_client_are_aborted(brain, store_name):
     before = used(brain)
     c = plasma.connect(store_name)
-    buf = c.create(oid_random(), 1 << 20)
+    buf = c.create(random_object_id(), 1 << 20)
     c.disconnect()
     assert used(brain) == before
     with pytest.raises(bp.BrainValueError):
         buf[0] = 1
     c = plasma.connect(store_name)
-    c.create(oid_random(), 1 << 20)  # buffer not kept
+    c.create(random_object_id(), 1 << 20)  # buffer not kept
     del c
     gc.collect()
     assert used(brain) == before
@@ -375,7 +351,7 @@ WRITER = """
 
 @pytest.mark.parametrize("how", ["exit", "_exit", "kill"])
 def test_sealed_object_outlives_its_writer(client, brain, how):
-    oid = oid_random()
+    oid = random_object_id()
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(WRITER),
                              brain.path, oid.hex(), how], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
@@ -391,7 +367,7 @@ def test_sealed_object_outlives_its_writer(client, brain, how):
 
 def test_unsealed_object_of_a_killed_writer_is_reclaimed(client, brain):
     before = used(brain)
-    oid = oid_random()
+    oid = random_object_id()
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(WRITER),
                              brain.path, oid.hex(), "unsealed"], stdout=subprocess.PIPE,
                             text=True)
@@ -411,7 +387,7 @@ def _wait_child(pid):
 
 
 def test_fork_child_with_an_unsealed_object(client, brain):
-    oid = oid_random()
+    oid = random_object_id()
     buf = client.create(oid, 64)
     buf[:8] = b"parent.."
     pid = os.fork()

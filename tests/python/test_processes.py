@@ -10,17 +10,8 @@ import numpy as np
 import pytest
 
 from brain_plasma import Brain
-from conftest import STORE_DIR
+from conftest import STORE_DIR, run_python
 
-
-def run_python(code, *args):
-    """Runs CODE in a fresh interpreter; returns its stdout."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def test_readme_basic_usage_across_two_processes(store_name):
