@@ -607,6 +607,9 @@ int brain_delete(brain *b, const char *ns, const char *name)
     brain__batch_begin(b);
     unlink_locked(b, slot);
     brain__batch_end(b);
+    /* what no reader can reach any more is freed now, so a large value's
+     * pages go back at this unlock, not inside the next writer's call */
+    reclaim_some(b);
     brain__writer_unlock(b);
     return expired ? brain__key_not_found(b, &k, 0) : 0;
 }

@@ -557,6 +557,40 @@ TEST(freed_large_value_gives_its_pages_back)
     t_destroy(b, 0);
 }
 
+/* Issue 14, goal 7: a delete frees what no reader can reach before it
+ * returns, so a large value's pages go back at the delete's own unlock and
+ * the next writer (a learn onto the room, in the bench) does not pay the
+ * punch; a value a view pins keeps its pages until it is let go. */
+TEST(delete_gives_pages_back_before_it_returns)
+{
+    brain *b = small_store(0, 512ull << 20);
+    size_t big = 96u << 20;
+    unsigned char *v = malloc(big);
+    ASSERT_NOT_NULL(v);
+    memset(v, 0x6B, big);
+    ASSERT_OK(brain_put(b, NULL, "big", v, big, NULL, NULL));
+    ASSERT_OK(brain_put(b, NULL, "pinned", v, big, NULL, NULL));
+    uint64_t held = file_ram(b);
+    ASSERT_GE_U64(held, 2 * (uint64_t)big);
+
+    ASSERT_OK(brain_delete(b, NULL, "big")); /* nothing else: no stats, no put */
+    uint64_t after = file_ram(b);
+    t_log("file held %.1f MiB, %.1f MiB right after the delete", held / 1048576.0,
+          after / 1048576.0);
+    ASSERT_MSG(after + big - (34u << 20) <= held, "the delete kept its pages: %.1f MiB "
+               "held before, %.1f MiB after", held / 1048576.0, after / 1048576.0);
+
+    brain_view view;
+    ASSERT_OK(brain_get(b, NULL, "pinned", &view));
+    ASSERT_OK(brain_delete(b, NULL, "pinned"));
+    ASSERT_GE_U64(file_ram(b), after - (2u << 20)); /* the view still reads it */
+    ASSERT_EQ_INT(memcmp(view.data, v, big), 0);
+    brain_view_release(b, &view);
+    t_check_store(b);
+    free(v);
+    t_destroy(b, 0);
+}
+
 /* What the file holds stays within the live values, what readers pin and
  * the warm reserve (32 MiB, alloc.c), whatever the churn. */
 TEST(memory_held_is_bounded_under_churn)
