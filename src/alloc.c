@@ -40,6 +40,11 @@
  * slower than to_pickle.  What the lock's holder leaves free at the unlock
  * is judged by the same rule as before, so once the lock is released the
  * RAM held is what it was: live values, what readers pin, the reserve.
+ * A delete frees what no reader can reach at its own end (brain_delete,
+ * write.c), so a forgotten large value goes back at the delete's unlock
+ * rather than inside the next put, which would pay the punch and still
+ * write onto new pages (the freed block merges with given-back space
+ * before it, and `backed` below only describes a prefix).
  * The blocks awaiting the punch are kept exactly: a merge replaces its
  * parts by the merged block, a carve by the rest it leaves free; each is
  * checked again (a free block on its free list) before its pages go.
