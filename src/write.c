@@ -264,14 +264,21 @@ static int value_write(brain *b, uint64_t blk, uint64_t voff, uint64_t bsize, ui
 static int write_failed(brain *b, uint64_t size, uint64_t written, int err)
 {
     char s1[32], s2[32], s3[32];
-    if (brain__alloc_no_room(err) || err == EDQUOT)
+    if (brain__alloc_no_room(err) || err == EDQUOT) {
+        /* what it had before this write: what is free now (often nothing)
+         * and what the write took, which goes back as the block is freed */
+        uint64_t avail = 0;
+        const char *had = brain__plat_fs_free(b->fd, &avail) == 0
+                              ? brain__fmt_size(avail + written, s2, sizeof s2)
+                              : "an unknown amount";
         return brain__fail(BRAIN_ENOSPC,
                            "the host has no room for a value of %s in store '%s': its file "
-                           "system (%s free) took %s of it and refused the rest (%s); nothing "
-                           "stored was changed; free memory or disk space where the store lives",
-                           brain__fmt_size(size, s1, sizeof s1), b->path,
-                           brain__alloc_fs_free_text(b, s2, sizeof s2),
+                           "system had %s free, took %s of it and refused the rest (%s); "
+                           "nothing stored was changed; free memory or disk space where the "
+                           "store lives",
+                           brain__fmt_size(size, s1, sizeof s1), b->path, had,
                            brain__fmt_size(written, s3, sizeof s3), strerror(err));
+    }
     return brain__fail(BRAIN_EIO, "cannot write a value of %s into store '%s': %s",
                        brain__fmt_size(size, s1, sizeof s1), b->path, strerror(err));
 }
