@@ -563,11 +563,9 @@ TEST(freed_large_value_gives_its_pages_back)
  * punch; a value a view pins keeps its pages until it is let go. */
 TEST(delete_gives_pages_back_before_it_returns)
 {
-    brain *b = small_store(0, 512ull << 20);
     size_t big = 96u << 20;
-    unsigned char *v = malloc(big);
-    ASSERT_NOT_NULL(v);
-    memset(v, 0x6B, big);
+    unsigned char *v = memset(t_xmalloc(big), 0x6B, big);
+    brain *b = small_store(0, 512ull << 20);
     ASSERT_OK(brain_put(b, NULL, "big", v, big, NULL, NULL));
     ASSERT_OK(brain_put(b, NULL, "pinned", v, big, NULL, NULL));
     uint64_t held = file_ram(b);
