@@ -276,6 +276,75 @@ def test_stopped_lock_holder_does_not_hang_stats_check_or_writes(brain, store, t
     brain.ok("rm", store, "a")  # the holder died: the lock is recovered
 
 
+def test_resize_with_a_stopped_lock_holder_fails_naming_it(brain, store, tmpfile, monkeypatch):
+    brain.ok("put", store, "a", tmpfile(b"1"))
+    before = json.loads(brain.ok("stats", store, "--json").out)["capacity"]
+    p = lock_holder(store)
+    try:
+        monkeypatch.setenv("BRAIN_LOCK_TIMEOUT", "0.3")
+        t0 = time.monotonic()
+        r = brain("resize", store, "512MiB", timeout=10)
+        assert time.monotonic() - t0 < 5, r
+        assert r.rc == 1, r
+        assert f"held by pid {p.pid} (stopped)" in r.err and "kill -CONT" in r.err, r
+        assert "nothing changed" in r.err, r
+        st = json.loads(brain.ok("stats", store, "--json").out)
+        assert st["capacity"] == before and st["names"] == 1
+    finally:
+        p.kill()
+        p.wait()
+    monkeypatch.delenv("BRAIN_LOCK_TIMEOUT")
+    brain.ok("resize", store, "512MiB")  # the holder died: the lock is recovered
+    assert json.loads(brain.ok("stats", store, "--json").out)["capacity"] >= 512 << 20
+    assert brain.ok("get", store, "a").out_bytes == b"1"
+
+
+@pytest.mark.parametrize("asked_twice", [False, True], ids=["grace", "second-signal"])
+def test_serve_stops_when_a_stopped_process_holds_the_lock(brain, stores, tmp_path, tmpfile,
+                                                           brain_bin, monkeypatch, asked_twice):
+    """serve busy in a writer call (its expiry pass) that waits for a lock a
+    stopped process holds: SIGTERM gives it STOP_GRACE_S (10 s) to get free,
+    a second SIGTERM cuts that short; either way it exits with status 1
+    without a final snapshot, and the last one is intact."""
+    s = stores.name()
+    snap = tmp_path / "held.snapshot"
+    monkeypatch.setenv("BRAIN_LOCK_TIMEOUT", "none")  # serve's expiry pass waits for ever
+    srv = Server(brain_bin, s, "--snapshot", snap, "--every", "1h", "--expire-every", "0.1s",
+                 "--size", "64MiB")
+    p = None
+    try:
+        srv.wait_log("snapshots every")
+        brain.ok("put", s, "v", tmpfile(b"kept"))
+        srv.p.send_signal(signal.SIGUSR1)
+        srv.wait_log("SIGUSR1: saved 1 names")
+        good = snap.read_bytes()
+        brain.ok("put", s, "w", tmpfile(b"a change the final snapshot would save"))
+        p = lock_holder(s)
+        time.sleep(0.5)  # serve's next expiry pass now waits for the lock
+        t0 = time.monotonic()
+        srv.p.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        assert srv.p.poll() is None, "serve did not wait for the lock to come free"
+        if asked_twice:
+            rc, log = srv.stop(signal.SIGTERM)
+            assert time.monotonic() - t0 < 5, log
+        else:
+            srv.p.wait(timeout=30)
+            rc, log = srv.stop(0)  # signal 0: only collects the log
+            assert 9 < time.monotonic() - t0 < 25, log
+    finally:
+        if p:
+            p.kill()
+            p.wait()
+        srv.kill()
+    assert rc == 1, log
+    assert "SIGTERM: still busy (a writers' lock held elsewhere?)" in log, log
+    assert "without a final snapshot; the last one is intact" in log, log
+    assert "final:" not in log, log
+    assert snap.read_bytes() == good
+    assert snapshot_count(brain, stores, snap) == 1
+
+
 # ---- finding 12: the smaller ones -------------------------------------------------------
 
 
