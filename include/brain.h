@@ -404,7 +404,7 @@ BRAIN_API int brain_exists(brain *b, const char *ns, const char *name);
  * stay valid until released.  What no reader can reach any more is freed
  * before the call returns, and a large value's pages (past the store's
  * 32 MiB warm reserve) go back to the system then, so the delete of a
- * large value costs the hole punch (80 MB: about 20-70 ms on /dev/shm),
+ * large value costs the hole punch (80 MB: about 20 ms on /dev/shm),
  * not the next writer. */
 BRAIN_API int brain_delete(brain *b, const char *ns, const char *name);
 
