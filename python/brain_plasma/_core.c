@@ -38,6 +38,7 @@
 
 #define SMALL_COPY (64 * 1024)   /* copies below this keep the GIL */
 #define READ_STACK 4096          /* first read attempt goes here */
+#define RECALL_SMALL_MAX (64u << 10) /* recall_small takes values up to this */
 #define WAIT_SLICE_MS 200        /* waits wake this often to check signals */
 /* Not a libbrain code: a call on a Store after close(). */
 #define CORE_ECLOSED (-30800)
@@ -1054,9 +1055,48 @@ static PyObject *tiny_pickle(const unsigned char *p, size_t n)
     return NULL;
 }
 
+/* The value recall_small hands out for the SIZE bytes at BUF (NULL: the
+ * read failed), or GENERAL.  LARGER: the value did not fit READ_STACK;
+ * then a pickle that says it holds a pandas or NumPy object (a hint)
+ * takes the general path, where the recall cache keeps what is costly to
+ * decode. */
+static PyObject *recall_small_value(const char *buf, size_t size, const brain_info *info,
+                                    int larger, PyObject *loads, PyObject *general)
+{
+    if (!buf)
+        return Py_NewRef(general);
+    if (info->type == BRAIN_TYPE_BYTES)
+        return PyBytes_FromStringAndSize(buf, (Py_ssize_t)size);
+    if (info->type == BRAIN_TYPE_STR) {
+        PyObject *out = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)size, "strict");
+        if (!out && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            PyErr_Clear(); /* not UTF-8 (a C writer's): the general path says so */
+            return Py_NewRef(general);
+        }
+        return out;
+    }
+    if (info->type != BRAIN_TYPE_PICKLE)
+        return Py_NewRef(general);
+    brain_pickle p;
+    if (brain_pickle_parse(buf, size, &p) != 0 || p.nbufs != 0 || (larger && p.hint_len))
+        return Py_NewRef(general);
+    const char *stream = buf + p.stream_offset;
+    PyObject *out = tiny_pickle((const unsigned char *)stream, (size_t)p.stream_len);
+    if (out || PyErr_Occurred())
+        return out;
+    PyObject *bytes = PyBytes_FromStringAndSize(stream, (Py_ssize_t)p.stream_len);
+    if (!bytes)
+        return NULL;
+    out = PyObject_CallOneArg(loads, bytes);
+    Py_DECREF(bytes);
+    return out;
+}
+
 /* recall_small(ns, name, loads) -> value, or this Store itself.
  * The hot path of Brain.recall for small values, in one call: look up and
- * copy a value of at most READ_STACK bytes, and build bytes, str, or (for
+ * copy a value of at most READ_STACK bytes (on the stack), or of at most
+ * RECALL_SMALL_MAX if it is not a pickle of a pandas or NumPy object (a
+ * buffer of its size), and build bytes, str, or (for
  * a pickle without out-of-band buffers) the value of its stream (an int,
  * float, bool or None decoded here, anything else by loads(stream)).
  *
@@ -1090,35 +1130,21 @@ static PyObject *Store_recall_small(StoreObject *s, PyObject *const *args, Py_ss
     /* a NUL inside would name a prefix: the general path refuses it */
     if (strlen(ns) != (size_t)nslen || strlen(name) != (size_t)namelen)
         return Py_NewRef(general);
-    char stack[READ_STACK];
+    char stack[READ_STACK], *buf = stack;
     size_t size = 0;
     brain_info info;
-    if (brain_read(b, ns, name, stack, sizeof stack, &size, &info) != 0)
-        return Py_NewRef(general);
-    if (info.type == BRAIN_TYPE_BYTES)
-        return PyBytes_FromStringAndSize(stack, (Py_ssize_t)size);
-    if (info.type == BRAIN_TYPE_STR) {
-        PyObject *out = PyUnicode_DecodeUTF8(stack, (Py_ssize_t)size, "strict");
-        if (!out && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-            PyErr_Clear(); /* not UTF-8 (a C writer's): the general path says so */
-            return Py_NewRef(general);
-        }
-        return out;
+    int rc = brain_read(b, ns, name, stack, sizeof stack, &size, &info);
+    if (rc == BRAIN_ERANGE && size <= RECALL_SMALL_MAX) {
+        /* larger: once more into a buffer of its size (a value replaced by
+         * a larger one meanwhile fails again and takes the general path) */
+        if (!(buf = PyMem_Malloc(size ? size : 1)))
+            return PyErr_NoMemory();
+        rc = brain_read(b, ns, name, buf, size, &size, &info);
     }
-    if (info.type != BRAIN_TYPE_PICKLE)
-        return Py_NewRef(general);
-    brain_pickle p;
-    if (brain_pickle_parse(stack, size, &p) != 0 || p.nbufs != 0)
-        return Py_NewRef(general);
-    const char *stream = stack + p.stream_offset;
-    PyObject *out = tiny_pickle((const unsigned char *)stream, (size_t)p.stream_len);
-    if (out || PyErr_Occurred())
-        return out;
-    PyObject *bytes = PyBytes_FromStringAndSize(stream, (Py_ssize_t)p.stream_len);
-    if (!bytes)
-        return NULL;
-    out = PyObject_CallOneArg(args[2], bytes);
-    Py_DECREF(bytes);
+    PyObject *out = recall_small_value(rc == 0 ? buf : NULL, size, &info, buf != stack,
+                                       args[2], general);
+    if (buf != stack)
+        PyMem_Free(buf);
     return out;
 }
 

@@ -29,9 +29,10 @@ Semantics are those of a fresh recall:
 
 What is kept: DataFrame and Series values (exact types) whose decoding
 took at least ``min_seconds`` (20 µs), only with pandas copy-on-write, and
-only for ``Brain.recall`` with ``copy=False``.  Values of at most 4 KiB
-(recalled in one C call, see Store.recall_small) are never kept; values
-copied out of the store rather than pinned (up to 64 KiB) are kept when
+only for ``Brain.recall`` with ``copy=False``.  Values recalled in one C
+call (Store.recall_small: any of at most 4 KiB, and up to 64 KiB bytes,
+str and pickles that hold no pandas or NumPy object) are never kept;
+other values copied out of the store rather than pinned (up to 64 KiB) are kept when
 the name's version was the same before and after the copy.  At most ``max_entries``
 values (16) and ``max_bytes`` (1 GiB) in all, least recently used dropped
 first, and entries whose name has moved on are dropped whenever a new

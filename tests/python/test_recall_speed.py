@@ -76,6 +76,58 @@ def test_recall_small_hands_back_the_store_for_the_general_path(brain):
     assert brain["ni"] is NotImplemented
 
 
+def test_recall_small_takes_values_up_to_64_kib_but_not_frames_over_4_kib(brain):
+    """Values of 4-64 KiB: bytes, str and pickles of other things are
+    recalled in the one C call too (a second read into a buffer of their
+    size); a pickle whose header names a pandas or NumPy object (its hint)
+    takes the general path, where the recall cache keeps a costly frame."""
+    c = brain._c()
+    calls = []
+
+    def loads(data):
+        calls.append(len(data))
+        return pickle.loads(data)
+
+    mid = {"list": list(range(1500)), "bytes": b"\x01" * 20_000, "str": "é" * 9_000,
+           "edge": b"e" * ((64 << 10) - 64)}
+    for k, v in mid.items():
+        brain[k] = v
+        assert 4096 < brain.info(k)["size"] <= 64 << 10, k
+        got = c.recall_small("default", k, loads)
+        assert got is not c and type(got) is type(v) and got == v, k
+        assert brain[k] == v
+    assert len(calls) == 1 and calls[0] > 4096  # only the list was unpickled
+    brain["over"] = b"o" * ((64 << 10) + 1)
+    assert c.recall_small("default", "over", loads) is c
+    assert brain["over"] == b"o" * ((64 << 10) + 1)
+    # the same stream with a pandas hint goes the general path; without, not
+    stream = pickle.dumps(list(range(1500)), protocol=5)
+    c.put_pickle("default", "hinted", stream, [], hint="DataFrame 1500x1")
+    assert c.recall_small("default", "hinted", loads) is c
+    assert brain["hinted"] == list(range(1500))
+    c.put_pickle("default", "plain", stream, [])
+    assert c.recall_small("default", "plain", loads) == list(range(1500))
+    # a stream that fails to unpickle raises once, from the one C call
+    bad = pickle.dumps(list(range(1500)), protocol=5)[:-1]  # no STOP
+    c.put_pickle("default", "bad", bad, [])
+    n = len(calls)
+    with pytest.raises(pickle.UnpicklingError):
+        c.recall_small("default", "bad", loads)
+    assert len(calls) == n + 1
+
+
+def test_mid_sized_pandas_frames_still_reach_the_recall_cache(brain, monkeypatch):
+    monkeypatch.setattr(recall_cache._cache, "min_seconds", 0.0)
+    df = pd.DataFrame({"s": np.array(["x%d" % (i % 50) for i in range(3000)], dtype=object)})
+    brain["df"] = df
+    assert 4096 < brain.info("df")["size"] <= 64 << 10
+    first = brain["df"]
+    hits = recall_cache.stats()["hits"]
+    again = brain["df"]
+    assert recall_cache.stats()["hits"] == hits + 1
+    assert again.equals(df) and first.equals(df) and again is not first
+
+
 class Gone:
     pass
 
