@@ -2,7 +2,6 @@
  * reuse and fragmentation, limbo, stats. */
 #include "test.h"
 
-#include <sys/stat.h>
 
 static brain *small_store(int n, uint64_t capacity)
 {
@@ -501,14 +500,6 @@ TEST(stats_free_is_capacity_minus_used_minus_limbo)
     t_destroy(b, 0);
 }
 
-/* Bytes of memory (/dev/shm pages) the store's file holds now. */
-static uint64_t file_ram(brain *b)
-{
-    struct stat sb;
-    ASSERT_EQ_INT(stat(brain_path(b), &sb), 0);
-    return (uint64_t)sb.st_blocks * 512;
-}
-
 /* Goal 8 of issue 14: a large freed value's pages go back to the system
  * once no reader holds it; the block's header and the free lists survive
  * (the store checks clean, the room is reused, the value reads back). */
@@ -523,7 +514,7 @@ TEST(freed_large_value_gives_its_pages_back)
         v[i] = (unsigned char)(i * 31 + 7);
     ASSERT_OK(brain_put(b, NULL, "big", v, big, NULL, NULL));
     ASSERT_OK(brain_put(b, NULL, "small", "s", 1, NULL, NULL));
-    uint64_t held = file_ram(b);
+    uint64_t held = t_file_ram(b);
     ASSERT_GE_U64(held, big);
 
     /* a reader's view pins it: deleting keeps the pages */
@@ -531,12 +522,12 @@ TEST(freed_large_value_gives_its_pages_back)
     ASSERT_OK(brain_get(b, NULL, "big", &view));
     ASSERT_OK(brain_delete(b, NULL, "big"));
     (void)t_stats(b); /* reclaims what it can */
-    ASSERT_GE_U64(file_ram(b), big);
+    ASSERT_GE_U64(t_file_ram(b), big);
     ASSERT_EQ_INT(memcmp(view.data, v, big), 0);
     brain_view_release(b, &view);
 
     (void)t_stats(b);
-    uint64_t after = file_ram(b);
+    uint64_t after = t_file_ram(b);
     t_log("file held %.1f MiB with the value, %.1f MiB after it was freed",
           held / 1048576.0, after / 1048576.0);
     ASSERT_LE_U64(after + big - (2u << 20), held);
@@ -544,7 +535,7 @@ TEST(freed_large_value_gives_its_pages_back)
 
     /* the room is reused: the pages come back, the bytes are right */
     ASSERT_OK(brain_put(b, NULL, "again", v, big, NULL, NULL));
-    ASSERT_GE_U64(file_ram(b), after + big - (1u << 20));
+    ASSERT_GE_U64(t_file_ram(b), after + big - (1u << 20));
     size_t n = 0;
     ASSERT_OK(brain_read(b, NULL, "again", got, big, &n, NULL));
     ASSERT_EQ_U64(n, big);
@@ -568,11 +559,11 @@ TEST(delete_gives_pages_back_before_it_returns)
     brain *b = small_store(0, 512ull << 20);
     ASSERT_OK(brain_put(b, NULL, "big", v, big, NULL, NULL));
     ASSERT_OK(brain_put(b, NULL, "pinned", v, big, NULL, NULL));
-    uint64_t held = file_ram(b);
+    uint64_t held = t_file_ram(b);
     ASSERT_GE_U64(held, 2 * (uint64_t)big);
 
     ASSERT_OK(brain_delete(b, NULL, "big")); /* nothing else: no stats, no put */
-    uint64_t after = file_ram(b);
+    uint64_t after = t_file_ram(b);
     t_log("file held %.1f MiB, %.1f MiB right after the delete", held / 1048576.0,
           after / 1048576.0);
     ASSERT_MSG(after + big - (34u << 20) <= held, "the delete kept its pages: %.1f MiB "
@@ -581,7 +572,7 @@ TEST(delete_gives_pages_back_before_it_returns)
     brain_view view;
     ASSERT_OK(brain_get(b, NULL, "pinned", &view));
     ASSERT_OK(brain_delete(b, NULL, "pinned"));
-    ASSERT_GE_U64(file_ram(b), after - (2u << 20)); /* the view still reads it */
+    ASSERT_GE_U64(t_file_ram(b), after - (2u << 20)); /* the view still reads it */
     ASSERT_EQ_INT(memcmp(view.data, v, big), 0);
     brain_view_release(b, &view);
     t_check_store(b);
@@ -604,7 +595,7 @@ TEST(memory_held_is_bounded_under_churn)
         memset(v, round + 1, sz);
         ASSERT_OK(brain_put(b, NULL, name, v, sz, NULL, NULL));
         brain_stats st = t_stats(b);
-        uint64_t ram = file_ram(b);
+        uint64_t ram = t_file_ram(b);
         /* used counts the header and tables; + the reserve + one refill
          * chunk + pages at block edges */
         uint64_t bound = st.used + st.limbo + (32u << 20) + (2u << 20) + (1u << 20);
@@ -637,7 +628,7 @@ TEST(replace_reuses_the_freed_blocks_pages)
     brain_view_release(b, &view);
     memset(v, 0xB2, big);
     ASSERT_OK(brain_put(b, NULL, "x", v, big, NULL, NULL)); /* the first: limbo */
-    uint64_t held = file_ram(b);
+    uint64_t held = t_file_ram(b);
 
     brain_reservation *res = NULL;
     void *data = NULL;
@@ -653,7 +644,7 @@ TEST(replace_reuses_the_freed_blocks_pages)
     ASSERT_EQ_U64(zeros, 0);
     ASSERT_GE_U64(kept, big / 4096 - 2);
     /* no new pages: the reused block brought its own */
-    ASSERT_LE_U64(file_ram(b), held + (2u << 20));
+    ASSERT_LE_U64(t_file_ram(b), held + (2u << 20));
 
     memset(data, 0xC3, big);
     ASSERT_OK(brain_publish(b, res, NULL));
@@ -690,7 +681,7 @@ TEST(deferred_punch_returns_what_the_hold_left_free)
     ASSERT_OK(brain_put(b, NULL, "x", v, big, NULL, NULL)); /* the first: limbo */
     ASSERT_OK(brain_put(b, NULL, "y", v, small, NULL, NULL)); /* frees it, takes its front */
     brain_stats st = t_stats(b);
-    uint64_t ram = file_ram(b),
+    uint64_t ram = t_file_ram(b),
              bound = st.used + st.limbo + (32u << 20) + (2u << 20) + (1u << 20);
     t_log("after the carve: the file holds %.1f MiB, bound %.1f MiB", ram / 1048576.0,
           bound / 1048576.0);
@@ -698,7 +689,7 @@ TEST(deferred_punch_returns_what_the_hold_left_free)
                bound / 1048576.0);
     ASSERT_OK(brain_delete(b, NULL, "x"));
     st = t_stats(b);
-    ram = file_ram(b);
+    ram = t_file_ram(b);
     bound = st.used + st.limbo + (32u << 20) + (2u << 20) + (1u << 20);
     ASSERT_MSG(ram <= bound, "after the delete: %.1f MiB, bound %.1f MiB", ram / 1048576.0,
                bound / 1048576.0);

@@ -519,6 +519,19 @@ static const char *private_tmpfs(const char *size)
 #endif
 }
 
+/* Creates a store at DIR/store (its path in PATH, CAP bytes), DIR a
+ * private tmpfs of SIZE (private_tmpfs), with a capacity far above what
+ * the tmpfs can hold. */
+static brain *open_in_private_tmpfs(const char *size, const char **dir, char *path, size_t cap)
+{
+    *dir = private_tmpfs(size);
+    snprintf(path, cap, "%s/store", *dir);
+    brain_config cfg = {.capacity = 256 << 20, .max_procs = 4, .max_namespaces = 4};
+    brain *b = NULL;
+    ASSERT_OK(brain_open(path, BRAIN_CREATE | BRAIN_EXCL, &cfg, &b));
+    return b;
+}
+
 static void fill_small_tmpfs(int by_writing);
 
 TEST(host_memory_exhausted_enospc) { fill_small_tmpfs(0); }
@@ -534,15 +547,10 @@ TEST(host_memory_exhausted_while_writing_zeros_enospc)
  * preallocate nothing (zeros written, brain__plat_no_prealloc). */
 static void fill_small_tmpfs(int by_writing)
 {
-    const char *dir = private_tmpfs("6m");
     brain__plat_no_prealloc = by_writing;
+    const char *dir;
     char path[512];
-    snprintf(path, sizeof path, "%s/store", dir);
-    /* capacity far above what the tmpfs can hold */
-    brain_config cfg = {.capacity = 256 << 20, .max_procs = 4,
-                        .max_namespaces = 4};
-    brain *b = NULL;
-    ASSERT_OK(brain_open(path, BRAIN_CREATE | BRAIN_EXCL, &cfg, &b));
+    brain *b = open_in_private_tmpfs("6m", &dir, path, sizeof path);
     unsigned char *buf = t_xmalloc(512 << 10);
     int stored = 0, rc = 0;
     for (int i = 0; i < 64; i++) {
@@ -621,12 +629,9 @@ static void fill_fs_until(const char *dir, uint64_t avail)
  * file system's free space, and nothing stored is lost. */
 TEST(growth_falls_back_to_what_fits)
 {
-    const char *dir = private_tmpfs("16m");
+    const char *dir;
     char path[512];
-    snprintf(path, sizeof path, "%s/store", dir);
-    brain_config cfg = {.capacity = 256 << 20, .max_procs = 4, .max_namespaces = 4};
-    brain *b = NULL;
-    ASSERT_OK(brain_open(path, BRAIN_CREATE | BRAIN_EXCL, &cfg, &b));
+    brain *b = open_in_private_tmpfs("16m", &dir, path, sizeof path);
     /* take the arena's initial free space, so the next value needs growth */
     brain_stats st;
     ASSERT_OK(brain_stats_get(b, &st));
@@ -705,12 +710,9 @@ TEST(growth_falls_back_to_what_fits)
  * store checks clean), never a SIGBUS; with room made the same put works. */
 TEST(write_into_given_back_pages_host_full_enospc)
 {
-    const char *dir = private_tmpfs("96m");
+    const char *dir;
     char path[512];
-    snprintf(path, sizeof path, "%s/store", dir);
-    brain_config cfg = {.capacity = 256 << 20, .max_procs = 4, .max_namespaces = 4};
-    brain *b = NULL;
-    ASSERT_OK(brain_open(path, BRAIN_CREATE | BRAIN_EXCL, &cfg, &b));
+    brain *b = open_in_private_tmpfs("96m", &dir, path, sizeof path);
     size_t keep = 1 << 20, big = 56 << 20, size = 24 << 20;
     unsigned char *buf = t_xmalloc(big);
     t_vfill(buf, keep, 7);

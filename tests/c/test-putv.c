@@ -13,7 +13,6 @@
  */
 #include "test.h"
 
-#include <sys/stat.h>
 
 static brain *store(int n, uint64_t capacity)
 {
@@ -21,12 +20,18 @@ static brain *store(int n, uint64_t capacity)
     return t_create_cfg(n, &cfg);
 }
 
-/* Bytes of memory (/dev/shm pages) the store's file holds now. */
-static uint64_t file_ram(brain *b)
+/* Returns V, BIG bytes of BYTE (t_xmalloc: the caller frees it), after
+ * storing it as "big" and deleting it: a block of BIG bytes is free and,
+ * past the 32 MiB warm reserve, given back (the delete punches it before
+ * it returns).  *HELD, when not NULL: what the file held with it stored. */
+static unsigned char *store_and_give_back(brain *b, size_t big, int byte, uint64_t *held)
 {
-    struct stat sb;
-    ASSERT_EQ_INT(stat(brain_path(b), &sb), 0);
-    return (uint64_t)sb.st_blocks * 512;
+    unsigned char *v = memset(t_xmalloc(big), byte, big);
+    ASSERT_OK(brain_put(b, NULL, "big", v, big, NULL, NULL));
+    if (held)
+        *held = t_file_ram(b);
+    ASSERT_OK(brain_delete(b, NULL, "big"));
+    return v;
 }
 
 static void pattern(unsigned char *p, size_t n, unsigned seed)
@@ -111,16 +116,12 @@ TEST(putv_reads_back_exact_into_pages_given_back)
 {
     brain *b = store(0, 1ull << 30);
     size_t big = 96u << 20;
-    unsigned char *v = t_xmalloc(big);
-    memset(v, 0xEE, big);
-    ASSERT_OK(brain_put(b, NULL, "big", v, big, NULL, NULL));
-    uint64_t held = file_ram(b);
-    ASSERT_OK(brain_delete(b, NULL, "big"));
-    (void)t_stats(b);
-    uint64_t after = file_ram(b);
+    uint64_t held = 0;
+    unsigned char *v = store_and_give_back(b, big, 0xEE, &held);
+    uint64_t after = t_file_ram(b);
     ASSERT_LE_U64(after + big - (2u << 20), held); /* given back */
     uint64_t total = put_all_and_check(b, v, 2);
-    uint64_t now = file_ram(b);
+    uint64_t now = t_file_ram(b);
     t_log("file held %.1f MiB, %.1f after the delete, %.1f with %.1f MiB of values",
           held / 1048576.0, after / 1048576.0, now / 1048576.0, total / 1048576.0);
     ASSERT_GE_U64(now, after + total - (1u << 20)); /* the written pages are held */
@@ -137,11 +138,7 @@ TEST(putv_reads_back_exact_into_a_partly_backed_block)
 {
     brain *b = store(0, 1ull << 30);
     size_t big = 96u << 20, front = 24u << 20, size = 40u << 20;
-    unsigned char *v = t_xmalloc(big);
-    memset(v, 0x11, big);
-    ASSERT_OK(brain_put(b, NULL, "big", v, big, NULL, NULL));
-    ASSERT_OK(brain_delete(b, NULL, "big"));
-    (void)t_stats(b);
+    unsigned char *v = store_and_give_back(b, big, 0x11, NULL);
     pattern(v, front, 3);
     brain_reservation *res;
     void *data;
@@ -152,10 +149,10 @@ TEST(putv_reads_back_exact_into_a_partly_backed_block)
     ASSERT_OK(brain_get(b, NULL, "p", &view));
     ASSERT_OK(brain_delete(b, NULL, "p")); /* pinned: stays in limbo */
     brain_view_release(b, &view);
-    uint64_t before = file_ram(b);
+    uint64_t before = t_file_ram(b);
     pattern(v, size, 4);
     putv_pieces(b, "q", v, size, 40); /* reclaims p, takes its block */
-    uint64_t now = file_ram(b);
+    uint64_t now = t_file_ram(b);
     t_log("file held %.1f MiB before, %.1f MiB after a %.1f MiB value",
           before / 1048576.0, now / 1048576.0, size / 1048576.0);
     ASSERT_LE_U64(now, before + size - front + (2u << 20)); /* the front's pages reused */
@@ -298,11 +295,7 @@ TEST(put_array_large_into_pages_given_back)
 {
     brain *b = store(0, 1ull << 30);
     size_t big = 96u << 20;
-    unsigned char *v = t_xmalloc(big);
-    memset(v, 0x77, big);
-    ASSERT_OK(brain_put(b, NULL, "big", v, big, NULL, NULL));
-    ASSERT_OK(brain_delete(b, NULL, "big"));
-    (void)t_stats(b);
+    unsigned char *v = store_and_give_back(b, big, 0x77, NULL);
     brain_array a;
     uint64_t shape[2] = {1000, 1537};
     ASSERT_OK(brain_array_init(&a, "<f8", 2, shape));

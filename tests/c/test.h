@@ -265,6 +265,9 @@ void t_check_store(brain *b);
 uint64_t t_used(brain *b);
 brain_stats t_stats(brain *b);
 
+/* Bytes of memory (/dev/shm pages) the store's file holds now. */
+uint64_t t_file_ram(brain *b);
+
 /* Reads the store's file and writes it at offset. */
 void t_patch(const char *path, off_t off, const void *bytes, size_t n);
 off_t t_file_size(const char *path);

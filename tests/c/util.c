@@ -402,6 +402,13 @@ brain_stats t_stats(brain *b)
 
 uint64_t t_used(brain *b) { return t_stats(b).used; }
 
+uint64_t t_file_ram(brain *b)
+{
+    struct stat sb;
+    ASSERT_EQ_INT(stat(brain_path(b), &sb), 0);
+    return (uint64_t)sb.st_blocks * 512;
+}
+
 void t_patch(const char *path, off_t off, const void *bytes, size_t n)
 {
     int fd = open(path, O_WRONLY);
